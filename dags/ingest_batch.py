@@ -1,0 +1,65 @@
+"""
+### ingest_batch: a batch lands, is validated, then quarantined or versioned
+
+Trigger with a period (and optionally the batch file; by default
+`<landing>/<dataset>/<period>.csv`):
+
+1. **validate_batch** runs the Great Expectations suite generated from the dataset spec
+   (columns and types, ranges, allowed categories, null-rate limits, row count,
+   timestamps inside the period and unique) and keeps the full result on disk.
+2. **route** sends a failing batch to **quarantine_batch**, which copies it and its
+   validation result side by side into quarantine and fails the run with a message that
+   names every failed expectation. A quarantined batch never reaches training.
+3. **version_batch** adds a passing batch to the DVC data registry as a new immutable data
+   version (only that batch is hashed and pushed) and publishes the
+   `retrainer_data_versions` asset, which starts `retrain_model`.
+
+Re-running a run is safe: the same bytes give the same data version, never a second one.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Param, dag, task
+
+from retrainer_airflow import tasks
+from retrainer_airflow.assets import DATA_VERSIONS
+from retrainer_airflow.defaults import DEFAULT_ARGS, DEFAULT_DATASET, START_DATE
+
+
+@dag(
+    dag_id="ingest_batch",
+    schedule=None,
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=4,
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+    tags=["retrainer", "data"],
+    params={
+        "dataset": Param(DEFAULT_DATASET, type="string", description="dataset spec name"),
+        "period": Param("2011-01", type="string", pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM"),
+        "batch": Param(None, type=["null", "string"], description="batch file; default: the landing folder"),
+    },
+)
+def ingest_batch() -> None:
+    @task
+    def validate_batch() -> dict:
+        return tasks.validate_batch()
+
+    @task.branch
+    def route(validation: dict) -> str:
+        return tasks.route(validation)
+
+    @task(retries=0)
+    def quarantine_batch(validation: dict) -> None:
+        tasks.quarantine_batch(validation)
+
+    @task(outlets=[DATA_VERSIONS])
+    def version_batch(validation: dict) -> dict:
+        return tasks.version_batch(validation)
+
+    validation = validate_batch()
+    route(validation) >> [quarantine_batch(validation), version_batch(validation)]
+
+
+ingest_batch()

@@ -1,0 +1,91 @@
+"""
+### retrain_model: pinned data version to a verified deployment
+
+Runs when `ingest_batch` publishes a new data version (or by hand, with Params):
+
+1. **plan_training** pins the data version (the one that triggered the run, or the
+   `data_version` Param) and picks the training window and the later holdout period.
+2. **validate_window** re-validates every period of the window as read from the registry.
+3. **train** trains the Keras model (preprocessing inside the model, tf.data input) and
+   logs params, learning curves, the data version, the GX result and the model with its
+   signature to this run's MLflow run (a retry reuses that run).
+4. **evaluate** scores candidate, champion and a naive baseline on the same holdout and
+   applies the gate from the dataset spec.
+5. **register** registers the model once (a retry never makes a second version), with
+   the evidence as version tags and alias `challenger`.
+6. **promote** moves alias `champion` when the gate passes (compare-and-set); a losing
+   candidate stays registered, tagged with why it lost, and nothing is deployed.
+7. **deploy** exports the champion as a SavedModel into the model store
+   (`<root>/<model>/<version>/`, published in one step) and **verify** loads it back and
+   compares its predictions with the registry model's.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Param, dag, task
+
+from retrainer_airflow import tasks
+from retrainer_airflow.assets import DATA_VERSIONS
+from retrainer_airflow.defaults import DEFAULT_ARGS, DEFAULT_DATASET, START_DATE
+
+
+@dag(
+    dag_id="retrain_model",
+    schedule=[DATA_VERSIONS],
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+    tags=["retrainer", "training"],
+    params={
+        "dataset": Param(DEFAULT_DATASET, type="string", description="dataset spec name"),
+        "data_version": Param("latest", type="string", description="'latest' or a tag such as v0007"),
+        "window": Param(None, type=["null", "integer"], minimum=1, description="training periods (spec default)"),
+        "epochs": Param(None, type=["null", "integer"], minimum=1, description="max epochs (spec default)"),
+        "reason": Param("", type="string", description="why this run was started (recorded in MLflow)"),
+    },
+)
+def retrain_model() -> None:
+    @task
+    def plan_training() -> dict:
+        return tasks.plan_training()
+
+    @task
+    def validate_window(plan: dict) -> dict:
+        return tasks.validate_window(plan)
+
+    @task
+    def train(plan: dict, validation: dict) -> dict:
+        return tasks.train(plan, validation)
+
+    @task
+    def evaluate(plan: dict, trained: dict) -> dict:
+        return tasks.evaluate(plan, trained)
+
+    @task
+    def register(plan: dict, trained: dict, evaluated: dict) -> dict:
+        return tasks.register(plan, trained, evaluated)
+
+    @task
+    def promote(plan: dict, evaluated: dict, registered: dict) -> dict:
+        return tasks.promote(plan, evaluated, registered)
+
+    @task
+    def deploy(plan: dict, registered: dict, promoted: dict) -> dict:
+        return tasks.deploy(plan, registered, promoted)
+
+    @task
+    def verify(plan: dict, deployed: dict) -> dict:
+        return tasks.verify(plan, deployed)
+
+    plan = plan_training()
+    validation = validate_window(plan)
+    trained = train(plan, validation)
+    evaluated = evaluate(plan, trained)
+    registered = register(plan, trained, evaluated)
+    promoted = promote(plan, evaluated, registered)
+    verify(plan, deploy(plan, registered, promoted))
+
+
+retrain_model()

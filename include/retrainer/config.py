@@ -1,0 +1,326 @@
+"""Typed settings (from the environment) and dataset specs (from spec files).
+
+Settings say *where* things live; a dataset spec says *what* a dataset is. The pipeline
+knows nothing about a dataset beyond its spec, so a new dataset is a new spec file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+TaskType = Literal["regression", "classification"]
+FeatureType = Literal["numeric", "categorical"]
+Frequency = Literal["monthly"]
+
+#: metrics where a larger value is better; every other metric is "lower is better"
+HIGHER_IS_BETTER = frozenset({"auc", "accuracy"})
+REGRESSION_METRICS = frozenset({"rmse", "mae"})
+CLASSIFICATION_METRICS = frozenset({"log_loss", "auc", "accuracy"})
+
+
+class SpecError(ValueError):
+    """A dataset spec is missing, malformed or inconsistent. Names the file and the field."""
+
+    def __init__(self, path: Path | str, field_name: str, problem: str) -> None:
+        self.path = str(path)
+        self.field = field_name
+        self.problem = problem
+        super().__init__(f"{path}: field '{field_name}': {problem}")
+
+
+class DataFileError(FileNotFoundError):
+    """A data file that a step needs does not exist."""
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the pipeline keeps its state. Every location may be a local path or ``s3://``.
+
+    Defaults put all state of the embedded default under one folder, ``RETRAINER_HOME``
+    (``<repo>/.local``), so ``make clean`` resets it.
+    """
+
+    home: str
+    specs_dir: str
+    landing: str
+    quarantine: str
+    validation_results: str
+    data_registry: str
+    dvc_remote: str
+    model_store: str
+    mlflow_tracking_uri: str
+    mlflow_artifacts: str
+    s3_endpoint_url: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+
+        def get(name: str, default: Path | str) -> str:
+            value = env.get(name)
+            return value if value else str(default)
+
+        home = Path(get("RETRAINER_HOME", REPO_ROOT / ".local")).resolve()
+        settings = cls(
+            home=str(home),
+            specs_dir=get("RETRAINER_SPECS_DIR", REPO_ROOT / "include" / "specs"),
+            landing=get("RETRAINER_LANDING", home / "landing"),
+            quarantine=get("RETRAINER_QUARANTINE", home / "quarantine"),
+            validation_results=get("RETRAINER_VALIDATION_RESULTS", home / "validation"),
+            data_registry=get("RETRAINER_DATA_REGISTRY", home / "data-registry"),
+            dvc_remote=get("RETRAINER_DVC_REMOTE", home / "dvc-remote"),
+            model_store=get("RETRAINER_MODEL_STORE", home / "model-store"),
+            mlflow_tracking_uri=get(
+                "MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
+            ),
+            mlflow_artifacts=get("RETRAINER_MLFLOW_ARTIFACTS", home / "mlflow" / "artifacts"),
+            s3_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.data_registry.startswith("s3://"):
+            raise ValueError(
+                "RETRAINER_DATA_REGISTRY must be a local folder (it is a git repository); "
+                "put RETRAINER_DVC_REMOTE on S3 instead"
+            )
+        for name in ("landing", "quarantine", "validation_results"):
+            if not getattr(self, name):
+                raise ValueError(f"setting {name} is empty")
+
+    def spec_path(self, dataset: str) -> Path:
+        return Path(self.specs_dir) / f"{dataset}.yaml"
+
+    def load_spec(self, dataset: str) -> DatasetSpec:
+        return DatasetSpec.load(self.spec_path(dataset))
+
+
+# --------------------------------------------------------------------------- dataset spec
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    type: FeatureType
+    min: float | None = None
+    max: float | None = None
+    categories: tuple[str, ...] = ()
+    max_null_rate: float = 0.0
+
+
+@dataclass(frozen=True)
+class Target:
+    column: str
+    task: TaskType
+    min: float | None = None
+    max: float | None = None
+    positive: str | None = None  # classification: the value that counts as the positive class
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    window_periods: int = 6
+    holdout_periods: int = 1
+    validation_fraction: float = 0.15
+    epochs: int = 40
+    batch_size: int = 128
+    learning_rate: float = 0.005
+    hidden_units: tuple[int, ...] = (64, 32)
+    patience: int = 5
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    metric: str
+    baseline_margin: float = 0.1  # candidate must beat the naive baseline by this fraction
+    champion_margin: float = 0.0  # ... and the champion by this fraction
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric in HIGHER_IS_BETTER
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a dataset is: its time column, target, features and how to judge models on it."""
+
+    name: str
+    model_name: str
+    time_column: str
+    frequency: Frequency
+    target: Target
+    features: tuple[Feature, ...]
+    min_rows: int
+    max_rows: int | None
+    training: TrainingConfig
+    gate: GateConfig
+    description: str = ""
+    source_path: str = ""
+
+    @property
+    def numeric_features(self) -> tuple[Feature, ...]:
+        return tuple(f for f in self.features if f.type == "numeric")
+
+    @property
+    def categorical_features(self) -> tuple[Feature, ...]:
+        return tuple(f for f in self.features if f.type == "categorical")
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+    @classmethod
+    def load(cls, path: Path | str) -> DatasetSpec:
+        path = Path(path)
+        if not path.is_file():
+            raise SpecError(path, "<file>", "spec file does not exist")
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise SpecError(path, "<file>", f"not valid YAML: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise SpecError(path, "<file>", "top level must be a mapping")
+        return cls.from_dict(raw, path)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], path: Path | str = "<spec>") -> DatasetSpec:
+        p = _SpecParser(raw, path)
+        name = p.string("name")
+        target_raw = p.mapping("target")
+        task = p.choice("target.task", target_raw.get("task"), ("regression", "classification"))
+        target = Target(
+            column=p.string("target.column", target_raw.get("column")),
+            task=task,  # type: ignore[arg-type]
+            min=p.optional_number("target.min", target_raw.get("min")),
+            max=p.optional_number("target.max", target_raw.get("max")),
+            positive=None if target_raw.get("positive") is None else str(target_raw["positive"]),
+        )
+        if task == "classification" and target.positive is None:
+            raise SpecError(path, "target.positive", "classification needs the positive class value")
+
+        features_raw = p.mapping("features")
+        if not features_raw:
+            raise SpecError(path, "features", "at least one feature is required")
+        features = tuple(p.feature(fname, fraw) for fname, fraw in features_raw.items())
+        time_column = p.string("time_column")
+        if time_column in features_raw or target.column in features_raw:
+            raise SpecError(path, "features", "must not contain the time column or the target")
+
+        rows = p.mapping("rows", required=False)
+        training_raw = p.mapping("training", required=False)
+        known_training = set(TrainingConfig.__dataclass_fields__)
+        for key in training_raw:
+            if key not in known_training:
+                raise SpecError(path, f"training.{key}", f"unknown; known: {sorted(known_training)}")
+        training = TrainingConfig(
+            **{
+                k: (tuple(v) if k == "hidden_units" else v)
+                for k, v in training_raw.items()
+            }
+        )
+        if training.window_periods < 1 or training.holdout_periods < 1:
+            raise SpecError(path, "training.window_periods", "window and holdout must be >= 1")
+
+        gate_raw = p.mapping("gate", required=False)
+        default_metric = "rmse" if task == "regression" else "log_loss"
+        metric = str(gate_raw.get("metric", default_metric))
+        allowed = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
+        if metric not in allowed:
+            raise SpecError(path, "gate.metric", f"'{metric}' is not one of {sorted(allowed)} for {task}")
+        gate = GateConfig(
+            metric=metric,
+            baseline_margin=float(gate_raw.get("baseline_margin", 0.1)),
+            champion_margin=float(gate_raw.get("champion_margin", 0.0)),
+        )
+        return cls(
+            name=name,
+            model_name=str(raw.get("model_name") or f"{name}_model"),
+            time_column=time_column,
+            frequency=p.choice("frequency", raw.get("frequency", "monthly"), ("monthly",)),  # type: ignore[arg-type]
+            target=target,
+            features=features,
+            min_rows=int(rows.get("min", 1)),
+            max_rows=None if rows.get("max") is None else int(rows["max"]),
+            training=training,
+            gate=gate,
+            description=str(raw.get("description", "")),
+            source_path=str(path),
+        )
+
+
+class _SpecParser:
+    """Small helpers that turn a raw mapping into typed values or a SpecError naming the field."""
+
+    def __init__(self, raw: dict[str, Any], path: Path | str) -> None:
+        self.raw = raw
+        self.path = path
+
+    def string(self, name: str, value: Any = None) -> str:
+        """``value`` if given (nested fields), else the top-level field ``name``."""
+        if value is None and "." not in name:
+            value = self.raw.get(name)
+        if not isinstance(value, str) or not value:
+            raise SpecError(self.path, name, f"must be a non-empty string, got {value!r}")
+        return value
+
+    def mapping(self, name: str, required: bool = True) -> dict[str, Any]:
+        value = self.raw.get(name)
+        if value is None and not required:
+            return {}
+        if not isinstance(value, dict):
+            raise SpecError(self.path, name, f"must be a mapping, got {type(value).__name__}")
+        return value
+
+    def choice(self, name: str, value: Any, options: tuple[str, ...]) -> str:
+        if value not in options:
+            raise SpecError(self.path, name, f"must be one of {list(options)}, got {value!r}")
+        return str(value)
+
+    def optional_number(self, name: str, value: Any) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SpecError(self.path, name, f"must be a number, got {value!r}")
+        return float(value)
+
+    def feature(self, fname: str, fraw: Any) -> Feature:
+        where = f"features.{fname}"
+        if not isinstance(fraw, dict):
+            raise SpecError(self.path, where, "must be a mapping with at least 'type'")
+        ftype = self.choice(f"{where}.type", fraw.get("type"), ("numeric", "categorical"))
+        rate = fraw.get("max_null_rate", 0.0)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+            raise SpecError(self.path, f"{where}.max_null_rate", f"must be in [0, 1], got {rate!r}")
+        categories: tuple[str, ...] = ()
+        if ftype == "categorical":
+            cats = fraw.get("categories")
+            if not isinstance(cats, list) or not cats:
+                raise SpecError(self.path, f"{where}.categories", "a categorical feature needs a non-empty list")
+            categories = tuple(str(c) for c in cats)
+            if len(set(categories)) != len(categories):
+                raise SpecError(self.path, f"{where}.categories", "has duplicates")
+        lo = self.optional_number(f"{where}.min", fraw.get("min"))
+        hi = self.optional_number(f"{where}.max", fraw.get("max"))
+        if lo is not None and hi is not None and lo > hi:
+            raise SpecError(self.path, f"{where}.min", f"min {lo} is above max {hi}")
+        return Feature(
+            name=fname,
+            type=ftype,  # type: ignore[arg-type]
+            min=lo,
+            max=hi,
+            categories=categories,
+            max_null_rate=float(rate),
+        )

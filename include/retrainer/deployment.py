@@ -1,0 +1,94 @@
+"""Deployment: export the champion as a SavedModel into TensorFlow Serving's layout.
+
+``<model store>/<model name>/<version>/`` holds a SavedModel whose ``serving_default``
+signature takes raw features. A version is exported to a scratch folder and published in
+one step (``storage.publish_dir``): TensorFlow Serving never sees half a model, and a
+version that is already there is never written again. ``verify`` loads the version back
+from the store and compares its predictions with the registry model's on sample rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retrainer import storage
+from retrainer.config import DatasetSpec, Settings
+from retrainer.training import feature_arrays, predict
+
+log = logging.getLogger(__name__)
+
+MARKER = "saved_model.pb"
+SIGNATURE = "serving_default"
+
+
+class DeployVerificationError(RuntimeError):
+    """The deployed model does not answer like the registry model."""
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    location: str
+    created: bool
+
+
+def version_location(settings: Settings, spec: DatasetSpec, version: str) -> str:
+    return storage.join(settings.model_store, spec.model_name, str(int(version)))
+
+
+def export_saved_model(model: Any, out_dir: Path) -> Path:
+    """Write ``model`` as a SavedModel with a ``serving_default`` signature over raw features."""
+    model.export(str(out_dir), format="tf_saved_model", verbose=False)
+    return out_dir
+
+
+def deploy(settings: Settings, spec: DatasetSpec, version: str, model: Any) -> DeployResult:
+    location = version_location(settings, spec, version)
+    if storage.exists(storage.join(location, MARKER), settings.s3_endpoint_url):
+        log.info("%s v%s is already in the model store at %s", spec.model_name, version, location)
+        return DeployResult(location, created=False)
+    scratch = storage.temp_dir("retrainer-export-")
+    try:
+        export_saved_model(model, scratch / "model")
+        created = storage.publish_dir(scratch / "model", location, MARKER, settings.s3_endpoint_url)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    log.info("published %s v%s at %s", spec.model_name, version, location)
+    return DeployResult(location, created)
+
+
+def serve_predictions(location: str, df: pd.DataFrame, spec: DatasetSpec, endpoint_url: str | None) -> np.ndarray:
+    """Predictions of the SavedModel at ``location`` through its serving signature."""
+    import tensorflow as tf
+
+    scratch = storage.temp_dir("retrainer-verify-")
+    try:
+        local = storage.download_dir(location, scratch / "model", endpoint_url)
+        fn = tf.saved_model.load(str(local)).signatures[SIGNATURE]
+        inputs = {k: tf.constant(v) for k, v in feature_arrays(df, spec).items()}
+        outputs = fn(**inputs)
+        return np.asarray(next(iter(outputs.values()))).reshape(-1)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def verify(
+    settings: Settings, spec: DatasetSpec, location: str, registry_model: Any, sample: pd.DataFrame, atol: float = 1e-3
+) -> float:
+    """Max absolute difference between the store's and the registry's predictions; raises above ``atol``."""
+    served = serve_predictions(location, sample, spec, settings.s3_endpoint_url)
+    expected = predict(registry_model, sample, spec)
+    scale = max(1.0, float(np.max(np.abs(expected))))
+    diff = float(np.max(np.abs(served - expected)))
+    if diff > atol * scale:
+        raise DeployVerificationError(
+            f"{location}: served predictions differ from the registry model by {diff:.6g} on "
+            f"{len(sample)} sample rows (allowed {atol * scale:.3g})"
+        )
+    return diff

@@ -1,0 +1,124 @@
+"""Evaluation: metrics, the naive baseline and the promotion gate.
+
+The candidate, the current champion and a naive baseline (the training window's mean,
+or its positive rate for classification) are all scored on the same held-out time slice
+that follows the training window. The gate is a pure function of those scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from retrainer.config import GateConfig
+
+EPS = 1e-7
+
+
+def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    err = pred - y
+    return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err)))}
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    """ROC AUC by the rank-sum formula (ties get average ranks)."""
+    pos = y > 0.5
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(p, kind="mergesort")
+    ranks = np.empty(len(p), dtype=float)
+    sorted_p = p[order]
+    i = 0
+    while i < len(p):
+        j = i
+        while j + 1 < len(p) and sorted_p[j + 1] == sorted_p[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def classification_metrics(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
+    p = np.clip(prob, EPS, 1 - EPS)
+    return {
+        "log_loss": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
+        "accuracy": float(np.mean((p >= 0.5) == (y > 0.5))),
+        "auc": _auc(y, p),
+    }
+
+
+def metrics(task: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    y = np.asarray(y, dtype=float).reshape(-1)
+    pred = np.asarray(pred, dtype=float).reshape(-1)
+    if len(y) == 0:
+        raise ValueError("cannot score an empty holdout")
+    return regression_metrics(y, pred) if task == "regression" else classification_metrics(y, pred)
+
+
+def baseline_predictions(task: str, y_train: np.ndarray, n: int) -> np.ndarray:
+    """The naive model: the training window's mean (regression) or positive rate."""
+    return np.full(n, float(np.mean(y_train)))
+
+
+@dataclass
+class GateDecision:
+    passed: bool
+    metric: str
+    candidate: float
+    baseline: float
+    champion: float | None
+    champion_version: str | None
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def delta_vs_champion(self) -> float | None:
+        return None if self.champion is None else self.candidate - self.champion
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["delta_vs_champion"] = self.delta_vs_champion
+        return d
+
+
+def _beats(candidate: float, reference: float, margin: float, higher_is_better: bool) -> bool:
+    if higher_is_better:
+        return candidate >= reference * (1 + margin)
+    return candidate <= reference * (1 - margin)
+
+
+def gate(
+    cfg: GateConfig,
+    candidate: dict[str, float],
+    baseline: dict[str, float],
+    champion: dict[str, float] | None,
+    champion_version: str | None,
+) -> GateDecision:
+    """Pass when the candidate beats the baseline by ``baseline_margin`` and, if a champion
+    exists, is at least ``champion_margin`` better than it on the same holdout."""
+    m = cfg.metric
+    hib = cfg.higher_is_better
+    c, b = candidate[m], baseline[m]
+    reasons: list[str] = []
+    passed = True
+    if not np.isfinite(c):
+        passed = False
+        reasons.append(f"candidate {m} is not finite ({c})")
+    elif _beats(c, b, cfg.baseline_margin, hib):
+        reasons.append(f"beats the baseline: {m} {c:.4g} vs {b:.4g} (margin {cfg.baseline_margin:.0%})")
+    else:
+        passed = False
+        reasons.append(f"does not beat the baseline by {cfg.baseline_margin:.0%}: {m} {c:.4g} vs {b:.4g}")
+    ch = None if champion is None else champion[m]
+    if ch is None:
+        reasons.append("no champion yet")
+    elif _beats(c, ch, cfg.champion_margin, hib):
+        reasons.append(f"beats champion v{champion_version}: {m} {c:.4g} vs {ch:.4g}")
+    else:
+        passed = False
+        reasons.append(
+            f"does not beat champion v{champion_version} by {cfg.champion_margin:.0%}: {m} {c:.4g} vs {ch:.4g}"
+        )
+    return GateDecision(passed, m, c, b, ch, champion_version, reasons)

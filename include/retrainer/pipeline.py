@@ -1,0 +1,417 @@
+"""The steps of the two pipelines, one function per Airflow task.
+
+Each step takes and returns small JSON-able dicts (references: paths, versions, ids),
+never data frames, and is idempotent: run again with the same inputs it finds what it
+made the first time and returns the same answer instead of making a second one.
+
+ingest: validate_batch -> quarantine_batch | version_batch
+retrain: plan_training -> validate_window -> train_and_log -> evaluate -> register
+         -> promote -> deploy -> verify_deployment
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import replace
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from retrainer.config import DataFileError, DatasetSpec, Settings
+from retrainer.registry import CHALLENGER, CHAMPION, Registry, RunContext
+from retrainer.validation import ValidationReport, file_md5, validate_file, validate_frame
+from retrainer.versioning import DataRegistry, DataVersion
+
+log = logging.getLogger(__name__)
+
+Result = dict[str, Any]
+
+
+class DataValidationError(ValueError):
+    """Data failed its expectations; the message says what and where."""
+
+
+class NotEnoughDataError(LookupError):
+    """The data version holds fewer periods than a training window and its holdout need."""
+
+
+def _write_json_atomic(path: Path, payload: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(payload)
+    tmp.replace(path)
+    return path
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# =============================================================================== ingest
+
+
+def validate_batch(settings: Settings, dataset: str, batch: str, period: str) -> Result:
+    """Validate a landed batch file against its spec's suite; the full GX result is kept on disk."""
+    spec = settings.load_spec(dataset)
+    path = Path(batch)
+    if not path.is_file():
+        raise DataFileError(f"{path}: batch file for {dataset} {period} does not exist")
+    md5 = file_md5(path)
+    report = validate_file(path, spec, period)
+    result_path = Path(settings.validation_results) / dataset / period / f"{md5}.json"
+    _write_json_atomic(result_path, report.to_json())
+    return {
+        "dataset": dataset,
+        "period": period,
+        "batch": str(path),
+        "md5": md5,
+        "success": report.success,
+        "n_rows": report.n_rows,
+        "evaluated": report.evaluated,
+        "failures": report.failures,
+        "summary": report.summary(),
+        "result_path": str(result_path),
+    }
+
+
+def quarantine_batch(settings: Settings, validation: Result) -> Result:
+    """Copy a failed batch and its validation result, side by side, into quarantine.
+
+    The folder is keyed by the batch's content hash and appears in one step (written
+    elsewhere, then renamed), so a retry finds it complete instead of writing it twice.
+    """
+    src = Path(validation["batch"])
+    dest = Path(settings.quarantine) / validation["dataset"] / validation["period"] / validation["md5"][:12]
+    if not (dest / "validation.json").is_file():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=dest.parent))
+        try:
+            shutil.copy2(src, staging / src.name)
+            shutil.copy2(validation["result_path"], staging / "validation.json")
+            if file_md5(staging / src.name) != validation["md5"]:
+                raise RuntimeError(f"{src} changed while it was being quarantined")
+            os.rename(staging, dest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    log.error(
+        "QUARANTINED %s %s -> %s: %s", validation["dataset"], validation["period"], dest, "; ".join(validation["failures"])
+    )
+    return {**validation, "quarantine": str(dest)}
+
+
+def version_batch(settings: Settings, validation: Result) -> Result:
+    """Add an accepted batch to the DVC data registry as a new immutable data version."""
+    if not validation["success"]:
+        raise DataValidationError(f"refusing to version {validation['batch']}: {validation['summary']}")
+    spec = settings.load_spec(validation["dataset"])
+    path = Path(validation["batch"])
+    md5 = file_md5(path)
+    if md5 != validation["md5"]:
+        raise DataValidationError(f"{path} changed after it was validated (md5 {validation['md5']} -> {md5})")
+    res = DataRegistry(settings).add_batch(spec, validation["period"], path, md5)
+    return {
+        "dataset": spec.name,
+        "period": validation["period"],
+        "data_version": res.version.label,
+        "data_tag": res.version.tag,
+        "data_rev": res.version.rev,
+        "created": res.created,
+        "pushed_bytes": res.pushed_bytes,
+        "n_periods": len(res.version.periods),
+    }
+
+
+# =============================================================================== retrain
+
+
+def plan_training(
+    settings: Settings, dataset: str, data_version: str | None, window: int | None = None
+) -> Result:
+    """Pin the data version and choose the training window and the later holdout slice."""
+    spec = settings.load_spec(dataset)
+    version = DataRegistry(settings).resolve(dataset, data_version)
+    win = window or spec.training.window_periods
+    hold = spec.training.holdout_periods
+    if len(version.periods) < win + hold:
+        raise NotEnoughDataError(
+            f"{version.tag} holds {len(version.periods)} periods of {dataset}; training needs "
+            f"{win} + {hold} (window + holdout)"
+        )
+    periods = list(version.periods[-(win + hold) :])
+    return {
+        "dataset": dataset,
+        "model_name": spec.model_name,
+        "data_version": version.label,
+        "data_tag": version.tag,
+        "data_rev": version.rev,
+        "train_periods": periods[:win],
+        "holdout_periods": periods[win:],
+        "window": win,
+    }
+
+
+def _version_of(plan: Result) -> DataVersion:
+    return DataVersion(plan["dataset"], plan["data_tag"], plan["data_rev"], tuple())
+
+
+def _read(settings: Settings, spec: DatasetSpec, plan: Result, periods: list[str]) -> pd.DataFrame:
+    reg = DataRegistry(settings)
+    version = reg.resolve(plan["dataset"], plan["data_tag"])
+    if version.rev != plan["data_rev"]:
+        raise RuntimeError(f"data tag {plan['data_tag']} moved from {plan['data_rev']} to {version.rev}")
+    return reg.read_periods(spec, version, periods)
+
+
+def validate_window(settings: Settings, plan: Result) -> Result:
+    """Re-validate every period of the pinned window and holdout, as read from the registry."""
+    spec = settings.load_spec(plan["dataset"])
+    reports: list[ValidationReport] = []
+    for period in [*plan["train_periods"], *plan["holdout_periods"]]:
+        df = _read(settings, spec, plan, [period])
+        reports.append(validate_frame(df, spec, period, source=f"{plan['data_tag']}:{period}"))
+    failures = [f"{r.period}: {f}" for r in reports for f in r.failures]
+    path = Path(settings.validation_results) / plan["dataset"] / "windows" / f"{plan['data_version']}.json"
+    _write_json_atomic(path, json.dumps([json.loads(r.to_json()) for r in reports], indent=1))
+    result = {
+        "success": not failures,
+        "evaluated": sum(r.evaluated for r in reports),
+        "failures": failures,
+        "result_path": str(path),
+    }
+    if failures:
+        raise DataValidationError(f"{plan['data_tag']} window failed validation: " + "; ".join(failures[:10]))
+    return result
+
+
+def _pip_requirements() -> list[str]:
+    reqs = []
+    for dist in ("tensorflow-cpu", "tensorflow", "keras"):
+        try:
+            reqs.append(f"{dist}=={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return reqs
+
+
+def train_and_log(
+    settings: Settings, plan: Result, ctx: RunContext, validation: Result, epochs: int | None = None
+) -> Result:
+    """Train on the pinned window and log everything to this Airflow run's MLflow run."""
+    import mlflow
+    import mlflow.tensorflow
+    from mlflow.models import infer_signature
+
+    from retrainer import reports, training
+
+    spec = settings.load_spec(plan["dataset"])
+    registry = Registry(settings)
+    run_id, created = registry.get_or_create_run(
+        spec,
+        ctx,
+        {
+            "retrainer.dataset": spec.name,
+            "retrainer.data_version": plan["data_version"],
+            "retrainer.data_rev": plan["data_rev"],
+        },
+    )
+    tags = registry.run_tags(run_id)
+    if tags.get("retrainer.model_uri"):
+        log.info("MLflow run %s already holds a trained model; reusing it", run_id)
+        return {"run_id": run_id, "model_uri": tags["retrainer.model_uri"], "reused": True}
+
+    cfg = spec.training if epochs is None else replace(spec.training, epochs=epochs)
+    df = _read(settings, spec, plan, plan["train_periods"])
+    result = training.train(df, spec, cfg)
+    sample = df.iloc[:5]
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_params(
+            {
+                **result.params,
+                "data_version": plan["data_version"],
+                "data_rev": plan["data_rev"],
+                "train_periods": ",".join(plan["train_periods"]),
+                "holdout_periods": ",".join(plan["holdout_periods"]),
+                "n_train": result.n_train,
+                "n_val": result.n_val,
+            }
+        )
+        for key, values in result.history.items():
+            for step, value in enumerate(values):
+                mlflow.log_metric(key, value, step=step)
+        mlflow.log_metric("epochs_run", result.epochs_run)
+        mlflow.log_metric("gx_expectations_evaluated", validation["evaluated"])
+        mlflow.set_tag("gx.success", str(validation["success"]).lower())
+        mlflow.log_artifact(validation["result_path"], artifact_path="validation")
+        with tempfile.TemporaryDirectory() as tmp:
+            png = reports.learning_curves(
+                result.history, Path(tmp) / "learning_curves.png", f"{spec.model_name} on {plan['data_version']}"
+            )
+            mlflow.log_artifact(str(png), artifact_path="plots")
+        signature = infer_signature(
+            training.feature_arrays(sample, spec), training.predict(result.model, sample, spec).reshape(-1, 1)
+        )
+        info = mlflow.tensorflow.log_model(
+            result.model, name="model", signature=signature, pip_requirements=_pip_requirements()
+        )
+        mlflow.set_tag("retrainer.model_uri", info.model_uri)
+    log.info("logged model %s on MLflow run %s", info.model_uri, run_id)
+    return {"run_id": run_id, "model_uri": info.model_uri, "reused": False, "epochs_run": result.epochs_run}
+
+
+def evaluate(settings: Settings, plan: Result, trained: Result) -> Result:
+    """Score the candidate, the champion and the naive baseline on the same holdout; apply the gate."""
+    import mlflow
+    import mlflow.tensorflow
+    import numpy as np
+
+    from retrainer import evaluation, reports, training
+
+    spec = settings.load_spec(plan["dataset"])
+    registry = Registry(settings)
+    recorded = registry.run_tags(trained["run_id"]).get("retrainer.evaluation")
+    if recorded:
+        log.info("evaluation of run %s is already recorded; reusing it", trained["run_id"])
+        return dict(json.loads(recorded))
+
+    holdout = _read(settings, spec, plan, plan["holdout_periods"])
+    train_df = _read(settings, spec, plan, plan["train_periods"])
+    y = training.target_array(holdout, spec)
+    task = spec.target.task
+    cand_pred = training.predict(mlflow.tensorflow.load_model(trained["model_uri"]), holdout, spec)
+    cand = evaluation.metrics(task, y, cand_pred)
+    base = evaluation.metrics(
+        task, y, evaluation.baseline_predictions(task, training.target_array(train_df, spec), len(y))
+    )
+    champ_version = registry.alias_version(spec, CHAMPION)
+    champ: dict[str, float] | None = None
+    champ_pred = None
+    if champ_version is not None:
+        champ_pred = training.predict(registry.load_keras(spec, champ_version), holdout, spec)
+        champ = evaluation.metrics(task, y, champ_pred)
+    decision = evaluation.gate(spec.gate, cand, base, champ, champ_version)
+    out: Result = {
+        **decision.to_dict(),
+        "candidate_metrics": cand,
+        "baseline_metrics": base,
+        "champion_metrics": champ,
+        "n_holdout": len(y),
+    }
+    with mlflow.start_run(run_id=trained["run_id"]):
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in cand.items() if np.isfinite(v)})
+        mlflow.log_metrics({f"baseline_{k}": v for k, v in base.items() if np.isfinite(v)})
+        if champ:
+            mlflow.log_metrics({f"champion_{k}": v for k, v in champ.items() if np.isfinite(v)})
+        mlflow.set_tags(
+            {
+                "gate.passed": str(decision.passed).lower(),
+                "gate.metric": decision.metric,
+                "gate.champion_version": champ_version or "none",
+                "gate.reasons": " | ".join(decision.reasons),
+            }
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            png = reports.holdout_plot(
+                y, cand_pred, champ_pred, Path(tmp) / "holdout.png", f"holdout {','.join(plan['holdout_periods'])}"
+            )
+            mlflow.log_artifact(str(png), artifact_path="plots")
+            mlflow.log_dict(out, "evaluation/evaluation.json")
+        mlflow.set_tag("retrainer.evaluation", json.dumps(out))
+    log.info("gate %s: %s", "PASSED" if decision.passed else "FAILED", "; ".join(decision.reasons))
+    return out
+
+
+def register(settings: Settings, plan: Result, trained: Result, evaluated: Result, ctx: RunContext) -> Result:
+    """Register the run's model once, with its evidence as version tags, as ``challenger``."""
+    spec = settings.load_spec(plan["dataset"])
+    registry = Registry(settings)
+    metric = evaluated["metric"]
+    delta = evaluated.get("delta_vs_champion")
+    tags = {
+        **ctx.tags(),
+        "mlflow.run_id": trained["run_id"],
+        "data.version": plan["data_version"],
+        "data.rev": plan["data_rev"],
+        "data.train_periods": ",".join(plan["train_periods"]),
+        "data.holdout_periods": ",".join(plan["holdout_periods"]),
+        "gx.success": "true",
+        "gate.passed": str(evaluated["passed"]).lower(),
+        "gate.metric": metric,
+        f"gate.{metric}": f"{evaluated['candidate']:.6g}",
+        f"gate.baseline_{metric}": f"{evaluated['baseline']:.6g}",
+        "gate.champion_version": evaluated.get("champion_version") or "none",
+        f"gate.delta_{metric}_vs_champion": "n/a" if delta is None else f"{delta:+.6g}",
+        "gate.reasons": " | ".join(evaluated["reasons"]),
+    }
+    version, created = registry.register(spec, trained["run_id"], trained["model_uri"], tags)
+    if registry.alias_version(spec, CHAMPION) != version and "promotion.decision" not in registry.version_tags(
+        spec, version
+    ):
+        registry.set_alias(spec, CHALLENGER, version)
+    log.info("%s v%s %s", spec.model_name, version, "registered" if created else "was already registered")
+    return {"model_name": spec.model_name, "version": version, "created": created}
+
+
+def promote(settings: Settings, plan: Result, evaluated: Result, registered: Result) -> Result:
+    """Policy ``auto``: the gate decides. ``champion`` moves by compare-and-set; the decision is recorded."""
+    spec = settings.load_spec(plan["dataset"])
+    registry = Registry(settings)
+    version = registered["version"]
+    tags = registry.version_tags(spec, version)
+    if "promotion.decision" in tags:
+        log.info("%s v%s: decision already recorded (%s)", spec.model_name, version, tags["promotion.decision"])
+        return {"promoted": tags["promotion.decision"] == "promoted", "version": version,
+                "previous_champion": tags.get("promotion.previous_champion") or None, "reused": True}
+    decided = {"promotion.decided_by": "policy:auto", "promotion.decided_at": _now()}
+    if not evaluated["passed"]:
+        registry.tag_version(
+            spec, version, {**decided, "promotion.decision": "rejected", "promotion.reason": " | ".join(evaluated["reasons"])}
+        )
+        if registry.alias_version(spec, CHALLENGER) == version:
+            registry.client.delete_registered_model_alias(spec.model_name, CHALLENGER)
+        log.warning("%s v%s not promoted: %s", spec.model_name, version, "; ".join(evaluated["reasons"]))
+        return {"promoted": False, "version": version, "previous_champion": evaluated.get("champion_version")}
+    previous = registry.promote(spec, version, evaluated.get("champion_version"))
+    registry.tag_version(
+        spec,
+        version,
+        {**decided, "promotion.decision": "promoted", "promotion.previous_champion": previous or "none"},
+    )
+    log.info("%s v%s is champion (previous: %s)", spec.model_name, version, previous or "none")
+    return {"promoted": True, "version": version, "previous_champion": previous}
+
+
+def deploy(settings: Settings, plan: Result, registered: Result) -> Result:
+    """Export the registry's model version into the model store (TensorFlow Serving layout)."""
+    from retrainer import deployment
+
+    spec = settings.load_spec(plan["dataset"])
+    registry = Registry(settings)
+    version = registered["version"]
+    res = deployment.deploy(settings, spec, version, registry.load_keras(spec, version))
+    registry.tag_version(spec, version, {"deploy.location": res.location})
+    return {"version": version, "location": res.location, "created": res.created}
+
+
+def verify_deployment(settings: Settings, plan: Result, deployed: Result, n_rows: int = 64) -> Result:
+    """Load the version back from the store and compare it with the registry model on holdout rows."""
+    from retrainer import deployment
+
+    spec = settings.load_spec(plan["dataset"])
+    registry = Registry(settings)
+    sample = _read(settings, spec, plan, plan["holdout_periods"]).iloc[:n_rows]
+    diff = deployment.verify(
+        settings, spec, deployed["location"], registry.load_keras(spec, deployed["version"]), sample
+    )
+    registry.tag_version(
+        spec, deployed["version"], {"deploy.verified": "true", "deploy.max_abs_diff": f"{diff:.3g}"}
+    )
+    log.info("verified %s: max |served - registry| = %.3g on %d rows", deployed["location"], diff, len(sample))
+    return {**deployed, "max_abs_diff": diff, "rows": len(sample)}

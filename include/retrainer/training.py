@@ -1,0 +1,161 @@
+"""Training: a Keras model whose preprocessing lives inside the model, fed by tf.data.
+
+The model takes raw features (one named input per feature: float32 for numeric, string
+for categorical), normalizes numeric inputs with statistics adapted on the training
+window and one-hot encodes categories through ``StringLookup`` layers built from the
+spec's vocabulary. A regression head rescales to the target's units; a classification
+head outputs the positive-class probability. So what trains is what serves.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from retrainer.config import DatasetSpec, TrainingConfig
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+log = logging.getLogger(__name__)
+
+MISSING = ""  # how a missing category reaches the model (it maps to the OOV slot)
+
+
+def feature_arrays(df: pd.DataFrame, spec: DatasetSpec) -> dict[str, np.ndarray]:
+    """Raw feature columns as the model's inputs expect them (shape [n, 1])."""
+    out: dict[str, np.ndarray] = {}
+    for f in spec.features:
+        col = df[f.name]
+        if f.type == "numeric":
+            arr = pd.to_numeric(col, errors="raise").to_numpy(dtype="float32")
+            if np.isnan(arr).any():
+                raise ValueError(f"numeric feature '{f.name}' has missing values; the model needs them filled")
+        else:
+            arr = col.astype("object").where(col.notna(), MISSING).astype(str).to_numpy(dtype=object)
+        out[f.name] = arr.reshape(-1, 1)
+    return out
+
+
+def target_array(df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
+    col = df[spec.target.column]
+    if spec.target.task == "classification":
+        return (col.astype(str) == str(spec.target.positive)).to_numpy(dtype="float32")
+    return col.to_numpy(dtype="float32")
+
+
+def make_dataset(
+    df: pd.DataFrame, spec: DatasetSpec, cfg: TrainingConfig, shuffle: bool
+) -> tf.data.Dataset:
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((feature_arrays(df, spec), target_array(df, spec)))
+    if shuffle:
+        ds = ds.shuffle(len(df), seed=cfg.seed, reshuffle_each_iteration=True)
+    return ds.batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def build_model(spec: DatasetSpec, train_df: pd.DataFrame, cfg: TrainingConfig) -> keras.Model:
+    import keras
+
+    inputs: dict[str, Any] = {}
+    encoded = []
+    for f in spec.features:
+        if f.type == "numeric":
+            inp = keras.Input(shape=(1,), name=f.name, dtype="float32")
+            norm = keras.layers.Normalization(name=f"norm_{f.name}")
+            norm.adapt(train_df[f.name].to_numpy(dtype="float32").reshape(-1, 1))
+            encoded.append(norm(inp))
+        else:
+            inp = keras.Input(shape=(1,), name=f.name, dtype="string")
+            lookup = keras.layers.StringLookup(
+                vocabulary=list(f.categories), num_oov_indices=1, output_mode="one_hot", name=f"lookup_{f.name}"
+            )
+            encoded.append(lookup(inp))
+        inputs[f.name] = inp
+    x = keras.layers.Concatenate(name="features")(encoded)
+    for i, units in enumerate(cfg.hidden_units):
+        x = keras.layers.Dense(units, activation="relu", name=f"dense_{i}")(x)
+    if spec.target.task == "classification":
+        out = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+        loss: Any = "binary_crossentropy"
+    else:
+        y = target_array(train_df, spec)
+        raw = keras.layers.Dense(1, name="standardized")(x)
+        out = keras.layers.Rescaling(scale=float(y.std() or 1.0), offset=float(y.mean()), name="prediction")(raw)
+        loss = "mse"
+    model = keras.Model(inputs=inputs, outputs=out, name=f"{spec.name}_model")
+    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss)
+    return model
+
+
+@dataclass
+class TrainResult:
+    model: Any
+    history: dict[str, list[float]]
+    epochs_run: int
+    n_train: int
+    n_val: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def split_train_val(df: pd.DataFrame, spec: DatasetSpec, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The last ``fraction`` of the window (in time) validates; the rest trains."""
+    df = df.sort_values(spec.time_column, kind="stable")
+    n_val = max(1, int(round(len(df) * fraction)))
+    return df.iloc[:-n_val], df.iloc[-n_val:]
+
+
+def train(train_window: pd.DataFrame, spec: DatasetSpec, cfg: TrainingConfig | None = None) -> TrainResult:
+    """Train on a window (seeded, deterministic ops), early-stopping on its latest slice."""
+    import keras
+    import tensorflow as tf
+
+    cfg = cfg or spec.training
+    keras.utils.set_random_seed(cfg.seed)
+    tf.config.experimental.enable_op_determinism()
+    train_df, val_df = split_train_val(train_window, spec, cfg.validation_fraction)
+    if len(train_df) < 10:
+        raise ValueError(f"training window of {spec.name} has only {len(train_df)} rows")
+    model = build_model(spec, train_df, cfg)
+    stop = keras.callbacks.EarlyStopping(patience=cfg.patience, restore_best_weights=True)
+    hist = model.fit(
+        make_dataset(train_df, spec, cfg, shuffle=True),
+        validation_data=make_dataset(val_df, spec, cfg, shuffle=False),
+        epochs=cfg.epochs,
+        callbacks=[stop],
+        verbose=0,
+    )
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    log.info("trained %s: %d epochs, best val_loss %.4f", spec.name, len(history["loss"]), min(history["val_loss"]))
+    return TrainResult(
+        model=model,
+        history=history,
+        epochs_run=len(history["loss"]),
+        n_train=len(train_df),
+        n_val=len(val_df),
+        params={
+            "window_periods": cfg.window_periods,
+            "holdout_periods": cfg.holdout_periods,
+            "epochs": cfg.epochs,
+            "batch_size": cfg.batch_size,
+            "learning_rate": cfg.learning_rate,
+            "hidden_units": list(cfg.hidden_units),
+            "patience": cfg.patience,
+            "seed": cfg.seed,
+            "validation_fraction": cfg.validation_fraction,
+        },
+    )
+
+
+def predict(model: Any, df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
+    """Predictions of a Keras model on raw rows, flat."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices(feature_arrays(df, spec)).batch(1024)
+    return np.asarray(model.predict(ds, verbose=0)).reshape(-1)

@@ -1,0 +1,196 @@
+"""Data validation with Great Expectations: a suite generated from the dataset spec.
+
+``build_suite`` turns a spec into expectations (columns and types, ranges, allowed
+categories, null-rate limits, row count, timestamps inside the batch's period and unique);
+``validate_frame`` runs them on a batch and returns a ``ValidationReport`` whose
+``failures`` say, in words, what was wrong and where.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from retrainer.config import DataFileError, DatasetSpec
+from retrainer.sources import period_bounds
+
+if TYPE_CHECKING:
+    import great_expectations as gx
+
+log = logging.getLogger(__name__)
+
+NUMERIC_TYPES = ["int8", "int16", "int32", "int64", "Int64", "float16", "float32", "float64", "Float64"]
+
+
+@dataclass
+class ValidationReport:
+    dataset: str
+    period: str
+    source: str
+    success: bool
+    n_rows: int
+    evaluated: int
+    failures: list[str] = field(default_factory=list)
+    gx_result: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        head = f"{self.dataset} {self.period} ({self.source}, {self.n_rows} rows)"
+        if self.success:
+            return f"{head}: passed {self.evaluated} expectations"
+        return f"{head}: FAILED {len(self.failures)} of {self.evaluated} expectations: " + "; ".join(
+            self.failures
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=str)
+
+
+def read_batch(path: Path | str, spec: DatasetSpec) -> pd.DataFrame:
+    """Read a landed CSV batch. Categorical columns stay text; the time column is parsed,
+    and unparseable timestamps become missing (validation reports them)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{path}: batch file does not exist")
+    dtypes = {f.name: "str" for f in spec.categorical_features}
+    df = pd.read_csv(path, dtype=dtypes)  # type: ignore[arg-type]
+    if spec.time_column in df:
+        df[spec.time_column] = pd.to_datetime(df[spec.time_column], errors="coerce", format="ISO8601")
+    return df
+
+
+def build_suite(spec: DatasetSpec, period: str | None) -> gx.ExpectationSuite:
+    """The expectation suite for one batch of ``spec`` (``period`` bounds the timestamps)."""
+    import great_expectations as gx
+
+    E = gx.expectations
+    suite = gx.ExpectationSuite(name=f"{spec.name}.batch")
+    tcol = spec.time_column
+    required = [tcol, spec.target.column, *spec.feature_names]
+    for col in required:
+        suite.add_expectation(E.ExpectColumnToExist(column=col))
+
+    suite.add_expectation(E.ExpectTableRowCountToBeBetween(min_value=spec.min_rows, max_value=spec.max_rows))
+    suite.add_expectation(E.ExpectColumnValuesToNotBeNull(column=tcol))
+    suite.add_expectation(E.ExpectColumnValuesToBeUnique(column=tcol))
+    if period is not None:
+        start, end = period_bounds(period)
+        last = (end - pd.Timedelta(seconds=1)).to_pydatetime()
+        suite.add_expectation(
+            E.ExpectColumnValuesToBeBetween(column=tcol, min_value=start.to_pydatetime(), max_value=last)
+        )
+
+    target = spec.target
+    suite.add_expectation(E.ExpectColumnValuesToNotBeNull(column=target.column))
+    if target.task == "regression":
+        suite.add_expectation(E.ExpectColumnValuesToBeInTypeList(column=target.column, type_list=NUMERIC_TYPES))
+        if target.min is not None or target.max is not None:
+            suite.add_expectation(
+                E.ExpectColumnValuesToBeBetween(column=target.column, min_value=target.min, max_value=target.max)
+            )
+
+    for feat in spec.features:
+        mostly = 1.0 - feat.max_null_rate
+        if mostly > 0:
+            suite.add_expectation(E.ExpectColumnValuesToNotBeNull(column=feat.name, mostly=mostly))
+        if feat.type == "numeric":
+            suite.add_expectation(E.ExpectColumnValuesToBeInTypeList(column=feat.name, type_list=NUMERIC_TYPES))
+            if feat.min is not None or feat.max is not None:
+                suite.add_expectation(
+                    E.ExpectColumnValuesToBeBetween(column=feat.name, min_value=feat.min, max_value=feat.max)
+                )
+        else:
+            suite.add_expectation(E.ExpectColumnValuesToBeInSet(column=feat.name, value_set=list(feat.categories)))
+    return suite
+
+
+def _describe_failure(res: Any) -> str:
+    cfg = res.expectation_config
+    kind = cfg.type.removeprefix("expect_")
+    kw = cfg.kwargs
+    col = kw.get("column")
+    r = res.result or {}
+    where = f"column '{col}'" if col else "table"
+    if res.exception_info and res.exception_info.get("raised_exception"):
+        msg = str(res.exception_info.get("exception_message", "")).splitlines()[0][:160]
+        return f"{where}: {kind} could not run ({msg})"
+    if kind == "column_to_exist":
+        return f"{where} is missing"
+    if kind == "table_row_count_to_be_between":
+        return f"row count {r.get('observed_value')} is outside [{kw.get('min_value')}, {kw.get('max_value')}]"
+    if kind == "column_values_to_be_in_type_list":
+        return f"{where} has type {r.get('observed_value')}, expected numeric"
+    if not r:
+        return f"{where}: {kind} could not be evaluated (is the column missing?)"
+    pct = r.get("unexpected_percent") or 0.0
+    count = r.get("unexpected_count")
+    sample = [str(v) for v in (r.get("partial_unexpected_list") or [])[:3]]
+    if kind == "column_values_to_not_be_null":
+        allowed = (1 - kw.get("mostly", 1.0)) * 100
+        return f"{where}: {pct:.1f}% missing ({count} rows), at most {allowed:.1f}% allowed"
+    if kind == "column_values_to_be_between":
+        return (
+            f"{where}: {count} values ({pct:.1f}%) outside [{kw.get('min_value')}, {kw.get('max_value')}],"
+            f" e.g. {sample}"
+        )
+    if kind == "column_values_to_be_in_set":
+        return f"{where}: {count} values ({pct:.1f}%) not among the allowed categories, e.g. {sample}"
+    if kind == "column_values_to_be_unique":
+        return f"{where}: {count} duplicated values, e.g. {sample}"
+    return f"{where}: {kind} failed ({count} unexpected)"
+
+
+def _context() -> Any:
+    import great_expectations as gx
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    ctx = gx.get_context(mode="ephemeral")
+    try:  # progress bars would flood task logs
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    except Exception:  # pragma: no cover - cosmetic only
+        pass
+    return ctx
+
+
+def validate_frame(df: pd.DataFrame, spec: DatasetSpec, period: str | None, source: str) -> ValidationReport:
+    """Validate one batch (or a window when ``period`` is None) against the spec's suite."""
+    ctx = _context()
+    asset = ctx.data_sources.add_pandas("retrainer").add_dataframe_asset(name=spec.name)
+    batch = asset.add_batch_definition_whole_dataframe("batch").get_batch(batch_parameters={"dataframe": df})
+    result = batch.validate(build_suite(spec, period))
+    failures = [_describe_failure(r) for r in result.results if not r.success]
+    return ValidationReport(
+        dataset=spec.name,
+        period=period or "window",
+        source=source,
+        success=bool(result.success),
+        n_rows=len(df),
+        evaluated=len(result.results),
+        failures=failures,
+        gx_result=json.loads(json.dumps(result.to_json_dict(), default=str)),
+    )
+
+
+def file_md5(path: Path | str) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def validate_file(path: Path | str, spec: DatasetSpec, period: str) -> ValidationReport:
+    df = read_batch(path, spec)
+    report = validate_frame(df, spec, period, source=str(path))
+    if report.success:
+        log.info("validation passed: %s", report.summary())
+    else:
+        log.error("validation failed: %s", report.summary())
+    return report

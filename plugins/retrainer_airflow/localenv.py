@@ -1,0 +1,65 @@
+"""The embedded default: environment for Airflow, MLflow, DVC and GX on one machine.
+
+All state lives under ``RETRAINER_HOME`` (default ``<repo>/.local``): Airflow's SQLite
+database and logs, the landing and quarantine folders, the DVC data registry and remote,
+MLflow's SQLite store and artifacts, and the model store. Values already set in the
+environment win, so every location can be pointed elsewhere (S3, PostgreSQL, ...).
+
+``python -m retrainer_airflow.localenv`` prints the variables as shell ``export`` lines.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def local_env(home: str | Path | None = None) -> dict[str, str]:
+    home = Path(home or os.environ.get("RETRAINER_HOME") or REPO_ROOT / ".local").resolve()
+    airflow_home = home / "airflow"
+    return {
+        "RETRAINER_HOME": str(home),
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / "passwords.json"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
+        "AIRFLOW__API__PORT": os.environ.get("RETRAINER_AIRFLOW_PORT", "8080"),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+        "DVC_NO_ANALYTICS": "1",
+        "GX_ANALYTICS_ENABLED": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "include"), str(REPO_ROOT / "plugins")]),
+    }
+
+
+def apply(home: str | Path | None = None, override: bool = False) -> dict[str, str]:
+    """Put the embedded default into ``os.environ`` (values already set win unless ``override``)."""
+    env = local_env(home)
+    for key, value in env.items():
+        if override or not os.environ.get(key):
+            os.environ[key] = value
+    for key in ("RETRAINER_HOME", "AIRFLOW_HOME"):
+        Path(os.environ[key]).mkdir(parents=True, exist_ok=True)
+    (Path(os.environ["RETRAINER_HOME"]) / "mlflow").mkdir(parents=True, exist_ok=True)
+    return {k: os.environ[k] for k in env}
+
+
+def main() -> None:
+    for key, value in apply().items():
+        sys.stdout.write(f"export {key}={shlex.quote(value)}\n")
+
+
+if __name__ == "__main__":
+    main()

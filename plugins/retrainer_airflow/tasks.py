@@ -1,0 +1,175 @@
+"""What the retrainer tasks do inside Airflow: read the run's context, call the library,
+and turn outcomes into Airflow states (a quarantined batch fails its run; a model that is
+not promoted skips deployment).
+
+Imports of ``retrainer.pipeline`` (and through it pandas, GX, MLflow, TensorFlow) happen
+inside the functions, so DAG files that import this module stay fast to parse.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import get_current_context
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from retrainer.config import Settings
+from retrainer.registry import RunContext
+from retrainer_airflow.assets import DATA_VERSIONS
+
+log = logging.getLogger(__name__)
+
+Result = dict[str, Any]
+
+
+def settings() -> Settings:
+    """Settings for this task (from the environment of the worker)."""
+    return Settings.from_env()
+
+
+def _context() -> Any:
+    return get_current_context()
+
+
+def run_context() -> RunContext:
+    ctx = _context()
+    ti = ctx["ti"]
+    dag_run = ctx["dag_run"]
+    params = ctx.get("params") or {}
+    run_type = str(getattr(dag_run, "run_type", "manual"))
+    trigger = str(params.get("reason") or "") or (
+        "new data version" if "asset" in run_type.lower() else run_type.lower().split(".")[-1]
+    )
+    return RunContext(
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        try_number=int(getattr(ti, "try_number", 1) or 1),
+        trigger=trigger,
+        run_type=run_type.lower().split(".")[-1],
+    )
+
+
+# ------------------------------------------------------------------------ ingest_batch
+
+
+def validate_batch() -> Result:
+    from retrainer import pipeline
+
+    params = _context()["params"]
+    s = settings()
+    batch = params.get("batch") or str(Path(s.landing) / params["dataset"] / f"{params['period']}.csv")
+    result = pipeline.validate_batch(s, params["dataset"], batch, params["period"])
+    log.info("%s", result["summary"])
+    return result
+
+
+def route(validation: Result) -> str:
+    return "version_batch" if validation["success"] else "quarantine_batch"
+
+
+def quarantine_batch(validation: Result) -> None:
+    from retrainer import pipeline
+
+    out = pipeline.quarantine_batch(settings(), validation)
+    raise AirflowFailException(
+        f"batch {validation['dataset']} {validation['period']} failed validation and was quarantined "
+        f"at {out['quarantine']}: " + "; ".join(validation["failures"])
+    )
+
+
+def version_batch(validation: Result) -> Result:
+    from retrainer import pipeline
+
+    out = pipeline.version_batch(settings(), validation)
+    events = _context().get("outlet_events")
+    if events is not None:
+        events[DATA_VERSIONS].extra = {
+            "dataset": out["dataset"],
+            "data_version": out["data_version"],
+            "period": out["period"],
+        }
+    return out
+
+
+# ------------------------------------------------------------------------ retrain_model
+
+
+def _triggering_version(dataset: str) -> str | None:
+    """The data version named by the asset event that started this run, if any."""
+    events = _context().get("triggering_asset_events") or {}
+    try:
+        found = [e for e in events[DATA_VERSIONS] if (e.extra or {}).get("dataset") == dataset]
+    except (KeyError, TypeError):
+        return None
+    return str(found[-1].extra["data_version"]) if found else None
+
+
+def plan_training() -> Result:
+    from retrainer import pipeline
+    from retrainer.versioning import DataVersionError
+
+    params = _context()["params"]
+    dataset = params["dataset"]
+    wanted = params.get("data_version") or "latest"
+    if wanted == "latest":
+        wanted = _triggering_version(dataset) or "latest"
+    try:
+        return pipeline.plan_training(settings(), dataset, wanted, params.get("window"))
+    except pipeline.NotEnoughDataError as exc:
+        raise AirflowSkipException(str(exc)) from exc
+    except DataVersionError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def validate_window(plan: Result) -> Result:
+    from retrainer import pipeline
+
+    try:
+        return pipeline.validate_window(settings(), plan)
+    except pipeline.DataValidationError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def train(plan: Result, validation: Result) -> Result:
+    from retrainer import pipeline
+
+    params = _context()["params"]
+    return pipeline.train_and_log(settings(), plan, run_context(), validation, params.get("epochs"))
+
+
+def evaluate(plan: Result, trained: Result) -> Result:
+    from retrainer import pipeline
+
+    return pipeline.evaluate(settings(), plan, trained)
+
+
+def register(plan: Result, trained: Result, evaluated: Result) -> Result:
+    from retrainer import pipeline
+
+    return pipeline.register(settings(), plan, trained, evaluated, run_context())
+
+
+def promote(plan: Result, evaluated: Result, registered: Result) -> Result:
+    from retrainer import pipeline
+
+    return pipeline.promote(settings(), plan, evaluated, registered)
+
+
+def deploy(plan: Result, registered: Result, promoted: Result) -> Result:
+    from retrainer import pipeline
+
+    if not promoted["promoted"]:
+        raise AirflowSkipException(f"v{promoted['version']} was not promoted; nothing to deploy")
+    return pipeline.deploy(settings(), plan, registered)
+
+
+def verify(plan: Result, deployed: Result) -> Result:
+    from retrainer import pipeline
+    from retrainer.deployment import DeployVerificationError
+
+    try:
+        return pipeline.verify_deployment(settings(), plan, deployed)
+    except DeployVerificationError as exc:
+        raise AirflowFailException(str(exc)) from exc
