@@ -141,7 +141,7 @@ def _describe_failure(res: Any) -> str:
     if kind == "column_values_to_be_in_set":
         return f"{where}: {count} values ({pct:.1f}%) not among the allowed categories, e.g. {sample}"
     if kind == "column_values_to_be_unique":
-        return f"{where}: {count} duplicated values, e.g. {sample}"
+        return f"{where}: {count} rows share a value with another row, e.g. {sample}"
     return f"{where}: {kind} failed ({count} unexpected)"
 
 

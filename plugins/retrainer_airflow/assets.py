@@ -6,4 +6,6 @@ from airflow.sdk import Asset
 
 #: a new data version was added to the data registry; its event ``extra`` carries
 #: ``dataset``, ``data_version``, ``period``.
-DATA_VERSIONS = Asset(name="retrainer_data_versions", uri="retrainer://data-versions/")
+# A plain name (no URI scheme): an unknown scheme makes Airflow load every provider's asset
+# handlers (boto3 and all) when the DAG file is parsed.
+DATA_VERSIONS = Asset("retrainer_data_versions")

@@ -16,20 +16,19 @@ runs and every task finds what it made the first time: no duplicate anything.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import json
 import logging
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from retrainer_airflow import localenv
+from retrainer_airflow.runner import load_dags, quiet, run_dag
 
 DATASET = "bike_sharing"
 CORRUPT_PERIOD = "2012-06"
@@ -46,6 +45,7 @@ class Row:
     metric: str = "-"
     promoted: str = "-"
     times: dict[str, float] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
 
 
 def _ensure_airflow_db() -> None:
@@ -56,69 +56,6 @@ def _ensure_airflow_db() -> None:
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-
-
-def _load_dags() -> dict[str, Any]:
-    """The DAGs as Airflow's own loader parses them from the dags folder."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(localenv.REPO_ROOT / "dags"))
-    if bag.import_errors:
-        raise RuntimeError(f"DAG import errors: {bag.import_errors}")
-    return dict(bag.dags)
-
-
-_LOG_FILE = Path(localenv.local_env()["RETRAINER_HOME"]) / "demo.log"
-
-
-@contextlib.contextmanager
-def _quiet(log_file: Path) -> Iterator[None]:
-    """Send what Airflow and the tasks print (file descriptors 1 and 2) to ``log_file``."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with open(log_file, "ab") as fh:
-        os.dup2(fh.fileno(), 1)
-        os.dup2(fh.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-
-
-def _run(dag: Any, logical_date: datetime, conf: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, float]]:
-    """One real DAG run; returns its state, the tasks' return values and durations."""
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with _quiet(_LOG_FILE):
-        # run_after = logical_date makes the run id depend on the period only, so a second
-        # demo re-runs the same DAG runs instead of starting new ones
-        dr = dag.test(logical_date=logical_date, run_after=logical_date, run_conf=conf)
-    values: dict[str, Any] = {}
-    durations: dict[str, float] = {}
-    with create_session() as session:
-        tis = session.scalars(
-            select(TaskInstance).where(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == dr.run_id)
-        ).all()
-        for ti in tis:
-            durations[ti.task_id] = float(ti.duration or 0.0)
-            values[f"state:{ti.task_id}"] = str(ti.state)
-        rows = session.scalars(
-            select(XComModel).where(
-                XComModel.dag_id == dag.dag_id, XComModel.run_id == dr.run_id, XComModel.key == "return_value"
-            )
-        ).all()
-        for row in rows:
-            values[row.task_id] = XComModel.deserialize_value(row)
-    return str(dr.state), values, durations
 
 
 def _deliveries(history: int, months: int | None) -> list[tuple[str, Path, str]]:
@@ -194,8 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     localenv.apply()
-    global _LOG_FILE
-    _LOG_FILE = log_file = Path(os.environ["RETRAINER_HOME"]) / "demo.log"
+    log_file = Path(os.environ["RETRAINER_HOME"]) / "demo.log"
     _ensure_airflow_db()
     logging.basicConfig(filename=log_file, level=logging.INFO, force=True)
 
@@ -205,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     print(f"State: {settings.home}  (Airflow log of this demo: {log_file})")
     deliveries = _deliveries(args.history, args.months)
-    with _quiet(log_file):
-        dags = _load_dags()
+    with quiet(log_file):
+        dags = load_dags()
     ingest, retrain = dags["ingest_batch"], dags["retrain_model"]
     history_end = [p for p, _, n in deliveries if n == "history"][-1:] or [None]
     rows: list[Row] = []
@@ -220,9 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         _, end = period_bounds(period)
         logical = end.to_pydatetime().replace(tzinfo=timezone.utc) + timedelta(hours=seen.get(period, 0))
         seen[period] = seen.get(period, 0) + 1
-        state, values, durations = _run(
-            ingest, logical, {"dataset": DATASET, "period": period, "batch": str(path)}
-        )
+        run = run_dag(ingest, logical, {"dataset": DATASET, "period": period, "batch": str(path)}, log_file)
+        state, values, durations = run.state, run.values, run.durations
         row.times.update({STAGE_NAMES[t]: d for t, d in durations.items() if t in STAGE_NAMES and d})
         validation = values.get("validate_batch") or {}
         if validation.get("success"):
@@ -230,18 +165,20 @@ def main(argv: list[str] | None = None) -> int:
             row.validation = "passed"
             row.data_version = version.get("data_version", "?")
         else:
-            failures = validation.get("failures") or [f"run {state}"]
-            row.validation = f"QUARANTINED: {failures[0]}" + (f" (+{len(failures) - 1})" if len(failures) > 1 else "")
+            row.failures = validation.get("failures") or [f"ingest run {state}"]
+            row.validation = f"QUARANTINED ({len(row.failures)} failed)"
             continue
         if note == "history" and period != history_end[0]:
             row.retrained = "no (history)"
             continue
         print(f"[{time.monotonic() - t_start:6.1f}s] retrain_model {period} data {row.data_version}", flush=True)
-        state, values, durations = _run(
+        run = run_dag(
             retrain,
             logical + timedelta(hours=12),
             {"dataset": DATASET, "data_version": row.data_version, "reason": f"new data version ({period})"},
+            log_file,
         )
+        state, values, durations = run.state, run.values, run.durations
         row.times.update({STAGE_NAMES[t]: d for t, d in durations.items() if t in STAGE_NAMES and d})
         if "train" not in values:
             row.retrained = f"failed ({state})" if state != "success" else "skipped"
@@ -266,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(rows)} batches, {len(quarantined)} quarantined, "
           f"{sum(r.retrained == 'yes' for r in rows)} retrainings, pipeline time {elapsed:.0f} s.")
     for r in quarantined:
-        print(f"  quarantined {r.period} {r.note}: {r.validation.removeprefix('QUARANTINED: ')}")
+        print(f"  quarantined {r.period} {r.note}".rstrip() + ":")
+        for failure in r.failures:
+            print(f"    - {failure}")
     env = localenv.local_env()
     print(
         json.dumps(

@@ -1,0 +1,118 @@
+"""Test set-up: every test session gets its own embedded default in a temporary folder.
+
+The environment is set before anything imports Airflow, so the Airflow metadata database,
+MLflow store, data registry and model store of the tests never touch ``.local/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins")]
+
+from retrainer_airflow import localenv  # noqa: E402
+
+SESSION_HOME = Path(tempfile.mkdtemp(prefix="retrainer-tests-"))
+localenv.apply(SESSION_HOME, override=True)
+os.environ["RETRAINER_TASK_RETRIES"] = "0"
+
+from retrainer.config import DatasetSpec, Settings  # noqa: E402
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(SESSION_HOME, ignore_errors=True)
+
+
+PIPELINE_VARS = (
+    "RETRAINER_HOME",
+    "RETRAINER_SPECS_DIR",
+    "RETRAINER_DVC_REMOTE",
+    "RETRAINER_MODEL_STORE",
+    "RETRAINER_MLFLOW_ARTIFACTS",
+    "MLFLOW_TRACKING_URI",
+)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh RETRAINER_HOME (registry, MLflow store, model store, landing, quarantine)."""
+    h = tmp_path / "home"
+    (h / "mlflow").mkdir(parents=True)
+    monkeypatch.setenv("RETRAINER_HOME", str(h))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{h / 'mlflow' / 'mlflow.db'}")
+    for var in ("RETRAINER_DVC_REMOTE", "RETRAINER_MODEL_STORE", "RETRAINER_MLFLOW_ARTIFACTS", "RETRAINER_SPECS_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    return h
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def bike_spec() -> DatasetSpec:
+    return DatasetSpec.load(REPO / "include" / "specs" / "bike_sharing.yaml")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real S3 API (moto_server) on loopback for the whole session."""
+    port = _free_port()
+    exe = Path(sys.executable).parent / "moto_server"
+    proc = subprocess.Popen(
+        [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        raise RuntimeError("moto_server did not start")
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Credentials and endpoint for the loopback S3 API, and a fresh bucket; returns the bucket."""
+    import uuid
+
+    import boto3
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "MLFLOW_S3_ENDPOINT_URL": moto_endpoint,
+    }.items():
+        monkeypatch.setenv(key, value)
+    bucket = f"retrainer-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket=bucket)
+    return bucket

@@ -1,0 +1,236 @@
+"""End to end through Airflow: real DAG runs (``dag.test``) over a few small batches.
+
+Real components throughout: Airflow's loader and metadata DB, Great Expectations, DVC
+(git + cache + remote), TensorFlow/Keras, the MLflow registry, SavedModel export; and in
+the S3 variant a real S3 API on loopback (moto_server) for the DVC remote, the MLflow
+artifacts and the model store.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from retrainer.config import Settings
+from retrainer.registry import CHAMPION, Registry
+from retrainer.sources import corrupt_copy, load_bike_sharing, split_periods, write_batch
+from retrainer_airflow.runner import RunOutcome, load_dags, run_dag
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def dags() -> dict[str, Any]:
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+    return load_dags()
+
+
+class Pipeline:
+    """Drives the two DAGs for one test, each run at its own logical date."""
+
+    def __init__(self, dags: dict[str, Any], home: Path, year: int) -> None:
+        self.dags = dags
+        self.log = home / "airflow-runs.log"
+        self.clock = datetime(year, 1, 1, tzinfo=UTC)
+
+    def _next(self) -> datetime:
+        self.clock += timedelta(days=1)
+        return self.clock
+
+    def ingest(self, dataset: str, period: str, batch: Path, at: datetime | None = None) -> RunOutcome:
+        conf = {"dataset": dataset, "period": period, "batch": str(batch)}
+        return run_dag(self.dags["ingest_batch"], at or self._next(), conf, self.log)
+
+    def retrain(self, dataset: str, data_version: str, at: datetime | None = None, **extra: Any) -> RunOutcome:
+        conf = {"dataset": dataset, "data_version": data_version, "reason": "test", **extra}
+        return run_dag(self.dags["retrain_model"], at or self._next(), conf, self.log)
+
+
+def _small_bike_spec(specs: Path, window: int = 2, epochs: int = 6) -> None:
+    spec = yaml.safe_load((REPO / "include" / "specs" / "bike_sharing.yaml").read_text())
+    spec["training"].update(window_periods=window, epochs=epochs)
+    specs.mkdir(parents=True, exist_ok=True)
+    (specs / "bike_sharing.yaml").write_text(yaml.safe_dump(spec))
+
+
+@pytest.fixture
+def bike_batches(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    _small_bike_spec(home / "specs")
+    monkeypatch.setenv("RETRAINER_SPECS_DIR", str(home / "specs"))
+    spec = Settings.from_env().load_spec("bike_sharing")
+    parts = split_periods(load_bike_sharing(), spec)
+    landing = home / "landing"
+    out = {p: write_batch(parts[p], spec, landing / f"{p}.csv") for p in ("2011-01", "2011-02", "2011-03", "2011-04")}
+    out["2011-03-bad"] = write_batch(corrupt_copy(parts["2011-03"], spec), spec, landing / "2011-03.redelivery.csv")
+    return out
+
+
+def _versions(registry: Registry, model: str) -> list[Any]:
+    return registry.client.search_model_versions(f"name = '{model}'")
+
+
+def test_local_pipeline_quarantines_trains_promotes_deploys(
+    dags: dict[str, Any], home: Path, bike_batches: dict[str, Path]
+) -> None:
+    pipe = Pipeline(dags, home, 2030)
+    for period in ("2011-01", "2011-02"):
+        run = pipe.ingest("bike_sharing", period, bike_batches[period])
+        assert run.state == "success", run.states
+    first_at = pipe.clock - timedelta(days=1)
+
+    bad = pipe.ingest("bike_sharing", "2011-03", bike_batches["2011-03-bad"])
+    assert bad.state == "failed"
+    assert bad.states["quarantine_batch"] == "failed" and bad.states["version_batch"] == "skipped"
+    quarantined = list((home / "quarantine" / "bike_sharing" / "2011-03").iterdir())
+    assert len(quarantined) == 1
+    assert {p.name for p in quarantined[0].iterdir()} == {"2011-03.redelivery.csv", "validation.json"}
+    assert not bad.values["validate_batch"]["success"]
+
+    good = pipe.ingest("bike_sharing", "2011-03", bike_batches["2011-03"])  # the next good batch goes through
+    assert good.state == "success"
+    assert good.values["version_batch"]["data_version"] == "v0003"
+
+    again = pipe.ingest("bike_sharing", "2011-01", bike_batches["2011-01"], at=first_at)  # rerun of a run
+    assert again.values["version_batch"] == {**again.values["version_batch"], "data_version": "v0001", "created": False}
+
+    retrain_at = pipe._next()
+    run = pipe.retrain("bike_sharing", "v0003", at=retrain_at)
+    assert run.state == "success", run.states
+    assert run.values["plan_training"]["train_periods"] == ["2011-01", "2011-02"]
+    assert run.values["plan_training"]["holdout_periods"] == ["2011-03"]
+    assert run.values["promote"]["promoted"] is True
+    assert run.values["verify"]["max_abs_diff"] < 1e-3
+    settings = Settings.from_env()
+    registry = Registry(settings)
+    registry_spec = settings.load_spec("bike_sharing")
+    assert registry.alias_version(registry_spec, CHAMPION) == "1"
+    tags = registry.version_tags(registry_spec, "1")
+    assert tags["data.version"] == "v0003" and tags["gate.passed"] == "true"
+    assert tags["promotion.decision"] == "promoted" and tags["deploy.verified"] == "true"
+    assert tags["airflow.dag_id"] == "retrain_model" and tags["airflow.run_id"] == run.run_id
+    assert (home / "model-store" / "bike_demand" / "1" / "saved_model.pb").is_file()
+    mlflow_run = registry.client.get_run(tags["mlflow.run_id"])
+    assert mlflow_run.data.params["data_version"] == "v0003"
+    assert mlflow_run.data.tags["gx.success"] == "true"
+    assert "holdout_rmse" in mlflow_run.data.metrics
+    artifacts = {a.path for a in registry.client.list_artifacts(mlflow_run.info.run_id, "plots")}
+    assert artifacts == {"plots/learning_curves.png", "plots/holdout.png"}
+
+    rerun = pipe.retrain("bike_sharing", "v0003", at=retrain_at)  # the same Airflow run again
+    assert rerun.state == "success"
+    assert rerun.values["train"]["reused"] is True
+    assert len(_versions(registry, "bike_demand")) == 1
+    exp = registry.client.get_experiment_by_name("bike_demand")
+    assert len(registry.client.search_runs([exp.experiment_id])) == 1
+
+    pipe.ingest("bike_sharing", "2011-04", bike_batches["2011-04"])
+    second = pipe.retrain("bike_sharing", "latest")
+    assert second.state == "success", second.states
+    evaluated = second.values["evaluate"]
+    assert evaluated["champion_version"] == "1" and evaluated["champion"] is not None
+    tags2 = registry.version_tags(registry_spec, "2")
+    if second.values["promote"]["promoted"]:
+        assert registry.alias_version(registry_spec, CHAMPION) == "2"
+        assert (home / "model-store" / "bike_demand" / "2" / "saved_model.pb").is_file()
+    else:  # a losing candidate stays registered, says why, and nothing is deployed
+        assert registry.alias_version(registry_spec, CHAMPION) == "1"
+        assert tags2["promotion.decision"] == "rejected" and "champion v1" in tags2["promotion.reason"]
+        assert second.states["deploy"] == "skipped" and second.states["verify"] == "skipped"
+        assert not (home / "model-store" / "bike_demand" / "2").exists()
+
+
+def test_retrain_skips_when_there_is_not_enough_data(
+    dags: dict[str, Any], home: Path, bike_batches: dict[str, Path]
+) -> None:
+    pipe = Pipeline(dags, home, 2031)
+    pipe.ingest("bike_sharing", "2011-01", bike_batches["2011-01"])
+    run = pipe.retrain("bike_sharing", "latest")
+    assert run.states["plan_training"] == "skipped"
+    assert "train" not in run.values
+
+
+def _classification_spec(specs: Path) -> None:
+    spec = {
+        "name": "churn",
+        "model_name": "churn_model",
+        "time_column": "ts",
+        "target": {"column": "churned", "task": "classification", "positive": "yes"},
+        "features": {
+            "tenure": {"type": "numeric", "min": 0, "max": 120},
+            "spend": {"type": "numeric", "min": 0, "max": 1000},
+            "plan": {"type": "categorical", "categories": ["basic", "plus", "pro"], "max_null_rate": 0.05},
+        },
+        "rows": {"min": 300, "max": 1000},
+        "training": {"window_periods": 2, "epochs": 15, "batch_size": 64, "learning_rate": 0.01, "hidden_units": [16]},
+        "gate": {"metric": "log_loss", "baseline_margin": 0.1},
+    }
+    specs.mkdir(parents=True, exist_ok=True)
+    (specs / "churn.yaml").write_text(yaml.safe_dump(spec))
+
+
+def _churn_month(period: str, rng: np.random.Generator, n: int = 500) -> pd.DataFrame:
+    start = pd.Timestamp(f"{period}-01")
+    ts = start + pd.to_timedelta(np.sort(rng.choice(27 * 24 * 60, n, replace=False)), unit="min")
+    tenure = rng.uniform(0, 120, n)
+    spend = rng.uniform(0, 1000, n)
+    plan = rng.choice(["basic", "plus", "pro"], n)
+    logit = 2.0 - 0.05 * tenure + 0.002 * spend + np.where(plan == "basic", 1.0, -0.5)
+    churned = np.where(rng.uniform(size=n) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    return pd.DataFrame({"ts": ts, "tenure": tenure, "spend": spend, "plan": plan, "churned": churned})
+
+
+def test_binary_classification_end_to_end(dags: dict[str, Any], home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _classification_spec(home / "specs")
+    monkeypatch.setenv("RETRAINER_SPECS_DIR", str(home / "specs"))
+    spec = Settings.from_env().load_spec("churn")
+    rng = np.random.default_rng(0)
+    pipe = Pipeline(dags, home, 2032)
+    for period in ("2024-01", "2024-02", "2024-03"):
+        batch = write_batch(_churn_month(period, rng), spec, home / "landing" / f"churn-{period}.csv")
+        assert pipe.ingest("churn", period, batch).state == "success"
+    run = pipe.retrain("churn", "latest")
+    assert run.state == "success", run.states
+    evaluated = run.values["evaluate"]
+    assert evaluated["metric"] == "log_loss" and evaluated["passed"]
+    assert evaluated["candidate_metrics"]["auc"] > 0.75
+    assert run.values["promote"]["promoted"]
+    store = home / "model-store" / "churn_model" / "1"
+    assert (store / "saved_model.pb").is_file()
+    assert run.values["verify"]["max_abs_diff"] < 1e-3
+
+
+@pytest.mark.s3
+def test_pipeline_on_s3(
+    dags: dict[str, Any], home: Path, bike_batches: dict[str, Path], s3_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = s3_env
+    monkeypatch.setenv("RETRAINER_DVC_REMOTE", f"s3://{bucket}/dvc")
+    monkeypatch.setenv("RETRAINER_MLFLOW_ARTIFACTS", f"s3://{bucket}/mlflow")
+    monkeypatch.setenv("RETRAINER_MODEL_STORE", f"s3://{bucket}/models")
+    pipe = Pipeline(dags, home, 2033)
+    for period in ("2011-01", "2011-02"):
+        assert pipe.ingest("bike_sharing", period, bike_batches[period]).state == "success"
+    assert pipe.ingest("bike_sharing", "2011-03", bike_batches["2011-03-bad"]).state == "failed"
+    assert pipe.ingest("bike_sharing", "2011-03", bike_batches["2011-03"]).state == "success"
+    run = pipe.retrain("bike_sharing", "latest")
+    assert run.state == "success", run.states
+    assert run.values["deploy"]["location"] == f"s3://{bucket}/models/bike_demand/1"
+
+    s3 = boto3.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="")["Contents"]]
+    dvc_objects = [k for k in keys if k.startswith("dvc/")]
+    assert len(dvc_objects) == 3  # three accepted batches, one object each; nothing from quarantine
+    assert "models/bike_demand/1/saved_model.pb" in keys
+    assert any(k.startswith("models/bike_demand/1/variables/") for k in keys)
+    assert any(k.startswith("mlflow/") and k.endswith("learning_curves.png") for k in keys)
+    assert not (home / "dvc-remote").exists() and not (home / "model-store").exists()

@@ -1,0 +1,97 @@
+"""DAG integrity: the DAGs parse with no error, follow our policies, and stay cheap to parse."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DAG_FILES = sorted((REPO / "dags").glob("*.py"))
+HEAVY = ("tensorflow", "keras", "mlflow", "great_expectations", "pandas", "dvc", "sklearn", "boto3", "numpy")
+
+
+@pytest.fixture(scope="module")
+def dagbag():  # type: ignore[no-untyped-def]
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags"))
+
+
+def test_no_import_errors(dagbag) -> None:  # type: ignore[no-untyped-def]
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == {"ingest_batch", "retrain_model"}
+
+
+@pytest.mark.parametrize("dag_id", ["ingest_batch", "retrain_model"])
+def test_policies(dagbag, dag_id: str) -> None:  # type: ignore[no-untyped-def]
+    dag = dagbag.dags[dag_id]
+    assert dag.doc_md and dag_id in dag.doc_md
+    assert "retrainer" in dag.tags
+    assert not dag.catchup
+    for task in dag.tasks:
+        assert task.owner == "ml-platform", task.task_id
+    retried = [t for t in dag.tasks if t.task_id != "quarantine_batch"]
+    assert all(t.retries >= 0 for t in retried)
+    assert dag.default_args["retries"] >= 0 and "retry_delay" in dag.default_args
+
+
+def test_default_retries_are_on() -> None:
+    """Outside the test session (which turns retries off to fail fast), tasks retry."""
+    code = "from retrainer_airflow.defaults import DEFAULT_ARGS; print(DEFAULT_ARGS['retries'])"
+    env = {k: v for k, v in os.environ.items() if k != "RETRAINER_TASK_RETRIES"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert int(out.stdout) >= 1
+
+
+def test_retrain_is_triggered_by_new_data_versions(dagbag) -> None:  # type: ignore[no-untyped-def]
+    from retrainer_airflow.assets import DATA_VERSIONS
+
+    ingest, retrain = dagbag.dags["ingest_batch"], dagbag.dags["retrain_model"]
+    assert DATA_VERSIONS in ingest.get_task("version_batch").outlets
+    assert "retrainer_data_versions" in str(retrain.timetable.asset_condition)
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_no_heavy_imports_at_parse_time(path: Path) -> None:
+    """Parsing a DAG file must not import TensorFlow, MLflow, GX, pandas, DVC, ..."""
+    code = (
+        "import json, runpy, sys\n"
+        f"runpy.run_path({str(path)!r})\n"
+        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({list(HEAVY)!r}))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_no_variable_or_connection_lookup_at_parse_time() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import BaseHook, Variable
+
+    with (
+        mock.patch.object(Variable, "get", side_effect=AssertionError("Variable.get at parse time")) as var,
+        mock.patch.object(BaseHook, "get_connection", side_effect=AssertionError("connection at parse time")) as conn,
+    ):
+        bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    var.assert_not_called()
+    conn.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "key", "value"),
+    [("ingest_batch", "period", "2011-13"), ("retrain_model", "window", 0), ("retrain_model", "epochs", "many")],
+)
+def test_bad_params_are_refused_before_work(dagbag, dag_id: str, key: str, value: object) -> None:  # type: ignore[no-untyped-def]
+    import copy
+
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = copy.deepcopy(dagbag.dags[dag_id].params)
+    with pytest.raises(ParamValidationError, match=key):
+        params[key] = value

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from retrainer.config import DatasetSpec, Settings, SpecError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _valid() -> dict:
+    return yaml.safe_load((REPO / "include" / "specs" / "bike_sharing.yaml").read_text())
+
+
+def test_bike_spec_loads(bike_spec: DatasetSpec) -> None:
+    assert bike_spec.target.column == "cnt"
+    assert bike_spec.target.task == "regression"
+    assert {f.name for f in bike_spec.categorical_features} >= {"season", "hr", "weathersit"}
+    assert bike_spec.gate.metric == "rmse"
+    assert not bike_spec.gate.higher_is_better
+
+
+def test_missing_spec_file_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as err:
+        DatasetSpec.load(tmp_path / "nope.yaml")
+    assert "nope.yaml" in str(err.value)
+    assert "does not exist" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda d: d["target"].update(task="ranking"), "target.task"),
+        (lambda d: d["target"].pop("column"), "target.column"),
+        (lambda d: d["features"]["temp"].update(type="float"), "features.temp.type"),
+        (lambda d: d["features"]["season"].update(categories=[]), "features.season.categories"),
+        (lambda d: d["features"]["hum"].update(min=200), "features.hum.min"),
+        (lambda d: d["features"]["weekday"].update(max_null_rate=1.5), "features.weekday.max_null_rate"),
+        (lambda d: d["gate"].update(metric="auc"), "gate.metric"),
+        (lambda d: d["training"].update(learning_rat=0.1), "training.learning_rat"),
+        (lambda d: d.pop("time_column"), "time_column"),
+    ],
+)
+def test_malformed_spec_names_file_and_field(tmp_path: Path, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
+    data = _valid()
+    mutate(data)
+    path = _write(tmp_path, data)
+    with pytest.raises(SpecError) as err:
+        DatasetSpec.load(path)
+    assert err.value.field == field
+    assert str(path) in str(err.value) and field in str(err.value)
+
+
+def test_classification_needs_positive_class(tmp_path: Path) -> None:
+    data = _valid()
+    data["target"] = {"column": "cnt", "task": "classification"}
+    data["gate"] = {"metric": "log_loss"}
+    with pytest.raises(SpecError, match="target.positive"):
+        DatasetSpec.load(_write(tmp_path, data))
+
+
+def test_not_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: [unclosed")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        DatasetSpec.load(path)
+
+
+def test_settings_default_under_home(home: Path) -> None:
+    s = Settings.from_env()
+    for loc in (s.landing, s.quarantine, s.data_registry, s.dvc_remote, s.model_store, s.mlflow_artifacts):
+        assert Path(loc).is_relative_to(home)
+
+
+def test_settings_refuse_registry_on_s3(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETRAINER_DATA_REGISTRY", "s3://bucket/registry")
+    with pytest.raises(ValueError, match="RETRAINER_DATA_REGISTRY"):
+        Settings.from_env()

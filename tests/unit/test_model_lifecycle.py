@@ -1,0 +1,112 @@
+"""Training, the MLflow registry and deployment on real components (Keras, MLflow, SavedModel)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retrainer import deployment, training
+from retrainer.config import DatasetSpec, Settings
+from retrainer.registry import CHAMPION, ChampionMovedError, Registry, RunContext
+from retrainer.sources import load_bike_sharing, split_periods
+
+
+@pytest.fixture(scope="module")
+def window(bike_spec: DatasetSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    parts = split_periods(load_bike_sharing(), bike_spec)
+    return pd.concat([parts["2011-04"], parts["2011-05"]], ignore_index=True), parts["2011-06"]
+
+
+@pytest.fixture(scope="module")
+def trained(bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame]) -> training.TrainResult:
+    return training.train(window[0], bike_spec, replace(bike_spec.training, epochs=8))
+
+
+def test_model_takes_raw_features_and_beats_the_mean(
+    bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], trained: training.TrainResult
+) -> None:
+    train_df, holdout = window
+    names = {t.name.split(":")[0] for t in trained.model.inputs}
+    assert names == set(bike_spec.feature_names)
+    pred = training.predict(trained.model, holdout, bike_spec)
+    y = training.target_array(holdout, bike_spec)
+    rmse = float(np.sqrt(np.mean((pred - y) ** 2)))
+    baseline = float(np.sqrt(np.mean((y - training.target_array(train_df, bike_spec).mean()) ** 2)))
+    assert rmse < 0.75 * baseline
+    assert len(trained.history["val_loss"]) == trained.epochs_run
+
+
+def test_training_is_deterministic(bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    cfg = replace(bike_spec.training, epochs=2)
+    a = training.predict(training.train(window[0], bike_spec, cfg).model, window[1].iloc[:50], bike_spec)
+    b = training.predict(training.train(window[0], bike_spec, cfg).model, window[1].iloc[:50], bike_spec)
+    np.testing.assert_allclose(a, b, rtol=1e-5)
+
+
+def test_missing_categories_map_to_oov(bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], trained: training.TrainResult) -> None:
+    rows = window[1].iloc[:3].copy()
+    rows["weathersit"] = None
+    rows["season"] = "monsoon"
+    assert np.isfinite(training.predict(trained.model, rows, bike_spec)).all()
+
+
+def _log(registry: Registry, spec: DatasetSpec, ctx: RunContext, model: object) -> tuple[str, str]:
+    import mlflow
+    import mlflow.tensorflow
+
+    run_id, _ = registry.get_or_create_run(spec, ctx, {})
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.tensorflow.log_model(model, name="model")
+    return run_id, info.model_uri
+
+
+def test_registry_is_idempotent_and_promotion_is_compare_and_set(
+    settings: Settings, bike_spec: DatasetSpec, trained: training.TrainResult
+) -> None:
+    registry = Registry(settings)
+    ctx = RunContext(dag_id="retrain_model", run_id="manual__1")
+    run_id, uri = _log(registry, bike_spec, ctx, trained.model)
+    again, created = registry.get_or_create_run(bike_spec, RunContext("retrain_model", "manual__1", try_number=2), {})
+    assert again == run_id and not created
+    assert registry.run_tags(run_id)["airflow.try_number"] == "2"
+
+    v1, made = registry.register(bike_spec, run_id, uri, {"k": "a"})
+    v1b, made_again = registry.register(bike_spec, run_id, uri, {"k": "b"})
+    assert (v1, made) == ("1", True) and (v1b, made_again) == ("1", False)
+    assert len(registry.client.search_model_versions(f"name = '{bike_spec.model_name}'")) == 1
+    assert registry.version_tags(bike_spec, "1")["k"] == "b"
+
+    assert registry.promote(bike_spec, v1, None) is None
+    assert registry.alias_version(bike_spec, CHAMPION) == "1"
+    run2, uri2 = _log(registry, bike_spec, RunContext("retrain_model", "manual__2"), trained.model)
+    v2, _ = registry.register(bike_spec, run2, uri2, {})
+    with pytest.raises(ChampionMovedError, match="champion is v1"):
+        registry.promote(bike_spec, v2, expected_champion=None)  # evaluation assumed no champion
+    assert registry.alias_version(bike_spec, CHAMPION) == "1"
+    assert registry.promote(bike_spec, v2, expected_champion="1") == "1"
+    assert registry.alias_version(bike_spec, CHAMPION) == "2"
+
+
+def test_deploy_is_tf_serving_layout_and_verified(
+    settings: Settings, bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], trained: training.TrainResult
+) -> None:
+    res = deployment.deploy(settings, bike_spec, "7", trained.model)
+    path = Path(settings.model_store) / bike_spec.model_name / "7"
+    assert res.created and res.location == str(path)
+    assert (path / "saved_model.pb").is_file() and (path / "variables").is_dir()
+    assert not deployment.deploy(settings, bike_spec, "7", trained.model).created
+    diff = deployment.verify(settings, bike_spec, res.location, trained.model, window[1].iloc[:32])
+    assert diff < 1e-3
+
+
+def test_verify_catches_a_different_model(
+    settings: Settings, bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], trained: training.TrainResult
+) -> None:
+    other = training.train(window[0], bike_spec, replace(bike_spec.training, epochs=1, seed=1))
+    res = deployment.deploy(settings, bike_spec, "8", other.model)
+    with pytest.raises(deployment.DeployVerificationError, match="differ from the registry model"):
+        deployment.verify(settings, bike_spec, res.location, trained.model, window[1].iloc[:32])

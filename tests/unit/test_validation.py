@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from retrainer.config import DataFileError, DatasetSpec
+from retrainer.sources import corrupt_copy, load_bike_sharing, split_periods, write_batch
+from retrainer.validation import read_batch, validate_file, validate_frame
+
+
+@pytest.fixture(scope="module")
+def months(bike_spec: DatasetSpec) -> dict[str, pd.DataFrame]:
+    return split_periods(load_bike_sharing(), bike_spec)
+
+
+def _check(df: pd.DataFrame, spec: DatasetSpec, tmp_path: Path, period: str = "2011-03"):  # type: ignore[no-untyped-def]
+    path = write_batch(df, spec, tmp_path / f"{period}.csv")
+    return validate_file(path, spec, period)
+
+
+def test_bike_data_is_sorted_and_complete(months: dict[str, pd.DataFrame]) -> None:
+    assert len(months) == 24
+    assert sum(len(m) for m in months.values()) == 17379
+    first = months["2011-01"]
+    assert first["timestamp"].is_monotonic_increasing
+
+
+def test_good_month_passes(months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path) -> None:
+    report = _check(months["2011-03"], bike_spec, tmp_path)
+    assert report.success, report.failures
+    assert report.evaluated > 30
+    assert report.gx_result["success"] is True
+
+
+def test_real_defect_of_the_source_data(months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path) -> None:
+    """July 2011 of the packaged copy has 10.6% of its weather values missing (limit 10%)."""
+    report = _check(months["2011-07"], bike_spec, tmp_path, "2011-07")
+    assert not report.success
+    assert report.failures == ["column 'weathersit': 10.6% missing (79 rows), at most 10.0% allowed"]
+
+
+def test_corrupted_copy_is_caught_with_reasons(months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path) -> None:
+    report = _check(corrupt_copy(months["2011-03"], bike_spec), bike_spec, tmp_path)
+    text = " | ".join(report.failures)
+    assert not report.success
+    assert "column 'timestamp': 48 rows share a value" in text
+    assert "column 'temp'" in text and "outside [-15.0, 45.0]" in text
+    assert "column 'weathersit'" in text and "missing" in text
+    assert "row count 754" in text
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda d: d.drop(columns=["hum"]), "column 'hum' is missing"),
+        (lambda d: d.assign(season="monsoon"), "not among the allowed categories"),
+        (lambda d: d.assign(hum="high"), "column 'hum' has type"),
+        (lambda d: d.assign(cnt=-5), "column 'cnt'"),
+        (lambda d: d.iloc[:100], "row count 100"),
+    ],
+)
+def test_defects_name_what_and_where(  # type: ignore[no-untyped-def]
+    months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path, damage, expected: str
+) -> None:
+    report = _check(damage(months["2011-03"].copy()), bike_spec, tmp_path)
+    assert not report.success
+    assert any(expected in f for f in report.failures), report.failures
+
+
+def test_timestamps_outside_the_period(months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path) -> None:
+    report = _check(months["2011-04"], bike_spec, tmp_path, "2011-03")  # April's rows delivered as March
+    assert not report.success
+    assert any("column 'timestamp'" in f and "outside" in f for f in report.failures)
+
+
+def test_unparseable_timestamps_are_reported(bike_spec: DatasetSpec, months: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+    path = write_batch(months["2011-03"], bike_spec, tmp_path / "x.csv")
+    text = path.read_text().splitlines()
+    text[5] = "not-a-time" + text[5][text[5].index(",") :]
+    path.write_text("\n".join(text) + "\n")
+    df = read_batch(path, bike_spec)
+    report = validate_frame(df, bike_spec, "2011-03", str(path))
+    assert any("column 'timestamp'" in f and "missing" in f for f in report.failures)
+
+
+def test_missing_batch_file(bike_spec: DatasetSpec, tmp_path: Path) -> None:
+    with pytest.raises(DataFileError, match="nope.csv"):
+        validate_file(tmp_path / "nope.csv", bike_spec, "2011-03")
