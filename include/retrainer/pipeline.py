@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import uuid
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ def _write_json_atomic(path: Path, payload: str) -> Path:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 # =============================================================================== ingest
@@ -102,7 +102,11 @@ def quarantine_batch(settings: Settings, validation: Result) -> Result:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     log.error(
-        "QUARANTINED %s %s -> %s: %s", validation["dataset"], validation["period"], dest, "; ".join(validation["failures"])
+        "QUARANTINED %s %s -> %s: %s",
+        validation["dataset"],
+        validation["period"],
+        dest,
+        "; ".join(validation["failures"]),
     )
     return {**validation, "quarantine": str(dest)}
 
@@ -132,9 +136,7 @@ def version_batch(settings: Settings, validation: Result) -> Result:
 # =============================================================================== retrain
 
 
-def plan_training(
-    settings: Settings, dataset: str, data_version: str | None, window: int | None = None
-) -> Result:
+def plan_training(settings: Settings, dataset: str, data_version: str | None, window: int | None = None) -> Result:
     """Pin the data version and choose the training window and the later holdout slice."""
     spec = settings.load_spec(dataset)
     version = DataRegistry(settings).resolve(dataset, data_version)
@@ -213,7 +215,7 @@ def train_and_log(
 
     spec = settings.load_spec(plan["dataset"])
     registry = Registry(settings)
-    run_id, created = registry.get_or_create_run(
+    run_id, _ = registry.get_or_create_run(
         spec,
         ctx,
         {
@@ -367,12 +369,18 @@ def promote(settings: Settings, plan: Result, evaluated: Result, registered: Res
     tags = registry.version_tags(spec, version)
     if "promotion.decision" in tags:
         log.info("%s v%s: decision already recorded (%s)", spec.model_name, version, tags["promotion.decision"])
-        return {"promoted": tags["promotion.decision"] == "promoted", "version": version,
-                "previous_champion": tags.get("promotion.previous_champion") or None, "reused": True}
+        return {
+            "promoted": tags["promotion.decision"] == "promoted",
+            "version": version,
+            "previous_champion": tags.get("promotion.previous_champion") or None,
+            "reused": True,
+        }
     decided = {"promotion.decided_by": "policy:auto", "promotion.decided_at": _now()}
     if not evaluated["passed"]:
         registry.tag_version(
-            spec, version, {**decided, "promotion.decision": "rejected", "promotion.reason": " | ".join(evaluated["reasons"])}
+            spec,
+            version,
+            {**decided, "promotion.decision": "rejected", "promotion.reason": " | ".join(evaluated["reasons"])},
         )
         if registry.alias_version(spec, CHALLENGER) == version:
             registry.client.delete_registered_model_alias(spec.model_name, CHALLENGER)
@@ -410,8 +418,6 @@ def verify_deployment(settings: Settings, plan: Result, deployed: Result, n_rows
     diff = deployment.verify(
         settings, spec, deployed["location"], registry.load_keras(spec, deployed["version"]), sample
     )
-    registry.tag_version(
-        spec, deployed["version"], {"deploy.verified": "true", "deploy.max_abs_diff": f"{diff:.3g}"}
-    )
+    registry.tag_version(spec, deployed["version"], {"deploy.verified": "true", "deploy.max_abs_diff": f"{diff:.3g}"})
     log.info("verified %s: max |served - registry| = %.3g on %d rows", deployed["location"], diff, len(sample))
     return {**deployed, "max_abs_diff": diff, "rows": len(sample)}

@@ -83,8 +83,7 @@ class Registry:
         runs = self.client.search_runs(
             [self.experiment_id(spec)],
             filter_string=(
-                f"tags.`airflow.dag_id` = '{_quote(ctx.dag_id)}' "
-                f"and tags.`airflow.run_id` = '{_quote(ctx.run_id)}'"
+                f"tags.`airflow.dag_id` = '{_quote(ctx.dag_id)}' and tags.`airflow.run_id` = '{_quote(ctx.run_id)}'"
             ),
             order_by=["attributes.start_time ASC"],
             max_results=2,

@@ -32,9 +32,7 @@ def learning_curves(history: dict[str, list[float]], path: Path, title: str) -> 
     return path
 
 
-def holdout_plot(
-    y: np.ndarray, candidate: np.ndarray, champion: np.ndarray | None, path: Path, title: str
-) -> Path:
+def holdout_plot(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray | None, path: Path, title: str) -> Path:
     """Actual vs predicted on the holdout for the candidate (and the champion, if any)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 3.5))

@@ -49,9 +49,7 @@ def target_array(df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
     return col.to_numpy(dtype="float32")
 
 
-def make_dataset(
-    df: pd.DataFrame, spec: DatasetSpec, cfg: TrainingConfig, shuffle: bool
-) -> tf.data.Dataset:
+def make_dataset(df: pd.DataFrame, spec: DatasetSpec, cfg: TrainingConfig, shuffle: bool) -> tf.data.Dataset:
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((feature_arrays(df, spec), target_array(df, spec)))
@@ -107,7 +105,7 @@ class TrainResult:
 def split_train_val(df: pd.DataFrame, spec: DatasetSpec, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The last ``fraction`` of the window (in time) validates; the rest trains."""
     df = df.sort_values(spec.time_column, kind="stable")
-    n_val = max(1, int(round(len(df) * fraction)))
+    n_val = max(1, round(len(df) * fraction))
     return df.iloc[:-n_val], df.iloc[-n_val:]
 
 

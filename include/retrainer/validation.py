@@ -43,9 +43,7 @@ class ValidationReport:
         head = f"{self.dataset} {self.period} ({self.source}, {self.n_rows} rows)"
         if self.success:
             return f"{head}: passed {self.evaluated} expectations"
-        return f"{head}: FAILED {len(self.failures)} of {self.evaluated} expectations: " + "; ".join(
-            self.failures
-        )
+        return f"{head}: FAILED {len(self.failures)} of {self.evaluated} expectations: " + "; ".join(self.failures)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
@@ -58,7 +56,7 @@ def read_batch(path: Path | str, spec: DatasetSpec) -> pd.DataFrame:
     if not path.is_file():
         raise DataFileError(f"{path}: batch file does not exist")
     dtypes = {f.name: "str" for f in spec.categorical_features}
-    df = pd.read_csv(path, dtype=dtypes)  # type: ignore[arg-type]
+    df = pd.read_csv(path, dtype=dtypes)
     if spec.time_column in df:
         df[spec.time_column] = pd.to_datetime(df[spec.time_column], errors="coerce", format="ISO8601")
     return df

@@ -213,7 +213,7 @@ class DataRegistry:
         for period in periods:
             rel = f"{BATCH_DIR}/{spec.name}/{period}.csv"
             text = dvc.api.read(rel, repo=str(self.root), rev=version.rev, mode="r")
-            frames.append(pd.read_csv(io.StringIO(text), dtype=dtypes))  # type: ignore[arg-type]
+            frames.append(pd.read_csv(io.StringIO(text), dtype=dtypes))
         df = pd.concat(frames, ignore_index=True)
         df[spec.time_column] = pd.to_datetime(df[spec.time_column], format="ISO8601")
         return df.sort_values(spec.time_column, kind="stable").reset_index(drop=True)

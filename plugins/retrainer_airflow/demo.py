@@ -16,19 +16,18 @@ runs and every task finds what it made the first time: no duplicate anything.
 from __future__ import annotations
 
 import argparse
-import os
-import json
 import logging
+import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
 from retrainer_airflow import localenv
-from retrainer_airflow.runner import load_dags, quiet, run_dag
+from retrainer_airflow.runner import RunOutcome, load_dags, quiet, run_dag
 
 DATASET = "bike_sharing"
 CORRUPT_PERIOD = "2012-06"
@@ -54,7 +53,10 @@ def _ensure_airflow_db() -> None:
         return
     print("Creating the Airflow metadata database (SQLite, once) ...", flush=True)
     subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -87,8 +89,16 @@ def _fmt_metric(ev: dict[str, Any] | None) -> str:
 
 
 def _print_table(rows: list[Row]) -> None:
-    headers = ["batch", "validation", "data ver", "retrained", "model", "metric vs champion", "promoted",
-               "time per stage (s)"]
+    headers = [
+        "batch",
+        "validation",
+        "data ver",
+        "retrained",
+        "model",
+        "metric vs champion",
+        "promoted",
+        "time per stage (s)",
+    ]
     table = [
         [
             f"{r.period} {r.note}".strip(),
@@ -124,6 +134,15 @@ STAGE_NAMES = {
 }
 
 
+def _stage_times(run: RunOutcome) -> dict[str, float]:
+    """Seconds per stage that actually ran (skipped tasks are left out), in DAG order."""
+    return {
+        name: run.durations[task]
+        for task, name in STAGE_NAMES.items()
+        if task in run.durations and run.states.get(task) in ("success", "failed")
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--history", type=int, default=12, help="months of initial history (default 12)")
@@ -144,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     with quiet(log_file):
         dags = load_dags()
     ingest, retrain = dags["ingest_batch"], dags["retrain_model"]
-    history_end = [p for p, _, n in deliveries if n == "history"][-1:] or [None]
+    history = [p for p, _, n in deliveries if n == "history"]
+    history_end = history[-1] if history else None
     rows: list[Row] = []
     t_start = time.monotonic()
     seen: dict[str, int] = {}
@@ -154,11 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.monotonic() - t_start:6.1f}s] ingest_batch  {period} {note}".rstrip(), flush=True)
         # the run is dated at the end of the batch's month; a second delivery of a month an hour later
         _, end = period_bounds(period)
-        logical = end.to_pydatetime().replace(tzinfo=timezone.utc) + timedelta(hours=seen.get(period, 0))
+        logical = end.to_pydatetime().replace(tzinfo=UTC) + timedelta(hours=seen.get(period, 0))
         seen[period] = seen.get(period, 0) + 1
         run = run_dag(ingest, logical, {"dataset": DATASET, "period": period, "batch": str(path)}, log_file)
-        state, values, durations = run.state, run.values, run.durations
-        row.times.update({STAGE_NAMES[t]: d for t, d in durations.items() if t in STAGE_NAMES and d})
+        state, values = run.state, run.values
+        row.times.update(_stage_times(run))
         validation = values.get("validate_batch") or {}
         if validation.get("success"):
             version = values.get("version_batch") or {}
@@ -168,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             row.failures = validation.get("failures") or [f"ingest run {state}"]
             row.validation = f"QUARANTINED ({len(row.failures)} failed)"
             continue
-        if note == "history" and period != history_end[0]:
+        if note == "history" and period != history_end:
             row.retrained = "no (history)"
             continue
         print(f"[{time.monotonic() - t_start:6.1f}s] retrain_model {period} data {row.data_version}", flush=True)
@@ -178,12 +198,12 @@ def main(argv: list[str] | None = None) -> int:
             {"dataset": DATASET, "data_version": row.data_version, "reason": f"new data version ({period})"},
             log_file,
         )
-        state, values, durations = run.state, run.values, run.durations
-        row.times.update({STAGE_NAMES[t]: d for t, d in durations.items() if t in STAGE_NAMES and d})
+        state, values = run.state, run.values
+        row.times.update(_stage_times(run))
         if "train" not in values:
             row.retrained = f"failed ({state})" if state != "success" else "skipped"
             continue
-        row.retrained = "yes"
+        row.retrained = "yes (rerun: reused)" if values["train"].get("reused") else "yes"
         row.model_version = f"v{values['register']['version']}" if "register" in values else "-"
         row.metric = _fmt_metric(values.get("evaluate"))
         promoted = values.get("promote") or {}
@@ -200,28 +220,27 @@ def main(argv: list[str] | None = None) -> int:
     _print_table(rows)
     quarantined = [r for r in rows if r.validation.startswith("QUARANTINED")]
     print()
-    print(f"{len(rows)} batches, {len(quarantined)} quarantined, "
-          f"{sum(r.retrained == 'yes' for r in rows)} retrainings, pipeline time {elapsed:.0f} s.")
+    print(
+        f"{len(rows)} batches, {len(quarantined)} quarantined, "
+        f"{sum(r.retrained.startswith('yes') for r in rows)} retrainings, pipeline time {elapsed:.0f} s."
+    )
     for r in quarantined:
         print(f"  quarantined {r.period} {r.note}".rstrip() + ":")
         for failure in r.failures:
             print(f"    - {failure}")
     env = localenv.local_env()
-    print(
-        json.dumps(
-            {
-                "where to look next": {
-                    "web UIs": "make up  (Airflow http://127.0.0.1:8080 admin/admin, MLflow http://127.0.0.1:5000)",
-                    "quarantine": settings.quarantine,
-                    "validation results": settings.validation_results,
-                    "data registry": f"git -C {settings.data_registry} log --oneline --decorate",
-                    "model store": settings.model_store,
-                    "MLflow store": env["MLFLOW_TRACKING_URI"],
-                }
-            },
-            indent=2,
-        )
-    )
+    print()
+    print("Where to look next:")
+    for what, where in [
+        ("web UIs", "make up  (Airflow on :8080 and MLflow on :5000; it prints the URLs and the login)"),
+        ("MLflow store", env["MLFLOW_TRACKING_URI"]),
+        ("model store", settings.model_store),
+        ("quarantine", settings.quarantine),
+        ("validation results", settings.validation_results),
+        ("data versions", f"git -C {settings.data_registry} log --oneline --decorate"),
+        ("Airflow task logs", str(log_file)),
+    ]:
+        print(f"  {what:<20} {where}")
     return 0
 
 

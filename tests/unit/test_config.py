@@ -47,6 +47,8 @@ def test_missing_spec_file_names_the_file(tmp_path: Path) -> None:
         (lambda d: d["gate"].update(metric="auc"), "gate.metric"),
         (lambda d: d["training"].update(learning_rat=0.1), "training.learning_rat"),
         (lambda d: d.pop("time_column"), "time_column"),
+        (lambda d: d["training"].update(epochs="many"), "training.epochs"),
+        (lambda d: d["training"].update(hidden_units=[64, -1]), "training.hidden_units"),
     ],
 )
 def test_malformed_spec_names_file_and_field(tmp_path: Path, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
@@ -63,7 +65,7 @@ def test_classification_needs_positive_class(tmp_path: Path) -> None:
     data = _valid()
     data["target"] = {"column": "cnt", "task": "classification"}
     data["gate"] = {"metric": "log_loss"}
-    with pytest.raises(SpecError, match="target.positive"):
+    with pytest.raises(SpecError, match=r"target\.positive"):
         DatasetSpec.load(_write(tmp_path, data))
 
 

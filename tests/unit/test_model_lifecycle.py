@@ -47,7 +47,9 @@ def test_training_is_deterministic(bike_spec: DatasetSpec, window: tuple[pd.Data
     np.testing.assert_allclose(a, b, rtol=1e-5)
 
 
-def test_missing_categories_map_to_oov(bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], trained: training.TrainResult) -> None:
+def test_missing_categories_map_to_oov(
+    bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], trained: training.TrainResult
+) -> None:
     rows = window[1].iloc[:3].copy()
     rows["weathersit"] = None
     rows["season"] = "monsoon"

@@ -45,7 +45,7 @@ def test_publish_killed_midway_leaves_no_visible_version(tmp_path: Path, monkeyp
 
 def test_refuses_incomplete_source(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="saved_model.pb"):
+    with pytest.raises(FileNotFoundError, match=r"saved_model\.pb"):
         storage.publish_dir(tmp_path / "empty", str(tmp_path / "d"), "saved_model.pb")
 
 

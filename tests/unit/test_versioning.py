@@ -44,7 +44,9 @@ def test_each_batch_is_a_version_that_costs_its_own_size(
         before = after
 
 
-def test_same_bytes_give_the_same_version(settings: Settings, bike_spec: DatasetSpec, months: dict[str, pd.DataFrame]) -> None:
+def test_same_bytes_give_the_same_version(
+    settings: Settings, bike_spec: DatasetSpec, months: dict[str, pd.DataFrame]
+) -> None:
     reg = DataRegistry(settings)
     first, path = _add(reg, bike_spec, settings, "2011-01", months["2011-01"])
     again = reg.add_batch(bike_spec, "2011-01", path, file_md5(path))
@@ -57,7 +59,7 @@ def test_old_versions_stay_readable_and_immutable(
     settings: Settings, bike_spec: DatasetSpec, months: dict[str, pd.DataFrame]
 ) -> None:
     reg = DataRegistry(settings)
-    v1, _ = _add(reg, bike_spec, settings, "2011-01", months["2011-01"])
+    _add(reg, bike_spec, settings, "2011-01", months["2011-01"])
     # a corrected re-delivery of January becomes a new version; v0001 still reads the original
     fixed = months["2011-01"].assign(cnt=months["2011-01"]["cnt"] + 1)
     v2, _ = _add(reg, bike_spec, settings, "2011-01", fixed)
@@ -68,7 +70,9 @@ def test_old_versions_stay_readable_and_immutable(
     assert old["timestamp"].dtype.kind == "M"
 
 
-def test_unknown_version_and_period(settings: Settings, bike_spec: DatasetSpec, months: dict[str, pd.DataFrame]) -> None:
+def test_unknown_version_and_period(
+    settings: Settings, bike_spec: DatasetSpec, months: dict[str, pd.DataFrame]
+) -> None:
     reg = DataRegistry(settings)
     with pytest.raises(DataVersionError, match="does not exist yet"):
         reg.latest(bike_spec.name)
