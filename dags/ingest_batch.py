@@ -11,10 +11,11 @@ Trigger with a period (and optionally the batch file; by default
    validation result side by side into quarantine and fails the run with a message that
    names every failed expectation. A quarantined batch never reaches training.
 3. **version_batch** adds a passing batch to the DVC data registry as a new immutable data
-   version (only that batch is hashed and pushed) and publishes the
+   version (only that batch is hashed and pushed), and **publish** announces it on the
    `retrainer_data_versions` asset, which starts `retrain_model`.
 
-Re-running a run is safe: the same bytes give the same data version, never a second one.
+Re-running a run is safe: the same bytes give the same data version, never a second one,
+and a version that already existed is not announced again.
 """
 
 from __future__ import annotations
@@ -54,12 +55,18 @@ def ingest_batch() -> None:
     def quarantine_batch(validation: dict) -> None:
         tasks.quarantine_batch(validation)
 
-    @task(outlets=[DATA_VERSIONS])
+    @task
     def version_batch(validation: dict) -> dict:
         return tasks.version_batch(validation)
 
+    @task(outlets=[DATA_VERSIONS])
+    def publish(versioned: dict) -> dict:
+        return tasks.publish(versioned)
+
     validation = validate_batch()
-    route(validation) >> [quarantine_batch(validation), version_batch(validation)]
+    versioned = version_batch(validation)
+    route(validation) >> [quarantine_batch(validation), versioned]
+    publish(versioned)
 
 
 ingest_batch()

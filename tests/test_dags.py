@@ -53,7 +53,7 @@ def test_retrain_is_triggered_by_new_data_versions(dagbag) -> None:  # type: ign
     from retrainer_airflow.assets import DATA_VERSIONS
 
     ingest, retrain = dagbag.dags["ingest_batch"], dagbag.dags["retrain_model"]
-    assert DATA_VERSIONS in ingest.get_task("version_batch").outlets
+    assert DATA_VERSIONS in ingest.get_task("publish").outlets
     assert "retrainer_data_versions" in str(retrain.timetable.asset_condition)
 
 

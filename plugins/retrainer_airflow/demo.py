@@ -123,6 +123,7 @@ def _print_table(rows: list[Row]) -> None:
 STAGE_NAMES = {
     "validate_batch": "validate",
     "version_batch": "version",
+    "publish": "publish",
     "quarantine_batch": "quarantine",
     "validate_window": "gx",
     "train": "train",

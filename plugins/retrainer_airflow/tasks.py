@@ -82,15 +82,17 @@ def quarantine_batch(validation: Result) -> None:
 def version_batch(validation: Result) -> Result:
     from retrainer import pipeline
 
-    out = pipeline.version_batch(settings(), validation)
-    events = _context().get("outlet_events")
-    if events is not None:
-        events[DATA_VERSIONS].extra = {
-            "dataset": out["dataset"],
-            "data_version": out["data_version"],
-            "period": out["period"],
-        }
-    return out
+    return pipeline.version_batch(settings(), validation)
+
+
+def publish(versioned: Result) -> Result:
+    """Announce a new data version on the asset; a rerun that made no new version announces
+    nothing (the task is skipped), so it cannot start a second retraining."""
+    if not versioned["created"]:
+        raise AirflowSkipException(f"{versioned['data_tag']} already existed and was announced when it was made")
+    extra = {k: versioned[k] for k in ("dataset", "data_version", "period")}
+    _context()["outlet_events"][DATA_VERSIONS].extra = extra
+    return extra
 
 
 # ------------------------------------------------------------------------ retrain_model

@@ -75,6 +75,22 @@ def bike_batches(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]
     return out
 
 
+def _last_asset_event_extra() -> dict[str, Any]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        event = session.scalars(
+            select(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.name == "retrainer_data_versions")
+            .order_by(AssetEvent.id.desc())
+            .limit(1)
+        ).one()
+        return dict(event.extra)
+
+
 def _versions(registry: Registry, model: str) -> list[Any]:
     return registry.client.search_model_versions(f"name = '{model}'")
 
@@ -99,9 +115,13 @@ def test_local_pipeline_quarantines_trains_promotes_deploys(
     good = pipe.ingest("bike_sharing", "2011-03", bike_batches["2011-03"])  # the next good batch goes through
     assert good.state == "success"
     assert good.values["version_batch"]["data_version"] == "v0003"
+    assert good.states["publish"] == "success"
+    assert _last_asset_event_extra() == {"dataset": "bike_sharing", "data_version": "v0003", "period": "2011-03"}
 
     again = pipe.ingest("bike_sharing", "2011-01", bike_batches["2011-01"], at=first_at)  # rerun of a run
     assert again.values["version_batch"] == {**again.values["version_batch"], "data_version": "v0001", "created": False}
+    assert again.states["publish"] == "skipped"  # no second announcement, so no second retraining
+    assert bad.states["publish"] == "skipped"
 
     retrain_at = pipe._next()
     run = pipe.retrain("bike_sharing", "v0003", at=retrain_at)

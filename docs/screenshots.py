@@ -1,0 +1,63 @@
+"""Take the README's screenshots of the running web UIs (after `make demo` and `make up`).
+
+Needs the `playwright` Python package and a Chromium (e.g. Debian's `chromium`); it
+never downloads a browser. Usage:
+    python docs/screenshots.py --password "$(python -c 'import json;print(json.load(open(".local/airflow/passwords.json"))["admin"])')"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+OUT = Path(__file__).parent / "screenshots"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]  # fmt: skip
+
+
+def airflow_token(base: str, password: str) -> str:
+    req = urllib.request.Request(
+        f"{base}/auth/token",
+        data=json.dumps({"username": "admin", "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req) as resp:
+        return str(json.load(resp)["access_token"])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--password", required=True)
+    p.add_argument("--airflow", default="http://127.0.0.1:8080")
+    p.add_argument("--mlflow", default="http://127.0.0.1:5000")
+    p.add_argument("--chromium", default="/usr/bin/chromium")
+    a = p.parse_args()
+    OUT.mkdir(exist_ok=True)
+    token = airflow_token(a.airflow, a.password)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=a.chromium, args=ARGS)
+        ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+        ctx.add_cookies([{"name": "_token", "value": token, "url": a.airflow}])
+        page = ctx.new_page()
+        page.goto(f"{a.airflow}/dags/retrain_model")
+        page.wait_for_timeout(6000)
+        page.screenshot(path=str(OUT / "airflow-retrain-grid.png"))
+        page.goto(f"{a.airflow}/dags/ingest_batch")
+        page.wait_for_timeout(6000)
+        page.screenshot(path=str(OUT / "airflow-ingest-grid.png"))
+        page.goto(f"{a.mlflow}/#/models/bike_demand/versions/3")
+        page.wait_for_timeout(6000)
+        close = page.get_by_role("button", name="Close")
+        if close.count():
+            close.first.click()
+            page.wait_for_timeout(500)
+        page.screenshot(path=str(OUT / "mlflow-rejected-version.png"), full_page=True)
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
