@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-LOCAL := .local
+LOCAL := $(or $(RETRAINER_HOME),.local)
 RUN := $(LOCAL)/run
 ENV := eval "$$($(PY) -m retrainer_airflow.localenv)" && export PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 AIRFLOW_PORT ?= 8080
@@ -65,10 +65,7 @@ up: $(STAMP)
 	@$(PY) -m retrainer_airflow.up --airflow-port $(AIRFLOW_PORT) --mlflow-port $(MLFLOW_PORT)
 
 down:
-	@for name in airflow mlflow; do \
-	  if [ -f $(RUN)/$$name.pid ]; then pid=$$(cat $(RUN)/$$name.pid); \
-	    if kill -0 $$pid 2>/dev/null; then kill -TERM -- -$$pid 2>/dev/null || kill -TERM $$pid; echo "stopped $$name (pid $$pid)"; fi; \
-	    rm -f $(RUN)/$$name.pid; fi; done
+	@if [ -x $(PY) ]; then $(PY) -m retrainer_airflow.up --down; fi
 
 clean: down
 	rm -rf $(LOCAL)

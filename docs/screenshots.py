@@ -1,8 +1,8 @@
 """Take the README's screenshots of the running web UIs (after `make demo` and `make up`).
 
 Needs the `playwright` Python package and a Chromium (e.g. Debian's `chromium`); it
-never downloads a browser. Usage:
-    python docs/screenshots.py --password "$(python -c 'import json;print(json.load(open(".local/airflow/passwords.json"))["admin"])')"
+never downloads a browser. Usage, with the password that `make up` prints:
+    python docs/screenshots.py --password PASSWORD
 """
 
 from __future__ import annotations

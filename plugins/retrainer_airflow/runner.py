@@ -65,12 +65,11 @@ def quiet(log_file: Path | None) -> Iterator[None]:
 def run_dag(dag: Any, logical_date: datetime, conf: dict[str, Any], log_file: Path | None = None) -> RunOutcome:
     """One real DAG run. ``run_after = logical_date`` makes the run id depend on the date only,
     so running the same date again re-runs the same DAG run instead of starting a new one."""
+    from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select, update
-
-    from airflow.models.dagrun import DagRun
 
     started = datetime.now(UTC)
     with quiet(log_file):

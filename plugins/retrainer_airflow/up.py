@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -31,14 +32,44 @@ def wait_for(url: str, timeout: float) -> bool:
     return False
 
 
+def _alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def stop(run_dir: Path, name: str, grace: float = 20.0) -> None:
+    """Stop a service started by ``make up``: TERM to its whole process group, KILL after ``grace`` s."""
+    pid_file = run_dir / f"{name}.pid"
+    if not pid_file.is_file():
+        return
+    pgid = int(pid_file.read_text().strip())  # started with setsid: its pid is its process group
+    if _alive(pgid):
+        os.killpg(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while _alive(pgid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if _alive(pgid):
+            os.killpg(pgid, signal.SIGKILL)
+        print(f"stopped {name} (process group {pgid})")
+    pid_file.unlink()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--down", action="store_true", help="stop what `make up` started")
     parser.add_argument("--airflow-port", type=int, default=8080)
     parser.add_argument("--mlflow-port", type=int, default=5000)
     parser.add_argument("--timeout", type=float, default=240)
     args = parser.parse_args()
     env = localenv.apply()
     run_dir = Path(env["RETRAINER_HOME"]) / "run"
+    if args.down:
+        for name in ("airflow", "mlflow"):
+            stop(run_dir, name)
+        return 0
     airflow = f"http://127.0.0.1:{args.airflow_port}"
     mlflow = f"http://127.0.0.1:{args.mlflow_port}"
     print("Waiting for the web UIs (Airflow takes about a minute on first start) ...", flush=True)
