@@ -33,7 +33,6 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--password", required=True)
     p.add_argument("--airflow", default="http://127.0.0.1:8080")
-    p.add_argument("--mlflow", default="http://127.0.0.1:5000")
     p.add_argument("--chromium", default="/usr/bin/chromium")
     a = p.parse_args()
     OUT.mkdir(exist_ok=True)
@@ -49,13 +48,6 @@ def main() -> None:
         page.goto(f"{a.airflow}/dags/ingest_batch")
         page.wait_for_timeout(6000)
         page.screenshot(path=str(OUT / "airflow-ingest-grid.png"))
-        page.goto(f"{a.mlflow}/#/models/bike_demand/versions/3")
-        page.wait_for_timeout(6000)
-        close = page.get_by_role("button", name="Close")
-        if close.count():
-            close.first.click()
-            page.wait_for_timeout(500)
-        page.screenshot(path=str(OUT / "mlflow-rejected-version.png"), full_page=True)
         browser.close()
 
 

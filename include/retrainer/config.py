@@ -7,7 +7,7 @@ knows nothing about a dataset beyond its spec, so a new dataset is a new spec fi
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,7 +61,6 @@ class Settings:
     mlflow_tracking_uri: str
     mlflow_artifacts: str
     s3_endpoint_url: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -28,7 +28,7 @@ import pandas as pd
 from retrainer.config import DataFileError, DatasetSpec, Settings
 from retrainer.registry import CHALLENGER, CHAMPION, Registry, RunContext
 from retrainer.validation import ValidationReport, file_md5, validate_file, validate_frame
-from retrainer.versioning import DataRegistry, DataVersion
+from retrainer.versioning import DataRegistry
 
 log = logging.getLogger(__name__)
 
@@ -158,10 +158,6 @@ def plan_training(settings: Settings, dataset: str, data_version: str | None, wi
         "holdout_periods": periods[win:],
         "window": win,
     }
-
-
-def _version_of(plan: Result) -> DataVersion:
-    return DataVersion(plan["dataset"], plan["data_tag"], plan["data_rev"], tuple())
 
 
 def _read(settings: Settings, spec: DatasetSpec, plan: Result, periods: list[str]) -> pd.DataFrame:

