@@ -9,10 +9,11 @@ inside the functions, so DAG files that import this module stay fast to parse.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import get_current_context
+from airflow.sdk import Variable, get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from retrainer.config import Settings
@@ -24,9 +25,19 @@ log = logging.getLogger(__name__)
 Result = dict[str, Any]
 
 
+SETTINGS_VARIABLE = "retrainer_settings"
+
+
 def settings() -> Settings:
-    """Settings for this task (from the environment of the worker)."""
-    return Settings.from_env()
+    """Settings for this task: the worker's environment, overlaid with the Airflow Variable
+    ``retrainer_settings`` if it exists (a JSON object of the same variable names, e.g.
+    ``{"RETRAINER_MODEL_STORE": "s3://models"}``). Read at run time, never at parse time."""
+    overrides = Variable.get(SETTINGS_VARIABLE, default=None, deserialize_json=True)
+    if overrides is None:
+        return Settings.from_env()
+    if not isinstance(overrides, dict) or not all(isinstance(v, str) for v in overrides.values()):
+        raise AirflowFailException(f"Airflow Variable {SETTINGS_VARIABLE} must be a JSON object of strings")
+    return Settings.from_env({**os.environ, **overrides})
 
 
 def _context() -> Any:

@@ -8,6 +8,7 @@ artifacts and the model store.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -236,7 +237,10 @@ def test_pipeline_on_s3(
     bucket = s3_env
     monkeypatch.setenv("RETRAINER_DVC_REMOTE", f"s3://{bucket}/dvc")
     monkeypatch.setenv("RETRAINER_MLFLOW_ARTIFACTS", f"s3://{bucket}/mlflow")
-    monkeypatch.setenv("RETRAINER_MODEL_STORE", f"s3://{bucket}/models")
+    # the model store comes from the Airflow Variable retrainer_settings (here from Airflow's
+    # environment-variable secrets backend), which overrides the worker's environment
+    monkeypatch.setenv("RETRAINER_MODEL_STORE", str(home / "not-used"))
+    monkeypatch.setenv("AIRFLOW_VAR_RETRAINER_SETTINGS", json.dumps({"RETRAINER_MODEL_STORE": f"s3://{bucket}/models"}))
     pipe = Pipeline(dags, home, 2033)
     for period in ("2011-01", "2011-02"):
         assert pipe.ingest("bike_sharing", period, bike_batches[period]).state == "success"
@@ -253,4 +257,4 @@ def test_pipeline_on_s3(
     assert "models/bike_demand/1/saved_model.pb" in keys
     assert any(k.startswith("models/bike_demand/1/variables/") for k in keys)
     assert any(k.startswith("mlflow/") and k.endswith("learning_curves.png") for k in keys)
-    assert not (home / "dvc-remote").exists() and not (home / "model-store").exists()
+    assert not (home / "dvc-remote").exists() and not (home / "not-used").exists()
