@@ -150,6 +150,33 @@ class GateConfig:
         return self.metric in HIGHER_IS_BETTER
 
 
+DRIFT_METHODS = ("ks", "wasserstein", "psi", "chisquare", "jensenshannon")
+
+
+@dataclass(frozen=True)
+class DriftTest:
+    method: str | None = None  # None: chosen by sample size
+    threshold: float | None = None  # None: the method's default
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """When new data counts as drifted, and what starts a retraining (spec section ``drift``)."""
+
+    drift_share: float = 0.5  # share of drifted features (weighted) that makes the dataset drift
+    null_rate_delta: float = 0.1  # a rise of a feature's missing rate by more than this drifts it
+    weights: tuple[tuple[str, float], ...] = ()
+    features: tuple[tuple[str, DriftTest], ...] = ()
+    target: DriftTest = DriftTest()
+    prediction: DriftTest = DriftTest()
+    performance_drop: float = 0.1  # relative worsening of the gate metric that counts as a drop
+    require_performance_drop: bool = False  # retrain only on drift AND a performance drop
+    cooldown_hours: float = 0.0  # no new drift-triggered retraining this soon after the last one
+
+    def feature_test(self, name: str) -> DriftTest:
+        return dict(self.features).get(name, DriftTest())
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """What a dataset is: its time column, target, features and how to judge models on it."""
@@ -164,6 +191,7 @@ class DatasetSpec:
     max_rows: int | None
     training: TrainingConfig
     gate: GateConfig
+    drift: DriftConfig = DriftConfig()
     description: str = ""
     source_path: str = ""
 
@@ -233,6 +261,7 @@ class DatasetSpec:
             baseline_margin=float(gate_raw.get("baseline_margin", 0.1)),
             champion_margin=float(gate_raw.get("champion_margin", 0.0)),
         )
+        drift = p.drift(p.mapping("drift", required=False), {f.name for f in features})
         return cls(
             name=name,
             model_name=str(raw.get("model_name") or f"{name}_model"),
@@ -244,6 +273,7 @@ class DatasetSpec:
             max_rows=None if rows.get("max") is None else int(rows["max"]),
             training=training,
             gate=gate,
+            drift=drift,
             description=str(raw.get("description", "")),
             source_path=str(path),
         )
@@ -302,6 +332,56 @@ class _SpecParser:
                 raise SpecError(self.path, f"training.{key}", f"must be an integer, got {value!r}")
             values[key] = value
         return TrainingConfig(**values)
+
+    def _unit(self, name: str, value: Any, upper: float | None = 1.0) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise SpecError(self.path, name, f"must be a non-negative number, got {value!r}")
+        if upper is not None and value > upper:
+            raise SpecError(self.path, name, f"must be at most {upper}, got {value!r}")
+        return float(value)
+
+    def drift_test(self, name: str, raw: Any) -> DriftTest:
+        if raw is None:
+            return DriftTest()
+        if not isinstance(raw, dict) or set(raw) - {"method", "threshold"}:
+            raise SpecError(self.path, name, "must be a mapping with 'method' and/or 'threshold'")
+        method = raw.get("method")
+        if method is not None and method not in DRIFT_METHODS:
+            raise SpecError(self.path, f"{name}.method", f"must be one of {list(DRIFT_METHODS)}, got {method!r}")
+        threshold = raw.get("threshold")
+        return DriftTest(method, None if threshold is None else self._unit(f"{name}.threshold", threshold, None))
+
+    def drift(self, raw: dict[str, Any], feature_names: set[str]) -> DriftConfig:
+        known = {"drift_share", "null_rate_delta", "weights", "features", "target", "prediction",
+                 "performance_drop", "require_performance_drop", "cooldown_hours"}  # fmt: skip
+        for key in raw:
+            if key not in known:
+                raise SpecError(self.path, f"drift.{key}", f"unknown; known: {sorted(known)}")
+        for section in ("weights", "features"):
+            value = raw.get(section) or {}
+            if not isinstance(value, dict):
+                raise SpecError(self.path, f"drift.{section}", "must be a mapping of feature names")
+            for fname in value:
+                if fname not in feature_names:
+                    raise SpecError(self.path, f"drift.{section}.{fname}", "is not a feature of this spec")
+        require = raw.get("require_performance_drop", False)
+        if not isinstance(require, bool):
+            raise SpecError(self.path, "drift.require_performance_drop", f"must be true or false, got {require!r}")
+        return DriftConfig(
+            drift_share=self._unit("drift.drift_share", raw.get("drift_share", 0.5)),
+            null_rate_delta=self._unit("drift.null_rate_delta", raw.get("null_rate_delta", 0.1)),
+            weights=tuple(
+                (k, self._unit(f"drift.weights.{k}", v, None)) for k, v in (raw.get("weights") or {}).items()
+            ),
+            features=tuple(
+                (k, self.drift_test(f"drift.features.{k}", v)) for k, v in (raw.get("features") or {}).items()
+            ),
+            target=self.drift_test("drift.target", raw.get("target")),
+            prediction=self.drift_test("drift.prediction", raw.get("prediction")),
+            performance_drop=self._unit("drift.performance_drop", raw.get("performance_drop", 0.1), None),
+            require_performance_drop=require,
+            cooldown_hours=self._unit("drift.cooldown_hours", raw.get("cooldown_hours", 0.0), None),
+        )
 
     def feature(self, fname: str, fraw: Any) -> Feature:
         where = f"features.{fname}"

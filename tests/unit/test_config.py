@@ -48,6 +48,10 @@ def test_missing_spec_file_names_the_file(tmp_path: Path) -> None:
         (lambda d: d["training"].update(learning_rat=0.1), "training.learning_rat"),
         (lambda d: d.pop("time_column"), "time_column"),
         (lambda d: d["training"].update(epochs="many"), "training.epochs"),
+        (lambda d: d.update(drift={"features": {"nope": {"method": "ks"}}}), "drift.features.nope"),
+        (lambda d: d.update(drift={"features": {"temp": {"method": "t-test"}}}), "drift.features.temp.method"),
+        (lambda d: d.update(drift={"drift_share": 1.5}), "drift.drift_share"),
+        (lambda d: d.update(drift={"cooldown": 3}), "drift.cooldown"),
         (lambda d: d["training"].update(hidden_units=[64, -1]), "training.hidden_units"),
     ],
 )
@@ -59,6 +63,20 @@ def test_malformed_spec_names_file_and_field(tmp_path: Path, mutate, field: str)
         DatasetSpec.load(path)
     assert err.value.field == field
     assert str(path) in str(err.value) and field in str(err.value)
+
+
+def test_drift_section(tmp_path: Path) -> None:
+    data = _valid()
+    data["drift"] = {
+        "drift_share": 0.3,
+        "features": {"temp": {"method": "ks", "threshold": 0.01}},
+        "weights": {"hr": 2},
+    }
+    spec = DatasetSpec.load(_write(tmp_path, data))
+    assert spec.drift.drift_share == 0.3
+    assert spec.drift.feature_test("temp").method == "ks" and spec.drift.feature_test("temp").threshold == 0.01
+    assert spec.drift.feature_test("hum").method is None
+    assert dict(spec.drift.weights) == {"hr": 2.0}
 
 
 def test_classification_needs_positive_class(tmp_path: Path) -> None:

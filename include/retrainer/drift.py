@@ -1,0 +1,414 @@
+"""Drift: per-feature tests computed column-vectorized, and a dataset-level decision.
+
+Numeric features: Kolmogorov-Smirnov (p-value), Wasserstein distance normalized by the
+reference's standard deviation, PSI. Categorical features: chi-squared (p-value),
+Jensen-Shannon distance, PSI. Each statistic is computed for a block of columns at once
+(one sort, one bincount), not column by column.
+
+Defaults follow the sample size, as Evidently's do: with at most 1,000 reference rows a
+p-value test (KS for numeric, chi-squared for categorical); above that, where every
+p-value test flags everything, a distance with a threshold (normalized Wasserstein for
+numeric, Jensen-Shannon for categorical). A numeric column with at most 5 distinct values
+is treated as categorical. Missing values are left out of the distribution tests and
+checked on their own: a jump in a feature's missing rate drifts that feature. Every
+choice can be overridden per feature in the dataset spec (``drift:`` section).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retrainer.config import DatasetSpec, DriftTest
+
+P_VALUE_METHODS = frozenset({"ks", "chisquare"})
+NUMERIC_METHODS = frozenset({"ks", "wasserstein", "psi", "jensenshannon", "chisquare"})
+CATEGORICAL_METHODS = frozenset({"chisquare", "jensenshannon", "psi"})
+DEFAULT_THRESHOLDS = {"ks": 0.05, "chisquare": 0.05, "wasserstein": 0.1, "jensenshannon": 0.1, "psi": 0.1}
+SMALL_SAMPLE = 1000  # reference rows up to which p-value tests are the default
+FEW_VALUES = 5  # a numeric column with at most this many distinct values is tested as categorical
+PSI_NUMERIC_MIN_UNIQUE = 20  # PSI bins numeric columns with more distinct reference values than this
+EXACT_KS_MAX_N = 10_000  # below this, KS p-values are exact (scipy), above asymptotic
+
+
+@dataclass
+class FeatureDrift:
+    feature: str
+    kind: str  # "numeric" | "categorical"
+    method: str
+    score: float
+    threshold: float
+    drifted: bool
+    n_reference: int
+    n_current: int
+    null_rate_reference: float
+    null_rate_current: float
+    note: str = ""
+
+    @property
+    def higher_is_drift(self) -> bool:
+        return self.method not in P_VALUE_METHODS
+
+
+@dataclass
+class DriftResult:
+    features: list[FeatureDrift]
+    drift_share: float
+    share_drifted: float
+    drifted: bool
+    n_reference: int
+    n_current: int
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def drifted_features(self) -> list[str]:
+        return [f.feature for f in self.features if f.drifted]
+
+    def summary(self) -> str:
+        head = (
+            f"{'DRIFT' if self.drifted else 'no drift'}: {len(self.drifted_features)} of {len(self.features)} "
+            f"features drifted (share {self.share_drifted:.2f}, threshold {self.drift_share:.2f})"
+        )
+        if self.drifted_features:
+            head += ": " + ", ".join(self.drifted_features)
+        return head + (f"; {self.note}" if self.note else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["drifted_features"] = self.drifted_features
+        return out
+
+
+# ----------------------------------------------------------------------------- choice
+
+
+def default_method(kind: str, n_reference: int, n_unique: int) -> str:
+    if kind == "numeric" and n_unique > FEW_VALUES:
+        return "ks" if n_reference <= SMALL_SAMPLE else "wasserstein"
+    return "chisquare" if n_reference <= SMALL_SAMPLE else "jensenshannon"
+
+
+def _choose(kind: str, choice: DriftTest, n_reference: int, n_unique: int, feature: str) -> tuple[str, float]:
+    method = choice.method or default_method(kind, n_reference, n_unique)
+    allowed = NUMERIC_METHODS if kind == "numeric" else CATEGORICAL_METHODS
+    if method not in allowed:
+        raise ValueError(f"drift method '{method}' does not apply to {kind} feature '{feature}'")
+    threshold = DEFAULT_THRESHOLDS[method] if choice.threshold is None else choice.threshold
+    return method, threshold
+
+
+# ----------------------------------------------------------------------------- numeric block
+
+
+def _numeric_block(ref: np.ndarray, cur: np.ndarray) -> dict[str, np.ndarray]:
+    """KS statistic, Wasserstein-1 and distinct-value counts for every column of a block.
+
+    ``ref`` (n x k) and ``cur`` (m x k) are float arrays with NaN for missing values. They
+    are merged and sorted once per column (as rows of a k x (n+m) array, so every sort runs
+    over contiguous memory); the two empirical CDFs are read off cumulative counts. The
+    order inside a run of equal values does not matter, because the CDFs are only compared
+    where a run ends, so the sort need not be stable.
+    """
+    n, k = ref.shape
+    merged = np.ascontiguousarray(np.concatenate([ref, cur], axis=0).T)
+    order = np.argsort(merged, axis=1)  # NaN sort last
+    values = np.take_along_axis(merged, order, axis=1)
+    valid = ~np.isnan(values)
+    from_ref = (order < n) & valid
+    n_ref = from_ref.sum(axis=1)
+    n_cur = valid.sum(axis=1) - n_ref
+    cdf_ref = np.cumsum(from_ref, axis=1) / np.maximum(n_ref, 1)[:, None]
+    cdf_cur = np.cumsum(valid & ~from_ref, axis=1) / np.maximum(n_cur, 1)[:, None]
+    gap = np.abs(cdf_ref - cdf_cur)
+    nxt = np.empty_like(values)
+    nxt[:, :-1] = values[:, 1:]
+    nxt[:, -1] = np.nan
+    # a step of the CDFs ends where the next value differs (or at the last valid value)
+    step_end = valid & ~(nxt == values)
+    ks = np.where(step_end, gap, 0.0).max(axis=1, initial=0.0)
+    width = np.where(valid & ~np.isnan(nxt), nxt - values, 0.0)
+    wasserstein = (gap * width).sum(axis=1)
+    n_unique = step_end.sum(axis=1)
+    with warnings.catch_warnings():  # an all-missing column has no std; it is reported as such
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref_std = np.nanstd(ref, axis=0) if n else np.zeros(k)
+    return {
+        "ks": ks,
+        "wasserstein": wasserstein,
+        "n_unique": n_unique,
+        "n_ref": n_ref,
+        "n_cur": n_cur,
+        "ref_std": np.nan_to_num(ref_std),
+    }
+
+
+def _ks_p_values(ref: np.ndarray, cur: np.ndarray, d: np.ndarray, n_ref: np.ndarray, n_cur: np.ndarray) -> np.ndarray:
+    """Two-sided KS p-values: exact (scipy) for small samples, asymptotic above."""
+    from scipy import stats
+
+    p = np.ones(len(d))
+    for j in range(len(d)):
+        n, m = int(n_ref[j]), int(n_cur[j])
+        if n == 0 or m == 0:
+            p[j] = np.nan
+        elif max(n, m) <= EXACT_KS_MAX_N:
+            a, b = ref[:, j], cur[:, j]
+            p[j] = stats.ks_2samp(a[~np.isnan(a)], b[~np.isnan(b)]).pvalue
+        else:
+            p[j] = stats.kstwo.sf(d[j], round(n * m / (n + m)))
+    return p
+
+
+def _fill_zeros(p: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """PSI's guard against log(0): empty bins get a tiny share (as Evidently does)."""
+    nonzero = np.where((p > 0) & mask, p, np.inf).min(axis=1, keepdims=True)
+    fill = np.where(nonzero <= 1e-4, nonzero / 1e6, 1e-4)
+    return np.where((p == 0) & mask, fill, p)
+
+
+def _psi(ref_share: np.ndarray, cur_share: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    r = _fill_zeros(ref_share, mask)
+    c = _fill_zeros(cur_share, mask)
+    terms = np.where(mask, (r - c) * np.log(np.where(mask, r / c, 1.0)), 0.0)
+    return np.asarray(terms.sum(axis=1))
+
+
+def _numeric_psi(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """PSI on equal-width bins over the merged range (Sturges' rule for the bin count); a
+    column with at most 20 distinct reference values is compared value by value."""
+    k = ref.shape[1]
+    out = np.full(k, np.nan)
+    for j in range(k):  # bins differ per column; the counting itself is vectorized
+        a, b = ref[:, j], cur[:, j]
+        a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+        if len(a) == 0 or len(b) == 0:
+            continue
+        both = np.concatenate([a, b])
+        if len(np.unique(a)) <= PSI_NUMERIC_MIN_UNIQUE:
+            values, codes = np.unique(both, return_inverse=True)
+            ra = np.bincount(codes[: len(a)], minlength=len(values)) / len(a)
+            rb = np.bincount(codes[len(a) :], minlength=len(values)) / len(b)
+        else:
+            edges = np.histogram_bin_edges(both, bins="sturges")
+            ra = np.histogram(a, edges)[0] / len(a)
+            rb = np.histogram(b, edges)[0] / len(b)
+        mask = np.ones((1, len(ra)), dtype=bool)
+        out[j] = _psi(ra[None, :], rb[None, :], mask)[0]
+    return out
+
+
+# ----------------------------------------------------------------------------- categorical block
+
+
+def _category_counts(ref: pd.DataFrame, cur: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Counts per category of the union of both samples: (k x K) for ref and cur, and a mask
+    of the categories each column really has (columns have different cardinalities)."""
+    n, m = len(ref), len(cur)
+    codes = []
+    sizes = []
+    for col in ref.columns:
+        c, uniques = pd.factorize(pd.concat([ref[col], cur[col]], ignore_index=True), use_na_sentinel=True)
+        codes.append(c)
+        sizes.append(len(uniques))
+    k, width = len(codes), max(sizes, default=0) or 1
+    stacked = np.stack(codes, axis=1) if codes else np.zeros((n + m, 0), dtype=int)
+    offsets = np.arange(k) * width
+    flat = np.where(stacked >= 0, stacked + offsets, -1)
+
+    def count(rows: np.ndarray) -> np.ndarray:
+        keep = rows[rows >= 0]
+        return np.bincount(keep, minlength=k * width).reshape(k, width).astype(float)
+
+    mask = np.arange(width)[None, :] < np.asarray(sizes)[:, None]
+    return count(flat[:n]), count(flat[n:]), mask
+
+
+def _categorical_scores(ref_counts: np.ndarray, cur_counts: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    from scipy import stats
+
+    n_ref = ref_counts.sum(axis=1)
+    n_cur = cur_counts.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref_share = ref_counts / n_ref[:, None]
+        cur_share = cur_counts / n_cur[:, None]
+        expected = ref_counts * (n_cur / n_ref)[:, None]
+        chi_terms = np.where(mask & (expected > 0), (cur_counts - expected) ** 2 / expected, 0.0)
+        unseen = (mask & (expected == 0) & (cur_counts > 0)).any(axis=1)
+        chi = np.where(unseen, np.inf, chi_terms.sum(axis=1))
+        dof = np.maximum(mask.sum(axis=1) - 1, 1)
+        chi_p = np.where(mask.sum(axis=1) <= 1, 1.0, stats.chi2.sf(chi, dof))
+        mid = (ref_share + cur_share) / 2
+        kl_r = np.where(ref_share > 0, ref_share * np.log(ref_share / mid), 0.0).sum(axis=1)
+        kl_c = np.where(cur_share > 0, cur_share * np.log(cur_share / mid), 0.0).sum(axis=1)
+        js = np.sqrt(np.maximum((kl_r + kl_c) / 2, 0.0))
+        psi = _psi(np.nan_to_num(ref_share), np.nan_to_num(cur_share), mask)
+    return {"chisquare": chi_p, "jensenshannon": js, "psi": psi, "n_ref": n_ref, "n_cur": n_cur}
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def _drifted(method: str, score: float, threshold: float) -> bool:
+    if not math.isfinite(score) and method not in P_VALUE_METHODS:
+        return math.isinf(score)
+    if method in P_VALUE_METHODS:
+        return bool(score < threshold)
+    return bool(score >= threshold)
+
+
+def detect(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    choices: dict[str, DriftTest] | None = None,
+    drift_share: float = 0.5,
+    null_rate_delta: float = 0.1,
+    weights: dict[str, float] | None = None,
+    block: int = 16,
+) -> DriftResult:
+    """Compare ``current`` with ``reference`` feature by feature and decide for the dataset.
+
+    A feature drifts when its test says so, or when its missing rate grew by more than
+    ``null_rate_delta``. The dataset drifts when the (weighted) share of drifted features
+    reaches ``drift_share``.
+    """
+    choices = choices or {}
+    n, m = len(reference), len(current)
+    results: list[FeatureDrift] = []
+    if m == 0 or n == 0:
+        empty = "current" if m == 0 else "reference"
+        return DriftResult([], drift_share, 0.0, False, n, m, note=f"{empty} data is empty: nothing to compare")
+
+    def null_rates(cols: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        return (
+            reference[list(cols)].isna().to_numpy().mean(axis=0),
+            current[list(cols)].isna().to_numpy().mean(axis=0),
+        )
+
+    for start in range(0, len(numeric), block):
+        cols = list(numeric[start : start + block])
+        ref = reference[cols].to_numpy(dtype=float, na_value=np.nan)
+        cur = current[cols].to_numpy(dtype=float, na_value=np.nan)
+        stats_ = _numeric_block(ref, cur)
+        nr_ref, nr_cur = null_rates(cols)
+        methods = [
+            _choose("numeric", choices.get(c, DriftTest()), int(stats_["n_ref"][j]), int(stats_["n_unique"][j]), c)
+            for j, c in enumerate(cols)
+        ]
+        need = {meth for meth, _ in methods}
+        scores: dict[str, np.ndarray] = {}
+        if "ks" in need:
+            scores["ks"] = _ks_p_values(ref, cur, stats_["ks"], stats_["n_ref"], stats_["n_cur"])
+        if "wasserstein" in need:
+            scores["wasserstein"] = stats_["wasserstein"] / np.maximum(stats_["ref_std"], 0.001)
+        if "psi" in need:
+            scores["psi"] = _numeric_psi(ref, cur)
+        if need & {"chisquare", "jensenshannon"}:  # few distinct values: categorical tests on the values
+            frame_r = pd.DataFrame(ref, columns=cols)
+            frame_c = pd.DataFrame(cur, columns=cols)
+            cat = _categorical_scores(*_category_counts(frame_r, frame_c))
+            scores.update({key: cat[key] for key in ("chisquare", "jensenshannon")})
+        for j, col in enumerate(cols):
+            method, threshold = methods[j]
+            results.append(
+                _feature(col, "numeric", method, float(scores[method][j]), threshold,
+                         int(stats_["n_ref"][j]), int(stats_["n_cur"][j]), nr_ref[j], nr_cur[j], null_rate_delta)
+            )  # fmt: skip
+
+    for start in range(0, len(categorical), block):
+        cols = list(categorical[start : start + block])
+        counts_r, counts_c, mask = _category_counts(reference[cols], current[cols])
+        scores = _categorical_scores(counts_r, counts_c, mask)
+        nr_ref, nr_cur = null_rates(cols)
+        for j, col in enumerate(cols):
+            n_unique = int(mask[j].sum())
+            method, threshold = _choose("categorical", choices.get(col, DriftTest()), n, n_unique, col)
+            results.append(
+                _feature(col, "categorical", method, float(scores[method][j]), threshold,
+                         int(scores["n_ref"][j]), int(scores["n_cur"][j]), nr_ref[j], nr_cur[j], null_rate_delta)
+            )  # fmt: skip
+
+    weights = weights or {}
+    total = sum(weights.get(f.feature, 1.0) for f in results)
+    drifted_weight = sum(weights.get(f.feature, 1.0) for f in results if f.drifted)
+    share = drifted_weight / total if total else 0.0
+    return DriftResult(results, drift_share, share, bool(results) and share >= drift_share, n, m)
+
+
+def _feature(
+    name: str,
+    kind: str,
+    method: str,
+    score: float,
+    threshold: float,
+    n_ref: int,
+    n_cur: int,
+    null_ref: float,
+    null_cur: float,
+    null_rate_delta: float,
+) -> FeatureDrift:
+    notes = []
+    drifted = False
+    if n_ref == 0 or n_cur == 0:
+        score = float("nan")
+        notes.append("no values in the " + ("reference" if n_ref == 0 else "current") + " data")
+    else:
+        drifted = _drifted(method, score, threshold)
+    if null_cur - null_ref > null_rate_delta:
+        drifted = True
+        notes.append(f"missing rate rose from {null_ref:.1%} to {null_cur:.1%}")
+    return FeatureDrift(
+        name, kind, method, score, threshold, drifted, n_ref, n_cur, float(null_ref), float(null_cur), "; ".join(notes)
+    )
+
+
+def detect_for_spec(spec: DatasetSpec, reference: pd.DataFrame, current: pd.DataFrame) -> DriftResult:
+    """Feature drift of ``current`` against ``reference`` as the spec's ``drift`` section says,
+    plus target drift (reported in ``extra["target"]``, not counted in the feature share)."""
+    cfg = spec.drift
+    result = detect(
+        reference,
+        current,
+        [f.name for f in spec.numeric_features],
+        [f.name for f in spec.categorical_features],
+        choices=dict(cfg.features),
+        drift_share=cfg.drift_share,
+        null_rate_delta=cfg.null_rate_delta,
+        weights=dict(cfg.weights),
+    )
+    col = spec.target.column
+    if col in reference and col in current and len(reference) and len(current):
+        kind = "numeric" if spec.target.task == "regression" else "categorical"
+        target = detect(
+            reference[[col]].astype(float if kind == "numeric" else str),
+            current[[col]].astype(float if kind == "numeric" else str),
+            [col] if kind == "numeric" else [],
+            [col] if kind == "categorical" else [],
+            choices={col: cfg.target},
+            null_rate_delta=cfg.null_rate_delta,
+        )
+        result.extra["target"] = asdict(target.features[0])
+    return result
+
+
+def prediction_drift(reference_pred: np.ndarray, current_pred: np.ndarray, test: DriftTest) -> FeatureDrift:
+    """Drift of the serving model's predictions on current data against reference data."""
+    frame_r = pd.DataFrame({"prediction": np.asarray(reference_pred, dtype=float).reshape(-1)})
+    frame_c = pd.DataFrame({"prediction": np.asarray(current_pred, dtype=float).reshape(-1)})
+    return detect(frame_r, frame_c, ["prediction"], [], choices={"prediction": test}).features[0]
+
+
+def performance_drop(reference_metric: float, current_metric: float, higher_is_better: bool) -> float:
+    """Relative worsening of a metric (positive = worse), e.g. 0.25 for RMSE 100 -> 125."""
+    if not reference_metric:
+        return 0.0
+    change = (current_metric - reference_metric) / abs(reference_metric)
+    return -change if higher_is_better else change
