@@ -44,6 +44,7 @@ from retrainer_airflow.defaults import DEFAULT_ARGS, DEFAULT_DATASET, START_DATE
         "window": Param(None, type=["null", "integer"], minimum=1, description="training periods (spec default)"),
         "epochs": Param(None, type=["null", "integer"], minimum=1, description="max epochs (spec default)"),
         "reason": Param("", type="string", description="why this run was started (recorded in MLflow)"),
+        "drift": Param(None, type=["null", "object"], description="drift summary, when drift started the run"),
     },
 )
 def retrain_model() -> None:

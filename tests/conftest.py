@@ -26,6 +26,8 @@ from retrainer_airflow import localenv  # noqa: E402
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="retrainer-tests-"))
 localenv.apply(SESSION_HOME, override=True)
 os.environ["RETRAINER_TASK_RETRIES"] = "0"
+# monitor_drift under dag.test: one look at the data, no waiting for newer data
+os.environ.update(RETRAINER_DRIFT_DEFERRABLE="false", RETRAINER_DRIFT_WAIT_S="0", RETRAINER_DRIFT_POKE_S="1")
 
 from retrainer.config import DatasetSpec, Settings  # noqa: E402
 

@@ -25,10 +25,10 @@ def dagbag():  # type: ignore[no-untyped-def]
 
 def test_no_import_errors(dagbag) -> None:  # type: ignore[no-untyped-def]
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"ingest_batch", "retrain_model"}
+    assert set(dagbag.dag_ids) == {"ingest_batch", "retrain_model", "monitor_drift"}
 
 
-@pytest.mark.parametrize("dag_id", ["ingest_batch", "retrain_model"])
+@pytest.mark.parametrize("dag_id", ["ingest_batch", "retrain_model", "monitor_drift"])
 def test_policies(dagbag, dag_id: str) -> None:  # type: ignore[no-untyped-def]
     dag = dagbag.dags[dag_id]
     assert dag.doc_md and dag_id in dag.doc_md

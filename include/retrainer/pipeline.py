@@ -326,7 +326,14 @@ def evaluate(settings: Settings, plan: Result, trained: Result) -> Result:
     return out
 
 
-def register(settings: Settings, plan: Result, trained: Result, evaluated: Result, ctx: RunContext) -> Result:
+def register(
+    settings: Settings,
+    plan: Result,
+    trained: Result,
+    evaluated: Result,
+    ctx: RunContext,
+    evidence: dict[str, str] | None = None,
+) -> Result:
     """Register the run's model once, with its evidence as version tags, as ``challenger``."""
     spec = settings.load_spec(plan["dataset"])
     registry = Registry(settings)
@@ -347,6 +354,7 @@ def register(settings: Settings, plan: Result, trained: Result, evaluated: Resul
         "gate.champion_version": evaluated.get("champion_version") or "none",
         f"gate.delta_{metric}_vs_champion": "n/a" if delta is None else f"{delta:+.6g}",
         "gate.reasons": " | ".join(evaluated["reasons"]),
+        **(evidence or {}),
     }
     version, created = registry.register(spec, trained["run_id"], trained["model_uri"], tags)
     if registry.alias_version(spec, CHAMPION) != version and "promotion.decision" not in registry.version_tags(

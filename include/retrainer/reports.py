@@ -48,3 +48,92 @@ def _save(fig: Any, ax: Any, title: str, path: Path) -> Path:
     fig.savefig(path, dpi=100)
     _pyplot().close(fig)
     return path
+
+
+def _png_base64(fig: Any) -> str:
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=80)
+    _pyplot().close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _feature_plot(name: str, kind: str, reference: Any, current: Any) -> str:
+    import pandas as pd
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.2, 2.6))
+    ref = pd.Series(reference).dropna()
+    cur = pd.Series(current).dropna()
+    if kind == "numeric" and len(ref) and len(cur):
+        both = np.concatenate([ref.to_numpy(dtype=float), cur.to_numpy(dtype=float)])
+        edges = np.histogram_bin_edges(both, bins=30)
+        ax.hist(ref, bins=edges, density=True, alpha=0.55, label="reference")
+        ax.hist(cur, bins=edges, density=True, alpha=0.55, label="current")
+    else:
+        shares = pd.DataFrame(
+            {
+                "reference": ref.astype(str).value_counts(normalize=True),
+                "current": cur.astype(str).value_counts(normalize=True),
+            }
+        ).fillna(0.0)
+        shares.sort_index().plot.bar(ax=ax, width=0.8, alpha=0.8)
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    ax.set_title(name, fontsize=9)
+    ax.legend(fontsize=7)
+    return _png_base64(fig)
+
+
+def drift_report_html(
+    title: str,
+    result: Any,
+    reference: Any,
+    current: Any,
+    context: dict[str, str],
+    path: Path,
+) -> Path:
+    """One self-contained HTML file: the decision, then per feature the reference and current
+    distributions side by side with the test, its score and its threshold."""
+    import html
+
+    rows = []
+    for f in sorted(result.features, key=lambda f: (not f.drifted, f.feature)):
+        img = _feature_plot(f.feature, f.kind, reference[f.feature], current[f.feature])
+        direction = "below" if f.method in ("ks", "chisquare") else "at or above"
+        verdict = "DRIFT" if f.drifted else "ok"
+        rows.append(
+            f"<tr class='{'drift' if f.drifted else ''}'><td><b>{html.escape(f.feature)}</b><br>{f.kind}</td>"
+            f"<td>{verdict}</td><td>{f.method}</td><td>{f.score:.4g}</td>"
+            f"<td>drift {direction} {f.threshold:g}</td>"
+            f"<td>{f.null_rate_reference:.1%} &rarr; {f.null_rate_current:.1%}</td>"
+            f"<td>{html.escape(f.note)}</td><td><img src='data:image/png;base64,{img}'></td></tr>"
+        )
+    extra_rows = []
+    for key, value in result.extra.items():
+        if isinstance(value, dict) and "score" in value:
+            extra_rows.append(
+                f"<tr><td>{html.escape(key)}</td><td>{'DRIFT' if value.get('drifted') else 'ok'}</td>"
+                f"<td>{html.escape(str(value.get('method', '')))}</td><td>{value['score']:.4g}</td>"
+                f"<td>{html.escape(str(value.get('threshold', '')))}</td></tr>"
+            )
+        else:
+            extra_rows.append(f"<tr><td>{html.escape(key)}</td><td colspan=4>{html.escape(str(value))}</td></tr>")
+    ctx = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in context.items())
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse;margin-bottom:1.5em}}
+td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:middle;font-size:13px}}
+tr.drift td{{background:#fdecea}} .verdict{{font-size:1.3em;font-weight:bold}}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p class="verdict">{html.escape(result.summary())}</p>
+<table>{ctx}<tr><td>rows</td><td>reference {result.n_reference}, current {result.n_current}</td></tr></table>
+<h2>Target, predictions, performance</h2>
+<table><tr><th>what</th><th>verdict</th><th>test</th><th>score</th><th>threshold</th></tr>{"".join(extra_rows)}</table>
+<h2>Features</h2>
+<table><tr><th>feature</th><th>verdict</th><th>test</th><th>score</th><th>threshold</th><th>missing</th>
+<th>note</th><th>reference vs current</th></tr>{"".join(rows)}</table>
+</body></html>"""
+    path.write_text(page)
+    return path

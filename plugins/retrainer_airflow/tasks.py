@@ -161,7 +161,9 @@ def evaluate(plan: Result, trained: Result) -> Result:
 def register(plan: Result, trained: Result, evaluated: Result) -> Result:
     from retrainer import pipeline
 
-    return pipeline.register(settings(), plan, trained, evaluated, run_context())
+    drift = _context()["params"].get("drift") or {}
+    evidence = {f"drift.{k}": str(drift[k]) for k in ("reason", "report_uri", "mlflow_run_id") if drift.get(k)}
+    return pipeline.register(settings(), plan, trained, evaluated, run_context(), evidence)
 
 
 def promote(plan: Result, evaluated: Result, registered: Result) -> Result:
@@ -186,3 +188,40 @@ def verify(plan: Result, deployed: Result) -> Result:
         return pipeline.verify_deployment(settings(), plan, deployed)
     except DeployVerificationError as exc:
         raise AirflowFailException(str(exc)) from exc
+
+
+# ------------------------------------------------------------------------ monitor_drift
+
+RETRAIN_DAG_ID = "retrain_model"
+
+
+def start_retraining(check: Result | None) -> Result:
+    """Hygiene before a drift-triggered retraining: at most one retraining in flight per
+    model, and none within the spec's cooldown after the last one. Returns the run id
+    (one per data version, so two triggers for the same data give one retraining) and
+    the conf for ``retrain_model``."""
+    from retrainer import monitoring
+
+    if not check or not check.get("retrain"):
+        raise AirflowSkipException("no drift that calls for retraining")
+    ctx = _context()
+    dataset = ctx["params"]["dataset"]
+    in_flight = ctx["ti"].get_dr_count(dag_id=RETRAIN_DAG_ID, states=["queued", "running"])
+    if in_flight:
+        raise AirflowSkipException(f"{in_flight} {RETRAIN_DAG_ID} run(s) already in flight; not starting another")
+    s = settings()
+    spec = s.load_spec(dataset)
+    wait = monitoring.cooldown_remaining(s, spec)
+    if wait > 0:
+        raise AirflowSkipException(f"in cooldown for another {wait / 3600:.1f} h after the last drift retraining")
+    summary = {k: check.get(k) for k in ("reason", "report_uri", "mlflow_run_id", "drifted_features", "share_drifted",
+                                         "performance_drop", "champion_version")}  # fmt: skip
+    return {
+        "run_id": f"drift__{dataset}__{check['data_version']}",
+        "conf": {
+            "dataset": dataset,
+            "data_version": check["data_version"],
+            "reason": f"drift: {check['reason']}",
+            "drift": summary,
+        },
+    }

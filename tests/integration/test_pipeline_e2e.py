@@ -9,9 +9,7 @@ artifacts and the model store.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,57 +21,10 @@ import yaml
 
 from retrainer.config import Settings
 from retrainer.registry import CHAMPION, Registry
-from retrainer.sources import corrupt_copy, load_bike_sharing, split_periods, write_batch
-from retrainer_airflow.runner import RunOutcome, load_dags, run_dag
+from retrainer.sources import write_batch
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def dags() -> dict[str, Any]:
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
-    return load_dags()
-
-
-class Pipeline:
-    """Drives the two DAGs for one test, each run at its own logical date."""
-
-    def __init__(self, dags: dict[str, Any], home: Path, year: int) -> None:
-        self.dags = dags
-        self.log = home / "airflow-runs.log"
-        self.clock = datetime(year, 1, 1, tzinfo=UTC)
-
-    def _next(self) -> datetime:
-        self.clock += timedelta(days=1)
-        return self.clock
-
-    def ingest(self, dataset: str, period: str, batch: Path, at: datetime | None = None) -> RunOutcome:
-        conf = {"dataset": dataset, "period": period, "batch": str(batch)}
-        return run_dag(self.dags["ingest_batch"], at or self._next(), conf, self.log)
-
-    def retrain(self, dataset: str, data_version: str, at: datetime | None = None, **extra: Any) -> RunOutcome:
-        conf = {"dataset": dataset, "data_version": data_version, "reason": "test", **extra}
-        return run_dag(self.dags["retrain_model"], at or self._next(), conf, self.log)
-
-
-def _small_bike_spec(specs: Path, window: int = 2, epochs: int = 6) -> None:
-    spec = yaml.safe_load((REPO / "include" / "specs" / "bike_sharing.yaml").read_text())
-    spec["training"].update(window_periods=window, epochs=epochs)
-    specs.mkdir(parents=True, exist_ok=True)
-    (specs / "bike_sharing.yaml").write_text(yaml.safe_dump(spec))
-
-
-@pytest.fixture
-def bike_batches(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
-    _small_bike_spec(home / "specs")
-    monkeypatch.setenv("RETRAINER_SPECS_DIR", str(home / "specs"))
-    spec = Settings.from_env().load_spec("bike_sharing")
-    parts = split_periods(load_bike_sharing(), spec)
-    landing = home / "landing"
-    out = {p: write_batch(parts[p], spec, landing / f"{p}.csv") for p in ("2011-01", "2011-02", "2011-03", "2011-04")}
-    out["2011-03-bad"] = write_batch(corrupt_copy(parts["2011-03"], spec), spec, landing / "2011-03.redelivery.csv")
-    return out
 
 
 def _last_asset_event_extra() -> dict[str, Any]:
@@ -97,9 +48,9 @@ def _versions(registry: Registry, model: str) -> list[Any]:
 
 
 def test_local_pipeline_quarantines_trains_promotes_deploys(
-    dags: dict[str, Any], home: Path, bike_batches: dict[str, Path]
+    make_pipeline: Any, home: Path, bike_batches: dict[str, Path]
 ) -> None:
-    pipe = Pipeline(dags, home, 2030)
+    pipe = make_pipeline(2030)
     for period in ("2011-01", "2011-02"):
         run = pipe.ingest("bike_sharing", period, bike_batches[period])
         assert run.state == "success", run.states
@@ -171,9 +122,9 @@ def test_local_pipeline_quarantines_trains_promotes_deploys(
 
 
 def test_retrain_skips_when_there_is_not_enough_data(
-    dags: dict[str, Any], home: Path, bike_batches: dict[str, Path]
+    make_pipeline: Any, home: Path, bike_batches: dict[str, Path]
 ) -> None:
-    pipe = Pipeline(dags, home, 2031)
+    pipe = make_pipeline(2031)
     pipe.ingest("bike_sharing", "2011-01", bike_batches["2011-01"])
     run = pipe.retrain("bike_sharing", "latest")
     assert run.states["plan_training"] == "skipped"
@@ -210,12 +161,12 @@ def _churn_month(period: str, rng: np.random.Generator, n: int = 500) -> pd.Data
     return pd.DataFrame({"ts": ts, "tenure": tenure, "spend": spend, "plan": plan, "churned": churned})
 
 
-def test_binary_classification_end_to_end(dags: dict[str, Any], home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_binary_classification_end_to_end(make_pipeline: Any, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _classification_spec(home / "specs")
     monkeypatch.setenv("RETRAINER_SPECS_DIR", str(home / "specs"))
     spec = Settings.from_env().load_spec("churn")
     rng = np.random.default_rng(0)
-    pipe = Pipeline(dags, home, 2032)
+    pipe = make_pipeline(2032)
     for period in ("2024-01", "2024-02", "2024-03"):
         batch = write_batch(_churn_month(period, rng), spec, home / "landing" / f"churn-{period}.csv")
         assert pipe.ingest("churn", period, batch).state == "success"
@@ -232,7 +183,7 @@ def test_binary_classification_end_to_end(dags: dict[str, Any], home: Path, monk
 
 @pytest.mark.s3
 def test_pipeline_on_s3(
-    dags: dict[str, Any], home: Path, bike_batches: dict[str, Path], s3_env: str, monkeypatch: pytest.MonkeyPatch
+    make_pipeline: Any, home: Path, bike_batches: dict[str, Path], s3_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bucket = s3_env
     monkeypatch.setenv("RETRAINER_DVC_REMOTE", f"s3://{bucket}/dvc")
@@ -241,7 +192,7 @@ def test_pipeline_on_s3(
     # environment-variable secrets backend), which overrides the worker's environment
     monkeypatch.setenv("RETRAINER_MODEL_STORE", str(home / "not-used"))
     monkeypatch.setenv("AIRFLOW_VAR_RETRAINER_SETTINGS", json.dumps({"RETRAINER_MODEL_STORE": f"s3://{bucket}/models"}))
-    pipe = Pipeline(dags, home, 2033)
+    pipe = make_pipeline(2033)
     for period in ("2011-01", "2011-02"):
         assert pipe.ingest("bike_sharing", period, bike_batches[period]).state == "success"
     assert pipe.ingest("bike_sharing", "2011-03", bike_batches["2011-03-bad"]).state == "failed"

@@ -1,0 +1,77 @@
+"""
+### monitor_drift: new data that drifts from what the champion learned starts a retraining
+
+Runs every morning and whenever `ingest_batch` publishes a new data version:
+
+1. **wait_for_drift** (`DriftSensor`, deferrable) compares the newest data with the data
+   the current champion was trained on (read from its registry tags): feature drift, target
+   drift, drift of the champion's predictions and, since batches carry labels, the drop of
+   its score. The HTML report with per-feature plots goes to MLflow (link in the task log
+   and in the XCom). Without drift it waits, without a worker slot, for the next data
+   version; after the wait it ends as skipped.
+2. **start_retraining** keeps the hygiene: at most one retraining in flight per model and
+   the spec's cooldown after the last drift retraining.
+3. **trigger_retrain** starts `retrain_model` with a conf that carries the reason, the drift
+   summary and the data version. Its run id is derived from the data version, so two
+   triggers for the same data give one retraining.
+"""
+
+from __future__ import annotations
+
+import os
+
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import Param, dag, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from retrainer_airflow import tasks
+from retrainer_airflow.assets import DATA_VERSIONS
+from retrainer_airflow.defaults import DEFAULT_ARGS, DEFAULT_DATASET, START_DATE
+from retrainer_airflow.sensors import DriftSensor
+
+
+@dag(
+    dag_id="monitor_drift",
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 6 * * *", timezone="UTC"), assets=[DATA_VERSIONS]),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+    tags=["retrainer", "monitoring"],
+    render_template_as_native_obj=True,
+    params={
+        "dataset": Param(DEFAULT_DATASET, type="string", description="dataset spec name"),
+        "data_version": Param("latest", type="string", description="'latest' or a tag such as v0007"),
+    },
+)
+def monitor_drift() -> None:
+    wait_for_drift = DriftSensor(
+        task_id="wait_for_drift",
+        dataset="{{ params.dataset }}",
+        data_version="{{ params.data_version }}",
+        poke_interval=int(os.environ.get("RETRAINER_DRIFT_POKE_S", "300")),
+        timeout=int(os.environ.get("RETRAINER_DRIFT_WAIT_S", "21600")),
+        mode="reschedule",
+        soft_fail=True,
+        # without a triggerer (e.g. dag.test), RETRAINER_DRIFT_DEFERRABLE=false pokes instead
+        deferrable=os.environ.get("RETRAINER_DRIFT_DEFERRABLE", "true").lower() == "true",
+    )
+
+    @task
+    def start_retraining(check: dict | None) -> dict:
+        return tasks.start_retraining(check)
+
+    start = start_retraining(wait_for_drift.output)
+    trigger = TriggerDagRunOperator(
+        task_id="trigger_retrain",
+        trigger_dag_id=tasks.RETRAIN_DAG_ID,
+        trigger_run_id="{{ ti.xcom_pull(task_ids='start_retraining')['run_id'] }}",
+        conf="{{ ti.xcom_pull(task_ids='start_retraining')['conf'] }}",
+        skip_when_already_exists=True,
+    )
+    start >> trigger
+
+
+monitor_drift()
