@@ -127,3 +127,17 @@ def test_reschedule_mode_pokes() -> None:
     assert sensor.poke({}) is False
     done = sensor.poke({})
     assert isinstance(done, PokeReturnValue) and done.is_done and done.xcom_value == DRIFT
+
+
+def test_drift_report_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    from retrainer_airflow.plugin import RetrainerPlugin
+    from retrainer_airflow.sensors import DriftReportLink, mlflow_run_url
+
+    monkeypatch.setenv("RETRAINER_MLFLOW_UI_URL", "http://mlflow.example:5000/")
+    check = {**DRIFT, "mlflow_run_id": "abc", "mlflow_experiment_id": "3", "report_uri": "file:///r.html"}
+    assert mlflow_run_url(check) == "http://mlflow.example:5000/#/experiments/3/runs/abc/artifacts"
+    sensor = _sensor(FakeChecks(check))
+    assert any(isinstance(link, DriftReportLink) for link in sensor.operator_extra_links)
+    assert sensor.execute(context={}) == check
+    assert DriftReportLink().get_link(sensor, ti_key=None) == mlflow_run_url(check)
+    assert any(isinstance(link, DriftReportLink) for link in RetrainerPlugin.operator_extra_links)

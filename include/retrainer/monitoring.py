@@ -47,6 +47,15 @@ def cooldown_remaining(settings: Settings, spec: DatasetSpec, now: datetime | No
     return max(0.0, spec.drift.cooldown_hours * 3600 - elapsed)
 
 
+def recorded_check(settings: Settings, dataset: str, dag_id: str, run_id: str) -> Result | None:
+    """The drift check an Airflow run recorded in MLflow (None if it recorded none)."""
+    spec = settings.load_spec(dataset)
+    registry = Registry(settings)
+    mlflow_run = registry.find_run(spec, RunContext(dag_id=dag_id, run_id=run_id))
+    recorded = registry.run_tags(mlflow_run).get("drift.result") if mlflow_run else None
+    return dict(json.loads(recorded)) if recorded else None
+
+
 def _no_check(status: str, reason: str, **extra: Any) -> Result:
     return {"status": status, "retrain": False, "reason": reason, **extra}
 
@@ -60,6 +69,11 @@ def check_drift(settings: Settings, dataset: str, data_version: str | None, ctx:
 
     spec = settings.load_spec(dataset)
     registry = Registry(settings)
+    earlier = registry.find_run(spec, ctx)
+    recorded = registry.run_tags(earlier).get("drift.result") if earlier else None
+    if recorded:  # a retry or a rerun of the same Airflow run: the same answer, even if the champion moved
+        log.info("drift check of this Airflow run is already recorded on MLflow run %s; reusing it", earlier)
+        return dict(json.loads(recorded))
     data = DataRegistry(settings)
     version = data.resolve(dataset, data_version)
     champion = registry.alias_version(spec, CHAMPION)
@@ -75,10 +89,6 @@ def check_drift(settings: Settings, dataset: str, data_version: str | None, ctx:
     run_id, _ = registry.get_or_create_run(
         spec, ctx, {"retrainer.kind": "drift_check", "retrainer.data_version": version.label}
     )
-    recorded = registry.run_tags(run_id).get("drift.result")
-    if recorded:
-        log.info("drift check of run %s is already recorded; reusing it", run_id)
-        return dict(json.loads(recorded))
 
     ref_version = data.resolve(dataset, tags["data.version"])
     reference = data.read_periods(spec, ref_version, tags["data.train_periods"].split(","))
@@ -131,9 +141,11 @@ def check_drift(settings: Settings, dataset: str, data_version: str | None, ctx:
         "reference_periods": tags["data.train_periods"].split(","),
         "signals": signals,
         "performance_drop": drop,
+        "metric": metric,
         "share_drifted": result.share_drifted,
         "drifted_features": result.drifted_features,
         "mlflow_run_id": run_id,
+        "mlflow_experiment_id": registry.experiment_id(spec),
     }
     with mlflow.start_run(run_id=run_id), tempfile.TemporaryDirectory() as tmp:
         mlflow.log_metrics(

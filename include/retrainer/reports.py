@@ -113,9 +113,17 @@ def drift_report_html(
         )
     extra_rows = []
     for key, value in result.extra.items():
-        if isinstance(value, dict) and "score" in value:
+        if isinstance(value, dict) and "drop" in value:  # performance of the champion on the new data
             extra_rows.append(
-                f"<tr><td>{html.escape(key)}</td><td>{'DRIFT' if value.get('drifted') else 'ok'}</td>"
+                f"<tr class='{'drift' if value['drifted'] else ''}'><td>{html.escape(key)}</td>"
+                f"<td>{'DROP' if value['drifted'] else 'ok'}</td><td>{html.escape(value['metric'])} change</td>"
+                f"<td>{value['drop']:+.1%} ({value['current']:.4g} vs {value['champion_holdout']:.4g} "
+                f"on the champion's holdout)</td><td>worse by more than {value['threshold']:.0%}</td></tr>"
+            )
+        elif isinstance(value, dict) and "score" in value:
+            extra_rows.append(
+                f"<tr class='{'drift' if value.get('drifted') else ''}'><td>{html.escape(key)}</td>"
+                f"<td>{'DRIFT' if value.get('drifted') else 'ok'}</td>"
                 f"<td>{html.escape(str(value.get('method', '')))}</td><td>{value['score']:.4g}</td>"
                 f"<td>{html.escape(str(value.get('threshold', '')))}</td></tr>"
             )

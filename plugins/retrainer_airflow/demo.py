@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from retrainer_airflow import localenv
-from retrainer_airflow.runner import RunOutcome, load_dags, quiet, run_dag
+from retrainer_airflow.runner import RunOutcome, load_dags, outcome_of, quiet, run_dag, run_triggered
 
 DATASET = "bike_sharing"
 CORRUPT_PERIOD = "2012-06"
@@ -43,6 +43,7 @@ class Row:
     model_version: str = "-"
     metric: str = "-"
     promoted: str = "-"
+    drift: str = "-"
     times: dict[str, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
@@ -88,11 +89,21 @@ def _fmt_metric(ev: dict[str, Any] | None) -> str:
     return f"{m} {ev['candidate']:.1f} vs {vs}"
 
 
+def _fmt_drift(check: dict[str, Any] | None) -> str:
+    if not check or check.get("status") != "checked":
+        return (check or {}).get("status", "-")
+    fired = [k for k, v in check["signals"].items() if v]
+    drop = check.get("performance_drop") or 0.0
+    what = "+".join(fired) if fired else "none"
+    return f"{what}; {check.get('metric', 'score')} {drop:+.0%}"
+
+
 def _print_table(rows: list[Row]) -> None:
     headers = [
         "batch",
         "validation",
         "data ver",
+        "drift check",
         "retrained",
         "model",
         "metric vs champion",
@@ -104,6 +115,7 @@ def _print_table(rows: list[Row]) -> None:
             f"{r.period} {r.note}".strip(),
             r.validation,
             r.data_version,
+            r.drift,
             r.retrained,
             r.model_version,
             r.metric,
@@ -124,6 +136,7 @@ STAGE_NAMES = {
     "validate_batch": "validate",
     "version_batch": "version",
     "publish": "publish",
+    "wait_for_drift": "drift",
     "quarantine_batch": "quarantine",
     "validate_window": "gx",
     "train": "train",
@@ -136,12 +149,8 @@ STAGE_NAMES = {
 
 
 def _stage_times(run: RunOutcome) -> dict[str, float]:
-    """Seconds per stage that actually ran (skipped tasks are left out), in DAG order."""
-    return {
-        name: run.durations[task]
-        for task, name in STAGE_NAMES.items()
-        if task in run.durations and run.states.get(task) in ("success", "failed")
-    }
+    """Seconds per stage that ran (tasks skipped before they started are left out), in DAG order."""
+    return {name: run.durations[task] for task, name in STAGE_NAMES.items() if run.durations.get(task)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,11 +160,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     localenv.apply()
+    # no triggerer here: the drift sensor looks once at each month instead of waiting
+    os.environ.update(RETRAINER_DRIFT_DEFERRABLE="false", RETRAINER_DRIFT_WAIT_S="0", RETRAINER_DRIFT_POKE_S="1")
     log_file = Path(os.environ["RETRAINER_HOME"]) / "demo.log"
     _ensure_airflow_db()
     logging.basicConfig(filename=log_file, level=logging.INFO, force=True)
 
     from retrainer.config import Settings
+    from retrainer.monitoring import recorded_check
     from retrainer.sources import period_bounds
 
     settings = Settings.from_env()
@@ -192,13 +204,28 @@ def main(argv: list[str] | None = None) -> int:
         if note == "history" and period != history_end:
             row.retrained = "no (history)"
             continue
-        print(f"[{time.monotonic() - t_start:6.1f}s] retrain_model {period} data {row.data_version}", flush=True)
-        run = run_dag(
-            retrain,
-            logical + timedelta(hours=12),
-            {"dataset": DATASET, "data_version": row.data_version, "reason": f"new data version ({period})"},
-            log_file,
-        )
+        if period == history_end:  # the first model: nothing serves yet, so no drift to measure
+            row.drift = "(first model)"
+            print(f"[{time.monotonic() - t_start:6.1f}s] retrain_model {period} data {row.data_version}", flush=True)
+            conf = {"dataset": DATASET, "data_version": row.data_version, "reason": "first model after the history"}
+            run = run_dag(retrain, logical + timedelta(hours=12), conf, log_file)
+        else:
+            print(f"[{time.monotonic() - t_start:6.1f}s] monitor_drift {period} data {row.data_version}", flush=True)
+            conf = {"dataset": DATASET, "data_version": row.data_version}
+            monitor = run_dag(dags["monitor_drift"], logical + timedelta(hours=6), conf, log_file)
+            row.times.update(_stage_times(monitor))
+            check = recorded_check(settings, DATASET, monitor.dag_id, monitor.run_id)
+            row.drift = _fmt_drift(check)
+            started = (monitor.values.get("start_retraining") or {}).get("run_id")
+            if not started:
+                fired = any((check or {}).get("signals", {}).values())
+                row.retrained = "no (drift, no drop)" if fired else "no (no drift)"
+                continue
+            if monitor.states.get("trigger_retrain") == "success":
+                print(f"[{time.monotonic() - t_start:6.1f}s] retrain_model {started}", flush=True)
+                run = run_triggered(retrain, started, log_file)
+            else:  # this data version's retraining exists already (a rerun of the demo)
+                run = outcome_of("retrain_model", started)
         state, values = run.state, run.values
         row.times.update(_stage_times(run))
         if "train" not in values:

@@ -66,28 +66,58 @@ def run_dag(dag: Any, logical_date: datetime, conf: dict[str, Any], log_file: Pa
     """One real DAG run. ``run_after = logical_date`` makes the run id depend on the date only,
     so running the same date again re-runs the same DAG run instead of starting a new one."""
     from airflow.models.dagrun import DagRun
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
-    from sqlalchemy import select, update
+    from sqlalchemy import update
 
     started = datetime.now(UTC)
     with quiet(log_file):
         dr = dag.test(logical_date=logical_date, run_after=logical_date, run_conf=conf)
-    outcome = RunOutcome(dag.dag_id, dr.run_id, str(dr.state))
     with create_session() as session:
         # dag.test dates the run's start at its logical date; record when it really started,
         # so run durations in the UI are the real ones
         session.execute(update(DagRun).where(DagRun.id == dr.id).values(start_date=started))
+    return outcome_of(dag.dag_id, dr.run_id)
+
+
+def run_triggered(dag: Any, run_id: str, log_file: Path | None = None) -> RunOutcome:
+    """Execute, in this process, a run that another DAG queued (TriggerDagRunOperator), with
+    its own run id, logical date and conf: what the scheduler would do with it."""
+    from unittest import mock
+
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        dr = session.scalars(select(DagRun).where(DagRun.dag_id == dag.dag_id, DagRun.run_id == run_id)).one()
+        logical_date, conf = dr.logical_date, dict(dr.conf or {})
+    if logical_date is None:
+        raise ValueError(f"{dag.dag_id} run {run_id} has no logical date; only dated runs can be run here")
+    # dag.test replaces the queued run (same logical date) by one it runs; keep its run id
+    with mock.patch.object(DagRun, "generate_run_id", return_value=run_id):
+        return run_dag(dag, logical_date, conf, log_file)
+
+
+def outcome_of(dag_id: str, run_id: str) -> RunOutcome:
+    """What a DAG run did: its state, and each task's state, duration and return value."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        dr = session.scalars(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)).one()
+        outcome = RunOutcome(dag_id, run_id, str(dr.state))
         tis = session.scalars(
-            select(TaskInstance).where(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == dr.run_id)
+            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
         ).all()
         for ti in tis:
             outcome.durations[ti.task_id] = float(ti.duration or 0.0)
             outcome.states[ti.task_id] = str(ti.state)
         rows = session.scalars(
             select(XComModel).where(
-                XComModel.dag_id == dag.dag_id, XComModel.run_id == dr.run_id, XComModel.key == "return_value"
+                XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == "return_value"
             )
         ).all()
         for row in rows:

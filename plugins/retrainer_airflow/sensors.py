@@ -11,17 +11,36 @@ the drift check's result (reason, drift summary, data version) as its XCom.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import BaseOperatorLink, BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException
 
 from retrainer_airflow.triggers import DriftTrigger
 
 
+def mlflow_run_url(check: dict[str, Any]) -> str:
+    """The MLflow UI page of the drift check's run (its report is under Artifacts > drift)."""
+    base = os.environ.get("RETRAINER_MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/")
+    if not check.get("mlflow_run_id"):
+        return ""
+    return f"{base}/#/experiments/{check['mlflow_experiment_id']}/runs/{check['mlflow_run_id']}/artifacts"
+
+
+class DriftReportLink(BaseOperatorLink):
+    """'Drift report' button on the task in the Airflow UI, to the check's MLflow run."""
+
+    name = "Drift report (MLflow)"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        return str(getattr(operator, "report_link", "") or "")
+
+
 class DriftSensor(BaseSensorOperator):
     template_fields = ("dataset", "data_version")
+    operator_extra_links = (DriftReportLink(),)
 
     def __init__(
         self,
@@ -36,6 +55,7 @@ class DriftSensor(BaseSensorOperator):
         self.data_version = data_version
         self.deferrable = deferrable
         self._last: dict[str, Any] = {}
+        self.report_link = ""
 
     def _check(self, data_version: str) -> dict[str, Any]:
         from retrainer import monitoring
@@ -43,12 +63,13 @@ class DriftSensor(BaseSensorOperator):
 
         result = monitoring.check_drift(tasks.settings(), self.dataset, data_version, tasks.run_context())
         self.log.info("drift check of %s %s: %s", self.dataset, result.get("data_version"), result["reason"])
-        if result.get("report_uri"):
-            self.log.info("drift report: %s", result["report_uri"])
         return result
 
     def _judge(self, data_version: str) -> PokeReturnValue | bool:
         self._last = self._check(data_version)
+        if self._last.get("report_uri"):
+            self.report_link = mlflow_run_url(self._last)
+            self.log.info("drift report: %s (MLflow UI: %s)", self._last["report_uri"], self.report_link)
         return PokeReturnValue(is_done=True, xcom_value=self._last) if self._last["retrain"] else False
 
     def poke(self, context: Any) -> PokeReturnValue | bool:
