@@ -1,7 +1,8 @@
 """
 ### retrain_model: pinned data version to a verified deployment
 
-Runs when `ingest_batch` publishes a new data version (or by hand, with Params):
+Started by `monitor_drift` when new data drifted (its conf carries the reason, the drift
+summary and the data version), or by hand with Params:
 
 1. **plan_training** pins the data version (the one that triggered the run, or the
    `data_version` Param) and picks the training window and the later holdout period.
@@ -25,13 +26,12 @@ from __future__ import annotations
 from airflow.sdk import Param, dag, task
 
 from retrainer_airflow import tasks
-from retrainer_airflow.assets import DATA_VERSIONS
 from retrainer_airflow.defaults import DEFAULT_ARGS, DEFAULT_DATASET, START_DATE
 
 
 @dag(
     dag_id="retrain_model",
-    schedule=[DATA_VERSIONS],
+    schedule=None,
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

@@ -34,6 +34,7 @@ def main() -> None:
     p.add_argument("--password", required=True)
     p.add_argument("--airflow", default="http://127.0.0.1:8080")
     p.add_argument("--chromium", default="/usr/bin/chromium")
+    p.add_argument("--drift-report", type=Path, default=None, help="a drift_report.html to capture")
     a = p.parse_args()
     OUT.mkdir(exist_ok=True)
     token = airflow_token(a.airflow, a.password)
@@ -48,6 +49,14 @@ def main() -> None:
         page.goto(f"{a.airflow}/dags/ingest_batch")
         page.wait_for_timeout(6000)
         page.screenshot(path=str(OUT / "airflow-ingest-grid.png"))
+        page.goto(f"{a.airflow}/dags/monitor_drift")
+        page.wait_for_timeout(6000)
+        page.screenshot(path=str(OUT / "airflow-monitor-grid.png"))
+        if a.drift_report:  # an HTML drift report from MLflow's artifacts, as a reviewer sees it
+            page.set_viewport_size({"width": 1300, "height": 1500})
+            page.goto(a.drift_report.resolve().as_uri())
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(OUT / "drift-report.png"))
         browser.close()
 
 

@@ -50,12 +50,17 @@ def test_default_retries_are_on() -> None:
     assert int(out.stdout) >= 1
 
 
-def test_retrain_is_triggered_by_new_data_versions(dagbag) -> None:  # type: ignore[no-untyped-def]
+def test_new_data_versions_reach_the_drift_monitor(dagbag) -> None:  # type: ignore[no-untyped-def]
     from retrainer_airflow.assets import DATA_VERSIONS
 
-    ingest, retrain = dagbag.dags["ingest_batch"], dagbag.dags["retrain_model"]
+    ingest, monitor = dagbag.dags["ingest_batch"], dagbag.dags["monitor_drift"]
     assert DATA_VERSIONS in ingest.get_task("publish").outlets
-    assert "retrainer_data_versions" in str(retrain.timetable.asset_condition)
+    assert "retrainer_data_versions" in str(monitor.timetable.asset_condition)
+    assert monitor.timetable.timetable._expression == "0 6 * * *"  # and every morning
+    trigger = monitor.get_task("trigger_retrain")
+    assert trigger.trigger_dag_id == "retrain_model" and trigger.skip_when_already_exists
+    # retrain_model runs when the monitor (or a person) asks, not on every new data version
+    assert type(dagbag.dags["retrain_model"].timetable).__name__ == "NullTimetable"
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
