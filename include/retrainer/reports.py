@@ -102,7 +102,7 @@ def drift_report_html(
     rows = []
     for f in sorted(result.features, key=lambda f: (not f.drifted, f.feature)):
         img = _feature_plot(f.feature, f.kind, reference[f.feature], current[f.feature])
-        direction = "below" if f.method in ("ks", "chisquare") else "at or above"
+        direction = "at or above" if f.higher_is_drift else "below"
         verdict = "DRIFT" if f.drifted else "ok"
         rows.append(
             f"<tr class='{'drift' if f.drifted else ''}'><td><b>{html.escape(f.feature)}</b><br>{f.kind}</td>"
