@@ -3,7 +3,9 @@
 Numeric features: Kolmogorov-Smirnov (p-value), Wasserstein distance normalized by the
 reference's standard deviation, PSI. Categorical features: chi-squared (p-value),
 Jensen-Shannon distance, PSI. Each statistic is computed for a block of columns at once
-(one sort, one bincount), not column by column.
+(one sort, one running sum, one bincount); a block holds at most ``BLOCK_VALUES`` values
+per array, so many short columns go together and long ones one at a time: the peak
+memory is a few arrays of one block, never of the whole table.
 
 Defaults follow the sample size, as Evidently's do: with at most 1,000 reference rows a
 p-value test (KS for numeric, chi-squared for categorical); above that, where every
@@ -35,6 +37,8 @@ SMALL_SAMPLE = 1000  # reference rows up to which p-value tests are the default
 FEW_VALUES = 5  # a numeric column with at most this many distinct values is tested as categorical
 PSI_NUMERIC_MIN_UNIQUE = 20  # PSI bins numeric columns with more distinct reference values than this
 EXACT_KS_MAX_N = 10_000  # below this, KS p-values are exact (scipy), above asymptotic
+BLOCK_VALUES = 1 << 15  # values per column block (reference + current rows x columns)
+MAX_BLOCK = 16
 
 
 @dataclass
@@ -111,16 +115,18 @@ def _numeric_block(ref: np.ndarray, cur: np.ndarray) -> dict[str, np.ndarray]:
     """KS statistic, Wasserstein-1 and distinct-value counts for every column of a block.
 
     ``ref`` (n x k) and ``cur`` (m x k) are float arrays with NaN for missing values. They
-    are merged and sorted once per column (as rows of a k x (n+m) array, so every sort runs
-    over contiguous memory); the two empirical CDFs are read off cumulative counts. The
-    order inside a run of equal values does not matter, because the CDFs are only compared
-    where a run ends, so the sort need not be stable.
+    are sorted per column (as rows of a k x n and a k x m array, so every sort runs over
+    contiguous memory) and merged; the two empirical CDFs are read off cumulative counts.
+    The order inside a run of equal values does not matter, because the CDFs are only
+    compared where a run ends.
     """
     n, k = ref.shape
-    merged = np.ascontiguousarray(np.concatenate([ref, cur], axis=0).T)
-    order = np.argsort(merged, axis=1)  # NaN sort last
-    values = np.sort(merged, axis=1)  # the same as merged[order], and faster to get
-    del merged
+    # each sample sorted on its own (fast vectorized sorts), then the two sorted runs merged:
+    # a stable argsort of two runs is a linear merge, which keeps large columns cheap
+    runs = np.concatenate([np.sort(ref.T, axis=1), np.sort(cur.T, axis=1)], axis=1)  # NaN sort last
+    order = np.argsort(runs, axis=1, kind="stable")
+    values = np.take_along_axis(runs, order, axis=1)
+    del runs
     valid = ~np.isnan(values)
     from_ref = order < n
     del order
@@ -276,13 +282,15 @@ def detect(
     drift_share: float = 0.5,
     null_rate_delta: float = 0.1,
     weights: dict[str, float] | None = None,
-    block: int = 4,
+    block: int | None = None,
 ) -> DriftResult:
     """Compare ``current`` with ``reference`` feature by feature and decide for the dataset.
 
     A feature drifts when its test says so, or when its missing rate grew by more than
     ``null_rate_delta``. The dataset drifts when the (weighted) share of drifted features
-    reaches ``drift_share``.
+    reaches ``drift_share``. Columns go through the tests in blocks of ``block`` columns;
+    by default a block holds at most ``BLOCK_VALUES`` values per array, so many short
+    columns are computed together and long ones one by one, at a bounded memory cost.
     """
     choices = choices or {}
     n, m = len(reference), len(current)
@@ -291,18 +299,16 @@ def detect(
         empty = "current" if m == 0 else "reference"
         return DriftResult([], drift_share, 0.0, False, n, m, note=f"{empty} data is empty: nothing to compare")
 
-    def null_rates(cols: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        return (
-            reference[list(cols)].isna().to_numpy().mean(axis=0),
-            current[list(cols)].isna().to_numpy().mean(axis=0),
-        )
+    block = block or max(1, min(MAX_BLOCK, BLOCK_VALUES // (n + m)))
+
+    def matrix(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
+        return np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan) for c in cols])
 
     for start in range(0, len(numeric), block):
         cols = list(numeric[start : start + block])
-        ref = reference[cols].to_numpy(dtype=float, na_value=np.nan)
-        cur = current[cols].to_numpy(dtype=float, na_value=np.nan)
+        ref, cur = matrix(reference, cols), matrix(current, cols)
         stats_ = _numeric_block(ref, cur)
-        nr_ref, nr_cur = null_rates(cols)
+        nr_ref, nr_cur = 1 - stats_["n_ref"] / n, 1 - stats_["n_cur"] / m
         methods = [
             _choose("numeric", choices.get(c, DriftTest()), int(stats_["n_ref"][j]), int(stats_["n_unique"][j]), c)
             for j, c in enumerate(cols)
@@ -331,7 +337,7 @@ def detect(
         cols = list(categorical[start : start + block])
         counts_r, counts_c, mask = _category_counts(reference[cols], current[cols])
         scores = _categorical_scores(counts_r, counts_c, mask)
-        nr_ref, nr_cur = null_rates(cols)
+        nr_ref, nr_cur = 1 - scores["n_ref"] / n, 1 - scores["n_cur"] / m
         for j, col in enumerate(cols):
             n_unique = int(mask[j].sum())
             method, threshold = _choose("categorical", choices.get(col, DriftTest()), n, n_unique, col)
