@@ -11,14 +11,16 @@ RUN := $(LOCAL)/run
 ENV := eval "$$($(PY) -m retrainer_airflow.localenv)" && export PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 AIRFLOW_PORT ?= 8080
 MLFLOW_PORT ?= 5000
+SERVE_PORT ?= 8501
 
-.PHONY: help install demo test test-fast lint typecheck up down clean bench
+.PHONY: help install demo test test-fast lint typecheck up down clean bench serve
 
 help:
 	@echo "make demo       run the bike sharing months through real Airflow DAG runs (sets up everything)"
 	@echo "make test       lint, type-check and run the whole test suite (sets up everything)"
 	@echo "make test-fast  unit tests only (no end-to-end DAG runs)"
 	@echo "make up / down  start / stop the Airflow and MLflow web UIs over the local state"
+	@echo "make serve      TensorFlow Serving-compatible REST server over the model store (:$(SERVE_PORT))"
 	@echo "make bench      drift check vs Evidently, side by side (builds .venv-bench)"
 	@echo "make clean      remove all local state ($(LOCAL)/); keeps the virtualenv"
 
@@ -55,7 +57,13 @@ test: lint typecheck
 test-fast: $(STAMP)
 	@$(ENV) && $(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
 
-up: $(STAMP)
+serve: $(STAMP)
+	@mkdir -p $(RUN)
+	@$(ENV) && if [ -f $(RUN)/serving.pid ] && kill -0 $$(cat $(RUN)/serving.pid) 2>/dev/null; then echo "model server already running"; \
+	  else setsid nohup $(PY) -m retrainer.serving --port $(SERVE_PORT) >$(RUN)/serving.log 2>&1 & echo $$! >$(RUN)/serving.pid; fi
+	@echo "Model server  http://127.0.0.1:$(SERVE_PORT)/v1/models/<model>  (e.g. /v1/models/bike_demand:predict); log $(RUN)/serving.log"
+
+up: $(STAMP) serve
 	@mkdir -p $(RUN)
 	@$(ENV) && if [ ! -f "$$AIRFLOW_HOME/airflow.db" ]; then airflow db migrate >/dev/null; fi
 	@$(ENV) && if [ -f $(RUN)/airflow.pid ] && kill -0 $$(cat $(RUN)/airflow.pid) 2>/dev/null; then echo "Airflow already running"; \

@@ -414,7 +414,7 @@ def deploy(settings: Settings, plan: Result, registered: Result) -> Result:
 
 def verify_deployment(settings: Settings, plan: Result, deployed: Result, n_rows: int = 64) -> Result:
     """Load the version back from the store and compare it with the registry model on holdout rows."""
-    from retrainer import deployment
+    from retrainer import deployment, serving
 
     spec = settings.load_spec(plan["dataset"])
     registry = Registry(settings)
@@ -422,6 +422,19 @@ def verify_deployment(settings: Settings, plan: Result, deployed: Result, n_rows
     diff = deployment.verify(
         settings, spec, deployed["location"], registry.load_keras(spec, deployed["version"]), sample
     )
-    registry.tag_version(spec, deployed["version"], {"deploy.verified": "true", "deploy.max_abs_diff": f"{diff:.3g}"})
-    log.info("verified %s: max |served - registry| = %.3g on %d rows", deployed["location"], diff, len(sample))
-    return {**deployed, "max_abs_diff": diff, "rows": len(sample)}
+    tags = {"deploy.verified": "true", "deploy.max_abs_diff": f"{diff:.3g}"}
+    # only a verified version becomes what serves, and only while it is the champion (a rerun
+    # of an old run must not move the label back); the label moves in one write
+    if registry.alias_version(spec, CHAMPION) == deployed["version"]:
+        labels = serving.set_label(
+            settings.model_store, spec.model_name, serving.STABLE, int(deployed["version"]), settings.s3_endpoint_url
+        )
+        tags["deploy.label"] = serving.STABLE
+    else:
+        entry = serving.read_config(settings.model_store, settings.s3_endpoint_url).get(spec.model_name)
+        labels = entry.labels if entry else {}
+        log.warning("v%s is no longer the champion; the stable label stays at %s", deployed["version"], labels)
+    registry.tag_version(spec, deployed["version"], tags)
+    log.info("verified %s (max |served - registry| = %.3g on %d rows); labels now %s",
+             deployed["location"], diff, len(sample), labels)  # fmt: skip
+    return {**deployed, "max_abs_diff": diff, "rows": len(sample), "labels": labels}

@@ -127,5 +127,31 @@ def list_versions(root: str, model: str, endpoint_url: str | None = None) -> lis
     return sorted(int(n) for n in names if n.isdigit())
 
 
+def read_text(uri: str, endpoint_url: str | None = None) -> str | None:
+    """The text at ``uri`` (local or S3), or None if there is none."""
+    if not is_s3(uri):
+        path = Path(uri)
+        return path.read_text() if path.is_file() else None
+    bucket, key = split_s3(uri)
+    client = s3_client(endpoint_url)
+    try:
+        return str(client.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
+    except client.exceptions.NoSuchKey:
+        return None
+
+
+def write_text(uri: str, text: str, endpoint_url: str | None = None) -> None:
+    """Replace the text at ``uri`` in one step: locally write a sibling and rename it over."""
+    if is_s3(uri):
+        bucket, key = split_s3(uri)
+        s3_client(endpoint_url).put_object(Bucket=bucket, Key=key, Body=text.encode())
+        return
+    path = Path(uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def temp_dir(prefix: str = "retrainer-") -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))

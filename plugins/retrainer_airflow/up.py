@@ -67,7 +67,7 @@ def main() -> int:
     env = localenv.apply()
     run_dir = Path(env["RETRAINER_HOME"]) / "run"
     if args.down:
-        for name in ("airflow", "mlflow"):
+        for name in ("airflow", "mlflow", "serving"):
             stop(run_dir, name)
         return 0
     airflow = f"http://127.0.0.1:{args.airflow_port}"

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from retrainer import serving
 from retrainer.config import Settings
 from retrainer.registry import CHAMPION, Registry
 from retrainer.sources import write_batch
@@ -91,6 +92,7 @@ def test_local_pipeline_quarantines_trains_promotes_deploys(
     assert tags["promotion.decision"] == "promoted" and tags["deploy.verified"] == "true"
     assert tags["airflow.dag_id"] == "retrain_model" and tags["airflow.run_id"] == run.run_id
     assert (home / "model-store" / "bike_demand" / "1" / "saved_model.pb").is_file()
+    assert 'version_labels { key: "stable" value: 1 }' in (home / "model-store" / "models.config").read_text()
     mlflow_run = registry.client.get_run(tags["mlflow.run_id"])
     assert mlflow_run.data.params["data_version"] == "v0003"
     assert mlflow_run.data.tags["gx.success"] == "true"
@@ -114,11 +116,13 @@ def test_local_pipeline_quarantines_trains_promotes_deploys(
     if second.values["promote"]["promoted"]:
         assert registry.alias_version(registry_spec, CHAMPION) == "2"
         assert (home / "model-store" / "bike_demand" / "2" / "saved_model.pb").is_file()
+        assert serving.read_config(home / "model-store")["bike_demand"].labels == {"stable": 2}
     else:  # a losing candidate stays registered, says why, and nothing is deployed
         assert registry.alias_version(registry_spec, CHAMPION) == "1"
         assert tags2["promotion.decision"] == "rejected" and "champion v1" in tags2["promotion.reason"]
         assert second.states["deploy"] == "skipped" and second.states["verify"] == "skipped"
         assert not (home / "model-store" / "bike_demand" / "2").exists()
+        assert serving.read_config(home / "model-store")["bike_demand"].labels == {"stable": 1}
 
 
 def test_retrain_skips_when_there_is_not_enough_data(
@@ -205,7 +209,7 @@ def test_pipeline_on_s3(
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="")["Contents"]]
     dvc_objects = [k for k in keys if k.startswith("dvc/")]
     assert len(dvc_objects) == 3  # three accepted batches, one object each; nothing from quarantine
-    assert "models/bike_demand/1/saved_model.pb" in keys
+    assert "models/bike_demand/1/saved_model.pb" in keys and "models/models.config" in keys
     assert any(k.startswith("models/bike_demand/1/variables/") for k in keys)
     assert any(k.startswith("mlflow/") and k.endswith("learning_curves.png") for k in keys)
     assert not (home / "dvc-remote").exists() and not (home / "not-used").exists()

@@ -1,0 +1,298 @@
+"""Serving on the embedded default: version labels, and a small TensorFlow Serving-compatible
+REST server over the model store.
+
+The model store keeps TensorFlow Serving's layout (``<root>/<model>/<version>/``) and a
+model config file ``<root>/models.config`` in TensorFlow Serving's text format, whose
+``version_labels`` say which version is ``stable`` (and ``canary``). Moving a label is a
+rewrite of that file in one step (write elsewhere, rename), so a rollback is a relabel.
+
+The server speaks TensorFlow Serving's REST API for the parts clients use:
+
+* ``GET  /v1/models/<name>``: the status of the version labelled ``stable``;
+* ``POST /v1/models/<name>:predict`` (also ``/versions/<v>:predict`` and
+  ``/labels/<label>:predict``) with ``{"instances": [...]}`` (row format, one object of raw
+  features per row) or ``{"inputs": {...}}`` (columnar format).
+
+It serves what the label points to and notices a relabel without a restart (it re-reads
+the config file when its modification time changes). Malformed requests get a 4xx with a
+message that names what is wrong.
+
+``python -m retrainer.serving --port 8501`` serves the store of the current settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from retrainer import storage
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "models.config"
+STABLE = "stable"
+CANARY = "canary"
+
+
+# =============================================================================== model config
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    base_path: str
+    labels: dict[str, int] = field(default_factory=dict)
+
+
+def _parse_config(text: str) -> dict[str, ModelEntry]:
+    """Read the subset of TensorFlow Serving's ModelServerConfig text format that we write."""
+    models: dict[str, ModelEntry] = {}
+    for block in re.findall(r"config\s*\{(.*?)\n\s*\}\s*(?=config\s*\{|\Z|\})", text, flags=re.S):
+        name = re.search(r'name:\s*"([^"]+)"', block)
+        base = re.search(r'base_path:\s*"([^"]+)"', block)
+        if not name or not base:
+            continue
+        labels = {k: int(v) for k, v in re.findall(r'version_labels\s*\{\s*key:\s*"([^"]+)"\s*value:\s*(\d+)', block)}
+        models[name.group(1)] = ModelEntry(name.group(1), base.group(1), labels)
+    return models
+
+
+def _render_config(models: dict[str, ModelEntry]) -> str:
+    lines = ["model_config_list {"]
+    for entry in sorted(models.values(), key=lambda e: e.name):
+        versions = sorted(set(entry.labels.values()), reverse=True)
+        lines += [
+            "  config {",
+            f'    name: "{entry.name}"',
+            f'    base_path: "{entry.base_path}"',
+            '    model_platform: "tensorflow"',
+        ]
+        if versions:
+            specific = " ".join(f"versions: {v}" for v in versions)
+            lines.append(f"    model_version_policy {{ specific {{ {specific} }} }}")
+        for label, version in sorted(entry.labels.items()):
+            lines.append(f'    version_labels {{ key: "{label}" value: {version} }}')
+        lines.append("  }")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def read_config(store: Path | str, endpoint_url: str | None = None) -> dict[str, ModelEntry]:
+    text = storage.read_text(storage.join(str(store), CONFIG_NAME), endpoint_url)
+    return _parse_config(text) if text is not None else {}
+
+
+def set_label(
+    store: Path | str, model: str, label: str, version: int, endpoint_url: str | None = None
+) -> dict[str, int]:
+    """Point ``label`` of ``model`` at ``version`` (which must be in the store); one atomic write
+    (locally a rename, on S3 a single object put)."""
+    store = str(store)
+    location = storage.join(store, model, str(int(version)))
+    if not storage.exists(storage.join(location, "saved_model.pb"), endpoint_url):
+        raise FileNotFoundError(f"{location}: no complete version to label {label}")
+    models = read_config(store, endpoint_url)
+    entry = models.setdefault(model, ModelEntry(model, storage.join(store, model)))
+    entry.labels[label] = int(version)
+    storage.write_text(storage.join(store, CONFIG_NAME), _render_config(models), endpoint_url)
+    return dict(entry.labels)
+
+
+# =============================================================================== server
+
+
+class RequestError(ValueError):
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ModelServer:
+    """Loads versions from the store on demand and answers predict and status calls."""
+
+    def __init__(self, store: Path) -> None:
+        self.store = Path(store)
+        self._lock = threading.Lock()
+        self._loaded: dict[tuple[str, int], Any] = {}
+        self._config_mtime: float | None = None
+        self._config: dict[str, ModelEntry] = {}
+
+    def config(self) -> dict[str, ModelEntry]:
+        path = self.store / CONFIG_NAME
+        mtime = path.stat().st_mtime_ns if path.is_file() else None
+        if mtime != self._config_mtime:
+            with self._lock:
+                self._config = read_config(self.store)
+                self._config_mtime = mtime
+            log.info("model config (re)read: %s", {k: v.labels for k, v in self._config.items()})
+        return self._config
+
+    def resolve(self, model: str, version: int | None = None, label: str | None = None) -> int:
+        entry = self.config().get(model)
+        if entry is None:
+            raise RequestError(HTTPStatus.NOT_FOUND, f"model '{model}' is not served (no entry in {CONFIG_NAME})")
+        if version is not None:
+            if not (self.store / model / str(version) / "saved_model.pb").is_file():
+                raise RequestError(HTTPStatus.NOT_FOUND, f"model '{model}' has no version {version}")
+            return version
+        label = label or STABLE
+        if label not in entry.labels:
+            raise RequestError(HTTPStatus.NOT_FOUND, f"model '{model}' has no version labelled '{label}'")
+        return entry.labels[label]
+
+    def signature(self, model: str, version: int) -> Any:
+        key = (model, version)
+        fn = self._loaded.get(key)
+        if fn is None:
+            import tensorflow as tf
+
+            with self._lock:
+                fn = self._loaded.get(key)
+                if fn is None:
+                    loaded = tf.saved_model.load(str(self.store / model / str(version)))
+                    fn = loaded.signatures["serving_default"]
+                    fn._retrainer_keep = loaded  # keep the object graph alive with the function
+                    self._loaded[key] = fn
+                    log.info("loaded %s version %s", model, version)
+        return fn
+
+    def predict(self, model: str, body: Any, version: int | None = None, label: str | None = None) -> dict[str, Any]:
+        import numpy as np
+        import tensorflow as tf
+
+        v = self.resolve(model, version, label)
+        fn = self.signature(model, v)
+        specs = fn.structured_input_signature[1]
+        columns, row_format = _columns(body, list(specs))
+        tensors = {}
+        for name, spec in specs.items():
+            values = columns[name]
+            try:
+                if spec.dtype == tf.string:
+                    arr = np.array(["" if x is None else str(x) for x in values], dtype=object)
+                else:
+                    arr = np.array([np.nan if x is None else x for x in values], dtype=spec.dtype.as_numpy_dtype)
+            except (TypeError, ValueError) as exc:
+                raise RequestError(
+                    HTTPStatus.BAD_REQUEST, f"input '{name}' must be {spec.dtype.name} values: {exc}"
+                ) from None
+            tensors[name] = tf.constant(arr.reshape(-1, 1))
+        out = next(iter(fn(**tensors).values())).numpy().reshape(-1).tolist()
+        return {"predictions": out} if row_format else {"outputs": out}
+
+    def status(self, model: str) -> dict[str, Any]:
+        v = self.resolve(model)
+        return {
+            "model_version_status": [
+                {"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+            ]
+        }
+
+
+def _columns(body: Any, names: list[str]) -> tuple[dict[str, list[Any]], bool]:
+    """Columns of raw feature values from a row-format or a columnar request body."""
+    if not isinstance(body, dict) or ("instances" in body) == ("inputs" in body):
+        raise RequestError(HTTPStatus.BAD_REQUEST, "the body must be a JSON object with 'instances' or 'inputs'")
+    if "instances" in body:
+        rows = body["instances"]
+        if not isinstance(rows, list) or not rows:
+            raise RequestError(HTTPStatus.BAD_REQUEST, "'instances' must be a non-empty list of objects")
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise RequestError(HTTPStatus.BAD_REQUEST, f"instance {i} must be an object of named inputs")
+            missing = [n for n in names if n not in row]
+            if missing:
+                raise RequestError(HTTPStatus.BAD_REQUEST, f"instance {i} misses inputs {missing}")
+        return {n: [row[n] for row in rows] for n in names}, True
+    inputs = body["inputs"]
+    if not isinstance(inputs, dict):
+        raise RequestError(HTTPStatus.BAD_REQUEST, "'inputs' must be an object of named input lists")
+    missing = [n for n in names if n not in inputs]
+    if missing:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"'inputs' misses {missing}")
+    cols = {n: inputs[n] if isinstance(inputs[n], list) else [inputs[n]] for n in names}
+    lengths = {len(v) for v in cols.values()}
+    if len(lengths) != 1 or 0 in lengths:
+        raise RequestError(HTTPStatus.BAD_REQUEST, "all inputs must have the same, non-zero length")
+    return cols, False
+
+
+_PREDICT = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:predict$")
+_STATUS = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?$")
+
+
+def make_handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("%s " + format, self.address_string(), *args)
+
+        def _send(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            m = _STATUS.match(self.path)
+            try:
+                if not m:
+                    raise RequestError(HTTPStatus.NOT_FOUND, f"no such endpoint: GET {self.path}")
+                self._send(HTTPStatus.OK, server.status(m.group(1)))
+            except RequestError as exc:
+                self._send(exc.status, {"error": str(exc)})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            m = _PREDICT.match(self.path)
+            try:
+                if not m:
+                    raise RequestError(HTTPStatus.NOT_FOUND, f"no such endpoint: POST {self.path}")
+                try:
+                    body = json.loads(raw or b"null")
+                except json.JSONDecodeError as exc:
+                    raise RequestError(HTTPStatus.BAD_REQUEST, f"the body is not valid JSON: {exc}") from None
+                version = int(m.group(2)) if m.group(2) else None
+                self._send(HTTPStatus.OK, server.predict(m.group(1), body, version, m.group(3)))
+            except RequestError as exc:
+                self._send(exc.status, {"error": str(exc)})
+
+    return Handler
+
+
+def serve(store: Path, host: str = "127.0.0.1", port: int = 8501) -> ThreadingHTTPServer:
+    """A started-but-not-running server (call ``serve_forever``); ``port=0`` picks a free one."""
+    httpd = ThreadingHTTPServer((host, port), make_handler(ModelServer(store)))
+    httpd.daemon_threads = True
+    return httpd
+
+
+def main() -> None:
+    from retrainer.config import Settings
+
+    parser = argparse.ArgumentParser(description="TensorFlow Serving-compatible REST server over the model store")
+    parser.add_argument("--store", default=None, help="model store folder (default: the settings' model store)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8501)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    store = Path(args.store or Settings.from_env().model_store)
+    httpd = serve(store, args.host, args.port)
+    log.info("serving %s on http://%s:%s/v1/models/<name>", store, args.host, httpd.server_port)
+    httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

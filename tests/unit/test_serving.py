@@ -1,0 +1,128 @@
+"""The TensorFlow Serving-compatible server over a real model store (real SavedModels)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retrainer import serving, storage, training
+from retrainer.config import DatasetSpec
+from retrainer.deployment import export_saved_model
+from retrainer.sources import load_bike_sharing, split_periods
+
+
+@pytest.fixture(scope="module")
+def rows(bike_spec: DatasetSpec) -> pd.DataFrame:
+    return split_periods(load_bike_sharing(), bike_spec)["2011-03"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, bike_spec: DatasetSpec, rows: pd.DataFrame) -> Path:
+    root = tmp_path_factory.mktemp("store")
+    for version, seed in ((1, 1), (2, 2)):
+        model = training.train(rows, bike_spec, replace(bike_spec.training, epochs=1, seed=seed)).model
+        out = tmp_path_factory.mktemp(f"export{version}") / "m"
+        export_saved_model(model, out)
+        storage.publish_dir(out, str(root / "bike_demand" / str(version)), "saved_model.pb")
+    serving.set_label(root, "bike_demand", serving.STABLE, 1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def url(store: Path) -> Iterator[str]:
+    httpd = serving.serve(store, port=0)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}/v1/models"
+    httpd.shutdown()
+
+
+def _call(url: str, body: Any = None, raw: bytes | None = None) -> tuple[int, dict[str, Any]]:
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def _instances(rows: pd.DataFrame, spec: DatasetSpec, n: int = 3) -> list[dict[str, Any]]:
+    return json.loads(rows[list(spec.feature_names)].iloc[:n].to_json(orient="records"))
+
+
+def test_config_is_tf_serving_text_format(store: Path) -> None:
+    text = (store / "models.config").read_text()
+    assert 'name: "bike_demand"' in text and 'version_labels { key: "stable" value: 1 }' in text
+    assert serving.read_config(store)["bike_demand"].labels == {"stable": 1}
+
+
+def test_status_and_predict_both_formats(url: str, rows: pd.DataFrame, bike_spec: DatasetSpec) -> None:
+    assert _call(f"{url}/bike_demand") == (
+        200,
+        {"model_version_status": [{"version": "1", "state": "AVAILABLE",
+                                   "status": {"error_code": "OK", "error_message": ""}}]},
+    )  # fmt: skip
+    instances = _instances(rows, bike_spec)
+    status, rows_out = _call(f"{url}/bike_demand:predict", {"instances": instances})
+    assert status == 200 and len(rows_out["predictions"]) == 3
+    columnar = {k: [r[k] for r in instances] for k in instances[0]}
+    status, cols_out = _call(f"{url}/bike_demand:predict", {"inputs": columnar})
+    assert status == 200
+    np.testing.assert_allclose(cols_out["outputs"], rows_out["predictions"], rtol=1e-6)
+    status, v2 = _call(f"{url}/bike_demand/versions/2:predict", {"instances": instances})
+    assert status == 200 and not np.allclose(v2["predictions"], rows_out["predictions"])
+
+
+def test_relabel_is_picked_up_without_restart(
+    url: str, store: Path, rows: pd.DataFrame, bike_spec: DatasetSpec
+) -> None:
+    instances = _instances(rows, bike_spec)
+    _, before = _call(f"{url}/bike_demand:predict", {"instances": instances})
+    _, v2 = _call(f"{url}/bike_demand/versions/2:predict", {"instances": instances})
+    serving.set_label(store, "bike_demand", serving.STABLE, 2)
+    try:
+        assert _call(f"{url}/bike_demand")[1]["model_version_status"][0]["version"] == "2"
+        _, after = _call(f"{url}/bike_demand:predict", {"instances": instances})
+        assert after["predictions"] == v2["predictions"] != before["predictions"]
+    finally:
+        serving.set_label(store, "bike_demand", serving.STABLE, 1)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "raw", "status", "message"),
+    [
+        ("/bike_demand:predict", None, b"{not json", 400, "not valid JSON"),
+        ("/bike_demand:predict", {"rows": []}, None, 400, "'instances' or 'inputs'"),
+        ("/bike_demand:predict", {"instances": []}, None, 400, "non-empty list"),
+        ("/bike_demand:predict", {"instances": [{"temp": 1.0}]}, None, 400, "instance 0 misses inputs"),
+        ("/bike_demand:predict", {"inputs": {"temp": [1.0]}}, None, 400, "'inputs' misses"),
+        ("/nope:predict", {"instances": [{}]}, None, 404, "model 'nope' is not served"),
+        ("/bike_demand/versions/9:predict", {"instances": [{}]}, None, 404, "no version 9"),
+        ("/bike_demand/labels/canary:predict", {"instances": [{}]}, None, 404, "no version labelled 'canary'"),
+    ],
+)
+def test_clear_4xx_errors(url: str, path: str, body: Any, raw: bytes | None, status: int, message: str) -> None:
+    code, payload = _call(f"{url}{path}", body, raw)
+    assert code == status and message in payload["error"]
+
+
+def test_wrong_type_is_a_400(url: str, rows: pd.DataFrame, bike_spec: DatasetSpec) -> None:
+    instance = _instances(rows, bike_spec, 1)[0] | {"temp": "warm"}
+    code, payload = _call(f"{url}/bike_demand:predict", {"instances": [instance]})
+    assert code == 400 and "input 'temp' must be float32" in payload["error"]
+
+
+def test_label_needs_a_complete_version(store: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no complete version"):
+        serving.set_label(store, "bike_demand", serving.STABLE, 7)
