@@ -25,10 +25,10 @@ def dagbag():  # type: ignore[no-untyped-def]
 
 def test_no_import_errors(dagbag) -> None:  # type: ignore[no-untyped-def]
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"ingest_batch", "retrain_model", "monitor_drift"}
+    assert set(dagbag.dag_ids) == {"ingest_batch", "retrain_model", "monitor_drift", "rollback_model"}
 
 
-@pytest.mark.parametrize("dag_id", ["ingest_batch", "retrain_model", "monitor_drift"])
+@pytest.mark.parametrize("dag_id", ["ingest_batch", "retrain_model", "monitor_drift", "rollback_model"])
 def test_policies(dagbag, dag_id: str) -> None:  # type: ignore[no-untyped-def]
     dag = dagbag.dags[dag_id]
     assert dag.doc_md and dag_id in dag.doc_md
@@ -91,7 +91,13 @@ def test_no_variable_or_connection_lookup_at_parse_time() -> None:
 
 @pytest.mark.parametrize(
     ("dag_id", "key", "value"),
-    [("ingest_batch", "period", "2011-13"), ("retrain_model", "window", 0), ("retrain_model", "epochs", "many")],
+    [
+        ("ingest_batch", "period", "2011-13"),
+        ("retrain_model", "window", 0),
+        ("retrain_model", "epochs", "many"),
+        ("rollback_model", "version", "last"),
+        ("rollback_model", "reason", ""),
+    ],
 )
 def test_bad_params_are_refused_before_work(dagbag, dag_id: str, key: str, value: object) -> None:  # type: ignore[no-untyped-def]
     import copy

@@ -438,3 +438,66 @@ def verify_deployment(settings: Settings, plan: Result, deployed: Result, n_rows
     log.info("verified %s (max |served - registry| = %.3g on %d rows); labels now %s",
              deployed["location"], diff, len(sample), labels)  # fmt: skip
     return {**deployed, "max_abs_diff": diff, "rows": len(sample), "labels": labels}
+
+
+# =============================================================================== rollback
+
+
+def rollback(settings: Settings, dataset: str, target: str, ctx: RunContext, reason: str, who: str) -> Result:
+    """Serve an earlier version again: ``target`` is a version number or "previous" (the version
+    the current champion replaced). The version is (re)deployed if needed and verified from
+    the store, then the ``champion`` alias moves by compare-and-set and the ``stable`` label
+    follows; who, why and when are recorded on both versions."""
+    from retrainer import deployment, serving
+
+    spec = settings.load_spec(dataset)
+    registry = Registry(settings)
+    current = registry.alias_version(spec, CHAMPION)
+    if current is None:
+        raise LookupError(f"{spec.model_name} has no champion: nothing to roll back from")
+    if target == "previous":
+        previous = registry.version_tags(spec, current).get("promotion.previous_champion", "none")
+        if previous == "none":
+            raise LookupError(f"{spec.model_name} v{current} replaced no earlier champion: no 'previous' to go back to")
+        target = previous
+    if not target.isdigit():
+        raise ValueError(f"rollback target must be a version number or 'previous', got {target!r}")
+    try:
+        tags = registry.version_tags(spec, target)
+    except Exception as exc:  # MlflowException: RESOURCE_DOES_NOT_EXIST
+        raise LookupError(f"{spec.model_name} has no version {target}") from exc
+    if current == target:
+        log.info("%s v%s is already the champion", spec.model_name, target)
+    model = registry.load_keras(spec, target)
+    deployed = deployment.deploy(settings, spec, target, model)
+    sample = (
+        DataRegistry(settings)
+        .read_periods(
+            spec, DataRegistry(settings).resolve(dataset, tags["data.version"]), tags["data.holdout_periods"].split(",")
+        )
+        .iloc[:64]
+    )
+    diff = deployment.verify(settings, spec, deployed.location, model, sample)
+    if current != target:
+        registry.promote(spec, target, expected_champion=current)
+    labels = serving.set_label(settings.model_store, spec.model_name, serving.STABLE, int(target),
+                               settings.s3_endpoint_url)  # fmt: skip
+    when = _now()
+    registry.tag_version(
+        spec,
+        target,
+        {
+            "rollback.from": current,
+            "rollback.reason": reason,
+            "rollback.by": who,
+            "rollback.at": when,
+            "rollback.airflow_run_id": ctx.run_id,
+            "deploy.location": deployed.location,
+            "deploy.verified": "true",
+            "deploy.label": serving.STABLE,
+        },
+    )
+    if current != target:
+        registry.tag_version(spec, current, {"rolled_back.to": target, "rolled_back.by": who, "rolled_back.at": when})
+    log.warning("%s rolled back from v%s to v%s by %s: %s", spec.model_name, current, target, who, reason)
+    return {"from": current, "to": target, "labels": labels, "max_abs_diff": diff, "by": who, "reason": reason}

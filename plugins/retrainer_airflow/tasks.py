@@ -225,3 +225,19 @@ def start_retraining(check: Result | None) -> Result:
             "drift": summary,
         },
     }
+
+
+# ------------------------------------------------------------------------ rollback_model
+
+
+def rollback() -> Result:
+    from retrainer import pipeline
+
+    ctx = _context()
+    params = ctx["params"]
+    who = str(getattr(ctx["dag_run"], "triggering_user_name", None) or "unknown")
+    try:
+        return pipeline.rollback(settings(), params["dataset"], str(params["version"]), run_context(),
+                                 params["reason"], who)  # fmt: skip
+    except (LookupError, ValueError) as exc:
+        raise AirflowFailException(str(exc)) from exc

@@ -1,0 +1,42 @@
+"""
+### rollback_model: serve an earlier model version again, on purpose and on the record
+
+Trigger by hand with a version number, or `previous` for the version the current champion
+replaced, and a reason. The task redeploys that version if the model store lacks it,
+verifies it from the store against the registry model, moves alias `champion` to it
+(compare-and-set: it fails if the champion moved meanwhile) and the `stable` label with it
+(servers pick that up without a restart), and records who, why and when on both versions.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Param, dag, task
+
+from retrainer_airflow import tasks
+from retrainer_airflow.defaults import DEFAULT_ARGS, DEFAULT_DATASET, START_DATE
+
+
+@dag(
+    dag_id="rollback_model",
+    schedule=None,
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args={**DEFAULT_ARGS, "retries": 0},
+    doc_md=__doc__,
+    tags=["retrainer", "deployment"],
+    params={
+        "dataset": Param(DEFAULT_DATASET, type="string", description="dataset spec name"),
+        "version": Param("previous", type="string", pattern=r"^(previous|\d+)$", description="'previous' or a number"),
+        "reason": Param(type="string", minLength=3, description="why (recorded on the model versions)"),
+    },
+)
+def rollback_model() -> None:
+    @task
+    def rollback() -> dict:
+        return tasks.rollback()
+
+    rollback()
+
+
+rollback_model()

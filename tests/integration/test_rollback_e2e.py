@@ -1,0 +1,54 @@
+"""rollback_model end to end through Airflow: the previous champion serves again, verified,
+with the alias, the stable label and the record moved together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from retrainer import serving
+from retrainer.config import Settings
+from retrainer.registry import CHAMPION, Registry
+from retrainer_airflow.runner import run_dag
+
+pytestmark = pytest.mark.integration
+
+
+def test_rollback_to_previous(make_pipeline: Any, home: Path, bike_batches: dict[str, Path]) -> None:
+    spec_path = home / "specs" / "bike_sharing.yaml"
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["gate"]["champion_margin"] = -1.0  # every candidate that beats the baseline becomes champion
+    spec_path.write_text(yaml.safe_dump(spec))
+    pipe = make_pipeline(2050)
+    for period in ("2011-01", "2011-02", "2011-03"):
+        pipe.ingest("bike_sharing", period, bike_batches[period])
+    assert pipe.retrain("bike_sharing", "latest").values["promote"]["promoted"]
+    pipe.ingest("bike_sharing", "2011-04", bike_batches["2011-04"])
+    assert pipe.retrain("bike_sharing", "latest").values["promote"]["promoted"]
+    settings = Settings.from_env()
+    registry = Registry(settings)
+    model = settings.load_spec("bike_sharing")
+    assert registry.alias_version(model, CHAMPION) == "2"
+    store = home / "model-store"
+    assert serving.read_config(store)["bike_demand"].labels == {"stable": 2}
+
+    conf = {"dataset": "bike_sharing", "version": "previous", "reason": "v2 misbehaves in production"}
+    run = run_dag(pipe.dags["rollback_model"], pipe._next(), conf, pipe.log)
+    assert run.state == "success", run.states
+    assert run.values["rollback"] | {"max_abs_diff": 0} == {
+        "from": "2", "to": "1", "labels": {"stable": 1}, "max_abs_diff": 0,
+        "by": "dag_test", "reason": "v2 misbehaves in production",
+    }  # fmt: skip
+    assert registry.alias_version(model, CHAMPION) == "1"
+    assert serving.read_config(store)["bike_demand"].labels == {"stable": 1}
+    tags = registry.version_tags(model, "1")
+    assert tags["rollback.from"] == "2" and tags["rollback.reason"] == "v2 misbehaves in production"
+    assert registry.version_tags(model, "2")["rolled_back.to"] == "1"
+
+    # v1 replaced no champion: there is no "previous" to go back to, and the run says so
+    again = run_dag(pipe.dags["rollback_model"], pipe._next(), conf, pipe.log)
+    assert again.state == "failed"
+    assert registry.alias_version(model, CHAMPION) == "1"
