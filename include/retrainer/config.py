@@ -144,6 +144,9 @@ class GateConfig:
     metric: str
     baseline_margin: float = 0.1  # candidate must beat the naive baseline by this fraction
     champion_margin: float = 0.0  # ... and the champion by this fraction
+    slices: tuple[str, ...] = ()  # categorical features whose values are compared one by one
+    max_slice_regression: float = 0.2  # no slice may be worse than the champion by more than this
+    min_slice_rows: int = 30  # slices with fewer holdout rows are shown but not judged
 
     @property
     def higher_is_better(self) -> bool:
@@ -256,10 +259,17 @@ class DatasetSpec:
         allowed = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
         if metric not in allowed:
             raise SpecError(path, "gate.metric", f"'{metric}' is not one of {sorted(allowed)} for {task}")
+        slices = gate_raw.get("slices") or []
+        categorical_names = {f.name for f in features if f.type == "categorical"}
+        if not isinstance(slices, list) or any(s not in categorical_names for s in slices):
+            raise SpecError(path, "gate.slices", f"must list categorical features, got {slices!r}")
         gate = GateConfig(
             metric=metric,
             baseline_margin=float(gate_raw.get("baseline_margin", 0.1)),
             champion_margin=float(gate_raw.get("champion_margin", 0.0)),
+            slices=tuple(slices),
+            max_slice_regression=p._unit("gate.max_slice_regression", gate_raw.get("max_slice_regression", 0.2), None),
+            min_slice_rows=int(gate_raw.get("min_slice_rows", 30)),
         )
         drift = p.drift(p.mapping("drift", required=False), {f.name for f in features})
         return cls(

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from retrainer.config import GateConfig
 
@@ -64,6 +65,45 @@ def baseline_predictions(task: str, y_train: np.ndarray, n: int) -> np.ndarray:
 
 
 @dataclass
+class SliceResult:
+    feature: str
+    value: str
+    rows: int
+    candidate: float
+    champion: float | None
+    regression: float | None  # relative worsening vs the champion (positive = worse)
+    judged: bool
+    failed: bool
+
+
+def slice_table(
+    cfg: GateConfig,
+    task: str,
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    candidate: np.ndarray,
+    champion: np.ndarray | None,
+) -> list[SliceResult]:
+    """The gate metric per value of every slice feature, candidate against champion."""
+    out: list[SliceResult] = []
+    for feature in cfg.slices:
+        values = frame[feature].astype("object").where(frame[feature].notna(), "(missing)").astype(str).to_numpy()
+        for value in sorted(set(values)):
+            mask = values == value
+            rows = int(mask.sum())
+            cand = metrics(task, y[mask], candidate[mask])[cfg.metric]
+            champ = None if champion is None else metrics(task, y[mask], champion[mask])[cfg.metric]
+            regression = None
+            if champ is not None and np.isfinite(champ) and champ != 0 and np.isfinite(cand):
+                change = (cand - champ) / abs(champ)
+                regression = -change if cfg.higher_is_better else change
+            judged = rows >= cfg.min_slice_rows and regression is not None
+            failed = judged and regression is not None and regression > cfg.max_slice_regression
+            out.append(SliceResult(feature, value, rows, cand, champ, regression, judged, failed))
+    return out
+
+
+@dataclass
 class GateDecision:
     passed: bool
     metric: str
@@ -72,6 +112,7 @@ class GateDecision:
     champion: float | None
     champion_version: str | None
     reasons: list[str] = field(default_factory=list)
+    slices: list[SliceResult] = field(default_factory=list)
 
     @property
     def delta_vs_champion(self) -> float | None:
@@ -95,9 +136,11 @@ def gate(
     baseline: dict[str, float],
     champion: dict[str, float] | None,
     champion_version: str | None,
+    slices: list[SliceResult] | None = None,
 ) -> GateDecision:
     """Pass when the candidate beats the baseline by ``baseline_margin`` and, if a champion
-    exists, is at least ``champion_margin`` better than it on the same holdout."""
+    exists, is at least ``champion_margin`` better than it on the same holdout, and no slice
+    (with enough rows) is worse than the champion's by more than ``max_slice_regression``."""
     m = cfg.metric
     hib = cfg.higher_is_better
     c, b = candidate[m], baseline[m]
@@ -121,4 +164,9 @@ def gate(
         reasons.append(
             f"does not beat champion v{champion_version} by {cfg.champion_margin:.0%}: {m} {c:.4g} vs {ch:.4g}"
         )
-    return GateDecision(passed, m, c, b, ch, champion_version, reasons)
+    failed = [s for s in slices or [] if s.failed]
+    if failed:
+        passed = False
+        worst = ", ".join(f"{s.feature}={s.value} {s.regression:+.0%}" for s in failed[:5])
+        reasons.append(f"slices worse than the champion by more than {cfg.max_slice_regression:.0%}: {worst}")
+    return GateDecision(passed, m, c, b, ch, champion_version, reasons, list(slices or []))

@@ -274,10 +274,9 @@ def evaluate(settings: Settings, plan: Result, trained: Result) -> Result:
 
     spec = settings.load_spec(plan["dataset"])
     registry = Registry(settings)
-    recorded = registry.run_tags(trained["run_id"]).get("retrainer.evaluation")
-    if recorded:
+    if registry.run_tags(trained["run_id"]).get("retrainer.evaluated") == "true":
         log.info("evaluation of run %s is already recorded; reusing it", trained["run_id"])
-        return dict(json.loads(recorded))
+        return dict(mlflow.artifacts.load_dict(f"runs:/{trained['run_id']}/evaluation/evaluation.json"))
 
     holdout = _read(settings, spec, plan, plan["holdout_periods"])
     train_df = _read(settings, spec, plan, plan["train_periods"])
@@ -294,7 +293,8 @@ def evaluate(settings: Settings, plan: Result, trained: Result) -> Result:
     if champ_version is not None:
         champ_pred = training.predict(registry.load_keras(spec, champ_version), holdout, spec)
         champ = evaluation.metrics(task, y, champ_pred)
-    decision = evaluation.gate(spec.gate, cand, base, champ, champ_version)
+    slices = evaluation.slice_table(spec.gate, task, holdout, y, cand_pred, champ_pred)
+    decision = evaluation.gate(spec.gate, cand, base, champ, champ_version, slices)
     out: Result = {
         **decision.to_dict(),
         "candidate_metrics": cand,
@@ -316,12 +316,17 @@ def evaluate(settings: Settings, plan: Result, trained: Result) -> Result:
             }
         )
         with tempfile.TemporaryDirectory() as tmp:
-            png = reports.holdout_plot(
-                y, cand_pred, champ_pred, Path(tmp) / "holdout.png", f"holdout {','.join(plan['holdout_periods'])}"
-            )
+            holdout_name = ",".join(plan["holdout_periods"])
+            png = reports.holdout_plot(y, cand_pred, champ_pred, Path(tmp) / "holdout.png", f"holdout {holdout_name}")
             mlflow.log_artifact(str(png), artifact_path="plots")
+            page = reports.evaluation_report_html(
+                f"{spec.model_name}: candidate vs champion v{champ_version or '-'} on {holdout_name}",
+                decision, y, cand_pred, champ_pred, holdout, Path(tmp) / "evaluation_report.html",
+            )  # fmt: skip
+            mlflow.log_artifact(str(page), artifact_path="evaluation")
+            out["report_uri"] = f"{mlflow.get_artifact_uri()}/evaluation/evaluation_report.html"
             mlflow.log_dict(out, "evaluation/evaluation.json")
-        mlflow.set_tag("retrainer.evaluation", json.dumps(out))
+        mlflow.set_tag("retrainer.evaluated", "true")
     log.info("gate %s: %s", "PASSED" if decision.passed else "FAILED", "; ".join(decision.reasons))
     return out
 
@@ -354,6 +359,11 @@ def register(
         "gate.champion_version": evaluated.get("champion_version") or "none",
         f"gate.delta_{metric}_vs_champion": "n/a" if delta is None else f"{delta:+.6g}",
         "gate.reasons": " | ".join(evaluated["reasons"]),
+        "gate.slices_failed": ", ".join(
+            f"{x['feature']}={x['value']}" for x in evaluated.get("slices", []) if x["failed"]
+        )
+        or "none",
+        "evaluation.report": evaluated.get("report_uri", ""),
         **(evidence or {}),
     }
     version, created = registry.register(spec, trained["run_id"], trained["model_uri"], tags)

@@ -55,3 +55,46 @@ def test_higher_is_better_metric() -> None:
 
 def test_non_finite_candidate_fails() -> None:
     assert not gate(RMSE, {"rmse": float("nan")}, {"rmse": 1.0}, None, None).passed
+
+
+def test_a_slice_regression_fails_the_gate() -> None:
+    import pandas as pd
+
+    from retrainer.evaluation import slice_table
+
+    cfg = GateConfig(metric="rmse", baseline_margin=0.1, slices=("weather",), max_slice_regression=0.25,
+                     min_slice_rows=5)  # fmt: skip
+    frame = pd.DataFrame({"weather": ["sun"] * 50 + ["rain"] * 10 + ["snow"] * 3})
+    y = np.zeros(63)
+    champion = np.full(63, 1.0)
+    candidate = np.full(63, 0.5)  # better overall ...
+    candidate[50:60] = 2.0  # ... but twice as wrong on rainy hours
+    candidate[60:] = 9.0  # and far worse on 3 snowy hours, too few to judge
+    slices = slice_table(cfg, "regression", frame, y, candidate, champion)
+    by_value = {s.value: s for s in slices}
+    assert by_value["rain"].failed and by_value["rain"].regression == pytest.approx(1.0)
+    assert not by_value["snow"].judged and not by_value["snow"].failed
+    assert not by_value["sun"].failed
+    decision = gate(cfg, {"rmse": 0.9}, {"rmse": 5.0}, {"rmse": 1.0}, "4", slices)
+    assert not decision.passed
+    assert "slices worse than the champion by more than 25%: weather=rain +100%" in decision.reasons[-1]
+    assert gate(cfg, {"rmse": 0.9}, {"rmse": 5.0}, {"rmse": 1.0}, "4", slices[2:]).passed  # sun alone passes
+
+
+def test_evaluation_report(tmp_path: object) -> None:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from retrainer import reports
+    from retrainer.evaluation import slice_table
+
+    cfg = GateConfig(metric="rmse", slices=("weather",), min_slice_rows=1)
+    frame = pd.DataFrame({"weather": ["sun", "rain"] * 20})
+    y = np.arange(40.0)
+    slices = slice_table(cfg, "regression", frame, y, y + 1, y + 2)
+    decision = gate(cfg, {"rmse": 1.0}, {"rmse": 12.0}, {"rmse": 2.0}, "1", slices)
+    page = reports.evaluation_report_html("t", decision, y, y + 1, y + 2, frame, Path(str(tmp_path)) / "e.html")
+    text = page.read_text()
+    assert "gate PASSED" in text and text.count("data:image/png;base64,") == 2
+    assert "<td>weather</td><td>rain</td><td>20</td>" in text
