@@ -25,6 +25,7 @@ from airflow.sdk import Param, dag, task
 from retrainer_airflow import tasks
 from retrainer_airflow.assets import DATA_VERSIONS
 from retrainer_airflow.defaults import DEFAULT_ARGS, DEFAULT_DATASET, START_DATE
+from retrainer_airflow.notify import FailureWebhook
 
 
 @dag(
@@ -34,6 +35,7 @@ from retrainer_airflow.defaults import DEFAULT_ARGS, DEFAULT_DATASET, START_DATE
     catchup=False,
     max_active_runs=4,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=FailureWebhook(),
     doc_md=__doc__,
     tags=["retrainer", "data"],
     params={

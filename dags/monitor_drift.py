@@ -28,6 +28,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from retrainer_airflow import tasks
 from retrainer_airflow.assets import DATA_VERSIONS
 from retrainer_airflow.defaults import DEFAULT_ARGS, DEFAULT_DATASET, START_DATE
+from retrainer_airflow.notify import FailureWebhook
 from retrainer_airflow.sensors import DriftSensor
 
 
@@ -38,6 +39,7 @@ from retrainer_airflow.sensors import DriftSensor
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=FailureWebhook(),
     doc_md=__doc__,
     tags=["retrainer", "monitoring"],
     render_template_as_native_obj=True,

@@ -14,6 +14,7 @@ from airflow.sdk import Param, dag, task
 
 from retrainer_airflow import tasks
 from retrainer_airflow.defaults import DEFAULT_ARGS, DEFAULT_DATASET, START_DATE
+from retrainer_airflow.notify import FailureWebhook
 
 
 @dag(
@@ -23,6 +24,7 @@ from retrainer_airflow.defaults import DEFAULT_ARGS, DEFAULT_DATASET, START_DATE
     catchup=False,
     max_active_runs=1,
     default_args={**DEFAULT_ARGS, "retries": 0},
+    on_failure_callback=FailureWebhook(),
     doc_md=__doc__,
     tags=["retrainer", "deployment"],
     params={

@@ -215,7 +215,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}} tr.drift td{{backg
 <tr><td>holdout</td><td>{decision.candidate:.4g}</td>
 <td>{"" if decision.champion is None else f"{decision.champion:.4g}"}</td><td>{decision.baseline:.4g}</td></tr></table>
 <h2>Slices</h2><table><tr><th>feature</th><th>value</th><th>rows</th><th>candidate</th><th>champion</th>
-<th>worse by</th><th>verdict</th></tr>{slice_rows}</table>
+<th>vs champion (+ = worse)</th><th>verdict</th></tr>{slice_rows}</table>
 <h2>Plots</h2>{imgs}</body></html>"""
     path.write_text(page)
     return path

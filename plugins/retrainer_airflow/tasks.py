@@ -181,13 +181,22 @@ def deploy(plan: Result, registered: Result, promoted: Result) -> Result:
 
 
 def verify(plan: Result, deployed: Result) -> Result:
+    """Check the deployed version; if it is bad, put the previous champion back on its own
+    (alias and label) before failing the run, so a bad deploy never stays."""
     from retrainer import pipeline
     from retrainer.deployment import DeployVerificationError
 
+    s = settings()
     try:
-        return pipeline.verify_deployment(settings(), plan, deployed)
+        return pipeline.verify_deployment(s, plan, deployed)
     except DeployVerificationError as exc:
-        raise AirflowFailException(str(exc)) from exc
+        try:
+            back = pipeline.rollback(s, plan["dataset"], "previous", run_context(),
+                                     reason=f"automatic: deploy check failed: {exc}", who="retrainer:auto")  # fmt: skip
+            outcome = f"rolled back from v{back['from']} to v{back['to']}"
+        except LookupError as none:  # the first model: there is nothing to go back to
+            outcome = f"no rollback ({none})"
+        raise AirflowFailException(f"{exc}; {outcome}") from exc
 
 
 # ------------------------------------------------------------------------ monitor_drift

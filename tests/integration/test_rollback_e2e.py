@@ -52,3 +52,58 @@ def test_rollback_to_previous(make_pipeline: Any, home: Path, bike_batches: dict
     again = run_dag(pipe.dags["rollback_model"], pipe._next(), conf, pipe.log)
     assert again.state == "failed"
     assert registry.alias_version(model, CHAMPION) == "1"
+
+
+def test_a_failed_deploy_check_rolls_back_and_notifies(
+    make_pipeline: Any, home: Path, bike_batches: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from retrainer import deployment
+
+    received: list[dict[str, Any]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    hook = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    monkeypatch.setenv("RETRAINER_ALERT_WEBHOOK", f"http://127.0.0.1:{hook.server_port}/hook")
+
+    spec_path = home / "specs" / "bike_sharing.yaml"
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["gate"]["champion_margin"] = -1.0
+    spec_path.write_text(yaml.safe_dump(spec))
+    pipe = make_pipeline(2051)
+    for period in ("2011-01", "2011-02", "2011-03"):
+        pipe.ingest("bike_sharing", period, bike_batches[period])
+    assert pipe.retrain("bike_sharing", "latest").state == "success"
+    pipe.ingest("bike_sharing", "2011-04", bike_batches["2011-04"])
+
+    real_verify = deployment.verify
+
+    def broken(settings: Any, spec: Any, location: str, *args: Any, **kwargs: Any) -> float:
+        if location.endswith("/2"):  # the new version misbehaves; the previous one is fine
+            raise deployment.DeployVerificationError("served predictions differ (simulated)")
+        return real_verify(settings, spec, location, *args, **kwargs)
+
+    monkeypatch.setattr(deployment, "verify", broken)
+    run = pipe.retrain("bike_sharing", "latest")
+    hook.shutdown()
+    assert run.state == "failed" and run.states["verify"] == "failed"
+    registry = Registry(Settings.from_env())
+    model = Settings.from_env().load_spec("bike_sharing")
+    assert registry.alias_version(model, CHAMPION) == "1"  # the bad v2 does not stay champion
+    assert serving.read_config(home / "model-store")["bike_demand"].labels == {"stable": 1}
+    tags = registry.version_tags(model, "1")
+    assert tags["rollback.by"] == "retrainer:auto" and "simulated" in tags["rollback.reason"]
+    assert registry.version_tags(model, "2")["rolled_back.to"] == "1"
+    assert any("retrain_model" in r["text"] and "failed" in r["text"] for r in received), received

@@ -1,0 +1,48 @@
+"""Failure notifications: a notifier that a user points at Slack (or any JSON webhook).
+
+``FailureWebhook`` is an Airflow notifier used as ``on_failure_callback`` of the retrainer
+DAGs. It logs the failure and, when the webhook URL is configured (environment variable
+``RETRAINER_ALERT_WEBHOOK``, read when it fires, never at parse time), posts
+``{"text": ...}``, which is the body a Slack incoming webhook takes. Email or any other
+Airflow notifier can be set in its place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.request
+from typing import Any
+
+from airflow.sdk.bases.notifier import BaseNotifier
+
+log = logging.getLogger(__name__)
+
+
+class FailureWebhook(BaseNotifier):
+    template_fields = ()
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Nothing to render; skipping it also works where the DAG is only a serialized copy."""
+
+    def notify(self, context: Any) -> None:
+        ti = context.get("ti") or context.get("task_instance")
+        dag_run = context.get("dag_run")
+        dag_id = getattr(ti, "dag_id", None) or getattr(dag_run, "dag_id", "?")
+        run_id = getattr(ti, "run_id", None) or getattr(dag_run, "run_id", "?")
+        what = f"{dag_id}.{ti.task_id}" if ti is not None and getattr(ti, "task_id", None) else str(dag_id)
+        error = context.get("exception") or context.get("reason") or "failed"
+        text = f"retrainer: {what} failed in run {run_id}: {error}"
+        log.error("%s", text)
+        url = os.environ.get("RETRAINER_ALERT_WEBHOOK")
+        if not url:
+            return
+        req = urllib.request.Request(
+            url, data=json.dumps({"text": text}).encode(), headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10):
+                pass
+        except OSError as exc:  # a notification must never hide the failure it reports
+            log.warning("could not post the failure notification to the webhook: %s", exc)
