@@ -92,3 +92,42 @@ def verify(
             f"{len(sample)} sample rows (allowed {atol * scale:.3g})"
         )
     return diff
+
+
+# ------------------------------------------------------------------------------ TFLite
+
+
+def tflite_location(settings: Settings, spec: DatasetSpec, version: str) -> str:
+    """``<store>/<model>/tflite/<version>.tflite``: beside the versions, where TF Serving does not look."""
+    return storage.join(settings.model_store, spec.model_name, "tflite", f"{int(version)}.tflite")
+
+
+def convert_tflite(model: Any) -> tuple[bytes, int]:
+    """A dynamic-range quantized TFLite model (with TF ops for the string lookups), and the
+    size of the SavedModel it was converted from, in bytes."""
+    import tensorflow as tf
+
+    scratch = storage.temp_dir("retrainer-tflite-")
+    try:
+        saved = export_saved_model(model, scratch / "model")
+        saved_size = sum(p.stat().st_size for p in saved.rglob("*") if p.is_file())
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+        return bytes(converter.convert()), saved_size
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def tflite_predictions(blob: bytes, df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
+    import warnings
+
+    import tensorflow as tf
+
+    with warnings.catch_warnings():  # tf.lite.Interpreter announces its move to ai-edge-litert
+        warnings.simplefilter("ignore")
+        runner = tf.lite.Interpreter(model_content=blob).get_signature_runner(SIGNATURE)
+    inputs = {
+        k: v.astype(bytes) if v.dtype == object else v.astype(np.float32) for k, v in feature_arrays(df, spec).items()
+    }
+    return np.asarray(next(iter(runner(**inputs).values()))).reshape(-1)

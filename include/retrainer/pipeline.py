@@ -417,9 +417,36 @@ def deploy(settings: Settings, plan: Result, registered: Result) -> Result:
     spec = settings.load_spec(plan["dataset"])
     registry = Registry(settings)
     version = registered["version"]
-    res = deployment.deploy(settings, spec, version, registry.load_keras(spec, version))
-    registry.tag_version(spec, version, {"deploy.location": res.location})
+    model = registry.load_keras(spec, version)
+    res = deployment.deploy(settings, spec, version, model)
+    tags = {"deploy.location": res.location, **_tflite(settings, spec, plan, version, model)}
+    registry.tag_version(spec, version, tags)
     return {"version": version, "location": res.location, "created": res.created}
+
+
+def _tflite(settings: Settings, spec: DatasetSpec, plan: Result, version: str, model: Any) -> dict[str, str]:
+    """Write the version's TFLite artifact beside the store (once) and measure what it costs:
+    size against the SavedModel, and the gate metric on the holdout against the full model."""
+    from retrainer import deployment, evaluation, storage, training
+
+    location = deployment.tflite_location(settings, spec, version)
+    blob, saved_size = deployment.convert_tflite(model)
+    if not storage.exists(location, settings.s3_endpoint_url):
+        storage.write_bytes(location, blob, settings.s3_endpoint_url)
+    holdout = _read(settings, spec, plan, plan["holdout_periods"])
+    y = training.target_array(holdout, spec)
+    metric = spec.gate.metric
+    full = evaluation.metrics(spec.target.task, y, training.predict(model, holdout, spec))[metric]
+    lite = evaluation.metrics(spec.target.task, y, deployment.tflite_predictions(blob, holdout, spec))[metric]
+    log.info("TFLite v%s: %d bytes (%.2fx the SavedModel), %s %.4g vs %.4g", version, len(blob),
+             len(blob) / saved_size, metric, lite, full)  # fmt: skip
+    return {
+        "tflite.location": location,
+        "tflite.size_bytes": str(len(blob)),
+        "tflite.size_ratio_vs_savedmodel": f"{len(blob) / saved_size:.3f}",
+        f"tflite.{metric}": f"{lite:.6g}",
+        f"tflite.{metric}_change": f"{(lite - full) / abs(full) if full else 0.0:+.4%}",
+    }
 
 
 def verify_deployment(settings: Settings, plan: Result, deployed: Result, n_rows: int = 64) -> Result:

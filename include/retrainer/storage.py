@@ -142,14 +142,19 @@ def read_text(uri: str, endpoint_url: str | None = None) -> str | None:
 
 def write_text(uri: str, text: str, endpoint_url: str | None = None) -> None:
     """Replace the text at ``uri`` in one step: locally write a sibling and rename it over."""
+    write_bytes(uri, text.encode(), endpoint_url)
+
+
+def write_bytes(uri: str, data: bytes, endpoint_url: str | None = None) -> None:
+    """Write ``data`` at ``uri`` in one step (locally: a sibling file renamed over it)."""
     if is_s3(uri):
         bucket, key = split_s3(uri)
-        s3_client(endpoint_url).put_object(Bucket=bucket, Key=key, Body=text.encode())
+        s3_client(endpoint_url).put_object(Bucket=bucket, Key=key, Body=data)
         return
     path = Path(uri)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    tmp.write_text(text)
+    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 

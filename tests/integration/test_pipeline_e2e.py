@@ -93,6 +93,10 @@ def test_local_pipeline_quarantines_trains_promotes_deploys(
     assert tags["airflow.dag_id"] == "retrain_model" and tags["airflow.run_id"] == run.run_id
     assert (home / "model-store" / "bike_demand" / "1" / "saved_model.pb").is_file()
     assert 'version_labels { key: "stable" value: 1 }' in (home / "model-store" / "models.config").read_text()
+    lite = home / "model-store" / "bike_demand" / "tflite" / "1.tflite"
+    assert lite.is_file() and int(tags["tflite.size_bytes"]) == lite.stat().st_size
+    assert float(tags["tflite.size_ratio_vs_savedmodel"]) < 0.5  # quantized, without the SavedModel's extras
+    assert abs(float(tags["tflite.rmse_change"].rstrip("%"))) < 5.0  # the quantized model scores alike
     mlflow_run = registry.client.get_run(tags["mlflow.run_id"])
     assert mlflow_run.data.params["data_version"] == "v0003"
     assert mlflow_run.data.tags["gx.success"] == "true"
@@ -210,6 +214,7 @@ def test_pipeline_on_s3(
     dvc_objects = [k for k in keys if k.startswith("dvc/")]
     assert len(dvc_objects) == 3  # three accepted batches, one object each; nothing from quarantine
     assert "models/bike_demand/1/saved_model.pb" in keys and "models/models.config" in keys
+    assert "models/bike_demand/tflite/1.tflite" in keys
     assert any(k.startswith("models/bike_demand/1/variables/") for k in keys)
     assert any(k.startswith("mlflow/") and k.endswith("learning_curves.png") for k in keys)
     assert not (home / "dvc-remote").exists() and not (home / "not-used").exists()
