@@ -480,6 +480,20 @@ def verify_deployment(settings: Settings, plan: Result, deployed: Result, n_rows
 # =============================================================================== rollback
 
 
+def roll_back_bad_deploy(settings: Settings, plan: Result, deployed: Result, ctx: RunContext, error: str) -> str:
+    """After a failed deploy check: if the bad version is the champion, put the one it replaced
+    back (alias and label). Returns what happened, in words, for the failure message."""
+    spec = settings.load_spec(plan["dataset"])
+    if Registry(settings).alias_version(spec, CHAMPION) != deployed["version"]:
+        return f"v{deployed['version']} is not the champion, so nothing to roll back"
+    try:
+        back = rollback(settings, plan["dataset"], "previous", ctx, f"automatic: deploy check failed: {error}",
+                        "retrainer:auto")  # fmt: skip
+    except LookupError as none:  # the first model: there is nothing to go back to
+        return f"no rollback ({none})"
+    return f"rolled back from v{back['from']} to v{back['to']}"
+
+
 def rollback(settings: Settings, dataset: str, target: str, ctx: RunContext, reason: str, who: str) -> Result:
     """Serve an earlier version again: ``target`` is a version number or "previous" (the version
     the current champion replaced). The version is (re)deployed if needed and verified from

@@ -190,12 +190,7 @@ def verify(plan: Result, deployed: Result) -> Result:
     try:
         return pipeline.verify_deployment(s, plan, deployed)
     except DeployVerificationError as exc:
-        try:
-            back = pipeline.rollback(s, plan["dataset"], "previous", run_context(),
-                                     reason=f"automatic: deploy check failed: {exc}", who="retrainer:auto")  # fmt: skip
-            outcome = f"rolled back from v{back['from']} to v{back['to']}"
-        except LookupError as none:  # the first model: there is nothing to go back to
-            outcome = f"no rollback ({none})"
+        outcome = pipeline.roll_back_bad_deploy(s, plan, deployed, run_context(), str(exc))
         raise AirflowFailException(f"{exc}; {outcome}") from exc
 
 
