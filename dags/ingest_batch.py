@@ -24,22 +24,18 @@ from airflow.sdk import Param, dag, task
 
 from retrainer_airflow import tasks
 from retrainer_airflow.assets import DATA_VERSIONS
-from retrainer_airflow.defaults import DEFAULT_ARGS, DEFAULT_DATASET, START_DATE
-from retrainer_airflow.notify import FailureWebhook
+from retrainer_airflow.defaults import dag_defaults, dataset_param
 
 
 @dag(
     dag_id="ingest_batch",
     schedule=None,
-    start_date=START_DATE,
-    catchup=False,
     max_active_runs=4,
-    default_args=DEFAULT_ARGS,
-    on_failure_callback=FailureWebhook(),
+    **dag_defaults(),
     doc_md=__doc__,
     tags=["retrainer", "data"],
     params={
-        "dataset": Param(DEFAULT_DATASET, type="string", description="dataset spec name"),
+        "dataset": dataset_param(),
         "period": Param("2011-01", type="string", pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM"),
         "batch": Param(None, type=["null", "string"], description="batch file; default: the landing folder"),
     },

@@ -21,31 +21,27 @@ from __future__ import annotations
 import os
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from retrainer_airflow import tasks
 from retrainer_airflow.assets import DATA_VERSIONS
-from retrainer_airflow.defaults import DEFAULT_ARGS, DEFAULT_DATASET, START_DATE
-from retrainer_airflow.notify import FailureWebhook
+from retrainer_airflow.defaults import dag_defaults, data_version_param, dataset_param
 from retrainer_airflow.sensors import DriftSensor
 
 
 @dag(
     dag_id="monitor_drift",
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 6 * * *", timezone="UTC"), assets=[DATA_VERSIONS]),
-    start_date=START_DATE,
-    catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    on_failure_callback=FailureWebhook(),
+    **dag_defaults(),
     doc_md=__doc__,
     tags=["retrainer", "monitoring"],
     render_template_as_native_obj=True,
     params={
-        "dataset": Param(DEFAULT_DATASET, type="string", description="dataset spec name"),
-        "data_version": Param("latest", type="string", description="'latest' or a tag such as v0007"),
+        "dataset": dataset_param(),
+        "data_version": data_version_param(),
     },
 )
 def monitor_drift() -> None:

@@ -26,23 +26,19 @@ from __future__ import annotations
 from airflow.sdk import Param, dag, task
 
 from retrainer_airflow import tasks
-from retrainer_airflow.defaults import DEFAULT_ARGS, DEFAULT_DATASET, START_DATE
-from retrainer_airflow.notify import FailureWebhook
+from retrainer_airflow.defaults import dag_defaults, data_version_param, dataset_param
 
 
 @dag(
     dag_id="retrain_model",
     schedule=None,
-    start_date=START_DATE,
-    catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    on_failure_callback=FailureWebhook(),
+    **dag_defaults(),
     doc_md=__doc__,
     tags=["retrainer", "training"],
     params={
-        "dataset": Param(DEFAULT_DATASET, type="string", description="dataset spec name"),
-        "data_version": Param("latest", type="string", description="'latest' or a tag such as v0007"),
+        "dataset": dataset_param(),
+        "data_version": data_version_param(),
         "window": Param(None, type=["null", "integer"], minimum=1, description="training periods (spec default)"),
         "epochs": Param(None, type=["null", "integer"], minimum=1, description="max epochs (spec default)"),
         "reason": Param("", type="string", description="why this run was started (recorded in MLflow)"),

@@ -13,22 +13,18 @@ from __future__ import annotations
 from airflow.sdk import Param, dag, task
 
 from retrainer_airflow import tasks
-from retrainer_airflow.defaults import DEFAULT_ARGS, DEFAULT_DATASET, START_DATE
-from retrainer_airflow.notify import FailureWebhook
+from retrainer_airflow.defaults import dag_defaults, dataset_param
 
 
 @dag(
     dag_id="rollback_model",
     schedule=None,
-    start_date=START_DATE,
-    catchup=False,
     max_active_runs=1,
-    default_args={**DEFAULT_ARGS, "retries": 0},
-    on_failure_callback=FailureWebhook(),
+    **dag_defaults(retries=0),
     doc_md=__doc__,
     tags=["retrainer", "deployment"],
     params={
-        "dataset": Param(DEFAULT_DATASET, type="string", description="dataset spec name"),
+        "dataset": dataset_param(),
         "version": Param("previous", type="string", pattern=r"^(previous|\d+)$", description="'previous' or a number"),
         "reason": Param(type="string", minLength=3, description="why (recorded on the model versions)"),
     },

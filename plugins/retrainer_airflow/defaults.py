@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from typing import Any
 
 import pendulum
+from airflow.sdk import Param
 
 START_DATE = pendulum.datetime(2011, 1, 1, tz="UTC")
 
@@ -16,3 +18,20 @@ DEFAULT_ARGS = {
 }
 
 DEFAULT_DATASET = os.environ.get("RETRAINER_DEFAULT_DATASET", "bike_sharing")
+
+
+def dag_defaults(retries: int | None = None) -> dict[str, Any]:
+    """What every retrainer DAG shares: start date, no catch-up, owner and retries, and the
+    failure notifier."""
+    from retrainer_airflow.notify import FailureWebhook
+
+    args = DEFAULT_ARGS if retries is None else {**DEFAULT_ARGS, "retries": retries}
+    return {"start_date": START_DATE, "catchup": False, "default_args": args, "on_failure_callback": FailureWebhook()}
+
+
+def dataset_param() -> Param:
+    return Param(DEFAULT_DATASET, type="string", description="dataset spec name")
+
+
+def data_version_param() -> Param:
+    return Param("latest", type="string", description="'latest' or a tag such as v0007")
