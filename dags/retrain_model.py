@@ -14,11 +14,19 @@ summary and the data version), or by hand with Params:
    applies the gate from the dataset spec.
 5. **register** registers the model once (a retry never makes a second version), with
    the evidence as version tags and alias `challenger`.
-6. **promote** moves alias `champion` when the gate passes (compare-and-set); a losing
-   candidate stays registered, tagged with why it lost, and nothing is deployed.
-7. **deploy** exports the champion as a SavedModel into the model store
-   (`<root>/<model>/<version>/`, published in one step) and **verify** loads it back and
-   compares its predictions with the registry model's.
+6. **review**: under the spec's approval policy `review`, waits (deferred, no worker slot)
+   for a reviewer's decision with the evidence and links shown on the task's *Required
+   actions* page; the reviewer answers there or in MLflow (version tag
+   `approval=approved|rejected`), the first answer decides, no answer by the deadline
+   rejects. Under policy `auto` it passes straight through.
+7. **promote** moves alias `champion` when the gate passed (and a reviewer approved, under
+   review) by compare-and-set; if the champion moved meanwhile the candidate is evaluated
+   again, never promoted blind. A losing candidate stays registered, tagged with why it
+   lost, and nothing is deployed.
+8. **deploy** exports the champion as a SavedModel into the model store
+   (`<root>/<model>/<version>/`, published in one step) labelled `canary`, and **verify**
+   checks it through a model server (health, predictions equal to the registry model's,
+   latency) before `stable` moves to it; a failed check puts the previous champion back.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from airflow.sdk import Param, dag, task
 
 from retrainer_airflow import tasks
 from retrainer_airflow.defaults import dag_defaults, data_version_param, dataset_param
+from retrainer_airflow.review import ModelReviewOperator
 
 
 @dag(
@@ -67,8 +76,8 @@ def retrain_model() -> None:
         return tasks.register(plan, trained, evaluated)
 
     @task
-    def promote(plan: dict, evaluated: dict, registered: dict) -> dict:
-        return tasks.promote(plan, evaluated, registered)
+    def promote(plan: dict, trained: dict, evaluated: dict, registered: dict) -> dict:
+        return tasks.promote(plan, trained, evaluated, registered)
 
     @task
     def deploy(plan: dict, registered: dict, promoted: dict) -> dict:
@@ -83,7 +92,9 @@ def retrain_model() -> None:
     trained = train(plan, validation)
     evaluated = evaluate(plan, trained)
     registered = register(plan, trained, evaluated)
-    promoted = promote(plan, evaluated, registered)
+    review = ModelReviewOperator(task_id="review")
+    promoted = promote(plan, trained, evaluated, registered)
+    registered >> review >> promoted
     verify(plan, deploy(plan, registered, promoted))
 
 

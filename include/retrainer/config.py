@@ -61,6 +61,8 @@ class Settings:
     mlflow_tracking_uri: str
     mlflow_artifacts: str
     s3_endpoint_url: str | None = None
+    serving_url: str | None = None  # a running TF Serving-compatible server the deploy check goes through
+    mlflow_ui_url: str = "http://127.0.0.1:5000"  # for links shown to reviewers
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -83,6 +85,8 @@ class Settings:
             mlflow_tracking_uri=get("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"),
             mlflow_artifacts=get("RETRAINER_MLFLOW_ARTIFACTS", home / "mlflow" / "artifacts"),
             s3_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            serving_url=(env.get("RETRAINER_SERVING_URL") or "").rstrip("/") or None,
+            mlflow_ui_url=get("RETRAINER_MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/"),
         )
         settings.validate()
         return settings
@@ -153,6 +157,28 @@ class GateConfig:
         return self.metric in HIGHER_IS_BETTER
 
 
+APPROVAL_POLICIES = ("auto", "review")
+
+
+@dataclass(frozen=True)
+class ApprovalConfig:
+    """Who decides that a candidate that passed the gate goes to production (spec section ``approval``)."""
+
+    policy: str = "auto"  # auto: the gate decides; review: a reviewer decides, in Airflow or in MLflow
+    timeout_hours: float = 72.0  # review: no answer by then means rejected
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """The check after each deploy (spec section ``deploy``)."""
+
+    canary: bool = True  # label a new version ``canary`` first; ``stable`` moves only after the check
+    check_rows: int = 64  # holdout rows whose served predictions must equal the registry model's
+    tolerance: float = 1e-3  # allowed |served - registry|, relative to the predictions' scale (at least 1)
+    latency_requests: int = 50  # single-row requests timed through the server
+    max_p99_ms: float = 250.0  # the check fails when their 99th percentile is slower
+
+
 DRIFT_METHODS = ("ks", "wasserstein", "psi", "chisquare", "jensenshannon")
 
 
@@ -195,6 +221,8 @@ class DatasetSpec:
     training: TrainingConfig
     gate: GateConfig
     drift: DriftConfig = DriftConfig()
+    approval: ApprovalConfig = ApprovalConfig()
+    deploy: DeployConfig = DeployConfig()
     description: str = ""
     source_path: str = ""
 
@@ -272,6 +300,8 @@ class DatasetSpec:
             min_slice_rows=int(gate_raw.get("min_slice_rows", 30)),
         )
         drift = p.drift(p.mapping("drift", required=False), {f.name for f in features})
+        approval = p.approval(p.mapping("approval", required=False))
+        deploy = p.deploy(p.mapping("deploy", required=False))
         return cls(
             name=name,
             model_name=str(raw.get("model_name") or f"{name}_model"),
@@ -284,6 +314,8 @@ class DatasetSpec:
             training=training,
             gate=gate,
             drift=drift,
+            approval=approval,
+            deploy=deploy,
             description=str(raw.get("description", "")),
             source_path=str(path),
         )
@@ -391,6 +423,37 @@ class _SpecParser:
             performance_drop=self._unit("drift.performance_drop", raw.get("performance_drop", 0.1), None),
             require_performance_drop=require,
             cooldown_hours=self._unit("drift.cooldown_hours", raw.get("cooldown_hours", 0.0), None),
+        )
+
+    def _known(self, section: str, raw: dict[str, Any], known: Any) -> None:
+        for key in raw:
+            if key not in known:
+                raise SpecError(self.path, f"{section}.{key}", f"unknown; known: {sorted(known)}")
+
+    def approval(self, raw: dict[str, Any]) -> ApprovalConfig:
+        self._known("approval", raw, ApprovalConfig.__dataclass_fields__)
+        policy = self.choice("approval.policy", raw.get("policy", "auto"), APPROVAL_POLICIES)
+        timeout = self._unit("approval.timeout_hours", raw.get("timeout_hours", 72.0), None)
+        if timeout <= 0:
+            raise SpecError(self.path, "approval.timeout_hours", "must be above 0 (no answer in time = rejected)")
+        return ApprovalConfig(policy=policy, timeout_hours=timeout)
+
+    def deploy(self, raw: dict[str, Any]) -> DeployConfig:
+        self._known("deploy", raw, DeployConfig.__dataclass_fields__)
+        canary = raw.get("canary", True)
+        if not isinstance(canary, bool):
+            raise SpecError(self.path, "deploy.canary", f"must be true or false, got {canary!r}")
+        ints = {}
+        for key in ("check_rows", "latency_requests"):
+            value = raw.get(key, getattr(DeployConfig(), key))
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SpecError(self.path, f"deploy.{key}", f"must be a positive integer, got {value!r}")
+            ints[key] = value
+        return DeployConfig(
+            canary=canary,
+            tolerance=self._unit("deploy.tolerance", raw.get("tolerance", 1e-3), None),
+            max_p99_ms=self._unit("deploy.max_p99_ms", raw.get("max_p99_ms", 250.0), None),
+            **ints,
         )
 
     def feature(self, fname: str, fraw: Any) -> Feature:

@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from retrainer.config import DataFileError, DatasetSpec, Settings
-from retrainer.registry import CHALLENGER, CHAMPION, Registry, RunContext
+from retrainer.registry import CHALLENGER, CHAMPION, ChampionMovedError, Registry, RunContext
 from retrainer.validation import ValidationReport, file_md5, validate_file, validate_frame
 from retrainer.versioning import DataRegistry
 
@@ -274,9 +274,15 @@ def evaluate(settings: Settings, plan: Result, trained: Result) -> Result:
 
     spec = settings.load_spec(plan["dataset"])
     registry = Registry(settings)
+    champ_version = registry.alias_version(spec, CHAMPION)
     if registry.run_tags(trained["run_id"]).get("retrainer.evaluated") == "true":
-        log.info("evaluation of run %s is already recorded; reusing it", trained["run_id"])
-        return dict(mlflow.artifacts.load_dict(f"runs:/{trained['run_id']}/evaluation/evaluation.json"))
+        done = dict(mlflow.artifacts.load_dict(f"runs:/{trained['run_id']}/evaluation/evaluation.json"))
+        if done.get("champion_version") == champ_version:
+            log.info("evaluation of run %s against champion v%s is already recorded; reusing it",
+                     trained["run_id"], champ_version)  # fmt: skip
+            return done
+        log.warning("champion moved from v%s to v%s since run %s was evaluated; evaluating again",
+                    done.get("champion_version"), champ_version, trained["run_id"])  # fmt: skip
 
     holdout = _read(settings, spec, plan, plan["holdout_periods"])
     train_df = _read(settings, spec, plan, plan["train_periods"])
@@ -287,7 +293,6 @@ def evaluate(settings: Settings, plan: Result, trained: Result) -> Result:
     base = evaluation.metrics(
         task, y, evaluation.baseline_predictions(task, training.target_array(train_df, spec), len(y))
     )
-    champ_version = registry.alias_version(spec, CHAMPION)
     champ: dict[str, float] | None = None
     champ_pred = None
     if champ_version is not None:
@@ -342,8 +347,6 @@ def register(
     """Register the run's model once, with its evidence as version tags, as ``challenger``."""
     spec = settings.load_spec(plan["dataset"])
     registry = Registry(settings)
-    metric = evaluated["metric"]
-    delta = evaluated.get("delta_vs_champion")
     tags = {
         **ctx.tags(),
         "mlflow.run_id": trained["run_id"],
@@ -352,6 +355,23 @@ def register(
         "data.train_periods": ",".join(plan["train_periods"]),
         "data.holdout_periods": ",".join(plan["holdout_periods"]),
         "gx.success": "true",
+        **_gate_tags(evaluated),
+        **(evidence or {}),
+    }
+    version, created = registry.register(spec, trained["run_id"], trained["model_uri"], tags)
+    if registry.alias_version(spec, CHAMPION) != version and "promotion.decision" not in registry.version_tags(
+        spec, version
+    ):
+        registry.set_alias(spec, CHALLENGER, version)
+    log.info("%s v%s %s", spec.model_name, version, "registered" if created else "was already registered")
+    return {"model_name": spec.model_name, "version": version, "created": created}
+
+
+def _gate_tags(evaluated: Result) -> dict[str, str]:
+    """The gate's evidence as model-version tags."""
+    metric = evaluated["metric"]
+    delta = evaluated.get("delta_vs_champion")
+    return {
         "gate.passed": str(evaluated["passed"]).lower(),
         "gate.metric": metric,
         f"gate.{metric}": f"{evaluated['candidate']:.6g}",
@@ -364,19 +384,42 @@ def register(
         )
         or "none",
         "evaluation.report": evaluated.get("report_uri", ""),
-        **(evidence or {}),
     }
-    version, created = registry.register(spec, trained["run_id"], trained["model_uri"], tags)
-    if registry.alias_version(spec, CHAMPION) != version and "promotion.decision" not in registry.version_tags(
-        spec, version
-    ):
-        registry.set_alias(spec, CHALLENGER, version)
-    log.info("%s v%s %s", spec.model_name, version, "registered" if created else "was already registered")
-    return {"model_name": spec.model_name, "version": version, "created": created}
 
 
-def promote(settings: Settings, plan: Result, evaluated: Result, registered: Result) -> Result:
-    """Policy ``auto``: the gate decides. ``champion`` moves by compare-and-set; the decision is recorded."""
+class ReviewPendingError(RuntimeError):
+    """Policy ``review``: no reviewer has approved this version, so it must not be promoted."""
+
+
+MAX_REEVALUATIONS = 3
+
+
+def review_links(
+    settings: Settings, spec: DatasetSpec, version: str, evaluated: Result, airflow_url: str
+) -> dict[str, str]:
+    """Where a reviewer reads the evidence: the version and its run in MLflow, the evaluation
+    report, and the Airflow run that asks."""
+    registry = Registry(settings)
+    run_id = registry.version_tags(spec, version).get("mlflow.run_id", "")
+    ui = settings.mlflow_ui_url
+    run_url = f"{ui}/#/experiments/{registry.experiment_id(spec)}/runs/{run_id}" if run_id else ""
+    return {
+        "Model version in MLflow": f"{ui}/#/models/{spec.model_name}/versions/{version}",
+        "Evaluation report": f"{run_url}/artifacts/evaluation/evaluation_report.html" if run_url else "",
+        "MLflow run": run_url,
+        "Airflow run": airflow_url,
+    }
+
+
+def promote(
+    settings: Settings, plan: Result, evaluated: Result, registered: Result, trained: Result | None = None
+) -> Result:
+    """Move ``champion`` to the candidate when the gate passed (and, under policy ``review``,
+    a reviewer approved). ``champion`` moves by compare-and-set against the version the gate
+    compared with; if it moved meanwhile, the candidate is evaluated again against the new
+    champion (needs ``trained``) and promoted only if it passes again. The decision is recorded."""
+    from retrainer import approval
+
     spec = settings.load_spec(plan["dataset"])
     registry = Registry(settings)
     version = registered["version"]
@@ -390,17 +433,39 @@ def promote(settings: Settings, plan: Result, evaluated: Result, registered: Res
             "reused": True,
         }
     decided = {"promotion.decided_by": "policy:auto", "promotion.decided_at": _now()}
-    if not evaluated["passed"]:
-        registry.tag_version(
-            spec,
-            version,
-            {**decided, "promotion.decision": "rejected", "promotion.reason": " | ".join(evaluated["reasons"])},
-        )
-        if registry.alias_version(spec, CHALLENGER) == version:
-            registry.client.delete_registered_model_alias(spec.model_name, CHALLENGER)
-        log.warning("%s v%s not promoted: %s", spec.model_name, version, "; ".join(evaluated["reasons"]))
-        return {"promoted": False, "version": version, "previous_champion": evaluated.get("champion_version")}
-    previous = registry.promote(spec, version, evaluated.get("champion_version"))
+    if spec.approval.policy == "review" and evaluated["passed"]:
+        review = approval.recorded(tags)
+        if review is None or not review.approved:
+            raise ReviewPendingError(
+                f"{spec.model_name} v{version}: policy is review and no reviewer approved it "
+                f"(approval.decision={tags.get(approval.DECISION_TAG, 'none')}); not promoting"
+            )
+        decided["promotion.decided_by"] = f"review:{review.via}:{review.reviewer}"
+    for attempt in range(MAX_REEVALUATIONS + 1):
+        if not evaluated["passed"]:
+            reason = " | ".join(evaluated["reasons"])
+            if attempt:
+                reason = f"re-evaluated against champion v{evaluated.get('champion_version')}: {reason}"
+            registry.tag_version(
+                spec, version, {**decided, "promotion.decision": "rejected", "promotion.reason": reason}
+            )
+            if registry.alias_version(spec, CHALLENGER) == version:
+                registry.client.delete_registered_model_alias(spec.model_name, CHALLENGER)
+            log.warning("%s v%s not promoted: %s", spec.model_name, version, reason)
+            return {"promoted": False, "version": version, "previous_champion": evaluated.get("champion_version")}
+        try:
+            previous = registry.promote(spec, version, evaluated.get("champion_version"))
+            break
+        except ChampionMovedError as moved:
+            if trained is None or attempt == MAX_REEVALUATIONS:
+                raise
+            log.warning("%s; evaluating v%s again against the new champion", moved, version)
+            evaluated = evaluate(settings, plan, trained)
+            registry.tag_version(spec, version, {
+                **_gate_tags(evaluated),
+                "promotion.reevaluated": f"champion moved to v{evaluated.get('champion_version')} before promotion; "
+                                         f"evaluated again (round {attempt + 1})",
+            })  # fmt: skip
     registry.tag_version(
         spec,
         version,
@@ -411,8 +476,9 @@ def promote(settings: Settings, plan: Result, evaluated: Result, registered: Res
 
 
 def deploy(settings: Settings, plan: Result, registered: Result) -> Result:
-    """Export the registry's model version into the model store (TensorFlow Serving layout)."""
-    from retrainer import deployment
+    """Export the registry's model version into the model store (TensorFlow Serving layout),
+    labelled ``canary`` when the spec asks for it."""
+    from retrainer import deployment, serving
 
     spec = settings.load_spec(plan["dataset"])
     registry = Registry(settings)
@@ -420,8 +486,13 @@ def deploy(settings: Settings, plan: Result, registered: Result) -> Result:
     model = registry.load_keras(spec, version)
     res = deployment.deploy(settings, spec, version, model)
     tags = {"deploy.location": res.location, **_tflite(settings, spec, plan, version, model)}
+    labels: dict[str, int] = {}
+    if spec.deploy.canary:  # stable keeps serving the previous version until the check passes
+        labels = serving.set_label(settings.model_store, spec.model_name, serving.CANARY, int(version),
+                                   settings.s3_endpoint_url)  # fmt: skip
+        tags["deploy.label"] = serving.CANARY
     registry.tag_version(spec, version, tags)
-    return {"version": version, "location": res.location, "created": res.created}
+    return {"version": version, "location": res.location, "created": res.created, "labels": labels}
 
 
 def _tflite(settings: Settings, spec: DatasetSpec, plan: Result, version: str, model: Any) -> dict[str, str]:
@@ -449,32 +520,47 @@ def _tflite(settings: Settings, spec: DatasetSpec, plan: Result, version: str, m
     }
 
 
-def verify_deployment(settings: Settings, plan: Result, deployed: Result, n_rows: int = 64) -> Result:
-    """Load the version back from the store and compare it with the registry model on holdout rows."""
-    from retrainer import deployment, serving
+def verify_deployment(settings: Settings, plan: Result, deployed: Result) -> Result:
+    """The check after a deploy, through a model server: health, predictions equal to the
+    registry model's on holdout rows, latency. Passed: ``stable`` moves to the version (only
+    while it is the champion: a rerun of an old run must not move the label back) and the
+    ``canary`` label is dropped. Failed: ``canary`` is dropped and DeployCheckError raised."""
+    from retrainer import postdeploy, serving, training
 
     spec = settings.load_spec(plan["dataset"])
     registry = Registry(settings)
-    sample = _read(settings, spec, plan, plan["holdout_periods"]).iloc[:n_rows]
-    diff = deployment.verify(
-        settings, spec, deployed["location"], registry.load_keras(spec, deployed["version"]), sample
-    )
-    tags = {"deploy.verified": "true", "deploy.max_abs_diff": f"{diff:.3g}"}
-    # only a verified version becomes what serves, and only while it is the champion (a rerun
-    # of an old run must not move the label back); the label moves in one write
-    if registry.alias_version(spec, CHAMPION) == deployed["version"]:
-        labels = serving.set_label(
-            settings.model_store, spec.model_name, serving.STABLE, int(deployed["version"]), settings.s3_endpoint_url
-        )
+    version = deployed["version"]
+    sample = _read(settings, spec, plan, plan["holdout_periods"]).iloc[: spec.deploy.check_rows]
+    expected = training.predict(registry.load_keras(spec, version), sample, spec)
+    entry = serving.read_config(settings.model_store, settings.s3_endpoint_url).get(spec.model_name)
+    labels = dict(entry.labels) if entry else {}
+    label = serving.CANARY if labels.get(serving.CANARY) == int(version) else None
+    try:
+        with postdeploy.endpoint(settings, spec, version, labels) as url:
+            result = postdeploy.check(url, spec, version, sample, expected, label)
+    except postdeploy.DeployCheckError as exc:
+        if label:
+            serving.clear_label(settings.model_store, spec.model_name, serving.CANARY, settings.s3_endpoint_url)
+        registry.tag_version(spec, version, {"deploy.verified": "false", "deploy.check.error": str(exc)[:500]})
+        raise
+    tags = {
+        "deploy.verified": "true",
+        "deploy.max_abs_diff": f"{result.max_abs_diff:.3g}",
+        "deploy.check.p50_ms": f"{result.p50_ms:.2f}",
+        "deploy.check.p99_ms": f"{result.p99_ms:.2f}",
+        "deploy.check.endpoint": result.endpoint + result.route,
+    }
+    if registry.alias_version(spec, CHAMPION) == version:
+        labels = serving.set_label(settings.model_store, spec.model_name, serving.STABLE, int(version),
+                                   settings.s3_endpoint_url)  # fmt: skip
         tags["deploy.label"] = serving.STABLE
     else:
-        entry = serving.read_config(settings.model_store, settings.s3_endpoint_url).get(spec.model_name)
-        labels = entry.labels if entry else {}
-        log.warning("v%s is no longer the champion; the stable label stays at %s", deployed["version"], labels)
-    registry.tag_version(spec, deployed["version"], tags)
-    log.info("verified %s (max |served - registry| = %.3g on %d rows); labels now %s",
-             deployed["location"], diff, len(sample), labels)  # fmt: skip
-    return {**deployed, "max_abs_diff": diff, "rows": len(sample), "labels": labels}
+        log.warning("v%s is no longer the champion; the stable label stays at %s", version, labels.get(serving.STABLE))
+    if label:
+        labels = serving.clear_label(settings.model_store, spec.model_name, serving.CANARY, settings.s3_endpoint_url)
+    registry.tag_version(spec, version, tags)
+    log.info("verified %s: labels now %s", deployed["location"], labels)
+    return {**deployed, **result.to_dict(), "labels": labels}
 
 
 # =============================================================================== rollback

@@ -106,6 +106,17 @@ def set_label(
     return dict(entry.labels)
 
 
+def clear_label(store: Path | str, model: str, label: str, endpoint_url: str | None = None) -> dict[str, int]:
+    """Remove ``label`` of ``model`` (e.g. ``canary`` once its check is over); one atomic write."""
+    store = str(store)
+    models = read_config(store, endpoint_url)
+    entry = models.get(model)
+    if entry is not None and label in entry.labels:
+        del entry.labels[label]
+        storage.write_text(storage.join(store, CONFIG_NAME), _render_config(models), endpoint_url)
+    return dict(entry.labels) if entry else {}
+
+
 # =============================================================================== server
 
 
@@ -188,8 +199,9 @@ class ModelServer:
         out = next(iter(fn(**tensors).values())).numpy().reshape(-1).tolist()
         return {"predictions": out} if row_format else {"outputs": out}
 
-    def status(self, model: str) -> dict[str, Any]:
-        v = self.resolve(model)
+    def status(self, model: str, version: int | None = None, label: str | None = None) -> dict[str, Any]:
+        v = self.resolve(model, version, label)
+        self.signature(model, v)  # AVAILABLE means loaded and callable, as in TensorFlow Serving
         return {
             "model_version_status": [
                 {"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
@@ -249,7 +261,8 @@ def make_handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
             try:
                 if not m:
                     raise RequestError(HTTPStatus.NOT_FOUND, f"no such endpoint: GET {self.path}")
-                self._send(HTTPStatus.OK, server.status(m.group(1)))
+                version = int(m.group(2)) if m.group(2) else None
+                self._send(HTTPStatus.OK, server.status(m.group(1), version, m.group(3)))
             except RequestError as exc:
                 self._send(exc.status, {"error": str(exc)})
 

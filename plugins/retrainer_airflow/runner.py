@@ -29,10 +29,39 @@ class RunOutcome:
     durations: dict[str, float] = field(default_factory=dict)  # task_id -> seconds
 
 
+def _answer_hitl_requests_in_process() -> None:
+    """``dag.test`` runs a deferred task's trigger in this process, with the task supervisor's
+    request handling, which lacks the two Human-in-the-loop requests that the triggerer
+    answers (read and write the response). Answer them the way the triggerer does, through
+    the same execution API, so a review waits here as it does under the triggerer."""
+    from airflow.jobs.triggerer_job_runner import HITLDetailResponseResult
+    from airflow.sdk.execution_time.comms import GetHITLDetailResponse, UpdateHITLDetail
+    from airflow.sdk.execution_time.supervisor import InProcessTestSupervisor
+
+    if getattr(InProcessTestSupervisor, "_retrainer_hitl", False):
+        return
+    handle_request = InProcessTestSupervisor._handle_request
+
+    def handle(self: Any, msg: Any, log: Any, req_id: int) -> None:
+        if isinstance(msg, UpdateHITLDetail):
+            api = self.client.hitl.update_response(
+                ti_id=msg.ti_id, chosen_options=msg.chosen_options, params_input=msg.params_input
+            )
+        elif isinstance(msg, GetHITLDetailResponse):
+            api = self.client.hitl.get_detail_response(ti_id=msg.ti_id)
+        else:
+            return handle_request(self, msg, log, req_id)
+        self.send_msg(HITLDetailResponseResult.from_api_response(response=api), request_id=req_id)
+
+    InProcessTestSupervisor._handle_request = handle  # type: ignore[method-assign]
+    InProcessTestSupervisor._retrainer_hitl = True  # type: ignore[attr-defined]
+
+
 def load_dags(dag_folder: Path | None = None) -> dict[str, Any]:
     """The DAGs as Airflow's loader parses them; raises on any import error."""
     from airflow.dag_processing.dagbag import DagBag
 
+    _answer_hitl_requests_in_process()
     bag = DagBag(dag_folder=str(dag_folder or REPO_ROOT / "dags"))
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")

@@ -166,10 +166,54 @@ def register(plan: Result, trained: Result, evaluated: Result) -> Result:
     return pipeline.register(settings(), plan, trained, evaluated, run_context(), evidence)
 
 
-def promote(plan: Result, evaluated: Result, registered: Result) -> Result:
+def review_request(plan: Result, evaluated: Result, registered: Result) -> Result:
+    """What the review task asks, or, when nothing needs asking, the decision that stands:
+    policy ``auto``, a gate that already failed, or a decision recorded earlier (first answer)."""
+    from retrainer import approval, pipeline
+    from retrainer.registry import Registry
+
+    s = settings()
+    spec = s.load_spec(plan["dataset"])
+    version = registered["version"]
+    registry = Registry(s)
+    first = approval.recorded(registry.version_tags(spec, version))
+    if first is not None:
+        log.info("decision already recorded on v%s: %s by %s via %s", version, first.decision, first.reviewer,
+                 first.via)  # fmt: skip
+        return first.to_dict()
+    if spec.approval.policy == "auto":
+        return {"decision": "auto", "approved": evaluated["passed"], "via": "policy", "reviewer": "policy:auto"}
+    if not evaluated["passed"]:
+        return {"decision": "gate failed", "approved": False, "via": "gate", "reviewer": "gate"}
+    links = pipeline.review_links(s, spec, version, evaluated, _airflow_ui_url())
+    return approval.request(s, spec, version, evaluated, links).to_dict()
+
+
+def _airflow_ui_url() -> str:
+    ctx = _context()
+    base = (
+        os.environ.get("AIRFLOW__API__BASE_URL") or f"http://127.0.0.1:{os.environ.get('AIRFLOW__API__PORT', '8080')}"
+    )
+    return f"{base.rstrip('/')}/dags/{ctx['ti'].dag_id}/runs/{ctx['ti'].run_id}"
+
+
+def record_review(plan: Result, registered: Result, approved: bool, reviewer: str, via: str) -> Result:
+    """Record the reviewer's answer (or the timeout) on the version; the first answer stands."""
+    from retrainer import approval
+
+    s = settings()
+    decided = approval.record(s, s.load_spec(plan["dataset"]), registered["version"],
+                              approval.APPROVED if approved else approval.REJECTED, reviewer, via)  # fmt: skip
+    return decided.to_dict()
+
+
+def promote(plan: Result, trained: Result, evaluated: Result, registered: Result) -> Result:
     from retrainer import pipeline
 
-    return pipeline.promote(settings(), plan, evaluated, registered)
+    try:
+        return pipeline.promote(settings(), plan, evaluated, registered, trained)
+    except pipeline.ReviewPendingError as exc:
+        raise AirflowFailException(str(exc)) from exc
 
 
 def deploy(plan: Result, registered: Result, promoted: Result) -> Result:
@@ -185,11 +229,12 @@ def verify(plan: Result, deployed: Result) -> Result:
     (alias and label) before failing the run, so a bad deploy never stays."""
     from retrainer import pipeline
     from retrainer.deployment import DeployVerificationError
+    from retrainer.postdeploy import DeployCheckError
 
     s = settings()
     try:
         return pipeline.verify_deployment(s, plan, deployed)
-    except DeployVerificationError as exc:
+    except (DeployCheckError, DeployVerificationError) as exc:
         outcome = pipeline.roll_back_bad_deploy(s, plan, deployed, run_context(), str(exc))
         raise AirflowFailException(f"{exc}; {outcome}") from exc
 

@@ -61,8 +61,6 @@ def test_a_failed_deploy_check_rolls_back_and_notifies(
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
-    from retrainer import deployment
-
     received: list[dict[str, Any]] = []
 
     class Hook(BaseHTTPRequestHandler):
@@ -88,14 +86,9 @@ def test_a_failed_deploy_check_rolls_back_and_notifies(
     assert pipe.retrain("bike_sharing", "latest").state == "success"
     pipe.ingest("bike_sharing", "2011-04", bike_batches["2011-04"])
 
-    real_verify = deployment.verify
-
-    def broken(settings: Any, spec: Any, location: str, *args: Any, **kwargs: Any) -> float:
-        if location.endswith("/2"):  # the new version misbehaves; the previous one is fine
-            raise deployment.DeployVerificationError("served predictions differ (simulated)")
-        return real_verify(settings, spec, location, *args, **kwargs)
-
-    monkeypatch.setattr(deployment, "verify", broken)
+    # the next version's deploy check fails for real: no server answers within this latency limit
+    spec["deploy"] = {"max_p99_ms": 0.001}
+    spec_path.write_text(yaml.safe_dump(spec))
     run = pipe.retrain("bike_sharing", "latest")
     hook.shutdown()
     assert run.state == "failed" and run.states["verify"] == "failed"
@@ -104,6 +97,7 @@ def test_a_failed_deploy_check_rolls_back_and_notifies(
     assert registry.alias_version(model, CHAMPION) == "1"  # the bad v2 does not stay champion
     assert serving.read_config(home / "model-store")["bike_demand"].labels == {"stable": 1}
     tags = registry.version_tags(model, "1")
-    assert tags["rollback.by"] == "retrainer:auto" and "simulated" in tags["rollback.reason"]
-    assert registry.version_tags(model, "2")["rolled_back.to"] == "1"
+    assert tags["rollback.by"] == "retrainer:auto" and "latency: p99" in tags["rollback.reason"]
+    bad = registry.version_tags(model, "2")
+    assert bad["rolled_back.to"] == "1" and bad["deploy.verified"] == "false" and "latency" in bad["deploy.check.error"]
     assert any("retrain_model" in r["text"] and "failed" in r["text"] for r in received), received

@@ -1,0 +1,188 @@
+"""The check after each deploy, through a model server as clients see it.
+
+Three questions, asked over HTTP of TensorFlow Serving's REST API against the version as
+the server resolves it (by its ``canary`` label while the check runs, so ``stable`` keeps
+serving the previous version until the check passes):
+
+* health: does the server report the version AVAILABLE?
+* correctness: do its predictions on sample holdout rows equal the registry model's?
+* latency: is the 99th percentile of single-row requests under the spec's limit?
+
+The server is ``RETRAINER_SERVING_URL`` when one is set (TensorFlow Serving, or ``make
+serve``); otherwise the embedded model server is started on loopback over the model store
+for the check (over a local copy of the version when the store is on S3).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import pandas as pd
+
+from retrainer import serving, storage
+from retrainer.config import DatasetSpec, Settings
+
+log = logging.getLogger(__name__)
+
+
+class DeployCheckError(RuntimeError):
+    """The deployed version failed its check; the message says which part and by how much."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    endpoint: str
+    route: str
+    max_abs_diff: float
+    rows: int
+    p50_ms: float
+    p99_ms: float
+    requests: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Client:
+    """One keep-alive connection to the server."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        parts = urlsplit(base_url)
+        self.prefix = parts.path.rstrip("/")
+        self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout)
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        self.conn.request(method, self.prefix + path, body=data, headers=headers)
+        resp = self.conn.getresponse()
+        raw = resp.read()
+        try:
+            return resp.status, json.loads(raw or b"null")
+        except json.JSONDecodeError:
+            return resp.status, raw.decode(errors="replace")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _rows(df: pd.DataFrame, spec: DatasetSpec) -> list[dict[str, Any]]:
+    """Raw feature rows as a client would send them (missing values as null)."""
+    out = []
+    for rec in df[list(spec.feature_names)].to_dict("records"):
+        out.append({str(k): None if pd.isna(v) else v.item() if isinstance(v, np.generic) else v
+                    for k, v in rec.items()})  # fmt: skip
+    return out
+
+
+@contextmanager
+def endpoint(settings: Settings, spec: DatasetSpec, version: str, labels: dict[str, int]) -> Iterator[str]:
+    """The base URL of the server the check goes through (see the module docstring)."""
+    if settings.serving_url:
+        yield settings.serving_url
+        return
+    store = settings.model_store
+    scratch: Path | None = None
+    if store.startswith("s3://"):
+        scratch = storage.temp_dir("retrainer-check-")
+        for v in {int(version), *labels.values()}:
+            src = storage.join(store, spec.model_name, str(v))
+            if storage.exists(storage.join(src, "saved_model.pb"), settings.s3_endpoint_url):
+                storage.download_dir(src, scratch / spec.model_name / str(v), settings.s3_endpoint_url)
+        for label, v in labels.items():
+            serving.set_label(scratch, spec.model_name, label, v)
+        store = str(scratch)
+    httpd = serving.serve(Path(store), "127.0.0.1", 0)
+    thread = threading.Thread(target=httpd.serve_forever, name="deploy-check-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def check(
+    base_url: str,
+    spec: DatasetSpec,
+    version: str,
+    sample: pd.DataFrame,
+    expected: np.ndarray,
+    label: str | None = None,
+    wait_s: float = 60.0,
+) -> CheckResult:
+    """Health, correctness and latency of ``version`` as served at ``base_url``."""
+    cfg = spec.deploy
+    route = f"/v1/models/{spec.model_name}" + (f"/labels/{label}" if label else f"/versions/{int(version)}")
+    client = _Client(base_url)
+    try:
+        # health: a server may need a moment to load a new version (TF Serving polls its config)
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                status, body = client.call("GET", route)
+            except OSError as exc:
+                status, body = 0, str(exc)
+                client.close()
+                client = _Client(base_url)
+            states = body.get("model_version_status", []) if isinstance(body, dict) else []
+            if status == 200 and any(s.get("version") == str(int(version)) and s.get("state") == "AVAILABLE"
+                                     for s in states):  # fmt: skip
+                break
+            if time.monotonic() > deadline:
+                raise DeployCheckError(
+                    f"health: {base_url}{route} did not report v{version} AVAILABLE within {wait_s:.0f} s "
+                    f"(last answer: HTTP {status} {str(body)[:300]})"
+                )
+            time.sleep(1.0)
+
+        # correctness: the served predictions equal the registry model's on the sample rows
+        rows = _rows(sample, spec)
+        status, body = client.call("POST", route + ":predict", {"instances": rows})
+        if status != 200 or not isinstance(body, dict) or "predictions" not in body:
+            raise DeployCheckError(f"predict: {base_url}{route}:predict answered HTTP {status}: {str(body)[:300]}")
+        served = np.asarray(body["predictions"], dtype=float).reshape(-1)
+        if served.shape != expected.shape:
+            raise DeployCheckError(f"predict: {len(served)} predictions for {len(expected)} rows")
+        diff = float(np.max(np.abs(served - expected)))
+        allowed = cfg.tolerance * max(1.0, float(np.max(np.abs(expected))))
+        if not diff <= allowed:
+            raise DeployCheckError(
+                f"predict: served predictions differ from the registry model's by {diff:.6g} on {len(rows)} "
+                f"sample rows (allowed {allowed:.3g})"
+            )
+
+        # latency: single-row requests, one connection, after one warm-up call
+        client.call("POST", route + ":predict", {"instances": rows[:1]})
+        times = []
+        for i in range(cfg.latency_requests):
+            t0 = time.perf_counter()
+            status, _ = client.call("POST", route + ":predict", {"instances": [rows[i % len(rows)]]})
+            times.append((time.perf_counter() - t0) * 1000)
+            if status != 200:
+                raise DeployCheckError(f"latency: request {i} answered HTTP {status}")
+        p50, p99 = (float(x) for x in np.percentile(times, [50, 99]))
+        if p99 > cfg.max_p99_ms:
+            raise DeployCheckError(
+                f"latency: p99 {p99:.1f} ms over {len(times)} single-row requests is above the limit "
+                f"{cfg.max_p99_ms:g} ms (p50 {p50:.1f} ms)"
+            )
+    finally:
+        client.close()
+    log.info("deploy check of %s v%s at %s%s: max |diff| %.3g on %d rows, p50 %.1f ms, p99 %.1f ms",
+             spec.model_name, version, base_url, route, diff, len(rows), p50, p99)  # fmt: skip
+    return CheckResult(base_url, route, diff, len(rows), p50, p99, len(times))

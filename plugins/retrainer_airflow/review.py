@@ -1,0 +1,167 @@
+"""The reviewer's decision under approval policy ``review``: Airflow's Human-in-the-loop
+``ApprovalOperator``, answered in the Airflow UI or, equally, in the MLflow UI.
+
+``ModelReviewOperator`` asks (subject and body carry the evidence and links, shown on the
+task's Required Actions page) and defers to ``ReviewTrigger``, so a waiting review holds no
+worker slot. The trigger, in the triggerer, looks every ``poke_interval`` seconds at two
+places: the Airflow response (what the UI writes) and the model version's ``approval`` tag
+in MLflow. The first answer decides: an MLflow answer is written back as the Airflow
+response (so the UI shows the request answered, and a late click gets "already answered"),
+and an Airflow answer is recorded on the version. At the deadline with no answer the
+trigger answers ``Reject`` (the operator's default) and the version is rejected.
+
+With policy ``auto``, or when the gate already failed, nothing is asked and the task
+passes straight through. A decision already recorded on the version (a retry, a cleared
+task) is reused, never asked again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.providers.standard.triggers.hitl import HITLTrigger
+from airflow.sdk.execution_time.hitl import upsert_hitl_detail
+from airflow.sdk.timezone import utcnow
+from airflow.triggers.base import TriggerEvent
+from asgiref.sync import sync_to_async
+
+APPROVE = ApprovalOperator.APPROVE
+REJECT = ApprovalOperator.REJECT
+
+
+class ReviewTrigger(HITLTrigger):
+    """HITLTrigger that also takes an answer from the model version's tags in MLflow."""
+
+    def __init__(self, *, tracking_uri: str, model_name: str, version: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tracking_uri = tracking_uri
+        self.model_name = model_name
+        self.version = version
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        _, kwargs = super().serialize()
+        return (
+            "retrainer_airflow.review.ReviewTrigger",
+            {**kwargs, "tracking_uri": self.tracking_uri, "model_name": self.model_name, "version": self.version},
+        )
+
+    def _version_tags(self) -> dict[str, str]:
+        import mlflow
+
+        client = mlflow.MlflowClient(tracking_uri=self.tracking_uri)
+        return dict(client.get_model_version(self.model_name, self.version).tags)
+
+    async def _mlflow_event(self) -> TriggerEvent | None:
+        from airflow.sdk.execution_time.hitl import update_hitl_detail_response
+
+        from retrainer import approval
+
+        try:
+            answer = approval.mlflow_answer(await sync_to_async(self._version_tags)())
+        except Exception as exc:  # MLflow briefly unreachable: look again at the next poke
+            self.log.warning("could not read %s v%s tags from MLflow: %s", self.model_name, self.version, exc)
+            return None
+        if answer is None:
+            return None
+        decision, reviewer = answer
+        option = APPROVE if decision == approval.APPROVED else REJECT
+        try:  # answer the Airflow request too; if the UI answered a moment ago, that answer stands
+            resp = await sync_to_async(update_hitl_detail_response)(
+                ti_id=self.ti_id, chosen_options=[option], params_input={}
+            )
+            responded_at = resp.responded_at or utcnow()
+        except Exception as exc:
+            self.log.info("Airflow request already answered (%s); taking that answer", exc)
+            return await self._handle_response()
+        self.log.info("[review] %s v%s %s by %s in MLflow", self.model_name, self.version, decision, reviewer)
+        return TriggerEvent(
+            {
+                "chosen_options": [option],
+                "params_input": {},
+                "responded_at": responded_at,
+                "responded_by_user": {"id": f"mlflow:{reviewer}", "name": reviewer},
+                "timedout": False,
+                "via": "mlflow",
+            }
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        while True:
+            if self.timeout_datetime and self.timeout_datetime < utcnow():
+                yield await self._handle_timeout()
+                return
+            event = await self._handle_response()  # answered in the Airflow UI
+            if event is None:
+                event = await self._mlflow_event()
+            if event is not None:
+                yield event
+                return
+            await asyncio.sleep(self.poke_interval)
+
+
+class ModelReviewOperator(ApprovalOperator):
+    """Wait for a reviewer's decision on the registered candidate (policy ``review``)."""
+
+    template_fields = ()  # subject and body are built from the evidence at run time
+    ui_color = "#fdf2cc"
+
+    def __init__(self, *, poke_interval: float | None = None, **kwargs: Any) -> None:
+        super().__init__(subject="Model review", defaults=REJECT, **kwargs)
+        self.poke_interval = poke_interval
+
+    def execute(self, context: Any) -> Any:
+        import os
+
+        from retrainer_airflow import tasks
+
+        ti = context["ti"]
+        plan, evaluated, registered = (ti.xcom_pull(task_ids=t) for t in ("plan_training", "evaluate", "register"))
+        asked = tasks.review_request(plan, evaluated, registered)
+        if "decision" in asked:  # policy auto, gate failed, or already decided: nothing to ask
+            return asked
+        self.subject, self.body = asked["subject"], asked["body"]
+        upsert_hitl_detail(ti_id=ti.id, options=self.options, subject=self.subject, body=self.body,
+                           defaults=self.defaults, multiple=False, params=self.serialized_params,
+                           assigned_users=self.assigned_users)  # fmt: skip
+        self.log.info("Waiting for a decision on %s v%s until %s (Airflow: Required actions; MLflow: "
+                      "tag approval=approved|rejected)", asked["model_name"], asked["version"],
+                      asked["deadline"])  # fmt: skip
+        poke = self.poke_interval or float(os.environ.get("RETRAINER_REVIEW_POKE_S", "30"))
+        self.defer(
+            trigger=ReviewTrigger(
+                ti_id=ti.id,
+                options=self.options,
+                defaults=self.defaults,
+                params=self.serialized_params,
+                multiple=False,
+                timeout_datetime=datetime.fromisoformat(asked["deadline"]),
+                poke_interval=poke,
+                tracking_uri=asked["tracking_uri"],
+                model_name=asked["model_name"],
+                version=asked["version"],
+            ),
+            method_name="execute_complete",
+        )
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from retrainer_airflow import tasks
+
+        if "error" in event:
+            return super().execute_complete(context, event)
+        chosen = list(event.get("chosen_options") or [])
+        user = event.get("responded_by_user") or {}
+        if event.get("timedout") or not user:
+            via, reviewer = "timeout", "nobody"
+        else:
+            via, reviewer = str(event.get("via") or "airflow"), str(user.get("name") or user.get("id"))
+        ti = context["ti"]
+        decided = tasks.record_review(ti.xcom_pull(task_ids="plan_training"), ti.xcom_pull(task_ids="register"),
+                                      APPROVE in chosen, reviewer, via)  # fmt: skip
+        # the first answer recorded on the version decides, whatever this event says
+        event = {**event, "chosen_options": [APPROVE if decided["approved"] else REJECT]}
+        super().execute_complete(context, event)
+        return decided
