@@ -248,6 +248,12 @@ def train_and_log(
         mlflow.log_metric("gx_expectations_evaluated", validation["evaluated"])
         mlflow.set_tag("gx.success", str(validation["success"]).lower())
         mlflow.log_artifact(validation["result_path"], artifact_path="validation")
+        # what rebuilds this model besides the data: the code version, the seed and the spec
+        from retrainer.lineage import code_version
+
+        mlflow.set_tags({**code_version().tags(), "training.seed": str(cfg.seed)})
+        if Path(spec.source_path).is_file():
+            mlflow.log_artifact(spec.source_path, artifact_path="spec")
         with tempfile.TemporaryDirectory() as tmp:
             png = reports.learning_curves(
                 result.history, Path(tmp) / "learning_curves.png", f"{spec.model_name} on {plan['data_version']}"
