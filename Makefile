@@ -21,7 +21,7 @@ help:
 	@echo "make test-fast  unit tests only (no end-to-end DAG runs)"
 	@echo "make up / down  start / stop the Airflow and MLflow web UIs over the local state"
 	@echo "make serve      TensorFlow Serving-compatible REST server over the model store (:$(SERVE_PORT))"
-	@echo "make bench      drift check vs Evidently, side by side (builds .venv-bench)"
+	@echo "make bench      drift check vs Evidently (builds .venv-bench), model server vs mlflow models serve"
 	@echo "make clean      remove all local state ($(LOCAL)/); keeps the virtualenv"
 
 $(PY):
@@ -88,8 +88,9 @@ $(BENCH_STAMP): requirements-bench.txt requirements-data.txt
 	  || { tail -n 40 $(BENCH_VENV).log; echo "install failed: see $(BENCH_VENV).log"; exit 1; }
 	@touch $@
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) $(STAMP)
 	$(BENCH_VENV)/bin/python bench/drift_vs_evidently.py $(BENCH_ARGS)
+	@$(ENV) && $(PY) bench/serving_vs_mlflow.py $(SERVING_BENCH_ARGS)
 
 clean: down
 	rm -rf $(LOCAL)

@@ -244,6 +244,15 @@ _STATUS = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?
 def make_handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # A response leaves in one write (headers and body buffered, flushed after each request)
+        # with Nagle off: otherwise a keep-alive client waits out its delayed ACK, ~40 ms a call.
+        wbufsize = -1
+        disable_nagle_algorithm = True
+
+        def handle_expect_100(self) -> bool:
+            ok = super().handle_expect_100()
+            self.wfile.flush()  # "100 Continue" must reach the client before it sends the body
+            return ok
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("%s " + format, self.address_string(), *args)
