@@ -1,11 +1,18 @@
 """
 ### retrain_model: pinned data version to a verified deployment
 
-Started by `monitor_drift` when new data drifted (its conf carries the reason, the drift
-summary and the data version), or by hand with Params:
+Runs monthly for the month that just ended, when `monitor_drift` finds that new data
+drifted (its conf carries the reason, the drift summary and the data version), when
+somebody posts an event to the asset `retrainer_retrain_requests`, or by hand with Params
+(a bad conf is refused before the run starts, naming the field). A backfill
+(`airflow backfill create --dag-id retrain_model --from-date ... --to-date ...`) retrains
+the models of past months from the data of their time; they are registered and evaluated,
+tagged as backfill runs, and never promoted nor deployed.
 
-1. **plan_training** pins the data version (the one that triggered the run, or the
-   `data_version` Param) and picks the training window and the later holdout period.
+1. **plan_training** pins the data version (the `data_version` Param, else the one an asset
+   event named, else the one that was current at the end of the run's data interval) and
+   picks the training window ending there and the holdout period after it. A data version
+   and window that another run already trained is skipped unless `force` is set.
 2. **validate_window** re-validates every period of the window as read from the registry.
 3. **train** trains the Keras model (preprocessing inside the model, tf.data input) and
    logs params, learning curves, the data version, the GX result and the model with its
@@ -32,15 +39,21 @@ summary and the data version), or by hand with Params:
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.interval import CronDataIntervalTimetable
 
 from retrainer_airflow import tasks
+from retrainer_airflow.assets import RETRAIN_REQUESTS
 from retrainer_airflow.defaults import dag_defaults, data_version_param, dataset_param
 from retrainer_airflow.review import ModelReviewOperator
 
 
 @dag(
     dag_id="retrain_model",
-    schedule=None,
+    # monthly, for the month that just ended (a data interval), and whenever somebody asks
+    schedule=AssetOrTimeSchedule(
+        timetable=CronDataIntervalTimetable("0 5 1 * *", timezone="UTC"), assets=[RETRAIN_REQUESTS]
+    ),
     max_active_runs=1,
     **dag_defaults(),
     doc_md=__doc__,
@@ -48,10 +61,41 @@ from retrainer_airflow.review import ModelReviewOperator
     params={
         "dataset": dataset_param(),
         "data_version": data_version_param(),
-        "window": Param(None, type=["null", "integer"], minimum=1, description="training periods (spec default)"),
-        "epochs": Param(None, type=["null", "integer"], minimum=1, description="max epochs (spec default)"),
-        "reason": Param("", type="string", description="why this run was started (recorded in MLflow)"),
-        "drift": Param(None, type=["null", "object"], description="drift summary, when drift started the run"),
+        "window": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=60,
+            title="Training window",
+            description="periods to train on (empty: the spec's window)",
+        ),
+        "epochs": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=500,
+            title="Epochs",
+            description="most epochs to train (empty: the spec's)",
+        ),
+        "force": Param(
+            False,
+            type="boolean",
+            title="Force",
+            description="train even if this data version and window already have a model",
+        ),
+        "reason": Param(
+            "",
+            type="string",
+            maxLength=500,
+            title="Reason",
+            description="why this run was started (recorded in MLflow)",
+        ),
+        "drift": Param(
+            None,
+            type=["null", "object"],
+            title="Drift summary",
+            description="set by monitor_drift when drift started the run",
+        ),
     },
 )
 def retrain_model() -> None:

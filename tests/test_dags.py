@@ -59,8 +59,13 @@ def test_new_data_versions_reach_the_drift_monitor(dagbag) -> None:  # type: ign
     assert monitor.timetable.timetable._expression == "0 6 * * *"  # and every morning
     trigger = monitor.get_task("trigger_retrain")
     assert trigger.trigger_dag_id == "retrain_model" and trigger.skip_when_already_exists
-    # retrain_model runs when the monitor (or a person) asks, not on every new data version
-    assert type(dagbag.dags["retrain_model"].timetable).__name__ == "NullTimetable"
+    # retrain_model: monthly for the month that ended (a data interval), or when asked, not on
+    # every new data version
+    retrain = dagbag.dags["retrain_model"].timetable
+    assert "retrainer_retrain_requests" in str(retrain.asset_condition)
+    assert "retrainer_data_versions" not in str(retrain.asset_condition)
+    assert type(retrain.timetable).__name__ == "CronDataIntervalTimetable"
+    assert retrain.timetable._expression == "0 5 1 * *"
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)

@@ -136,18 +136,42 @@ def version_batch(settings: Settings, validation: Result) -> Result:
 # =============================================================================== retrain
 
 
-def plan_training(settings: Settings, dataset: str, data_version: str | None, window: int | None = None) -> Result:
-    """Pin the data version and choose the training window and the later holdout slice."""
+def period_before(when: datetime) -> str:
+    """The last whole monthly period before ``when`` (a data interval's end): 2011-08-01 -> 2011-07,
+    and 2011-08-15 -> 2011-07 too (August is not whole yet)."""
+    year, month = (when.year, when.month - 1) if when.month > 1 else (when.year - 1, 12)
+    return f"{year:04d}-{month:02d}"
+
+
+def plan_training(
+    settings: Settings,
+    dataset: str,
+    data_version: str | None,
+    window: int | None = None,
+    as_of: str | None = None,
+    backfill: bool = False,
+) -> Result:
+    """Pin the data version and choose the training window and the later holdout slice.
+
+    ``as_of`` (a period, from a run's data interval end) pins the version that was current
+    once that period had landed, when no version is named, and ends the window there; so a
+    scheduled run or a backfill of an old interval trains on the data of its time, not the latest."""
     spec = settings.load_spec(dataset)
-    version = DataRegistry(settings).resolve(dataset, data_version)
+    registry = DataRegistry(settings)
+    if as_of and data_version in (None, "", "latest"):
+        version = registry.as_of(dataset, as_of)
+    else:
+        version = registry.resolve(dataset, data_version)
+    available = [p for p in version.periods if as_of is None or p <= as_of]
     win = window or spec.training.window_periods
     hold = spec.training.holdout_periods
-    if len(version.periods) < win + hold:
+    if len(available) < win + hold:
         raise NotEnoughDataError(
-            f"{version.tag} holds {len(version.periods)} periods of {dataset}; training needs "
-            f"{win} + {hold} (window + holdout)"
+            f"{version.tag} holds {len(available)} periods of {dataset}"
+            + (f" up to {as_of}" if as_of else "")
+            + f"; training needs {win} + {hold} (window + holdout)"
         )
-    periods = list(version.periods[-(win + hold) :])
+    periods = available[-(win + hold) :]
     return {
         "dataset": dataset,
         "model_name": spec.model_name,
@@ -157,6 +181,8 @@ def plan_training(settings: Settings, dataset: str, data_version: str | None, wi
         "train_periods": periods[:win],
         "holdout_periods": periods[win:],
         "window": win,
+        "as_of": as_of,
+        "backfill": backfill,
     }
 
 
@@ -166,6 +192,26 @@ def _read(settings: Settings, spec: DatasetSpec, plan: Result, periods: list[str
     if version.rev != plan["data_rev"]:
         raise RuntimeError(f"data tag {plan['data_tag']} moved from {plan['data_rev']} to {version.rev}")
     return reg.read_periods(spec, version, periods)
+
+
+def trained_by_other_runs(settings: Settings, plan: Result, ctx: RunContext) -> list[str]:
+    """Model versions already trained on this plan's data version and window by other runs
+    (``v5 (run scheduled__2011-08-01...)``); empty when there are none or only this run's."""
+    spec = settings.load_spec(plan["dataset"])
+    registry = Registry(settings)
+    try:
+        found = registry.client.search_model_versions(
+            f"name = '{spec.model_name}' and tags.`data.version` = '{plan['data_version']}'"
+        )
+    except Exception:  # no such registered model yet
+        return []
+    window = ",".join(plan["train_periods"])
+    return [
+        f"v{mv.version} (run {mv.tags.get('airflow.run_id')})"
+        for mv in sorted(found, key=lambda mv: int(mv.version))
+        if mv.tags.get("data.train_periods") == window
+        and (mv.tags.get("airflow.dag_id"), mv.tags.get("airflow.run_id")) != (ctx.dag_id, ctx.run_id)
+    ]
 
 
 def validate_window(settings: Settings, plan: Result) -> Result:
@@ -364,9 +410,13 @@ def register(
         **_gate_tags(evaluated),
         **(evidence or {}),
     }
+    if plan.get("backfill"):  # a model of the past: evidence only, never a candidate for production
+        tags.update({"retrainer.backfill": "true", "promotion.decision": "not considered (backfill run)"})
     version, created = registry.register(spec, trained["run_id"], trained["model_uri"], tags)
-    if registry.alias_version(spec, CHAMPION) != version and "promotion.decision" not in registry.version_tags(
-        spec, version
+    if (
+        not plan.get("backfill")
+        and registry.alias_version(spec, CHAMPION) != version
+        and "promotion.decision" not in registry.version_tags(spec, version)
     ):
         registry.set_alias(spec, CHALLENGER, version)
     log.info("%s v%s %s", spec.model_name, version, "registered" if created else "was already registered")

@@ -151,6 +151,14 @@ class DataRegistry:
             raise DataVersionError(f"data version '{version}' of '{dataset}' does not exist (latest: {known})")
         return self._version(dataset, tag)
 
+    def as_of(self, dataset: str, period: str) -> DataVersion:
+        """The data version that was current once ``period`` had landed: the newest version
+        whose newest period is ``period`` or earlier (later versions hold later data)."""
+        found = [v for v in self.versions(dataset) if v.periods and v.periods[-1] <= period]
+        if not found:
+            raise DataVersionError(f"no data version of '{dataset}' holds data up to {period} only or earlier")
+        return found[-1]
+
     def versions(self, dataset: str) -> list[DataVersion]:
         return [self._version(dataset, t) for t in self._tags(dataset)]
 

@@ -29,9 +29,22 @@ def dag_defaults(retries: int | None = None) -> dict[str, Any]:
     return {"start_date": START_DATE, "catchup": False, "default_args": args, "on_failure_callback": FailureWebhook()}
 
 
+def known_datasets() -> list[str]:
+    """The dataset specs there are (file names in the specs folder), for the Params form."""
+    from pathlib import Path
+
+    from retrainer_airflow.localenv import REPO_ROOT
+
+    folder = Path(os.environ.get("RETRAINER_SPECS_DIR") or REPO_ROOT / "include" / "specs")
+    # the default is always offered, so the Params' defaults stay valid whatever folder is read
+    return sorted({DEFAULT_DATASET, *(p.stem for p in folder.glob("*.yaml"))})
+
+
 def dataset_param() -> Param:
-    return Param(DEFAULT_DATASET, type="string", description="dataset spec name")
+    return Param(DEFAULT_DATASET, type="string", enum=known_datasets(), title="Dataset",
+                 description="the dataset spec to work on")  # fmt: skip
 
 
 def data_version_param() -> Param:
-    return Param("latest", type="string", description="'latest' or a tag such as v0007")
+    return Param("latest", type="string", pattern=r"^(latest|v[0-9]{4,})$", title="Data version",
+                 description="'latest' or a data version such as v0007")  # fmt: skip

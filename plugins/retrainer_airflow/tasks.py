@@ -18,7 +18,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from retrainer.config import Settings
 from retrainer.registry import RunContext
-from retrainer_airflow.assets import DATA_VERSIONS
+from retrainer_airflow.assets import DATA_VERSIONS, RETRAIN_REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -112,28 +112,51 @@ def publish(versioned: Result) -> Result:
 def _triggering_version(dataset: str) -> str | None:
     """The data version named by the asset event that started this run, if any."""
     events = _context().get("triggering_asset_events") or {}
-    try:
-        found = [e for e in events[DATA_VERSIONS] if (e.extra or {}).get("dataset") == dataset]
-    except (KeyError, TypeError):
-        return None
-    return str(found[-1].extra["data_version"]) if found else None
+    found = []
+    for asset in (DATA_VERSIONS, RETRAIN_REQUESTS):
+        try:
+            found += [e for e in events[asset] if (e.extra or {}).get("dataset") in (dataset, None)]
+        except (KeyError, TypeError):
+            continue
+    named = [str(e.extra["data_version"]) for e in found if (e.extra or {}).get("data_version")]
+    return named[-1] if named else None
+
+
+def _is_backfill() -> bool:
+    return "backfill" in str(getattr(_context()["dag_run"], "run_type", "")).lower()
 
 
 def plan_training() -> Result:
+    """Pin the data version: the one named by the ``data_version`` Param, else the one the
+    triggering asset event announced, else the one that was current at the end of the run's
+    data interval (a scheduled run or a backfill trains on the data of its own time). A data
+    version already trained by another run is not trained again unless ``force`` is set."""
     from retrainer import pipeline
     from retrainer.versioning import DataVersionError
 
-    params = _context()["params"]
+    ctx = _context()
+    params = ctx["params"]
     dataset = params["dataset"]
     wanted = params.get("data_version") or "latest"
+    as_of = None
     if wanted == "latest":
         wanted = _triggering_version(dataset) or "latest"
+    if wanted == "latest" and ctx.get("data_interval_end") is not None:
+        as_of = pipeline.period_before(ctx["data_interval_end"])
+    s = settings()
     try:
-        return pipeline.plan_training(settings(), dataset, wanted, params.get("window"))
+        plan = pipeline.plan_training(s, dataset, wanted, params.get("window"), as_of=as_of, backfill=_is_backfill())
     except pipeline.NotEnoughDataError as exc:
         raise AirflowSkipException(str(exc)) from exc
     except DataVersionError as exc:
         raise AirflowFailException(str(exc)) from exc
+    earlier = pipeline.trained_by_other_runs(s, plan, run_context())
+    if earlier and not params.get("force"):
+        raise AirflowSkipException(
+            f"{plan['data_tag']} with this window was already trained by {earlier}; "
+            "nothing new to learn (trigger with force=true to train again)"
+        )
+    return plan
 
 
 def validate_window(plan: Result) -> Result:
@@ -166,12 +189,18 @@ def register(plan: Result, trained: Result, evaluated: Result) -> Result:
     return pipeline.register(settings(), plan, trained, evaluated, run_context(), evidence)
 
 
+def skip_if_backfill(plan: Result) -> None:
+    if plan.get("backfill"):
+        raise AirflowSkipException("a backfill run registers and evaluates; it never promotes nor deploys")
+
+
 def review_request(plan: Result, evaluated: Result, registered: Result) -> Result:
     """What the review task asks, or, when nothing needs asking, the decision that stands:
     policy ``auto``, a gate that already failed, or a decision recorded earlier (first answer)."""
     from retrainer import approval, pipeline
     from retrainer.registry import Registry
 
+    skip_if_backfill(plan)
     s = settings()
     spec = s.load_spec(plan["dataset"])
     version = registered["version"]
@@ -210,6 +239,7 @@ def record_review(plan: Result, registered: Result, approved: bool, reviewer: st
 def promote(plan: Result, trained: Result, evaluated: Result, registered: Result) -> Result:
     from retrainer import pipeline
 
+    skip_if_backfill(plan)
     try:
         return pipeline.promote(settings(), plan, evaluated, registered, trained)
     except pipeline.ReviewPendingError as exc:

@@ -175,6 +175,11 @@ def test_binary_classification_end_to_end(make_pipeline: Any, home: Path, monkey
     spec = Settings.from_env().load_spec("churn")
     rng = np.random.default_rng(0)
     pipe = make_pipeline(2032)
+    # a new spec file is a new dataset: once the DAGs are parsed again, their Params offer it
+    from retrainer_airflow.runner import load_dags
+
+    pipe.dags = load_dags()
+    assert "churn" in pipe.dags["retrain_model"].params.get_param("dataset").schema["enum"]
     for period in ("2024-01", "2024-02", "2024-03"):
         batch = write_batch(_churn_month(period, rng), spec, home / "landing" / f"churn-{period}.csv")
         assert pipe.ingest("churn", period, batch).state == "success"

@@ -49,7 +49,7 @@ def test_champion_moved_before_promotion(make_pipeline: Any, home: Path, bike_ba
     plan, trained, evaluated, registered = _candidate(s, "v0004", "cas-candidate-1")
     assert registered["version"] == "2" and evaluated["champion_version"] == "1" and evaluated["passed"]
     # ... and before it is promoted, another run makes v3 the champion
-    assert pipe.retrain("bike_sharing", "v0004").state == "success"
+    assert pipe.retrain("bike_sharing", "v0004", force=True).state == "success"  # v0004 again, on purpose
     assert registry.alias_version(spec, CHAMPION) == "3"
 
     # without the means to evaluate again, promotion refuses rather than promote blind

@@ -53,6 +53,12 @@ def test_missing_spec_file_names_the_file(tmp_path: Path) -> None:
         (lambda d: d.update(drift={"drift_share": 1.5}), "drift.drift_share"),
         (lambda d: d.update(drift={"cooldown": 3}), "drift.cooldown"),
         (lambda d: d["training"].update(hidden_units=[64, -1]), "training.hidden_units"),
+        (lambda d: d.update(approval={"policy": "manual"}), "approval.policy"),
+        (lambda d: d.update(approval={"timeout_hours": 0}), "approval.timeout_hours"),
+        (lambda d: d.update(approval={"reviewers": ["a"]}), "approval.reviewers"),
+        (lambda d: d.update(deploy={"canary": "yes"}), "deploy.canary"),
+        (lambda d: d.update(deploy={"check_rows": 0}), "deploy.check_rows"),
+        (lambda d: d.update(deploy={"max_p99_ms": -1}), "deploy.max_p99_ms"),
     ],
 )
 def test_malformed_spec_names_file_and_field(tmp_path: Path, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
@@ -104,3 +110,12 @@ def test_settings_refuse_registry_on_s3(home: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("RETRAINER_DATA_REGISTRY", "s3://bucket/registry")
     with pytest.raises(ValueError, match="RETRAINER_DATA_REGISTRY"):
         Settings.from_env()
+
+
+def test_approval_and_deploy_sections(bike_spec: DatasetSpec, tmp_path: Path) -> None:
+    assert (bike_spec.approval.policy, bike_spec.approval.timeout_hours) == ("auto", 72)
+    assert bike_spec.deploy.canary and bike_spec.deploy.check_rows == 64 and bike_spec.deploy.max_p99_ms == 250
+    data = _valid()
+    data["approval"] = {"policy": "review", "timeout_hours": 0.5}
+    spec = DatasetSpec.load(_write(tmp_path, data))
+    assert (spec.approval.policy, spec.approval.timeout_hours) == ("review", 0.5)

@@ -126,3 +126,36 @@ def test_wrong_type_is_a_400(url: str, rows: pd.DataFrame, bike_spec: DatasetSpe
 def test_label_needs_a_complete_version(store: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no complete version"):
         serving.set_label(store, "bike_demand", serving.STABLE, 7)
+
+
+def test_canary_label_status_and_the_deploy_check(
+    url: str, store: Path, rows: pd.DataFrame, bike_spec: DatasetSpec
+) -> None:
+    """A new version is served under ``canary`` while ``stable`` stays; the deploy check goes
+    through the server (health, predictions equal to the model's, latency) and says what failed."""
+    from retrainer import postdeploy
+
+    base = url.removesuffix("/v1/models")
+    serving.set_label(store, "bike_demand", serving.CANARY, 2)
+    try:
+        status, body = _call(f"{url}/bike_demand/labels/canary")
+        assert status == 200 and body["model_version_status"][0] == {
+            "version": "2", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""},
+        }  # fmt: skip
+        assert _call(f"{url}/bike_demand")[1]["model_version_status"][0]["version"] == "1"  # stable stays
+        sample = rows.iloc[:16]
+        _, v2 = _call(f"{url}/bike_demand/versions/2:predict", {"instances": _instances(rows, bike_spec, 16)})
+        expected = np.asarray(v2["predictions"], dtype=float)
+        result = postdeploy.check(base, bike_spec, "2", sample, expected, label=serving.CANARY)
+        assert result.max_abs_diff == 0 and result.rows == 16 and result.requests == bike_spec.deploy.latency_requests
+        assert result.route == "/v1/models/bike_demand/labels/canary" and 0 < result.p50_ms <= result.p99_ms
+        with pytest.raises(postdeploy.DeployCheckError, match="predict: served predictions differ"):
+            postdeploy.check(base, bike_spec, "2", sample, expected + 50, label=serving.CANARY)
+        strict = replace(bike_spec, deploy=replace(bike_spec.deploy, max_p99_ms=0.0001, latency_requests=5))
+        with pytest.raises(postdeploy.DeployCheckError, match="latency: p99"):
+            postdeploy.check(base, strict, "2", sample, expected, label=serving.CANARY)
+        with pytest.raises(postdeploy.DeployCheckError, match=r"health: .* did not report v3 AVAILABLE"):
+            postdeploy.check(base, bike_spec, "3", sample, expected, wait_s=0)
+    finally:
+        assert serving.clear_label(store, "bike_demand", serving.CANARY) == {"stable": 1}
+    assert serving.read_config(store)["bike_demand"].labels == {"stable": 1}

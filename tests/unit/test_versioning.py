@@ -99,3 +99,26 @@ def test_push_to_s3_remote(
         assert res.pushed_bytes == path.stat().st_size
     objects = boto3.client("s3").list_objects_v2(Bucket=s3_env, Prefix="dvc/")["Contents"]
     assert sorted(o["Size"] for o in objects) == sorted(sizes)
+
+
+def test_the_version_as_of_a_period(
+    settings: Settings, bike_spec: DatasetSpec, months: dict[str, pd.DataFrame]
+) -> None:
+    """A scheduled run or a backfill of an old month trains on the version of its time."""
+    from datetime import UTC, datetime
+
+    from retrainer.pipeline import period_before
+
+    reg = DataRegistry(settings)
+    for period in ("2011-01", "2011-02", "2011-03"):
+        _add(reg, bike_spec, settings, period, months[period])
+    # a corrected re-delivery of February after March: versions v0004 holds up to March too
+    _add(reg, bike_spec, settings, "2011-02", months["2011-02"].assign(cnt=months["2011-02"]["cnt"] + 1))
+    assert reg.as_of(bike_spec.name, "2011-02").label == "v0002"
+    assert reg.as_of(bike_spec.name, "2011-03").label == "v0004"  # the newest once March was in
+    assert reg.as_of(bike_spec.name, "2012-12").label == "v0004"
+    with pytest.raises(DataVersionError, match="up to 2010-12"):
+        reg.as_of(bike_spec.name, "2010-12")
+    assert period_before(datetime(2011, 8, 1, tzinfo=UTC)) == "2011-07"
+    assert period_before(datetime(2011, 8, 15, 6, tzinfo=UTC)) == "2011-07"
+    assert period_before(datetime(2012, 1, 1, tzinfo=UTC)) == "2011-12"
