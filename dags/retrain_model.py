@@ -52,7 +52,7 @@ from retrainer_airflow.review import ModelReviewOperator
     dag_id="retrain_model",
     # monthly, for the month that just ended (a data interval), and whenever somebody asks
     schedule=AssetOrTimeSchedule(
-        timetable=CronDataIntervalTimetable("0 5 1 * *", timezone="UTC"), assets=[RETRAIN_REQUESTS]
+        timetable=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"), assets=[RETRAIN_REQUESTS]
     ),
     max_active_runs=1,
     **dag_defaults(),

@@ -65,7 +65,7 @@ def test_new_data_versions_reach_the_drift_monitor(dagbag) -> None:  # type: ign
     assert "retrainer_retrain_requests" in str(retrain.asset_condition)
     assert "retrainer_data_versions" not in str(retrain.asset_condition)
     assert type(retrain.timetable).__name__ == "CronDataIntervalTimetable"
-    assert retrain.timetable._expression == "0 5 1 * *"
+    assert retrain.timetable._expression == "0 0 1 * *"
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
