@@ -57,7 +57,7 @@ def ingest_batch() -> None:
     def version_batch(validation: dict) -> dict:
         return tasks.version_batch(validation)
 
-    @task(outlets=[DATA_VERSIONS])
+    @task(outlets=[DATA_VERSIONS], inlets=[DATA_VERSIONS])  # inlets: to see what was announced before
     def publish(versioned: dict) -> dict:
         return tasks.publish(versioned)
 

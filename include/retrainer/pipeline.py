@@ -329,9 +329,13 @@ def evaluate(settings: Settings, plan: Result, trained: Result) -> Result:
     champ_version = registry.alias_version(spec, CHAMPION)
     if registry.run_tags(trained["run_id"]).get("retrainer.evaluated") == "true":
         done = dict(mlflow.artifacts.load_dict(f"runs:/{trained['run_id']}/evaluation/evaluation.json"))
-        if done.get("champion_version") == champ_version:
+        own = registry.version_for_run(spec, trained["run_id"])
+        decided = own is not None and (str(own.version) == champ_version or "promotion.decision" in own.tags)
+        if done.get("champion_version") == champ_version or decided:
+            # the same champion, or this run's candidate is decided already (it may be the champion
+            # now): the recorded evaluation is the one that decided, never a comparison with itself
             log.info("evaluation of run %s against champion v%s is already recorded; reusing it",
-                     trained["run_id"], champ_version)  # fmt: skip
+                     trained["run_id"], done.get("champion_version"))  # fmt: skip
             return done
         log.warning("champion moved from v%s to v%s since run %s was evaluated; evaluating again",
                     done.get("champion_version"), champ_version, trained["run_id"])  # fmt: skip
@@ -542,8 +546,11 @@ def deploy(settings: Settings, plan: Result, registered: Result) -> Result:
     model = registry.load_keras(spec, version)
     res = deployment.deploy(settings, spec, version, model)
     tags = {"deploy.location": res.location, **_tflite(settings, spec, plan, version, model)}
-    labels: dict[str, int] = {}
-    if spec.deploy.canary:  # stable keeps serving the previous version until the check passes
+    entry = serving.read_config(settings.model_store, settings.s3_endpoint_url).get(spec.model_name)
+    labels = dict(entry.labels) if entry else {}
+    if labels.get(serving.STABLE) == int(version):  # a rerun after verify: it serves already
+        tags["deploy.label"] = serving.STABLE
+    elif spec.deploy.canary:  # stable keeps serving the previous version until the check passes
         labels = serving.set_label(settings.model_store, spec.model_name, serving.CANARY, int(version),
                                    settings.s3_endpoint_url)  # fmt: skip
         tags["deploy.label"] = serving.CANARY

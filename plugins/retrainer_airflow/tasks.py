@@ -102,6 +102,11 @@ def publish(versioned: Result) -> Result:
     if not versioned["created"]:
         raise AirflowSkipException(f"{versioned['data_tag']} already existed and was announced when it was made")
     extra = {k: versioned[k] for k in ("dataset", "data_version", "period")}
+    # a cleared publish in the run that made the version: it was announced already
+    for event in _context()["inlet_events"][DATA_VERSIONS].ascending(False).limit(500):
+        seen = event.extra or {}
+        if (seen.get("dataset"), seen.get("data_version")) == (extra["dataset"], extra["data_version"]):
+            raise AirflowSkipException(f"{versioned['data_tag']} was announced already (asset event {event.timestamp})")
     _context()["outlet_events"][DATA_VERSIONS].extra = extra
     return extra
 

@@ -17,7 +17,7 @@ task is most tempted to do its work again.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,11 +37,6 @@ DATASET = "bike_sharing"
 INGEST = "ingest_batch"
 RETRAIN = "retrain_model"
 ASSET = "retrainer_data_versions"
-
-PUBLISH_ANNOUNCES_AGAIN = (
-    "known bug: clearing publish alone in the run that made a data version announces that version "
-    "a second time (publish decides on version_batch's XCom 'created', which stays true)"
-)
 
 
 @functools.cache
@@ -128,14 +123,13 @@ def test_clearing_any_ingest_task_makes_nothing_twice(airflow_stack: AirflowStac
         where = f"clear {task_id} (+ downstream {sorted(set(cleared) - {task_id})})"
         if state != "success":
             problems.append(f"{where}: the run ended {state}\n{api.describe(INGEST, run_id)}")
-        announced_again = replace(prev, events=[*prev.events, (run_id, label, good)])
-        if after != prev and not (cleared == ["publish"] and after == announced_again):  # the known bug (below)
+        if after != prev:
             problems.append(f"{where}: state changed\n  before {prev}\n  after  {after}")
         if stale := not_rerun(api, INGEST, run_id, cleared, since):
             problems.append(f"{where}: not run again: {stale}")
         prev = after
     assert not problems, "\n".join(problems)
-    assert replace(prev, events=first.events) == first  # at most the known second announcement
+    assert prev == first
 
     # a corrupted re-delivery: quarantined once, however often its run is cleared
     bad_batch = land(stack.settings, bad, corrupted=True)
@@ -168,7 +162,6 @@ def test_clearing_any_ingest_task_makes_nothing_twice(airflow_stack: AirflowStac
     assert api.run(INGEST, run_id)["state"] == "success"  # the CLI cleared the bad run only
 
 
-@pytest.mark.xfail(strict=True, reason=PUBLISH_ANNOUNCES_AGAIN)
 def test_clearing_publish_announces_a_new_data_version_once(airflow_stack: AirflowStack) -> None:
     stack, api = airflow_stack, airflow_stack.client
     period = "2011-08"
@@ -188,17 +181,6 @@ def test_clearing_publish_announces_a_new_data_version_once(airflow_stack: Airfl
 
 #: tags that record the latest check or the try that last touched a version, not a decision
 VOLATILE_TAGS = ("deploy.check.", "airflow.try_number")
-
-REJUDGED = (
-    "known bug: a rerun of evaluate in the run whose candidate became champion evaluates the "
-    "candidate against itself ('champion moved' from none to the candidate) and records that: "
-    "gate tags and champion metrics on the MLflow run, and, when register reruns after it, "
-    "on the model version"
-)
-RELABELLED = (
-    "known bug: a rerun of deploy without verify labels the verified champion canary again "
-    "(serving label and the version's deploy.label tag)"
-)
 
 
 @dataclass(frozen=True)
@@ -265,20 +247,6 @@ def changes(before: ModelState, after: ModelState) -> list[tuple[str, str, Any, 
     return out
 
 
-def known_bug(change: tuple[str, str, Any, Any], after: ModelState, own: str, cleared: list[str]) -> str | None:
-    """Which known bug explains a change, if one does."""
-    where, key, _, new = change
-    owner = where.rsplit(" ", 1)[-1]
-    judged = (after.version_tags if where.startswith("version") else after.run_tags).get(owner, {})
-    rejudged = judged.get("gate.champion_version") == own  # the candidate judged against itself
-    if rejudged and (key.startswith("gate.") or (where.startswith("run metrics") and key.startswith("champion_"))):
-        return REJUDGED
-    relabelled = (key == "deploy.label" and new == "canary") or (where == "labels" and new.get("canary") == int(own))
-    if cleared == ["deploy"] and relabelled:
-        return RELABELLED
-    return None
-
-
 def version_data(settings: Settings, periods: list[str]) -> str:
     """Version accepted batches straight into the data registry (as ``ingest_batch`` would)."""
     from retrainer import pipeline
@@ -319,8 +287,6 @@ def test_clearing_any_retrain_task_makes_nothing_twice(airflow_stack: AirflowSta
     asked = len(api.hitl_answers)  # a reviewer's decision, where the spec asks for one
 
     problems: list[str] = []
-    known: dict[str, list[str]] = {}
-    own = new_versions[0]
     last = [first]
 
     def rerun(task_ids: list[str], downstream: bool) -> None:
@@ -337,12 +303,7 @@ def test_clearing_any_retrain_task_makes_nothing_twice(airflow_stack: AirflowSta
         for change in changes(last[0], after):  # what this rerun changed, unless back to the first run's
             if (change[0], change[1]) not in diverged:
                 continue
-            text = f"{where}: {change[0]} {change[1]}: {change[2]!r} -> {change[3]!r}"
-            bug = known_bug(change, after, own, cleared)
-            if bug is None:
-                problems.append(text)
-            else:
-                known.setdefault(bug, []).append(text)
+            problems.append(f"{where}: {change[0]} {change[1]}: {change[2]!r} -> {change[3]!r}")
         if stale := not_rerun(api, RETRAIN, run_id, cleared, since):
             problems.append(f"{where}: not run again: {stale}")
         if len(api.hitl_answers) != asked:
@@ -355,5 +316,3 @@ def test_clearing_any_retrain_task_makes_nothing_twice(airflow_stack: AirflowSta
         rerun([task_id], downstream=False)
     rerun([order[0]], downstream=True)
     assert not problems, "\n".join(problems)
-    if known:  # nothing was made twice, but a rerun rewrote a record: shown as xfail until fixed
-        pytest.xfail("\n".join(f"{bug}:\n    " + "\n    ".join(seen[:4]) for bug, seen in known.items()))
