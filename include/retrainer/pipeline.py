@@ -454,9 +454,7 @@ class ReviewPendingError(RuntimeError):
 MAX_REEVALUATIONS = 3
 
 
-def review_links(
-    settings: Settings, spec: DatasetSpec, version: str, evaluated: Result, airflow_url: str
-) -> dict[str, str]:
+def review_links(settings: Settings, spec: DatasetSpec, version: str, airflow_url: str) -> dict[str, str]:
     """Where a reviewer reads the evidence: the version and its run in MLflow, the evaluation
     report, and the Airflow run that asks."""
     registry = Registry(settings)

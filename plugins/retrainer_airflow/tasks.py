@@ -219,7 +219,7 @@ def review_request(plan: Result, evaluated: Result, registered: Result) -> Resul
         return {"decision": "auto", "approved": evaluated["passed"], "via": "policy", "reviewer": "policy:auto"}
     if not evaluated["passed"]:
         return {"decision": "gate failed", "approved": False, "via": "gate", "reviewer": "gate"}
-    links = pipeline.review_links(s, spec, version, evaluated, _airflow_ui_url())
+    links = pipeline.review_links(s, spec, version, _airflow_ui_url())
     return approval.request(s, spec, version, evaluated, links).to_dict()
 
 
