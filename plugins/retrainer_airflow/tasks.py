@@ -101,11 +101,13 @@ def publish(versioned: Result) -> Result:
     nothing (the task is skipped), so it cannot start a second retraining."""
     if not versioned["created"]:
         raise AirflowSkipException(f"{versioned['data_tag']} already existed and was announced when it was made")
-    extra = {k: versioned[k] for k in ("dataset", "data_version", "period")}
-    # a cleared publish in the run that made the version: it was announced already
+    extra = {k: versioned[k] for k in ("dataset", "data_version", "period", "data_rev")}
+    # a cleared publish in the run that made the version: it was announced already (the data
+    # registry's commit makes the version's identity exact, not only its label)
+    key = ("dataset", "data_version", "data_rev")
     for event in _context()["inlet_events"][DATA_VERSIONS].ascending(False).limit(500):
         seen = event.extra or {}
-        if (seen.get("dataset"), seen.get("data_version")) == (extra["dataset"], extra["data_version"]):
+        if all(seen.get(k) == extra[k] for k in key):
             raise AirflowSkipException(f"{versioned['data_tag']} was announced already (asset event {event.timestamp})")
     _context()["outlet_events"][DATA_VERSIONS].extra = extra
     return extra

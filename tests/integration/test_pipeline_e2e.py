@@ -69,7 +69,14 @@ def test_local_pipeline_quarantines_trains_promotes_deploys(
     assert good.state == "success"
     assert good.values["version_batch"]["data_version"] == "v0003"
     assert good.states["publish"] == "success"
-    assert _last_asset_event_extra() == {"dataset": "bike_sharing", "data_version": "v0003", "period": "2011-03"}
+    extra = _last_asset_event_extra()
+    assert extra == {
+        "dataset": "bike_sharing",
+        "data_version": "v0003",
+        "period": "2011-03",
+        "data_rev": extra["data_rev"],
+    }
+    assert len(extra["data_rev"]) == 40  # the data registry's commit of v0003
 
     again = pipe.ingest("bike_sharing", "2011-01", bike_batches["2011-01"], at=first_at)  # rerun of a run
     assert again.values["version_batch"] == {**again.values["version_batch"], "data_version": "v0001", "created": False}
