@@ -19,7 +19,6 @@ import tempfile
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -235,16 +234,6 @@ def validate_window(settings: Settings, plan: Result) -> Result:
     return result
 
 
-def _pip_requirements() -> list[str]:
-    reqs = []
-    for dist in ("tensorflow-cpu", "tensorflow", "keras"):
-        try:
-            reqs.append(f"{dist}=={metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            continue
-    return reqs
-
-
 def train_and_log(
     settings: Settings, plan: Result, ctx: RunContext, validation: Result, epochs: int | None = None
 ) -> Result:
@@ -309,7 +298,7 @@ def train_and_log(
             training.feature_arrays(sample, spec), training.predict(result.model, sample, spec).reshape(-1, 1)
         )
         info = mlflow.tensorflow.log_model(
-            result.model, name="model", signature=signature, pip_requirements=_pip_requirements()
+            result.model, name="model", signature=signature, pip_requirements=training.library_versions()
         )
         mlflow.set_tag("retrainer.model_uri", info.model_uri)
     log.info("logged model %s on MLflow run %s", info.model_uri, run_id)

@@ -65,16 +65,20 @@ class Registry:
 
     # ------------------------------------------------------------------ runs
     def experiment_id(self, spec: DatasetSpec) -> str:
-        exp = self.client.get_experiment_by_name(spec.model_name)
+        return self.experiment_id_named(spec.model_name)
+
+    def experiment_id_named(self, name: str) -> str:
+        """The experiment ``name``, created (artifacts under the settings' artifact root) if new."""
+        exp = self.client.get_experiment_by_name(name)
         if exp is not None:
             return str(exp.experiment_id)
-        location = join(self.settings.mlflow_artifacts, spec.model_name)
+        location = join(self.settings.mlflow_artifacts, name)
         if not location.startswith("s3://"):
             location = f"file://{location}"
         try:
-            return str(self.client.create_experiment(spec.model_name, artifact_location=location))
+            return str(self.client.create_experiment(name, artifact_location=location))
         except Exception:  # created concurrently by another task: use it
-            exp = self.client.get_experiment_by_name(spec.model_name)
+            exp = self.client.get_experiment_by_name(name)
             if exp is None:
                 raise
             return str(exp.experiment_id)

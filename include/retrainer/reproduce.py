@@ -31,7 +31,6 @@ import tarfile
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -47,7 +46,6 @@ from retrainer.lineage import (
     find_model_version,
     reproductions_experiment,
 )
-from retrainer.storage import join
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -428,23 +426,6 @@ def _rebuild_from_commit(settings: Settings, commit: str, job: _Job) -> _Rebuilt
 # =============================================================================== MLflow record
 
 
-def _reproductions_experiment_id(client: MlflowClient, settings: Settings, model: str) -> str:
-    name = reproductions_experiment(model)
-    exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return str(exp.experiment_id)
-    location = join(settings.mlflow_artifacts, name)
-    if not location.startswith("s3://"):
-        location = f"file://{location}"
-    try:
-        return str(client.create_experiment(name, artifact_location=location))
-    except Exception:  # created concurrently: use it
-        exp = client.get_experiment_by_name(name)
-        if exp is None:
-            raise
-        return str(exp.experiment_id)
-
-
 def _recorded_spec(client: MlflowClient, run_id: str, dataset: str, dest: Path) -> Path | None:
     try:
         names = [a.path for a in client.list_artifacts(run_id, "spec") if a.path.endswith((".yaml", ".yml"))]
@@ -455,16 +436,6 @@ def _recorded_spec(client: MlflowClient, run_id: str, dataset: str, dest: Path) 
     if not wanted:
         return None
     return Path(client.download_artifacts(run_id, wanted[0], str(dest)))
-
-
-def _library_notice() -> str:
-    versions = []
-    for dist in ("tensorflow-cpu", "tensorflow", "keras"):
-        try:
-            versions.append(f"{dist}=={metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            continue
-    return ", ".join(versions)
 
 
 # =============================================================================== reproduce
@@ -524,7 +495,7 @@ def reproduce(
             spec_path=str(spec_path),
             training={k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
         )
-        exp_id = _reproductions_experiment_id(client, settings, model)
+        exp_id = Registry(settings).experiment_id_named(reproductions_experiment(model))
         rebuilt_code = current if plan.where == "here" else CodeVersion(commit=plan.commit or "", dirty=False)
         repro_run = client.create_run(
             exp_id,
@@ -540,7 +511,7 @@ def reproduce(
                 "reproduce.code_exact": "unknown" if plan.exact is None else str(plan.exact).lower(),
                 "reproduce.recorded_code_commit": recorded.commit if recorded else "not recorded",
                 "reproduce.tolerance": f"{tolerance:g}",
-                "reproduce.libraries": _library_notice(),
+                "reproduce.libraries": ", ".join(training.library_versions()),
                 **rebuilt_code.tags(),
             },
         )

@@ -27,6 +27,20 @@ log = logging.getLogger(__name__)
 MISSING = ""  # how a missing category reaches the model (it maps to the OOV slot)
 
 
+def library_versions() -> list[str]:
+    """The training stack's installed versions as pins (``tensorflow-cpu==2.21.0``, ...): the
+    pip requirements logged with a model, and what a reproduction ran with."""
+    from importlib import metadata
+
+    pins = []
+    for dist in ("tensorflow-cpu", "tensorflow", "keras"):
+        try:
+            pins.append(f"{dist}=={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return pins
+
+
 def feature_arrays(df: pd.DataFrame, spec: DatasetSpec) -> dict[str, np.ndarray]:
     """Raw feature columns as the model's inputs expect them (shape [n, 1])."""
     out: dict[str, np.ndarray] = {}
