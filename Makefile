@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCAL := $(or $(RETRAINER_HOME),.local)
 RUN := $(LOCAL)/run
-ENV := eval "$$($(PY) -m retrainer_airflow.localenv)" && export PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
+ENV := eval "$$($(PY) -m retrainer_dev.localenv)" && export PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 AIRFLOW_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 SERVE_PORT ?= 8501
@@ -42,11 +42,11 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-data.txt pyproject.
 install: $(STAMP)
 
 demo: $(STAMP)
-	@$(ENV) && $(PY) -m retrainer_airflow.demo $(DEMO_ARGS)
+	@$(ENV) && $(PY) -m retrainer_dev.demo $(DEMO_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check include plugins dags tests bench docs
-	$(VENV)/bin/ruff format --check include plugins dags tests bench docs
+	$(VENV)/bin/ruff check include plugins tools dags tests bench docs
+	$(VENV)/bin/ruff format --check include plugins tools dags tests bench docs
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -71,10 +71,10 @@ up: $(STAMP) serve
 	@$(ENV) && if [ -f $(RUN)/mlflow.pid ] && kill -0 $$(cat $(RUN)/mlflow.pid) 2>/dev/null; then echo "MLflow already running"; \
 	  else setsid nohup mlflow ui --backend-store-uri "$$MLFLOW_TRACKING_URI" --host 127.0.0.1 --port $(MLFLOW_PORT) \
 	    >$(RUN)/mlflow.log 2>&1 & echo $$! >$(RUN)/mlflow.pid; fi
-	@$(PY) -m retrainer_airflow.up --airflow-port $(AIRFLOW_PORT) --mlflow-port $(MLFLOW_PORT)
+	@$(PY) -m retrainer_dev.up --airflow-port $(AIRFLOW_PORT) --mlflow-port $(MLFLOW_PORT)
 
 down:
-	@if [ -x $(PY) ]; then $(PY) -m retrainer_airflow.up --down; fi
+	@if [ -x $(PY) ]; then $(PY) -m retrainer_dev.up --down; fi
 
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed

@@ -55,8 +55,8 @@ def synthetic(rows: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, lis
 
 def bike() -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]:
     """UCI Bike Sharing: 2011 as reference, 2012 as current."""
-    from retrainer.config import DatasetSpec
     from retrainer.sources import load_bike_sharing
+    from retrainer.spec import DatasetSpec
 
     spec = DatasetSpec.load(REPO / "include" / "specs" / "bike_sharing.yaml")
     df = load_bike_sharing()

@@ -124,8 +124,8 @@ def build(home: Path, epochs: int) -> dict[str, Any]:
     import mlflow.tensorflow
     from mlflow.models import infer_signature
 
-    from retrainer import deployment, serving, sources, training
-    from retrainer.config import Settings
+    from retrainer import deployment, modelstore, sources, training
+    from retrainer.settings import Settings
 
     _quiet()  # again: importing TensorFlow resets the warning filters
     settings = Settings.from_env()
@@ -159,7 +159,7 @@ def build(home: Path, epochs: int) -> dict[str, Any]:
         )
     version = "1"
     deployment.deploy(settings, spec, version, result.model)
-    serving.set_label(settings.model_store, spec.model_name, serving.STABLE, int(version))
+    modelstore.set_label(settings.model_store, spec.model_name, modelstore.STABLE, int(version))
     return {
         "settings": settings,
         "spec": spec,
@@ -615,7 +615,7 @@ def main() -> None:
 
     # every location of the embedded default in a temporary folder; nothing touches .local/ but the results
     home = Path(tempfile.mkdtemp(prefix="retrainer-serving-bench-"))
-    from retrainer_airflow import localenv
+    from retrainer_dev import localenv
 
     for var in ("RETRAINER_MODEL_STORE", "RETRAINER_MLFLOW_ARTIFACTS", "RETRAINER_DVC_REMOTE", "AWS_ENDPOINT_URL"):
         os.environ.pop(var, None)

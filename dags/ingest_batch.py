@@ -12,7 +12,8 @@ Trigger with a period (and optionally the batch file; by default
    names every failed expectation. A quarantined batch never reaches training.
 3. **version_batch** adds a passing batch to the DVC data registry as a new immutable data
    version (only that batch is hashed and pushed), and **publish** announces it on the
-   `retrainer_data_versions` asset, which starts `retrain_model`.
+   `retrainer_data_versions` asset, which starts `monitor_drift` (it decides whether the new
+   data calls for a retraining).
 
 Re-running a run is safe: the same bytes give the same data version, never a second one,
 and a version that already existed is not announced again.
@@ -43,23 +44,23 @@ from retrainer_airflow.defaults import dag_defaults, dataset_param
 def ingest_batch() -> None:
     @task
     def validate_batch() -> dict:
-        return tasks.validate_batch()
+        return tasks.ingest.validate_batch()
 
     @task.branch
     def route(validation: dict) -> str:
-        return tasks.route(validation)
+        return tasks.ingest.route(validation)
 
     @task(retries=0)
     def quarantine_batch(validation: dict) -> None:
-        tasks.quarantine_batch(validation)
+        tasks.ingest.quarantine_batch(validation)
 
     @task
     def version_batch(validation: dict) -> dict:
-        return tasks.version_batch(validation)
+        return tasks.ingest.version_batch(validation)
 
     @task(outlets=[DATA_VERSIONS], inlets=[DATA_VERSIONS])  # inlets: to see what was announced before
     def publish(versioned: dict) -> dict:
-        return tasks.publish(versioned)
+        return tasks.ingest.publish(versioned)
 
     validation = validate_batch()
     versioned = version_batch(validation)

@@ -57,19 +57,18 @@ def monitor_drift() -> None:
         deferrable=os.environ.get("RETRAINER_DRIFT_DEFERRABLE", "true").lower() == "true",
     )
 
-    @task
+    @task(multiple_outputs=True)  # run_id and conf, each its own XCom for trigger_retrain
     def start_retraining(check: dict | None) -> dict:
-        return tasks.start_retraining(check)
+        return tasks.monitor.start_retraining(check)
 
     start = start_retraining(wait_for_drift.output)
-    trigger = TriggerDagRunOperator(
+    TriggerDagRunOperator(
         task_id="trigger_retrain",
-        trigger_dag_id=tasks.RETRAIN_DAG_ID,
-        trigger_run_id="{{ ti.xcom_pull(task_ids='start_retraining')['run_id'] }}",
-        conf="{{ ti.xcom_pull(task_ids='start_retraining')['conf'] }}",
+        trigger_dag_id=tasks.monitor.RETRAIN_DAG_ID,
+        trigger_run_id=start["run_id"],
+        conf=start["conf"],
         skip_when_already_exists=True,
     )
-    start >> trigger
 
 
 monitor_drift()

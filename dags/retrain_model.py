@@ -101,44 +101,43 @@ from retrainer_airflow.review import ModelReviewOperator
 def retrain_model() -> None:
     @task
     def plan_training() -> dict:
-        return tasks.plan_training()
+        return tasks.train.plan_training()
 
     @task
     def validate_window(plan: dict) -> dict:
-        return tasks.validate_window(plan)
+        return tasks.train.validate_window(plan)
 
     @task
     def train(plan: dict, validation: dict) -> dict:
-        return tasks.train(plan, validation)
+        return tasks.train.train(plan, validation)
 
     @task
     def evaluate(plan: dict, trained: dict) -> dict:
-        return tasks.evaluate(plan, trained)
+        return tasks.evaluate.evaluate(plan, trained)
 
     @task
     def register(plan: dict, trained: dict, evaluated: dict) -> dict:
-        return tasks.register(plan, trained, evaluated)
+        return tasks.release.register(plan, trained, evaluated)
 
     @task
     def promote(plan: dict, trained: dict, evaluated: dict, registered: dict) -> dict:
-        return tasks.promote(plan, trained, evaluated, registered)
+        return tasks.release.promote(plan, trained, evaluated, registered)
 
     @task
     def deploy(plan: dict, registered: dict, promoted: dict) -> dict:
-        return tasks.deploy(plan, registered, promoted)
+        return tasks.deploy.deploy(plan, registered, promoted)
 
     @task
     def verify(plan: dict, deployed: dict) -> dict:
-        return tasks.verify(plan, deployed)
+        return tasks.deploy.verify(plan, deployed)
 
     plan = plan_training()
-    validation = validate_window(plan)
-    trained = train(plan, validation)
+    trained = train(plan, validate_window(plan))
     evaluated = evaluate(plan, trained)
     registered = register(plan, trained, evaluated)
-    review = ModelReviewOperator(task_id="review")
+    review = ModelReviewOperator(task_id="review", plan=plan, evaluation=evaluated, registered=registered)
     promoted = promote(plan, trained, evaluated, registered)
-    registered >> review >> promoted
+    review >> promoted
     verify(plan, deploy(plan, registered, promoted))
 
 

@@ -32,7 +32,7 @@ from retrainer_airflow.defaults import dag_defaults, dataset_param
 def rollback_model() -> None:
     @task
     def rollback() -> dict:
-        return tasks.rollback()
+        return tasks.rollback.rollback()
 
     rollback()
 

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins")]
+sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins"), str(REPO / "tools")]
 
-from retrainer_airflow import localenv  # noqa: E402
+from retrainer_dev import localenv  # noqa: E402
+from tests.helpers import free_port  # noqa: E402
 
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="retrainer-tests-"))
 localenv.apply(SESSION_HOME, override=True)
@@ -29,7 +30,8 @@ os.environ["RETRAINER_TASK_RETRIES"] = "0"
 # monitor_drift under dag.test: one look at the data, no waiting for newer data
 os.environ.update(RETRAINER_DRIFT_DEFERRABLE="false", RETRAINER_DRIFT_WAIT_S="0", RETRAINER_DRIFT_POKE_S="1")
 
-from retrainer.config import DatasetSpec, Settings  # noqa: E402
+from retrainer.settings import Settings  # noqa: E402
+from retrainer.spec import DatasetSpec  # noqa: E402
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -68,16 +70,10 @@ def bike_spec() -> DatasetSpec:
     return DatasetSpec.load(REPO / "include" / "specs" / "bike_sharing.yaml")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A real S3 API (moto_server) on loopback for the whole session."""
-    port = _free_port()
+    port = free_port()
     exe = Path(sys.executable).parent / "moto_server"
     proc = subprocess.Popen(
         [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

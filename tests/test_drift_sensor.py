@@ -13,6 +13,7 @@ import pytest
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
+from retrainer.contracts import DriftCheck
 from retrainer_airflow.sensors import DriftSensor
 from retrainer_airflow.triggers import DriftTrigger
 
@@ -68,13 +69,18 @@ class FakeChecks:
         self.answers = list(answers)
         self.asked: list[str] = []
 
-    def __call__(self, data_version: str) -> dict[str, Any]:
+    def __call__(self, data_version: str) -> DriftCheck:
         self.asked.append(data_version)
-        return self.answers.pop(0)
+        return DriftCheck.from_json(self.answers.pop(0))
 
 
-NO_DRIFT = {"retrain": False, "data_version": "v0004", "reason": "no retraining"}
-DRIFT = {"retrain": True, "data_version": "v0005", "reason": "retrain: features drifted"}
+def _check(**values: Any) -> dict[str, Any]:
+    """A drift check as the sensor pushes it to XCom."""
+    return DriftCheck.from_json({"status": "checked", **values}).to_json()
+
+
+NO_DRIFT = _check(retrain=False, data_version="v0004", reason="no retraining")
+DRIFT = _check(retrain=True, data_version="v0005", reason="retrain: features drifted")
 
 
 def _sensor(checks: FakeChecks, **kw: Any) -> DriftSensor:
@@ -90,7 +96,7 @@ def test_sensor_is_deferrable_by_default() -> None:
 def test_sensor_defers_with_the_right_trigger(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("RETRAINER_DATA_REGISTRY", str(tmp_path / "reg"))
     sensor = _sensor(FakeChecks(NO_DRIFT), poke_interval=30)
-    sensor._last = {}
+    sensor._last = None
     checks: FakeChecks = sensor._check  # type: ignore[assignment]
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(context={})
@@ -130,14 +136,16 @@ def test_reschedule_mode_pokes() -> None:
 
 
 def test_drift_report_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    from retrainer import links
     from retrainer_airflow.plugin import RetrainerPlugin
-    from retrainer_airflow.sensors import DriftReportLink, mlflow_run_url
+    from retrainer_airflow.sensors import DriftReportLink
 
     monkeypatch.setenv("RETRAINER_MLFLOW_UI_URL", "http://mlflow.example:5000/")
     check = {**DRIFT, "mlflow_run_id": "abc", "mlflow_experiment_id": "3", "report_uri": "file:///r.html"}
-    assert mlflow_run_url(check) == "http://mlflow.example:5000/#/experiments/3/runs/abc/artifacts"
+    report_link = links.mlflow_artifacts("http://mlflow.example:5000", "3", "abc")
+    assert report_link == "http://mlflow.example:5000/#/experiments/3/runs/abc/artifacts"
     sensor = _sensor(FakeChecks(check))
     assert any(isinstance(link, DriftReportLink) for link in sensor.operator_extra_links)
     assert sensor.execute(context={}) == check
-    assert DriftReportLink().get_link(sensor, ti_key=None) == mlflow_run_url(check)
+    assert DriftReportLink().get_link(sensor, ti_key=None) == report_link
     assert any(isinstance(link, DriftReportLink) for link in RetrainerPlugin.operator_extra_links)

@@ -5,7 +5,7 @@
     python -m retrainer reproduce <model> <version>            rebuild a version and compare it
 
 Locations come from the environment, as for the pipeline (``Settings.from_env``); the
-embedded default's environment is printed by ``python -m retrainer_airflow.localenv``.
+embedded default's environment is printed by ``python -m retrainer_dev.localenv``.
 
 Exit status: 0 done (reproduce: reproduced within the tolerance); 1 not reproduced, or the
 version cannot be rebuilt as recorded; 2 unknown model, version, dataset or data version, or
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     from mlflow.exceptions import MlflowException
 
     from retrainer import lineage, reproduce
-    from retrainer.config import Settings
+    from retrainer.settings import Settings
     from retrainer.versioning import DataVersionError
 
     try:

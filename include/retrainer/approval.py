@@ -23,33 +23,16 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from retrainer.config import DatasetSpec, Settings
+from retrainer import schema
+from retrainer.contracts import Evaluation, ReviewDecision
 from retrainer.registry import CHALLENGER, Registry
+from retrainer.schema import APPROVED, REJECTED
+from retrainer.settings import Settings
+from retrainer.spec import DatasetSpec
 
 log = logging.getLogger(__name__)
 
-APPROVED = "approved"
-REJECTED = "rejected"
 DECISIONS = (APPROVED, REJECTED)
-TAG = "approval"  # the tag a reviewer sets in the MLflow UI
-REVIEWER_TAG = "approval.reviewer"
-DECISION_TAG = "approval.decision"  # present once a decision is recorded: the first answer
-
-
-@dataclass(frozen=True)
-class Decision:
-    decision: str  # approved | rejected
-    reviewer: str
-    via: str  # airflow | mlflow | timeout | policy
-    at: str
-    reason: str = ""
-
-    @property
-    def approved(self) -> bool:
-        return self.decision == APPROVED
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "approved": self.approved}
 
 
 @dataclass(frozen=True)
@@ -72,122 +55,134 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def recorded(tags: dict[str, str]) -> Decision | None:
+def decision(value: str, reviewer: str, via: str, at: str = "", reason: str = "") -> ReviewDecision:
+    return ReviewDecision(decision=value, approved=value == APPROVED, via=via, reviewer=reviewer, at=at, reason=reason)
+
+
+def recorded(tags: dict[str, str]) -> ReviewDecision | None:
     """The decision already recorded on a version (the first answer), if any."""
-    if tags.get(DECISION_TAG) in DECISIONS:
-        return Decision(tags[DECISION_TAG], tags.get(REVIEWER_TAG, ""), tags.get("approval.via", ""),
-                        tags.get("approval.at", ""), tags.get("approval.reason", ""))  # fmt: skip
+    if tags.get(schema.APPROVAL_DECISION) in DECISIONS:
+        return decision(tags[schema.APPROVAL_DECISION], tags.get(schema.APPROVAL_REVIEWER, ""),
+                        tags.get(schema.APPROVAL_VIA, ""), tags.get(schema.APPROVAL_AT, ""),
+                        tags.get(schema.APPROVAL_REASON, ""))  # fmt: skip
     return None
 
 
 def mlflow_answer(tags: dict[str, str]) -> tuple[str, str] | None:
     """A reviewer's answer set in the MLflow UI: (decision, reviewer), or None while there is none.
     Values are read case-insensitively; anything other than approved/rejected is no answer."""
-    value = (tags.get(TAG) or "").strip().lower()
+    value = (tags.get(schema.APPROVAL) or "").strip().lower()
     if value not in DECISIONS:
         if value:
-            log.warning("version tag %s=%r is neither 'approved' nor 'rejected'; still waiting", TAG, tags[TAG])
+            log.warning("version tag %s=%r is neither 'approved' nor 'rejected'; still waiting", schema.APPROVAL,
+                        tags[schema.APPROVAL])  # fmt: skip
         return None
-    return value, (tags.get(REVIEWER_TAG) or "").strip() or "unnamed MLflow user"
+    return value, (tags.get(schema.APPROVAL_REVIEWER) or "").strip() or "unnamed MLflow user"
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}g}" if isinstance(value, (int, float)) else str(value)
 
 
+def _slice_table(evaluation: Evaluation) -> list[str]:
+    """The slices judged against the champion; the change is the relative worsening (+ = worse)."""
+    judged = [s for s in evaluation.slices if s.champion is not None]
+    if not judged:
+        return []
+    lines = ["", "| slice | rows | candidate | champion | worse than champion by |", "|---|---|---|---|---|"]
+    for s in judged:
+        lines.append(
+            f"| {s.feature}={s.value} | {s.rows} | {_fmt(s.candidate)} | {_fmt(s.champion)} | "
+            + ("n/a" if s.regression is None else f"{s.regression:+.1%}")
+            + (" **FAILED**" if s.failed else "")
+            + " |"
+        )
+    return lines
+
+
 def evidence_markdown(
-    spec: DatasetSpec, version: str, tags: dict[str, str], evaluated: dict[str, Any], links: dict[str, str]
+    spec: DatasetSpec, version: str, tags: dict[str, str], evaluation: Evaluation, links: dict[str, str]
 ) -> str:
     """The body of the review request: what a reviewer needs to decide, with links."""
-    metric = evaluated["metric"]
-    champion = evaluated.get("champion_version")
+    metric = evaluation.metric
+    champion = evaluation.champion_version
+    data = schema.read_data(tags)
+    gx = tags.get(schema.GX_SUCCESS, "?")
     lines = [
         f"**{spec.model_name} v{version}** passed the gate and waits for a decision.",
         "",
-        f"| {metric} on holdout {tags.get('data.holdout_periods', '')} | value |",
+        f"| {metric} on holdout {','.join(data.holdout_periods)} | value |",
         "|---|---|",
-        f"| candidate v{version} | {_fmt(evaluated['candidate'])} |",
-        f"| champion {'v' + champion if champion else '(none)'} | {_fmt(evaluated.get('champion'), 4)} |",
-        f"| naive baseline | {_fmt(evaluated['baseline'])} |",
+        f"| candidate v{version} | {_fmt(evaluation.candidate)} |",
+        f"| champion {'v' + champion if champion else '(none)'} | {_fmt(evaluation.champion, 4)} |",
+        f"| naive baseline | {_fmt(evaluation.baseline)} |",
         "",
-        "Gate: " + "; ".join(evaluated.get("reasons", [])),
-    ]
-    judged = [s for s in evaluated.get("slices", []) if s.get("champion") is not None]
-    if judged:
-        lines += ["", "| slice | rows | candidate | champion | change |", "|---|---|---|---|---|"]
-        for s in judged:
-            change = s.get("change")
-            lines.append(
-                f"| {s['feature']}={s['value']} | {s['rows']} | {_fmt(s['candidate'])} | {_fmt(s['champion'])} | "
-                + ("n/a" if change is None else f"{change:+.1%}")
-                + (" **FAILED**" if s.get("failed") else "")
-                + " |"
-            )
-    lines += [
+        "Gate: " + "; ".join(evaluation.reasons),
+        *_slice_table(evaluation),
         "",
-        f"Data: {tags.get('data.version', '?')} (rev {tags.get('data.rev', '?')[:10]}), trained on "
-        f"{tags.get('data.train_periods', '?')}; GX validation of the window: "
-        + ("passed" if tags.get("gx.success") == "true" else tags.get("gx.success", "?")),
-        f"Started by: {tags.get('retrainer.trigger', '?')}"
-        + (f"; drift: {tags['drift.reason']}" if tags.get("drift.reason") else ""),
+        f"Data: {data.version or '?'} (rev {(data.rev or '?')[:10]}), trained on "
+        f"{','.join(data.train_periods) or '?'}; GX validation of the window: " + ("passed" if gx == "true" else gx),
+        f"Started by: {tags.get(schema.TRIGGER, '?')}"
+        + (f"; drift: {tags[schema.DRIFT_REASON]}" if tags.get(schema.DRIFT_REASON) else ""),
         "",
         " · ".join(f"[{name}]({url})" for name, url in links.items() if url),
         "",
-        f"Answer here, or in MLflow: set the version tag `{TAG}` to `approved` or `rejected` "
-        f"(and `{REVIEWER_TAG}` to your name). The first answer decides.",
+        f"Answer here, or in MLflow: set the version tag `{schema.APPROVAL}` to `approved` or `rejected` "
+        f"(and `{schema.APPROVAL_REVIEWER}` to your name). The first answer decides.",
     ]
     return "\n".join(lines)
 
 
-def request(settings: Settings, spec: DatasetSpec, version: str, evaluated: dict[str, Any],
+def request(settings: Settings, spec: DatasetSpec, version: str, evaluation: Evaluation,
             links: dict[str, str]) -> ReviewRequest:  # fmt: skip
     """Ask for a review of ``version``; the deadline is fixed when it is first asked, so a retry
     or a cleared task waits for the same deadline, not a new one."""
     registry = Registry(settings)
     tags = registry.version_tags(spec, version)
-    requested = tags.get("approval.requested_at")
+    requested = tags.get(schema.APPROVAL_REQUESTED_AT)
     if not requested:
         requested = _now().isoformat()
-        registry.tag_version(spec, version, {"approval.requested_at": requested, "approval.status": "pending"})
+        registry.tag_version(
+            spec, version, {schema.APPROVAL_REQUESTED_AT: requested, schema.APPROVAL_STATUS: "pending"}
+        )
     deadline = datetime.fromisoformat(requested) + timedelta(hours=spec.approval.timeout_hours)
-    registry.tag_version(spec, version, {"approval.deadline": deadline.isoformat()})
+    registry.tag_version(spec, version, {schema.APPROVAL_DEADLINE: deadline.isoformat()})
     return ReviewRequest(
         model_name=spec.model_name,
         version=version,
         subject=f"Promote {spec.model_name} v{version} to production?",
-        body=evidence_markdown(spec, version, tags, evaluated, links),
+        body=evidence_markdown(spec, version, tags, evaluation, links),
         requested_at=requested,
         deadline=deadline.isoformat(),
         tracking_uri=settings.mlflow_tracking_uri,
     )
 
 
-def record(settings: Settings, spec: DatasetSpec, version: str, decision: str, reviewer: str, via: str,
-           reason: str = "") -> Decision:  # fmt: skip
+def record(settings: Settings, spec: DatasetSpec, version: str, answer: str, reviewer: str, via: str,
+           reason: str = "") -> ReviewDecision:  # fmt: skip
     """Record the first answer on the version; a later, different answer is logged and ignored."""
-    if decision not in DECISIONS:
-        raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
+    if answer not in DECISIONS:
+        raise ValueError(f"decision must be one of {DECISIONS}, got {answer!r}")
     registry = Registry(settings)
     first = recorded(registry.version_tags(spec, version))
     if first is not None:
-        if first.decision != decision:
+        if first.decision != answer:
             log.warning("%s v%s: %s via %s ignored; %s by %s via %s came first", spec.model_name, version,
-                        decision, via, first.decision, first.reviewer, first.via)  # fmt: skip
+                        answer, via, first.decision, first.reviewer, first.via)  # fmt: skip
         return first
     at = _now().isoformat()
     if not reason:
         reason = {
             "timeout": f"no answer by the deadline ({spec.approval.timeout_hours:g} h after the request)",
-        }.get(via, f"{decision} by {reviewer} in {via}")
-    tags = {DECISION_TAG: decision, REVIEWER_TAG: reviewer, "approval.via": via, "approval.at": at,
-            "approval.reason": reason, "approval.status": decision}  # fmt: skip
+        }.get(via, f"{answer} by {reviewer} in {via}")
+    tags = {schema.APPROVAL_DECISION: answer, schema.APPROVAL_REVIEWER: reviewer, schema.APPROVAL_VIA: via,
+            schema.APPROVAL_AT: at, schema.APPROVAL_REASON: reason, schema.APPROVAL_STATUS: answer}  # fmt: skip
     if via != "mlflow":
-        tags[TAG] = decision
-    if decision == REJECTED:
-        tags.update({"promotion.decision": "rejected", "promotion.reason": f"review: {reason}",
-                     "promotion.decided_by": f"{via}:{reviewer}", "promotion.decided_at": at})  # fmt: skip
+        tags[schema.APPROVAL] = answer
+    if answer == REJECTED:
+        tags.update(schema.rejected_tags(f"{via}:{reviewer}", f"review: {reason}", at))
     registry.tag_version(spec, version, tags)
-    if decision == REJECTED and registry.alias_version(spec, CHALLENGER) == version:
-        registry.client.delete_registered_model_alias(spec.model_name, CHALLENGER)
-    log.warning("%s v%s %s by %s via %s: %s", spec.model_name, version, decision, reviewer, via, reason)
-    return Decision(decision, reviewer, via, at, reason)
+    if answer == REJECTED:
+        registry.drop_alias(spec, CHALLENGER, version)
+    log.warning("%s v%s %s by %s via %s: %s", spec.model_name, version, answer, reviewer, via, reason)
+    return decision(answer, reviewer, via, at, reason)

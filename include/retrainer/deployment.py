@@ -1,10 +1,12 @@
 """Deployment: export the champion as a SavedModel into TensorFlow Serving's layout.
 
-``<model store>/<model name>/<version>/`` holds a SavedModel whose ``serving_default``
-signature takes raw features. A version is exported to a scratch folder and published in
-one step (``storage.publish_dir``): TensorFlow Serving never sees half a model, and a
-version that is already there is never written again. ``verify`` loads the version back
-from the store and compares its predictions with the registry model's on sample rows.
+``<model store>/<model name>/<version>/`` (``retrainer.modelstore``) holds a SavedModel whose
+``serving_default`` signature takes raw features. A version is exported to a scratch folder
+and published in one step (``storage.publish_dir``): TensorFlow Serving never sees half a
+model, and a version that is already there is never written again. ``verify`` loads the
+version back from the store and compares its predictions with the registry model's on the
+spec's check rows, within the spec's tolerance (``compare``, which the check through a
+model server uses too).
 """
 
 from __future__ import annotations
@@ -18,14 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retrainer import storage
-from retrainer.config import DatasetSpec, Settings
+from retrainer import modelstore, storage
+from retrainer.modelstore import SAVED_MODEL, SIGNATURE
+from retrainer.settings import Settings
+from retrainer.spec import DatasetSpec
 from retrainer.training import feature_arrays, predict
 
 log = logging.getLogger(__name__)
-
-MARKER = "saved_model.pb"
-SIGNATURE = "serving_default"
 
 
 class DeployVerificationError(RuntimeError):
@@ -39,7 +40,14 @@ class DeployResult:
 
 
 def version_location(settings: Settings, spec: DatasetSpec, version: str) -> str:
-    return storage.join(settings.model_store, spec.model_name, str(int(version)))
+    return modelstore.version_location(settings.model_store, spec.model_name, version)
+
+
+def compare(served: np.ndarray, expected: np.ndarray, tolerance: float) -> tuple[float, float]:
+    """(largest |served - expected|, what is allowed): ``tolerance`` relative to the predictions'
+    scale, at least 1. Equal models agree within float noise; a different model does not."""
+    allowed = tolerance * max(1.0, float(np.max(np.abs(expected))))
+    return float(np.max(np.abs(np.asarray(served, dtype=float) - expected))), allowed
 
 
 def export_saved_model(model: Any, out_dir: Path) -> Path:
@@ -50,13 +58,13 @@ def export_saved_model(model: Any, out_dir: Path) -> Path:
 
 def deploy(settings: Settings, spec: DatasetSpec, version: str, model: Any) -> DeployResult:
     location = version_location(settings, spec, version)
-    if storage.exists(storage.join(location, MARKER), settings.s3_endpoint_url):
+    if storage.exists(storage.join(location, SAVED_MODEL), settings.s3_endpoint_url):
         log.info("%s v%s is already in the model store at %s", spec.model_name, version, location)
         return DeployResult(location, created=False)
     scratch = storage.temp_dir("retrainer-export-")
     try:
         export_saved_model(model, scratch / "model")
-        created = storage.publish_dir(scratch / "model", location, MARKER, settings.s3_endpoint_url)
+        created = storage.publish_dir(scratch / "model", location, SAVED_MODEL, settings.s3_endpoint_url)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     log.info("published %s v%s at %s", spec.model_name, version, location)
@@ -78,18 +86,15 @@ def serve_predictions(location: str, df: pd.DataFrame, spec: DatasetSpec, endpoi
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def verify(
-    settings: Settings, spec: DatasetSpec, location: str, registry_model: Any, sample: pd.DataFrame, atol: float = 1e-3
-) -> float:
-    """Max absolute difference between the store's and the registry's predictions; raises above ``atol``."""
+def verify(settings: Settings, spec: DatasetSpec, location: str, registry_model: Any, sample: pd.DataFrame) -> float:
+    """Max absolute difference between the store's and the registry's predictions on ``sample``;
+    raises DeployVerificationError above the spec's ``deploy.tolerance``."""
     served = serve_predictions(location, sample, spec, settings.s3_endpoint_url)
-    expected = predict(registry_model, sample, spec)
-    scale = max(1.0, float(np.max(np.abs(expected))))
-    diff = float(np.max(np.abs(served - expected)))
-    if diff > atol * scale:
+    diff, allowed = compare(served, predict(registry_model, sample, spec), spec.deploy.tolerance)
+    if not diff <= allowed:
         raise DeployVerificationError(
             f"{location}: served predictions differ from the registry model by {diff:.6g} on "
-            f"{len(sample)} sample rows (allowed {atol * scale:.3g})"
+            f"{len(sample)} sample rows (allowed {allowed:.3g})"
         )
     return diff
 
@@ -98,8 +103,7 @@ def verify(
 
 
 def tflite_location(settings: Settings, spec: DatasetSpec, version: str) -> str:
-    """``<store>/<model>/tflite/<version>.tflite``: beside the versions, where TF Serving does not look."""
-    return storage.join(settings.model_store, spec.model_name, "tflite", f"{int(version)}.tflite")
+    return modelstore.tflite_location(settings.model_store, spec.model_name, version)
 
 
 def convert_tflite(model: Any) -> tuple[bytes, int]:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retrainer.config import DatasetSpec, DriftTest
+from retrainer.spec import DatasetSpec, DriftTest
 
 P_VALUE_METHODS = frozenset({"ks", "chisquare"})
 NUMERIC_METHODS = frozenset({"ks", "wasserstein", "psi", "jensenshannon", "chisquare"})
@@ -294,63 +294,83 @@ def detect(
     """
     choices = choices or {}
     n, m = len(reference), len(current)
-    results: list[FeatureDrift] = []
     if m == 0 or n == 0:
         empty = "current" if m == 0 else "reference"
         return DriftResult([], drift_share, 0.0, False, n, m, note=f"{empty} data is empty: nothing to compare")
-
     block = block or max(1, min(MAX_BLOCK, BLOCK_VALUES // (n + m)))
-
-    def matrix(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
-        return np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan) for c in cols])
-
+    results: list[FeatureDrift] = []
     for start in range(0, len(numeric), block):
         cols = list(numeric[start : start + block])
-        ref, cur = matrix(reference, cols), matrix(current, cols)
-        stats_ = _numeric_block(ref, cur)
-        nr_ref, nr_cur = 1 - stats_["n_ref"] / n, 1 - stats_["n_cur"] / m
-        methods = [
-            _choose("numeric", choices.get(c, DriftTest()), int(stats_["n_ref"][j]), int(stats_["n_unique"][j]), c)
-            for j, c in enumerate(cols)
-        ]
-        need = {meth for meth, _ in methods}
-        scores: dict[str, np.ndarray] = {}
-        if "ks" in need:
-            scores["ks"] = _ks_p_values(ref, cur, stats_["ks"], stats_["n_ref"], stats_["n_cur"])
-        if "wasserstein" in need:
-            scores["wasserstein"] = stats_["wasserstein"] / np.maximum(stats_["ref_std"], 0.001)
-        if "psi" in need:
-            scores["psi"] = _numeric_psi(ref, cur)
-        if need & {"chisquare", "jensenshannon"}:  # few distinct values: categorical tests on the values
-            frame_r = pd.DataFrame(ref, columns=cols)
-            frame_c = pd.DataFrame(cur, columns=cols)
-            cat = _categorical_scores(*_category_counts(frame_r, frame_c))
-            scores.update({key: cat[key] for key in ("chisquare", "jensenshannon")})
-        for j, col in enumerate(cols):
-            method, threshold = methods[j]
-            results.append(
-                _feature(col, "numeric", method, float(scores[method][j]), threshold,
-                         int(stats_["n_ref"][j]), int(stats_["n_cur"][j]), nr_ref[j], nr_cur[j], null_rate_delta)
-            )  # fmt: skip
-
+        results += _numeric_block_drift(reference, current, cols, choices, null_rate_delta)
     for start in range(0, len(categorical), block):
         cols = list(categorical[start : start + block])
-        counts_r, counts_c, mask = _category_counts(reference[cols], current[cols])
-        scores = _categorical_scores(counts_r, counts_c, mask)
-        nr_ref, nr_cur = 1 - scores["n_ref"] / n, 1 - scores["n_cur"] / m
-        for j, col in enumerate(cols):
-            n_unique = int(mask[j].sum())
-            method, threshold = _choose("categorical", choices.get(col, DriftTest()), n, n_unique, col)
-            results.append(
-                _feature(col, "categorical", method, float(scores[method][j]), threshold,
-                         int(scores["n_ref"][j]), int(scores["n_cur"][j]), nr_ref[j], nr_cur[j], null_rate_delta)
-            )  # fmt: skip
+        results += _categorical_block_drift(reference, current, cols, choices, null_rate_delta)
 
     weights = weights or {}
     total = sum(weights.get(f.feature, 1.0) for f in results)
     drifted_weight = sum(weights.get(f.feature, 1.0) for f in results if f.drifted)
     share = drifted_weight / total if total else 0.0
     return DriftResult(results, drift_share, share, bool(results) and share >= drift_share, n, m)
+
+
+def _matrix(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    return np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan) for c in cols])
+
+
+def _numeric_block_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    cols: list[str],
+    choices: dict[str, DriftTest],
+    null_rate_delta: float,
+) -> list[FeatureDrift]:
+    """Drift of a block of numeric columns: one sort and merge for all of them."""
+    n, m = len(reference), len(current)
+    ref, cur = _matrix(reference, cols), _matrix(current, cols)
+    stats_ = _numeric_block(ref, cur)
+    nr_ref, nr_cur = 1 - stats_["n_ref"] / n, 1 - stats_["n_cur"] / m
+    methods = [
+        _choose("numeric", choices.get(c, DriftTest()), int(stats_["n_ref"][j]), int(stats_["n_unique"][j]), c)
+        for j, c in enumerate(cols)
+    ]
+    need = {meth for meth, _ in methods}
+    scores: dict[str, np.ndarray] = {}
+    if "ks" in need:
+        scores["ks"] = _ks_p_values(ref, cur, stats_["ks"], stats_["n_ref"], stats_["n_cur"])
+    if "wasserstein" in need:
+        scores["wasserstein"] = stats_["wasserstein"] / np.maximum(stats_["ref_std"], 0.001)
+    if "psi" in need:
+        scores["psi"] = _numeric_psi(ref, cur)
+    if need & {"chisquare", "jensenshannon"}:  # few distinct values: categorical tests on the values
+        cat = _categorical_scores(*_category_counts(pd.DataFrame(ref, columns=cols), pd.DataFrame(cur, columns=cols)))
+        scores.update({key: cat[key] for key in ("chisquare", "jensenshannon")})
+    return [
+        _feature(col, "numeric", method, float(scores[method][j]), threshold,
+                 int(stats_["n_ref"][j]), int(stats_["n_cur"][j]), nr_ref[j], nr_cur[j], null_rate_delta)
+        for j, (col, (method, threshold)) in enumerate(zip(cols, methods, strict=True))
+    ]  # fmt: skip
+
+
+def _categorical_block_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    cols: list[str],
+    choices: dict[str, DriftTest],
+    null_rate_delta: float,
+) -> list[FeatureDrift]:
+    """Drift of a block of categorical columns: one bincount for all of them."""
+    n, m = len(reference), len(current)
+    counts_r, counts_c, mask = _category_counts(reference[cols], current[cols])
+    scores = _categorical_scores(counts_r, counts_c, mask)
+    nr_ref, nr_cur = 1 - scores["n_ref"] / n, 1 - scores["n_cur"] / m
+    out = []
+    for j, col in enumerate(cols):
+        method, threshold = _choose("categorical", choices.get(col, DriftTest()), n, int(mask[j].sum()), col)
+        out.append(
+            _feature(col, "categorical", method, float(scores[method][j]), threshold,
+                     int(scores["n_ref"][j]), int(scores["n_cur"][j]), nr_ref[j], nr_cur[j], null_rate_delta)
+        )  # fmt: skip
+    return out
 
 
 def _feature(

@@ -7,13 +7,13 @@ that follows the training window. The gate is a pure function of those scores.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from retrainer.config import GateConfig
+from retrainer.contracts import SliceRow
+from retrainer.spec import GateConfig
 
 EPS = 1e-7
 
@@ -64,18 +64,6 @@ def baseline_predictions(task: str, y_train: np.ndarray, n: int) -> np.ndarray:
     return np.full(n, float(np.mean(y_train)))
 
 
-@dataclass
-class SliceResult:
-    feature: str
-    value: str
-    rows: int
-    candidate: float
-    champion: float | None
-    regression: float | None  # relative worsening vs the champion (positive = worse)
-    judged: bool
-    failed: bool
-
-
 def slice_table(
     cfg: GateConfig,
     task: str,
@@ -83,9 +71,9 @@ def slice_table(
     y: np.ndarray,
     candidate: np.ndarray,
     champion: np.ndarray | None,
-) -> list[SliceResult]:
+) -> list[SliceRow]:
     """The gate metric per value of every slice feature, candidate against champion."""
-    out: list[SliceResult] = []
+    out: list[SliceRow] = []
     for feature in cfg.slices:
         values = frame[feature].astype("object").where(frame[feature].notna(), "(missing)").astype(str).to_numpy()
         for value in sorted(set(values)):
@@ -99,12 +87,14 @@ def slice_table(
                 regression = -change if cfg.higher_is_better else change
             judged = rows >= cfg.min_slice_rows and regression is not None
             failed = judged and regression is not None and regression > cfg.max_slice_regression
-            out.append(SliceResult(feature, value, rows, cand, champ, regression, judged, failed))
+            out.append(SliceRow(feature, value, rows, cand, champ, regression, judged, failed))
     return out
 
 
 @dataclass
 class GateDecision:
+    """The gate's verdict on one holdout (``retrainer.contracts.Evaluation`` carries it between tasks)."""
+
     passed: bool
     metric: str
     candidate: float
@@ -112,16 +102,11 @@ class GateDecision:
     champion: float | None
     champion_version: str | None
     reasons: list[str] = field(default_factory=list)
-    slices: list[SliceResult] = field(default_factory=list)
+    slices: list[SliceRow] = field(default_factory=list)
 
     @property
     def delta_vs_champion(self) -> float | None:
         return None if self.champion is None else self.candidate - self.champion
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["delta_vs_champion"] = self.delta_vs_champion
-        return d
 
 
 def _beats(candidate: float, reference: float, margin: float, higher_is_better: bool) -> bool:
@@ -136,7 +121,7 @@ def gate(
     baseline: dict[str, float],
     champion: dict[str, float] | None,
     champion_version: str | None,
-    slices: list[SliceResult] | None = None,
+    slices: list[SliceRow] | None = None,
 ) -> GateDecision:
     """Pass when the candidate beats the baseline by ``baseline_margin`` and, if a champion
     exists, is at least ``champion_margin`` better than it on the same holdout, and no slice

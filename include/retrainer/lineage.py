@@ -24,7 +24,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrainer.config import Settings
+from retrainer import schema
+from retrainer.settings import REPO_ROOT, Settings
 from retrainer.versioning import DataRegistry
 
 if TYPE_CHECKING:
@@ -34,11 +35,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: the repository that holds this package (``<repo>/include/retrainer/lineage.py``)
-CODE_ROOT = Path(__file__).resolve().parents[2]
 #: the part of the repository that is the pipeline's code (what ``code.dirty`` looks at)
 CODE_DIR = "include"
-REPRODUCES_TAG = "retrainer.reproduces"
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -74,22 +72,22 @@ class CodeVersion:
 
     def tags(self) -> dict[str, str]:
         out = {
-            "code.commit": self.commit,
-            "code.dirty": "unknown" if self.dirty is None else str(self.dirty).lower(),
-            "code.source": self.source,
+            schema.CODE_COMMIT: self.commit,
+            schema.CODE_DIRTY: "unknown" if self.dirty is None else str(self.dirty).lower(),
+            schema.CODE_SOURCE: self.source,
         }
         if self.changes:
-            out["code.changes_sha256"] = self.changes
+            out[schema.CODE_CHANGES] = self.changes
         return out
 
     @classmethod
     def from_tags(cls, tags: dict[str, str]) -> CodeVersion | None:
-        commit = tags.get("code.commit")
+        commit = tags.get(schema.CODE_COMMIT)
         if not commit:
             return None
-        dirty = {"true": True, "false": False}.get(tags.get("code.dirty", ""))
-        source = tags.get("code.source") or ("git" if _SHA_RE.match(commit) else "package")
-        return cls(commit=commit, dirty=dirty, source=source, changes=tags.get("code.changes_sha256") or None)
+        dirty = {"true": True, "false": False}.get(tags.get(schema.CODE_DIRTY, ""))
+        source = tags.get(schema.CODE_SOURCE) or ("git" if _SHA_RE.match(commit) else "package")
+        return cls(commit=commit, dirty=dirty, source=source, changes=tags.get(schema.CODE_CHANGES) or None)
 
 
 def _git(root: Path, *args: str) -> bytes:
@@ -109,7 +107,7 @@ def _package_version() -> CodeVersion:
     return CodeVersion(commit=f"retrainer=={version}", dirty=None, source="package")
 
 
-def code_version(root: Path = CODE_ROOT) -> CodeVersion:
+def code_version(root: Path = REPO_ROOT) -> CodeVersion:
     """The code version of the checkout at ``root``: ``git rev-parse HEAD`` and whether
     ``include/`` has uncommitted changes (tracked or new files). When ``root`` is not a git
     checkout of its own (an installed package, an image without ``.git``, git missing), the
@@ -283,28 +281,13 @@ def _when(millis: int | None) -> str:
     return datetime.fromtimestamp(millis / 1000, tz=UTC).isoformat(timespec="seconds")
 
 
-def _split(value: str | None) -> tuple[str, ...]:
-    return tuple(p for p in (value or "").split(",") if p)
-
-
-def _quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("'", "\\'")
-
-
 # =============================================================================== lookups
 
 
 def _client(settings: Settings) -> MlflowClient:
     import mlflow
 
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     return mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
-
-
-def reproductions_experiment(model: str) -> str:
-    """The MLflow experiment that holds the reproductions of ``model``'s versions (kept apart
-    from the model's experiment, whose runs are one per Airflow DAG run)."""
-    return f"{model}-reproductions"
 
 
 def find_model_version(settings: Settings, model: str, version: str) -> ModelVersion:
@@ -326,7 +309,7 @@ def find_model_version(settings: Settings, model: str, version: str) -> ModelVer
             return client.get_model_version(model, wanted)
         return client.get_model_version_by_alias(model, wanted)
     except MlflowException as exc:
-        known = sorted(int(v.version) for v in client.search_model_versions(f"name = '{_quote(model)}'"))
+        known = sorted(int(v.version) for v in client.search_model_versions(schema.tag_filter({}, name=model)))
         listed = ", ".join(str(v) for v in known[-10:]) or "none"
         raise LineageNotFoundError(f"model '{model}' has no version '{version}' (versions: {listed})") from exc
 
@@ -340,30 +323,26 @@ def _get_run(client: MlflowClient, run_id: str) -> Run | None:
         return None
 
 
-def _prefixed(tags: dict[str, str], *prefixes: str) -> dict[str, str]:
-    return {k: v for k, v in tags.items() if k.startswith(prefixes)}
-
-
 def reproductions_of(settings: Settings, model: str, version: str) -> tuple[ReproductionRecord, ...]:
     client = _client(settings)
-    exp = client.get_experiment_by_name(reproductions_experiment(model))
+    exp = client.get_experiment_by_name(schema.reproductions_experiment(model))
     if exp is None:
         return ()
     runs = client.search_runs(
         [exp.experiment_id],
-        filter_string=f"tags.`{REPRODUCES_TAG}` = '{_quote(f'{model}/{version}')}'",
+        filter_string=schema.tag_filter({schema.REPRODUCES: f"{model}/{version}"}),
         order_by=["attributes.start_time ASC"],
         max_results=200,
     )
     out = []
     for r in runs:
-        verdict = r.data.tags.get("reproduce.within_tolerance")
+        verdict = r.data.tags.get(schema.REPRODUCE_WITHIN_TOLERANCE)
         rel = r.data.metrics.get("relative_difference")
         out.append(
             ReproductionRecord(
                 run_id=r.info.run_id,
                 started=_when(r.info.start_time),
-                code_commit=r.data.tags.get("code.commit", "-"),
+                code_commit=r.data.tags.get(schema.CODE_COMMIT, "-"),
                 within_tolerance={"true": True, "false": False}.get(verdict or ""),
                 relative_difference=rel,
             )
@@ -387,13 +366,14 @@ def model_lineage(settings: Settings, model: str, version: str) -> ModelLineage:
             artifacts = tuple(f"{run.info.artifact_uri}/{a.path}" for a in listed if not a.is_dir)
         except Exception as exc:  # an unreachable artifact store must not hide the rest
             log.warning("could not list the validation artifacts of run %s: %s", mv.run_id, exc)
-    gx = vtags.get("gx.success") or rtags.get("gx.success")
+    gx = vtags.get(schema.GX_SUCCESS) or rtags.get(schema.GX_SUCCESS)
+    ref = schema.read_data(vtags, params)
     data = DataLineage(
-        dataset=rtags.get("retrainer.dataset", "-"),
-        version=vtags.get("data.version") or params.get("data_version", "-"),
-        rev=vtags.get("data.rev") or params.get("data_rev", "-"),
-        train_periods=_split(vtags.get("data.train_periods") or params.get("train_periods")),
-        holdout_periods=_split(vtags.get("data.holdout_periods") or params.get("holdout_periods")),
+        dataset=rtags.get(schema.DATASET, "-"),
+        version=ref.version or "-",
+        rev=ref.rev or "-",
+        train_periods=tuple(ref.train_periods),
+        holdout_periods=tuple(ref.holdout_periods),
     )
     return ModelLineage(
         model=mv.name,
@@ -405,17 +385,17 @@ def model_lineage(settings: Settings, model: str, version: str) -> ModelLineage:
         validation_artifacts=artifacts,
         mlflow_run_id=mv.run_id or "-",
         mlflow_experiment_id=run.info.experiment_id if run else "-",
-        airflow_dag_id=vtags.get("airflow.dag_id") or rtags.get("airflow.dag_id"),
-        airflow_run_id=vtags.get("airflow.run_id") or rtags.get("airflow.run_id"),
+        airflow_dag_id=vtags.get(schema.AIRFLOW_DAG_ID) or rtags.get(schema.AIRFLOW_DAG_ID),
+        airflow_run_id=vtags.get(schema.AIRFLOW_RUN_ID) or rtags.get(schema.AIRFLOW_RUN_ID),
         code=CodeVersion.from_tags(rtags),
-        seed=rtags.get("training.seed") or params.get("seed"),
-        params={k: v for k, v in params.items() if k not in ("train_periods", "holdout_periods")},
+        seed=rtags.get(schema.TRAINING_SEED) or params.get("seed"),
+        params={k: v for k, v in params.items() if k not in (schema.PARAM_TRAIN_PERIODS, schema.PARAM_HOLDOUT_PERIODS)},
         metrics={k: v for k, v in metrics.items() if k.startswith(("holdout_", "baseline_", "champion_"))},
-        evaluation_report=vtags.get("evaluation.report") or None,
-        gate=_prefixed(vtags, "gate."),
-        promotion=_prefixed(vtags, "promotion.", "approval."),
-        deploy=_prefixed(vtags, "deploy.", "tflite.location"),
-        history=_prefixed(vtags, "rollback.", "rolled_back."),
+        evaluation_report=vtags.get(schema.EVALUATION_REPORT) or None,
+        gate=schema.family(vtags, schema.GATE_PASSED),
+        promotion=schema.family(vtags, schema.PROMOTION_DECISION, schema.APPROVAL_DECISION),
+        deploy={**schema.family(vtags, schema.DEPLOY_LOCATION), **schema.pick(vtags, schema.TFLITE_LOCATION)},
+        history=schema.family(vtags, schema.ROLLBACK_FROM, schema.ROLLED_BACK_TO),
         reproductions=reproductions_of(settings, mv.name, str(mv.version)),
     )
 
@@ -427,17 +407,15 @@ def data_lineage(settings: Settings, dataset: str, data_version: str) -> DataVer
     spec = settings.load_spec(dataset)
     version = DataRegistry(settings).resolve(dataset, data_version)  # DataVersionError (a LookupError)
     client = _client(settings)
-    found = client.search_model_versions(
-        f"name = '{_quote(spec.model_name)}' and tags.`data.version` = '{_quote(version.label)}'"
-    )
+    found = client.search_model_versions(schema.tag_filter({schema.DATA_VERSION: version.label}, name=spec.model_name))
     versions = tuple(
         TrainedVersion(
             model=mv.name,
             version=str(mv.version),
             aliases=tuple(sorted(getattr(mv, "aliases", None) or ())),
             mlflow_run_id=mv.run_id or "-",
-            promotion=mv.tags.get("promotion.decision", "pending"),
-            rev_matches=mv.tags.get("data.rev", version.rev) == version.rev,
+            promotion=mv.tags.get(schema.PROMOTION_DECISION, "pending"),
+            rev_matches=mv.tags.get(schema.DATA_REV, version.rev) == version.rev,
         )
         for mv in sorted(found, key=lambda m: int(m.version))
     )
@@ -447,10 +425,7 @@ def data_lineage(settings: Settings, dataset: str, data_version: str) -> DataVer
     if exp is not None:
         for r in client.search_runs(
             [exp.experiment_id],
-            filter_string=(
-                f"tags.`retrainer.dataset` = '{_quote(dataset)}' "
-                f"and tags.`retrainer.data_version` = '{_quote(version.label)}'"
-            ),
+            filter_string=(schema.tag_filter({schema.DATASET: dataset, schema.RUN_DATA_VERSION: version.label})),
             order_by=["attributes.start_time ASC"],
             max_results=500,
         ):

@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,28 +30,17 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from retrainer import serving, storage
-from retrainer.config import DatasetSpec, Settings
+from retrainer import modelstore, serving, storage
+from retrainer.contracts import ServerCheck
+from retrainer.deployment import compare
+from retrainer.settings import Settings
+from retrainer.spec import DatasetSpec
 
 log = logging.getLogger(__name__)
 
 
 class DeployCheckError(RuntimeError):
     """The deployed version failed its check; the message says which part and by how much."""
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    endpoint: str
-    route: str
-    max_abs_diff: float
-    rows: int
-    p50_ms: float
-    p99_ms: float
-    requests: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class _Client:
@@ -98,11 +86,11 @@ def endpoint(settings: Settings, spec: DatasetSpec, version: str, labels: dict[s
     if store.startswith("s3://"):
         scratch = storage.temp_dir("retrainer-check-")
         for v in {int(version), *labels.values()}:
-            src = storage.join(store, spec.model_name, str(v))
-            if storage.exists(storage.join(src, "saved_model.pb"), settings.s3_endpoint_url):
+            if modelstore.has_version(store, spec.model_name, v, settings.s3_endpoint_url):
+                src = modelstore.version_location(store, spec.model_name, v)
                 storage.download_dir(src, scratch / spec.model_name / str(v), settings.s3_endpoint_url)
         for label, v in labels.items():
-            serving.set_label(scratch, spec.model_name, label, v)
+            modelstore.set_label(scratch, spec.model_name, label, v)
         store = str(scratch)
     httpd = serving.serve(Path(store), "127.0.0.1", 0)
     thread = threading.Thread(target=httpd.serve_forever, name="deploy-check-server", daemon=True)
@@ -124,65 +112,79 @@ def check(
     expected: np.ndarray,
     label: str | None = None,
     wait_s: float = 60.0,
-) -> CheckResult:
+) -> ServerCheck:
     """Health, correctness and latency of ``version`` as served at ``base_url``."""
-    cfg = spec.deploy
     route = f"/v1/models/{spec.model_name}" + (f"/labels/{label}" if label else f"/versions/{int(version)}")
     client = _Client(base_url)
     try:
-        # health: a server may need a moment to load a new version (TF Serving polls its config)
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                status, body = client.call("GET", route)
-            except OSError as exc:
-                status, body = 0, str(exc)
-                client.close()
-                client = _Client(base_url)
-            states = body.get("model_version_status", []) if isinstance(body, dict) else []
-            if status == 200 and any(s.get("version") == str(int(version)) and s.get("state") == "AVAILABLE"
-                                     for s in states):  # fmt: skip
-                break
-            if time.monotonic() > deadline:
-                raise DeployCheckError(
-                    f"health: {base_url}{route} did not report v{version} AVAILABLE within {wait_s:.0f} s "
-                    f"(last answer: HTTP {status} {str(body)[:300]})"
-                )
-            time.sleep(1.0)
-
-        # correctness: the served predictions equal the registry model's on the sample rows
+        client = _wait_available(client, base_url, route, version, wait_s)
         rows = _rows(sample, spec)
-        status, body = client.call("POST", route + ":predict", {"instances": rows})
-        if status != 200 or not isinstance(body, dict) or "predictions" not in body:
-            raise DeployCheckError(f"predict: {base_url}{route}:predict answered HTTP {status}: {str(body)[:300]}")
-        served = np.asarray(body["predictions"], dtype=float).reshape(-1)
-        if served.shape != expected.shape:
-            raise DeployCheckError(f"predict: {len(served)} predictions for {len(expected)} rows")
-        diff = float(np.max(np.abs(served - expected)))
-        allowed = cfg.tolerance * max(1.0, float(np.max(np.abs(expected))))
-        if not diff <= allowed:
-            raise DeployCheckError(
-                f"predict: served predictions differ from the registry model's by {diff:.6g} on {len(rows)} "
-                f"sample rows (allowed {allowed:.3g})"
-            )
-
-        # latency: single-row requests, one connection, after one warm-up call
-        client.call("POST", route + ":predict", {"instances": rows[:1]})
-        times = []
-        for i in range(cfg.latency_requests):
-            t0 = time.perf_counter()
-            status, _ = client.call("POST", route + ":predict", {"instances": [rows[i % len(rows)]]})
-            times.append((time.perf_counter() - t0) * 1000)
-            if status != 200:
-                raise DeployCheckError(f"latency: request {i} answered HTTP {status}")
-        p50, p99 = (float(x) for x in np.percentile(times, [50, 99]))
-        if p99 > cfg.max_p99_ms:
-            raise DeployCheckError(
-                f"latency: p99 {p99:.1f} ms over {len(times)} single-row requests is above the limit "
-                f"{cfg.max_p99_ms:g} ms (p50 {p50:.1f} ms)"
-            )
+        diff = _check_predictions(client, base_url, route, rows, expected, spec.deploy.tolerance)
+        p50, p99, times = _check_latency(client, route, rows, spec.deploy.latency_requests, spec.deploy.max_p99_ms)
     finally:
         client.close()
     log.info("deploy check of %s v%s at %s%s: max |diff| %.3g on %d rows, p50 %.1f ms, p99 %.1f ms",
              spec.model_name, version, base_url, route, diff, len(rows), p50, p99)  # fmt: skip
-    return CheckResult(base_url, route, diff, len(rows), p50, p99, len(times))
+    return ServerCheck(base_url, route, diff, len(rows), p50, p99, times)
+
+
+def _wait_available(client: _Client, base_url: str, route: str, version: str, wait_s: float) -> _Client:
+    """Health: a server may need a moment to load a new version (TF Serving polls its config)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            status, body = client.call("GET", route)
+        except OSError as exc:
+            status, body = 0, str(exc)
+            client.close()
+            client = _Client(base_url)
+        states = body.get("model_version_status", []) if isinstance(body, dict) else []
+        if status == 200 and any(s.get("version") == str(int(version)) and s.get("state") == "AVAILABLE"
+                                 for s in states):  # fmt: skip
+            return client
+        if time.monotonic() > deadline:
+            raise DeployCheckError(
+                f"health: {base_url}{route} did not report v{version} AVAILABLE within {wait_s:.0f} s "
+                f"(last answer: HTTP {status} {str(body)[:300]})"
+            )
+        time.sleep(1.0)
+
+
+def _check_predictions(
+    client: _Client, base_url: str, route: str, rows: list[dict[str, Any]], expected: np.ndarray, tolerance: float
+) -> float:
+    """Correctness: the served predictions equal the registry model's on the sample rows."""
+    status, body = client.call("POST", route + ":predict", {"instances": rows})
+    if status != 200 or not isinstance(body, dict) or "predictions" not in body:
+        raise DeployCheckError(f"predict: {base_url}{route}:predict answered HTTP {status}: {str(body)[:300]}")
+    served = np.asarray(body["predictions"], dtype=float).reshape(-1)
+    if served.shape != expected.shape:
+        raise DeployCheckError(f"predict: {len(served)} predictions for {len(expected)} rows")
+    diff, allowed = compare(served, expected, tolerance)
+    if not diff <= allowed:
+        raise DeployCheckError(
+            f"predict: served predictions differ from the registry model's by {diff:.6g} on {len(rows)} "
+            f"sample rows (allowed {allowed:.3g})"
+        )
+    return diff
+
+
+def _check_latency(
+    client: _Client, route: str, rows: list[dict[str, Any]], requests: int, max_p99_ms: float
+) -> tuple[float, float, int]:
+    """Latency: single-row requests, one connection, after one warm-up call. (p50, p99, requests)."""
+    client.call("POST", route + ":predict", {"instances": rows[:1]})
+    times = []
+    for i in range(requests):
+        t0 = time.perf_counter()
+        status, _ = client.call("POST", route + ":predict", {"instances": [rows[i % len(rows)]]})
+        times.append((time.perf_counter() - t0) * 1000)
+        if status != 200:
+            raise DeployCheckError(f"latency: request {i} answered HTTP {status}")
+    p50, p99 = (float(x) for x in np.percentile(times, [50, 99]))
+    if p99 > max_p99_ms:
+        raise DeployCheckError(
+            f"latency: p99 {p99:.1f} ms over {len(times)} single-row requests is above the limit "
+            f"{max_p99_ms:g} ms (p50 {p50:.1f} ms)"
+        )
+    return p50, p99, len(times)

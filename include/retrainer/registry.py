@@ -6,15 +6,30 @@
   registers a second version;
 - aliases, not stages: ``challenger`` for the candidate, ``champion`` for what serves;
   ``champion`` moves only if it still points where the evaluation assumed.
+
+A thin wrapper over ``MlflowClient``: it talks to the tracking URI of its settings and sets
+no global MLflow state when it is made. The few MLflow calls that only exist in the fluent
+API (logging a model, loading one by ``models:/`` URI) run inside ``Registry.tracking()``,
+which points MLflow at these settings for their duration only. Missing things are told
+apart by MLflow's error codes, never by message text.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrainer.config import DatasetSpec, Settings
+from retrainer import schema
+from retrainer.contracts import RunContext
+from retrainer.schema import CHALLENGER, CHAMPION
+from retrainer.settings import Settings
+from retrainer.spec import DatasetSpec
 from retrainer.storage import join
 
 if TYPE_CHECKING:
@@ -23,36 +38,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
+TRACKING_URI_VAR = "MLFLOW_TRACKING_URI"
+
+__all__ = ["CHALLENGER", "CHAMPION", "ChampionMovedError", "Registry", "RunContext", "error_code"]
 
 
 class ChampionMovedError(RuntimeError):
     """The champion alias moved between evaluation and promotion (compare-and-set failed)."""
 
 
-@dataclass(frozen=True)
-class RunContext:
-    """Who is asking: the orchestrator's run, recorded on every MLflow run and version."""
-
-    dag_id: str
-    run_id: str
-    try_number: int = 1
-    trigger: str = "manual"
-    run_type: str = "manual"
-
-    def tags(self) -> dict[str, str]:
-        return {
-            "airflow.dag_id": self.dag_id,
-            "airflow.run_id": self.run_id,
-            "airflow.try_number": str(self.try_number),
-            "airflow.run_type": self.run_type,
-            "retrainer.trigger": self.trigger,
-        }
+def error_code(exc: BaseException) -> str | None:
+    """MLflow's error code of an exception (``RESOURCE_DOES_NOT_EXIST``, ...), or None."""
+    return getattr(exc, "error_code", None)
 
 
-def _quote(value: str) -> str:
-    return value.replace("'", "\\'")
+def _is(exc: BaseException, *codes: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    return isinstance(exc, MlflowException) and error_code(exc) in codes
 
 
 class Registry:
@@ -60,8 +63,36 @@ class Registry:
         import mlflow
 
         self.settings = settings
-        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-        self.client: MlflowClient = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+        self.tracking_uri = settings.mlflow_tracking_uri
+        self.client: MlflowClient = mlflow.MlflowClient(tracking_uri=self.tracking_uri)
+
+    @contextmanager
+    def tracking(self) -> Iterator[None]:
+        """MLflow's fluent API pointed at these settings for the duration; afterwards MLflow's
+        global state is exactly what it was (``mlflow.set_tracking_uri`` also writes the
+        ``MLFLOW_TRACKING_URI`` environment variable, which the settings of later tasks read)."""
+        import mlflow
+        from mlflow.tracking._tracking_service import utils as tracking_state
+
+        saved_uri = getattr(tracking_state, "_tracking_uri", None)  # None: MLflow follows the environment
+        saved_env = os.environ.get(TRACKING_URI_VAR)
+        mlflow.set_tracking_uri(self.tracking_uri)
+        try:
+            yield
+        finally:
+            tracking_state.set_tracking_uri(saved_uri)  # type: ignore[arg-type]  # None resets it
+            if saved_env is None:
+                os.environ.pop(TRACKING_URI_VAR, None)
+            else:
+                os.environ[TRACKING_URI_VAR] = saved_env
+
+    @contextmanager
+    def active_run(self, run_id: str) -> Iterator[Any]:
+        """``mlflow.start_run(run_id)`` against these settings (for ``mlflow.log_*`` and ``log_model``)."""
+        import mlflow
+
+        with self.tracking(), mlflow.start_run(run_id=run_id) as run:
+            yield run
 
     # ------------------------------------------------------------------ runs
     def experiment_id(self, spec: DatasetSpec) -> str:
@@ -77,18 +108,16 @@ class Registry:
             location = f"file://{location}"
         try:
             return str(self.client.create_experiment(name, artifact_location=location))
-        except Exception:  # created concurrently by another task: use it
+        except Exception as exc:  # created concurrently by another task: use it
             exp = self.client.get_experiment_by_name(name)
-            if exp is None:
+            if exp is None or not _is(exc, "RESOURCE_ALREADY_EXISTS", "INVALID_STATE"):
                 raise
             return str(exp.experiment_id)
 
     def find_run(self, spec: DatasetSpec, ctx: RunContext) -> str | None:
         runs = self.client.search_runs(
             [self.experiment_id(spec)],
-            filter_string=(
-                f"tags.`airflow.dag_id` = '{_quote(ctx.dag_id)}' and tags.`airflow.run_id` = '{_quote(ctx.run_id)}'"
-            ),
+            filter_string=schema.tag_filter({schema.AIRFLOW_DAG_ID: ctx.dag_id, schema.AIRFLOW_RUN_ID: ctx.run_id}),
             order_by=["attributes.start_time ASC"],
             max_results=2,
         )
@@ -100,11 +129,11 @@ class Registry:
         """The MLflow run of this Airflow run: reused on retry, created on first try."""
         existing = self.find_run(spec, ctx)
         if existing:
-            self.client.set_tag(existing, "airflow.try_number", str(ctx.try_number))
+            self.client.set_tag(existing, schema.AIRFLOW_TRY_NUMBER, str(ctx.try_number))
             return existing, False
         run = self.client.create_run(
             self.experiment_id(spec),
-            tags={**ctx.tags(), **tags, "mlflow.runName": f"{ctx.dag_id}:{ctx.run_id}"},
+            tags={**schema.context_tags(ctx), **tags, schema.RUN_NAME: schema.run_name(ctx)},
         )
         return run.info.run_id, True
 
@@ -114,10 +143,19 @@ class Registry:
     def run_metrics(self, run_id: str) -> dict[str, float]:
         return dict(self.client.get_run(run_id).data.metrics)
 
+    def load_json_artifact(self, run_id: str, path: str) -> Any:
+        with tempfile.TemporaryDirectory(prefix="retrainer-artifact-") as tmp:
+            return json.loads(Path(self.client.download_artifacts(run_id, path, tmp)).read_text())
+
     # ------------------------------------------------------------------ versions
     def version_for_run(self, spec: DatasetSpec, run_id: str) -> ModelVersion | None:
-        found = self.client.search_model_versions(f"name = '{_quote(spec.model_name)}' and run_id = '{run_id}'")
+        found = self.client.search_model_versions(schema.tag_filter({}, name=spec.model_name, run_id=run_id))
         return min(found, key=lambda v: int(v.version)) if found else None
+
+    def search_versions(self, spec: DatasetSpec, tags: dict[str, str]) -> list[ModelVersion]:
+        """The versions of the spec's model whose tags hold ``tags``, oldest first."""
+        found = self.client.search_model_versions(schema.tag_filter(tags, name=spec.model_name))
+        return sorted(found, key=lambda mv: int(mv.version))
 
     def register(self, spec: DatasetSpec, run_id: str, model_uri: str, tags: dict[str, str]) -> tuple[str, bool]:
         """Register the run's model once. Returns (version, created)."""
@@ -128,29 +166,48 @@ class Registry:
             created = False
             version = str(existing.version)
         else:
-            mv = mlflow.register_model(model_uri, spec.model_name, tags=tags, await_registration_for=120)
+            with self.tracking():
+                mv = mlflow.register_model(model_uri, spec.model_name, tags=tags, await_registration_for=120)
             created, version = True, str(mv.version)
-        for key, value in tags.items():
-            self.client.set_model_version_tag(spec.model_name, version, key, value)
+        self.tag_version(spec, version, tags)
         return version, created
 
     def version_tags(self, spec: DatasetSpec, version: str) -> dict[str, str]:
         return dict(self.client.get_model_version(spec.model_name, version).tags)
 
+    def version_exists(self, spec: DatasetSpec, version: str) -> bool:
+        try:
+            self.client.get_model_version(spec.model_name, version)
+        except Exception as exc:
+            if _is(exc, "RESOURCE_DOES_NOT_EXIST"):
+                return False
+            raise
+        return True
+
     def tag_version(self, spec: DatasetSpec, version: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_model_version_tag(spec.model_name, version, key, value)
 
-    def alias_version(self, spec: DatasetSpec, alias: str) -> str | None:
+    def aliases(self, spec: DatasetSpec) -> dict[str, str]:
+        """The model's aliases (alias -> version); empty while the model is not registered yet."""
         try:
-            return str(self.client.get_model_version_by_alias(spec.model_name, alias).version)
-        except Exception as exc:  # MlflowException: no such alias, or no such model yet
-            if "not found" in str(exc).lower() or "does not exist" in str(exc).lower():
-                return None
+            model = self.client.get_registered_model(spec.model_name)
+        except Exception as exc:
+            if _is(exc, "RESOURCE_DOES_NOT_EXIST"):
+                return {}
             raise
+        return {str(alias): str(version) for alias, version in (model.aliases or {}).items()}
+
+    def alias_version(self, spec: DatasetSpec, alias: str) -> str | None:
+        return self.aliases(spec).get(alias)
 
     def set_alias(self, spec: DatasetSpec, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(spec.model_name, alias, version)
+
+    def drop_alias(self, spec: DatasetSpec, alias: str, version: str) -> None:
+        """Remove ``alias`` if it (still) points at ``version``."""
+        if self.alias_version(spec, alias) == version:
+            self.client.delete_registered_model_alias(spec.model_name, alias)
 
     def promote(self, spec: DatasetSpec, version: str, expected_champion: str | None) -> str | None:
         """Move ``champion`` to ``version`` only if it still points at ``expected_champion``.
@@ -166,14 +223,17 @@ class Registry:
                 f"v{expected_champion}; re-evaluate before promoting v{version}"
             )
         self.set_alias(spec, CHAMPION, version)
-        if self.alias_version(spec, CHALLENGER) == version:
-            self.client.delete_registered_model_alias(spec.model_name, CHALLENGER)
+        self.drop_alias(spec, CHALLENGER, version)
         return current
 
     def model_uri(self, spec: DatasetSpec, version: str) -> str:
         return f"models:/{spec.model_name}/{version}"
 
     def load_keras(self, spec: DatasetSpec, version: str) -> Any:
+        return self.load_model_uri(self.model_uri(spec, version))
+
+    def load_model_uri(self, model_uri: str) -> Any:
         import mlflow.tensorflow
 
-        return mlflow.tensorflow.load_model(self.model_uri(spec, version))
+        with self.tracking():
+            return mlflow.tensorflow.load_model(model_uri)

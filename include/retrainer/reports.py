@@ -147,6 +147,60 @@ tr.drift td{{background:#fdecea}} .verdict{{font-size:1.3em;font-weight:bold}}</
     return path
 
 
+def _predicted_vs_actual(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray | None) -> str:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.scatter(y, candidate, s=6, alpha=0.5, label="candidate")
+    if champion is not None:
+        ax.scatter(y, champion, s=6, alpha=0.4, label="champion")
+    lo, hi = float(np.min(y)), float(np.max(y))
+    ax.plot([lo, hi], [lo, hi], color="black", linewidth=1)
+    ax.set_xlabel("actual")
+    ax.set_ylabel("predicted")
+    ax.set_title("predicted vs actual")
+    ax.legend(fontsize=8)
+    return _png_base64(fig)
+
+
+def _slice_plot(decision: Any, feature: str, holdout: Any, y: np.ndarray, candidate: np.ndarray,
+                with_champion: bool) -> str:  # fmt: skip
+    """Candidate residuals by the feature's values, and the metric per value against the champion."""
+    import pandas as pd
+
+    plt = _pyplot()
+    rows = [s for s in decision.slices if s.feature == feature]
+    values = holdout[feature].astype("object").where(holdout[feature].notna(), "(missing)").astype(str)
+    frame = pd.DataFrame({"slice": values.to_numpy(), "residual": candidate - y})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    order = [r.value for r in rows]
+    left.boxplot([frame.loc[frame["slice"] == v, "residual"] for v in order], tick_labels=order)
+    left.axhline(0, color="black", linewidth=0.8)
+    left.set_title(f"candidate residuals by {feature}")
+    x = np.arange(len(rows))
+    right.bar(x - 0.2, [r.candidate for r in rows], width=0.4, label="candidate")
+    if with_champion:
+        right.bar(x + 0.2, [r.champion or 0.0 for r in rows], width=0.4, label="champion")
+    right.set_xticks(x, order)
+    right.set_title(f"{decision.metric} by {feature}")
+    right.legend(fontsize=8)
+    for a in (left, right):
+        a.tick_params(axis="x", labelrotation=30, labelsize=8)
+    return _png_base64(fig)
+
+
+def _slice_rows(decision: Any) -> str:
+    import html
+
+    return "".join(
+        f"<tr class='{'drift' if s.failed else ''}'><td>{html.escape(s.feature)}</td><td>{html.escape(s.value)}</td>"
+        f"<td>{s.rows}</td><td>{s.candidate:.4g}</td>"
+        f"<td>{'' if s.champion is None else f'{s.champion:.4g}'}</td>"
+        f"<td>{'' if s.regression is None else f'{s.regression:+.1%}'}</td>"
+        f"<td>{'FAIL' if s.failed else ('ok' if s.judged else 'not judged')}</td></tr>"
+        for s in decision.slices
+    )
+
+
 def evaluation_report_html(
     title: str,
     decision: Any,
@@ -160,49 +214,9 @@ def evaluation_report_html(
     actual, residuals by slice, and candidate vs champion per slice."""
     import html
 
-    import pandas as pd
-
-    plt = _pyplot()
-    images = []
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.scatter(y, candidate, s=6, alpha=0.5, label="candidate")
-    if champion is not None:
-        ax.scatter(y, champion, s=6, alpha=0.4, label="champion")
-    lo, hi = float(np.min(y)), float(np.max(y))
-    ax.plot([lo, hi], [lo, hi], color="black", linewidth=1)
-    ax.set_xlabel("actual")
-    ax.set_ylabel("predicted")
-    ax.set_title("predicted vs actual")
-    ax.legend(fontsize=8)
-    images.append(_png_base64(fig))
-    features = sorted({s.feature for s in decision.slices})
-    for feature in features:
-        rows = [s for s in decision.slices if s.feature == feature]
-        values = holdout[feature].astype("object").where(holdout[feature].notna(), "(missing)").astype(str)
-        frame = pd.DataFrame({"slice": values.to_numpy(), "residual": candidate - y})
-        fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
-        order = [r.value for r in rows]
-        left.boxplot([frame.loc[frame["slice"] == v, "residual"] for v in order], tick_labels=order)
-        left.axhline(0, color="black", linewidth=0.8)
-        left.set_title(f"candidate residuals by {feature}")
-        x = np.arange(len(rows))
-        right.bar(x - 0.2, [r.candidate for r in rows], width=0.4, label="candidate")
-        if champion is not None:
-            right.bar(x + 0.2, [r.champion or 0.0 for r in rows], width=0.4, label="champion")
-        right.set_xticks(x, order)
-        right.set_title(f"{decision.metric} by {feature}")
-        right.legend(fontsize=8)
-        for a in (left, right):
-            a.tick_params(axis="x", labelrotation=30, labelsize=8)
-        images.append(_png_base64(fig))
-    slice_rows = "".join(
-        f"<tr class='{'drift' if s.failed else ''}'><td>{html.escape(s.feature)}</td><td>{html.escape(s.value)}</td>"
-        f"<td>{s.rows}</td><td>{s.candidate:.4g}</td>"
-        f"<td>{'' if s.champion is None else f'{s.champion:.4g}'}</td>"
-        f"<td>{'' if s.regression is None else f'{s.regression:+.1%}'}</td>"
-        f"<td>{'FAIL' if s.failed else ('ok' if s.judged else 'not judged')}</td></tr>"
-        for s in decision.slices
-    )
+    images = [_predicted_vs_actual(y, candidate, champion)]
+    for feature in sorted({s.feature for s in decision.slices}):
+        images.append(_slice_plot(decision, feature, holdout, y, candidate, champion is not None))
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in decision.reasons)
     imgs = "".join(f"<img src='data:image/png;base64,{i}'>" for i in images)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -215,7 +229,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}} tr.drift td{{backg
 <tr><td>holdout</td><td>{decision.candidate:.4g}</td>
 <td>{"" if decision.champion is None else f"{decision.champion:.4g}"}</td><td>{decision.baseline:.4g}</td></tr></table>
 <h2>Slices</h2><table><tr><th>feature</th><th>value</th><th>rows</th><th>candidate</th><th>champion</th>
-<th>vs champion (+ = worse)</th><th>verdict</th></tr>{slice_rows}</table>
+<th>vs champion (+ = worse)</th><th>verdict</th></tr>{_slice_rows(decision)}</table>
 <h2>Plots</h2>{imgs}</body></html>"""
     path.write_text(page)
     return path

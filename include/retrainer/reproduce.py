@@ -36,16 +36,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from retrainer.config import DatasetSpec, Settings, TrainingConfig
-from retrainer.lineage import (
-    CODE_DIR,
-    CODE_ROOT,
-    REPRODUCES_TAG,
-    CodeVersion,
-    code_version,
-    find_model_version,
-    reproductions_experiment,
-)
+from retrainer import schema
+from retrainer.lineage import CODE_DIR, CodeVersion, code_version, find_model_version
+from retrainer.registry import Registry
+from retrainer.settings import REPO_ROOT, Settings
+from retrainer.spec import DatasetSpec, TrainingConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -152,7 +147,7 @@ def training_config(
             continue
         raw = params.get(f.name)
         if f.name == "seed" and raw is None:
-            raw = tags.get("training.seed")
+            raw = tags.get(schema.TRAINING_SEED)
         if raw is None:
             missing.append(f.name)
             continue
@@ -273,7 +268,7 @@ class Reproduction:
                 f"{self.tolerance:g}{exact if verdict else ''}"
             )
         if self.reproduction_run_id:
-            experiment = reproductions_experiment(self.model)
+            experiment = schema.reproductions_experiment(self.model)
             lines.append(f"  recorded as MLflow run {self.reproduction_run_id} (experiment {experiment})")
         if self.notices:
             lines.append("  notes")
@@ -302,32 +297,41 @@ class _Rebuilt:
     module_path: str  # where ``retrainer`` was imported from: the code that really ran
 
 
-def _read_pinned(settings: Settings, spec: DatasetSpec, job: _Job) -> tuple[pd.DataFrame, pd.DataFrame]:
+@dataclass(frozen=True)
+class _Original:
+    """What the version recorded: its registry entry, its run's tags, params and metrics."""
+
+    model: str
+    version: str
+    run_id: str
+    dataset: str
+    tags: dict[str, str]
+    params: dict[str, str]
+    metrics: dict[str, float]
+    version_tags: dict[str, str]
+
+
+def _read_pinned(settings: Settings, spec: DatasetSpec, job: _Job, periods: list[str]) -> pd.DataFrame:
     from retrainer.versioning import DataRegistry
 
-    reg = DataRegistry(settings)
-    version = reg.resolve(job.dataset, job.data_version)
-    if version.rev != job.data_rev:
-        raise ReproductionError(
-            f"data version {version.tag} now points at rev {version.rev}, but the model recorded rev "
-            f"{job.data_rev}: the data registry was rewritten, so the recorded data is not what the tag holds"
-        )
-    return reg.read_periods(spec, version, job.train_periods), reg.read_periods(spec, version, job.holdout_periods)
+    return DataRegistry(settings).read_pinned(spec, job.data_version, job.data_rev, periods)
 
 
 def _rebuild_here(settings: Settings, spec: DatasetSpec, cfg: TrainingConfig, job: _Job) -> _Rebuilt:
     import retrainer
     from retrainer import training
 
-    train_df, holdout = _read_pinned(settings, spec, job)
-    result = training.train(train_df, spec, cfg)
+    result = training.train(_read_pinned(settings, spec, job, job.train_periods), spec, cfg)
+    holdout = _read_pinned(settings, spec, job, job.holdout_periods)
     return _Rebuilt(training.predict(result.model, holdout, spec), result.epochs_run, str(retrainer.__file__))
 
 
-#: The rebuild in a subprocess, importing ``retrainer`` from the exported commit. It uses only
-#: the oldest, stable surface of the package (Settings.from_env, DatasetSpec.load,
-#: TrainingConfig, DataRegistry.resolve/read_periods, training.train/predict), so it runs
-#: against the code of any commit of this repository.
+#: The rebuild in a subprocess, importing ``retrainer`` from the exported commit. The data
+#: version was checked against its pinned rev before (``DataRegistry.pinned``, here), and the
+#: child reads at that rev. It uses only the oldest, stable surface of the package
+#: (Settings.from_env, DatasetSpec.load, TrainingConfig, DataVersion, DataRegistry.read_periods,
+#: training.train/predict), from the modules of either layout (``retrainer.config`` before
+#: settings and specs had modules of their own), so it runs against the code of any commit.
 _CHILD = r"""
 import json, sys
 from dataclasses import fields
@@ -337,18 +341,21 @@ import numpy as np
 
 import retrainer
 from retrainer import training
-from retrainer.config import DatasetSpec, Settings, TrainingConfig
-from retrainer.versioning import DataRegistry
+from retrainer.versioning import DataRegistry, DataVersion
+try:
+    from retrainer.settings import Settings
+    from retrainer.spec import DatasetSpec, TrainingConfig
+except ImportError:
+    from retrainer.config import DatasetSpec, Settings, TrainingConfig
 
 job = json.loads(Path(sys.argv[1]).read_text())
 out = Path(sys.argv[2])
 spec = DatasetSpec.load(job["spec_path"])
 known = {f.name for f in fields(TrainingConfig)}
 cfg = TrainingConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in job["training"].items() if k in known})
+tag = f"{job['dataset']}/{job['data_version']}"
+version = DataVersion(job["dataset"], tag, job["data_rev"], tuple(job["train_periods"] + job["holdout_periods"]))
 reg = DataRegistry(Settings.from_env())
-version = reg.resolve(job["dataset"], job["data_version"])
-if version.rev != job["data_rev"]:
-    sys.exit(f"data version {version.tag} now points at rev {version.rev}, the model recorded {job['data_rev']}")
 result = training.train(reg.read_periods(spec, version, job["train_periods"]), spec, cfg)
 pred = training.predict(result.model, reg.read_periods(spec, version, job["holdout_periods"]), spec)
 np.save(out / "predictions.npy", np.asarray(pred, dtype="float32").reshape(-1))
@@ -356,26 +363,7 @@ np.save(out / "predictions.npy", np.asarray(pred, dtype="float32").reshape(-1))
 """
 
 
-def _settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as the environment that makes ``Settings.from_env`` return them."""
-    env = {
-        "RETRAINER_HOME": settings.home,
-        "RETRAINER_SPECS_DIR": settings.specs_dir,
-        "RETRAINER_LANDING": settings.landing,
-        "RETRAINER_QUARANTINE": settings.quarantine,
-        "RETRAINER_VALIDATION_RESULTS": settings.validation_results,
-        "RETRAINER_DATA_REGISTRY": settings.data_registry,
-        "RETRAINER_DVC_REMOTE": settings.dvc_remote,
-        "RETRAINER_MODEL_STORE": settings.model_store,
-        "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
-        "RETRAINER_MLFLOW_ARTIFACTS": settings.mlflow_artifacts,
-    }
-    if settings.s3_endpoint_url:
-        env["AWS_ENDPOINT_URL"] = settings.s3_endpoint_url
-    return env
-
-
-def export_code(commit: str, dest: Path, root: Path = CODE_ROOT) -> Path:
+def export_code(commit: str, dest: Path, root: Path = REPO_ROOT) -> Path:
     """``git archive <commit> include`` of the repository at ``root``, unpacked into ``dest``.
     Returns the folder to put on PYTHONPATH."""
     git = ["git", "-C", str(root)]
@@ -394,7 +382,10 @@ def export_code(commit: str, dest: Path, root: Path = CODE_ROOT) -> Path:
     return dest / CODE_DIR
 
 
-def _rebuild_from_commit(settings: Settings, commit: str, job: _Job) -> _Rebuilt:
+def _rebuild_from_commit(settings: Settings, spec: DatasetSpec, commit: str, job: _Job) -> _Rebuilt:
+    from retrainer.versioning import DataRegistry
+
+    DataRegistry(settings).pinned(spec.name, job.data_version, job.data_rev)  # the child reads at job.data_rev
     with tempfile.TemporaryDirectory(prefix="retrainer-rebuild-") as tmp:
         work = Path(tmp)
         code = export_code(commit, work)
@@ -402,7 +393,7 @@ def _rebuild_from_commit(settings: Settings, commit: str, job: _Job) -> _Rebuilt
         (work / "rebuild.py").write_text(_CHILD)
         out = work / "out"
         out.mkdir()
-        env = {**os.environ, **_settings_env(settings), "PYTHONPATH": str(code)}
+        env = {**os.environ, **settings.to_env(), "PYTHONPATH": str(code)}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         log.info("rebuilding from commit %s in a subprocess (code in %s)", commit[:10], code)
         proc = subprocess.run(
@@ -438,7 +429,72 @@ def _recorded_spec(client: MlflowClient, run_id: str, dataset: str, dest: Path) 
     return Path(client.download_artifacts(run_id, wanted[0], str(dest)))
 
 
-# =============================================================================== reproduce
+def _original(settings: Settings, registry: Registry, model: str, version: str) -> _Original:
+    mv = find_model_version(settings, model, version)
+    version = str(mv.version)
+    if not mv.run_id:
+        raise ReproductionError(f"{model} v{version} has no MLflow run: nothing recorded to rebuild it from")
+    run = registry.client.get_run(mv.run_id)
+    tags = dict(run.data.tags)
+    dataset = tags.get(schema.DATASET)
+    if not dataset:
+        raise ReproductionError(f"MLflow run {mv.run_id} of {model} v{version} does not say its dataset")
+    return _Original(model, version, mv.run_id, dataset, tags, dict(run.data.params), dict(run.data.metrics),
+                     dict(mv.tags))  # fmt: skip
+
+
+def _job(settings: Settings, registry: Registry, orig: _Original, tmp: Path,
+         notices: list[str]) -> tuple[DatasetSpec, TrainingConfig, _Job]:  # fmt: skip
+    """The recorded spec, training configuration and data: what rebuilds the version."""
+    spec_path = _recorded_spec(registry.client, orig.run_id, orig.dataset, tmp)
+    current_spec = settings.spec_path(orig.dataset)
+    if spec_path is None:
+        spec_path = current_spec
+        notices.append(f"the run recorded no spec: rebuilt under the current spec file {current_spec}")
+    elif current_spec.is_file() and current_spec.read_bytes() != spec_path.read_bytes():
+        notices.append(f"the spec file {current_spec} changed since the training; rebuilt under the recorded one")
+    spec = DatasetSpec.load(spec_path)
+    data = schema.read_data(orig.version_tags, orig.params)
+    cfg, cfg_notes = training_config(orig.params, orig.tags, spec.training, len(data.train_periods),
+                                     len(data.holdout_periods))  # fmt: skip
+    notices.extend(cfg_notes)
+    job = _Job(
+        dataset=orig.dataset,
+        data_version=data.version,
+        data_rev=data.rev,
+        train_periods=data.train_periods,
+        holdout_periods=data.holdout_periods,
+        spec_path=str(spec_path),
+        training={k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
+    )
+    return spec, cfg, job
+
+
+def _open_run(registry: Registry, orig: _Original, job: _Job, cfg: TrainingConfig, plan: CodePlan,
+              recorded: CodeVersion | None, rebuilt_code: CodeVersion, tolerance: float) -> str:  # fmt: skip
+    """The reproduction's own MLflow run, in the model's reproductions experiment."""
+    from retrainer import training
+
+    exp_id = registry.experiment_id_named(schema.reproductions_experiment(orig.model))
+    run = registry.client.create_run(
+        exp_id,
+        run_name=f"reproduce {orig.model} v{orig.version}",
+        tags={
+            schema.REPRODUCES: f"{orig.model}/{orig.version}",
+            schema.REPRODUCES_RUN: orig.run_id,
+            schema.DATASET: orig.dataset,
+            schema.DATA_VERSION: job.data_version,
+            schema.DATA_REV: job.data_rev,
+            schema.TRAINING_SEED: str(cfg.seed),
+            schema.REPRODUCE_CODE_WHERE: plan.where,
+            schema.REPRODUCE_CODE_EXACT: "unknown" if plan.exact is None else str(plan.exact).lower(),
+            schema.REPRODUCE_RECORDED_COMMIT: recorded.commit if recorded else "not recorded",
+            schema.REPRODUCE_TOLERANCE: f"{tolerance:g}",
+            schema.REPRODUCE_LIBRARIES: ", ".join(training.library_versions()),
+            **rebuilt_code.tags(),
+        },
+    )
+    return str(run.info.run_id)
 
 
 def reproduce(
@@ -452,128 +508,82 @@ def reproduce(
 
     Raises LineageNotFoundError (a LookupError) for an unknown model or version and
     ReproductionError when the version cannot be rebuilt as recorded."""
-    from retrainer import evaluation, training
-    from retrainer.registry import Registry
-
-    mv = find_model_version(settings, model, version)
-    version = str(mv.version)
     registry = Registry(settings)
-    client = registry.client
-    if not mv.run_id:
-        raise ReproductionError(f"{model} v{version} has no MLflow run: nothing recorded to rebuild it from")
-    run = client.get_run(mv.run_id)
-    tags, params, metrics = dict(run.data.tags), dict(run.data.params), dict(run.data.metrics)
-    vtags = dict(mv.tags)
-    dataset = tags.get("retrainer.dataset")
-    if not dataset:
-        raise ReproductionError(f"MLflow run {mv.run_id} of {model} v{version} does not say its dataset")
-    notices: list[str] = []
-    recorded = CodeVersion.from_tags(tags)
+    orig = _original(settings, registry, model, version)
+    recorded = CodeVersion.from_tags(orig.tags)
     current = code_version()
     plan = plan_code(recorded, current, code)
-    notices.extend(plan.notices)
-
+    notices = list(plan.notices)
     with tempfile.TemporaryDirectory(prefix="retrainer-reproduce-") as tmp:
-        spec_path = _recorded_spec(client, mv.run_id, dataset, Path(tmp))
-        current_spec = settings.spec_path(dataset)
-        if spec_path is None:
-            spec_path = current_spec
-            notices.append(f"the run recorded no spec: rebuilt under the current spec file {current_spec}")
-        elif current_spec.is_file() and current_spec.read_bytes() != spec_path.read_bytes():
-            notices.append(f"the spec file {current_spec} changed since the training; rebuilt under the recorded one")
-        spec = DatasetSpec.load(spec_path)
-        train_periods = (vtags.get("data.train_periods") or params["train_periods"]).split(",")
-        holdout_periods = (vtags.get("data.holdout_periods") or params["holdout_periods"]).split(",")
-        cfg, cfg_notes = training_config(params, tags, spec.training, len(train_periods), len(holdout_periods))
-        notices.extend(cfg_notes)
-        job = _Job(
-            dataset=dataset,
-            data_version=vtags.get("data.version") or params["data_version"],
-            data_rev=vtags.get("data.rev") or params["data_rev"],
-            train_periods=train_periods,
-            holdout_periods=holdout_periods,
-            spec_path=str(spec_path),
-            training={k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
-        )
-        exp_id = Registry(settings).experiment_id_named(reproductions_experiment(model))
+        spec, cfg, job = _job(settings, registry, orig, Path(tmp), notices)
         rebuilt_code = current if plan.where == "here" else CodeVersion(commit=plan.commit or "", dirty=False)
-        repro_run = client.create_run(
-            exp_id,
-            run_name=f"reproduce {model} v{version}",
-            tags={
-                REPRODUCES_TAG: f"{model}/{version}",
-                "retrainer.reproduces_run": mv.run_id,
-                "retrainer.dataset": dataset,
-                "data.version": job.data_version,
-                "data.rev": job.data_rev,
-                "training.seed": str(cfg.seed),
-                "reproduce.code_where": plan.where,
-                "reproduce.code_exact": "unknown" if plan.exact is None else str(plan.exact).lower(),
-                "reproduce.recorded_code_commit": recorded.commit if recorded else "not recorded",
-                "reproduce.tolerance": f"{tolerance:g}",
-                "reproduce.libraries": ", ".join(training.library_versions()),
-                **rebuilt_code.tags(),
-            },
-        )
-        repro_id = repro_run.info.run_id
+        repro_id = _open_run(registry, orig, job, cfg, plan, recorded, rebuilt_code, tolerance)
         try:
             started = time.perf_counter()
             if plan.where == "here":
                 rebuilt = _rebuild_here(settings, spec, cfg, job)
             else:
-                rebuilt = _rebuild_from_commit(settings, plan.commit or "", job)
+                rebuilt = _rebuild_from_commit(settings, spec, plan.commit or "", job)
             seconds = time.perf_counter() - started
-            _, holdout = _read_pinned(settings, spec, job)
-            y = training.target_array(holdout, spec)
-            task = spec.target.task
-            rebuilt_metrics = evaluation.metrics(task, y, rebuilt.predictions)
-            metric = vtags.get("gate.metric") or spec.gate.metric
-            try:
-                original_pred = training.predict(registry.load_keras(spec, version), holdout, spec)
-                max_diff: float | None = float(np.max(np.abs(original_pred - rebuilt.predictions)))
-            except Exception as exc:  # the registered artifact is unreachable: compare the metric only
-                notices.append(f"could not load the registered v{version} to compare predictions: {exc}")
-                max_diff = None
-            epochs = metrics.get("epochs_run")
-            result = Reproduction(
-                model=model,
-                version=version,
-                original_run_id=mv.run_id,
-                dataset=dataset,
-                data_version=job.data_version,
-                data_rev=job.data_rev,
-                train_periods=job.train_periods,
-                holdout_periods=job.holdout_periods,
-                seed=cfg.seed,
-                training={k: v for k, v in job.training.items() if k not in ("window_periods", "holdout_periods")},
-                recorded_code=recorded.describe() if recorded else "not recorded",
-                rebuilt_code=(
-                    f"{rebuilt_code.describe()}, "
-                    + ("in this process" if plan.where == "here" else "exported, in a subprocess")
-                    + f" (retrainer from {rebuilt.module_path})"
-                ),
-                code_where=plan.where,
-                code_exact=plan.exact,
-                metric=metric,
-                original=metrics.get(f"holdout_{metric}"),
-                rebuilt=rebuilt_metrics[metric],
-                tolerance=tolerance,
-                original_metrics={k: metrics[f"holdout_{k}"] for k in rebuilt_metrics if f"holdout_{k}" in metrics},
-                rebuilt_metrics=rebuilt_metrics,
-                max_abs_prediction_diff=max_diff,
-                n_holdout=len(y),
-                original_epochs_run=None if epochs is None else int(epochs),
-                epochs_run=rebuilt.epochs_run,
-                rebuild_seconds=round(seconds, 2),
-                notices=notices,
-                reproduction_run_id=repro_id,
-            )
-            _record(client, repro_id, result)
+            result = _compare(settings, registry, spec, orig, job, cfg, plan, recorded, rebuilt_code, rebuilt,
+                              tolerance, seconds, notices)  # fmt: skip
+            result.reproduction_run_id = repro_id
+            _record(registry.client, repro_id, result)
         except BaseException as exc:
-            client.set_tag(repro_id, "reproduce.error", str(exc)[:4000])
-            client.set_terminated(repro_id, "FAILED")
+            registry.client.set_tag(repro_id, schema.REPRODUCE_ERROR, str(exc)[:4000])
+            registry.client.set_terminated(repro_id, "FAILED")
             raise
     return result
+
+
+def _compare(settings: Settings, registry: Registry, spec: DatasetSpec, orig: _Original, job: _Job,
+             cfg: TrainingConfig, plan: CodePlan, recorded: CodeVersion | None, rebuilt_code: CodeVersion,
+             rebuilt: _Rebuilt, tolerance: float, seconds: float, notices: list[str]) -> Reproduction:  # fmt: skip
+    """The rebuilt model scored on the recorded holdout, against the original's record and predictions."""
+    from retrainer import evaluation, training
+
+    holdout = _read_pinned(settings, spec, job, job.holdout_periods)
+    y = training.target_array(holdout, spec)
+    rebuilt_metrics = evaluation.metrics(spec.target.task, y, rebuilt.predictions)
+    metric = orig.version_tags.get(schema.GATE_METRIC) or spec.gate.metric
+    try:
+        original_pred = training.predict(registry.load_keras(spec, orig.version), holdout, spec)
+        max_diff: float | None = float(np.max(np.abs(original_pred - rebuilt.predictions)))
+    except Exception as exc:  # the registered artifact is unreachable: compare the metric only
+        notices.append(f"could not load the registered v{orig.version} to compare predictions: {exc}")
+        max_diff = None
+    recorded_names = {k: schema.metric_name(schema.METRIC_HOLDOUT, k) for k in rebuilt_metrics}
+    holdout_of = {k: orig.metrics[name] for k, name in recorded_names.items() if name in orig.metrics}
+    epochs = orig.metrics.get(schema.METRIC_EPOCHS_RUN)
+    where = "in this process" if plan.where == "here" else "exported, in a subprocess"
+    return Reproduction(
+        model=orig.model,
+        version=orig.version,
+        original_run_id=orig.run_id,
+        dataset=orig.dataset,
+        data_version=job.data_version,
+        data_rev=job.data_rev,
+        train_periods=job.train_periods,
+        holdout_periods=job.holdout_periods,
+        seed=cfg.seed,
+        training={k: v for k, v in job.training.items() if k not in ("window_periods", "holdout_periods")},
+        recorded_code=recorded.describe() if recorded else "not recorded",
+        rebuilt_code=f"{rebuilt_code.describe()}, {where} (retrainer from {rebuilt.module_path})",
+        code_where=plan.where,
+        code_exact=plan.exact,
+        metric=metric,
+        original=holdout_of.get(metric),
+        rebuilt=rebuilt_metrics[metric],
+        tolerance=tolerance,
+        original_metrics=holdout_of,
+        rebuilt_metrics=rebuilt_metrics,
+        max_abs_prediction_diff=max_diff,
+        n_holdout=len(y),
+        original_epochs_run=None if epochs is None else int(epochs),
+        epochs_run=rebuilt.epochs_run,
+        rebuild_seconds=round(seconds, 2),
+        notices=notices,
+    )
 
 
 def _record(client: MlflowClient, run_id: str, result: Reproduction) -> None:
@@ -581,22 +591,22 @@ def _record(client: MlflowClient, run_id: str, result: Reproduction) -> None:
 
     now = int(time.time() * 1000)
     values: dict[str, float | None] = {
-        f"original_holdout_{result.metric}": result.original,
-        f"rebuilt_holdout_{result.metric}": result.rebuilt,
-        "difference": result.difference,
-        "relative_difference": result.relative_difference,
-        "max_abs_prediction_diff": result.max_abs_prediction_diff,
-        "epochs_run": float(result.epochs_run),
-        "rebuild_seconds": result.rebuild_seconds,
-        **{f"rebuilt_holdout_{k}": v for k, v in result.rebuilt_metrics.items()},
+        schema.metric_name(schema.METRIC_ORIGINAL_HOLDOUT, result.metric): result.original,
+        schema.metric_name(schema.METRIC_REBUILT_HOLDOUT, result.metric): result.rebuilt,
+        schema.METRIC_DIFFERENCE: result.difference,
+        schema.METRIC_RELATIVE_DIFFERENCE: result.relative_difference,
+        schema.METRIC_MAX_PREDICTION_DIFF: result.max_abs_prediction_diff,
+        schema.METRIC_EPOCHS_RUN: float(result.epochs_run),
+        schema.METRIC_REBUILD_SECONDS: result.rebuild_seconds,
+        **schema.metric_names(schema.METRIC_REBUILT_HOLDOUT, result.rebuilt_metrics),
     }
     verdict = result.within_tolerance
     client.log_batch(
         run_id,
         metrics=[Metric(k, float(v), now, 0) for k, v in values.items() if v is not None and np.isfinite(v)],
         params=[Param(k, str(v)) for k, v in result.training.items()],
-        tags=[RunTag("reproduce.within_tolerance", "unknown" if verdict is None else str(verdict).lower())],
+        tags=[RunTag(schema.REPRODUCE_WITHIN_TOLERANCE, "unknown" if verdict is None else str(verdict).lower())],
     )
-    client.log_text(run_id, result.render() + "\n", "reproduction.txt")
-    client.log_dict(run_id, result.to_dict(), "reproduction.json")
+    client.log_text(run_id, result.render() + "\n", schema.ARTIFACT_REPRODUCTION_TEXT)
+    client.log_dict(run_id, result.to_dict(), schema.ARTIFACT_REPRODUCTION)
     client.set_terminated(run_id, "FINISHED")

@@ -1,10 +1,5 @@
-"""Serving on the embedded default: version labels, and a small TensorFlow Serving-compatible
-REST server over the model store.
-
-The model store keeps TensorFlow Serving's layout (``<root>/<model>/<version>/``) and a
-model config file ``<root>/models.config`` in TensorFlow Serving's text format, whose
-``version_labels`` say which version is ``stable`` (and ``canary``). Moving a label is a
-rewrite of that file in one step (write elsewhere, rename), so a rollback is a relabel.
+"""Serving on the embedded default: a small TensorFlow Serving-compatible REST server over
+the model store (its layout and labels: ``retrainer.modelstore``).
 
 The server speaks TensorFlow Serving's REST API for the parts clients use:
 
@@ -27,94 +22,14 @@ import json
 import logging
 import re
 import threading
-from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from retrainer import storage
+from retrainer.modelstore import CONFIG_NAME, SAVED_MODEL, SIGNATURE, STABLE, ModelEntry, read_config
 
 log = logging.getLogger(__name__)
-
-CONFIG_NAME = "models.config"
-STABLE = "stable"
-CANARY = "canary"
-
-
-# =============================================================================== model config
-
-
-@dataclass
-class ModelEntry:
-    name: str
-    base_path: str
-    labels: dict[str, int] = field(default_factory=dict)
-
-
-def _parse_config(text: str) -> dict[str, ModelEntry]:
-    """Read the subset of TensorFlow Serving's ModelServerConfig text format that we write."""
-    models: dict[str, ModelEntry] = {}
-    for block in re.findall(r"config\s*\{(.*?)\n\s*\}\s*(?=config\s*\{|\Z|\})", text, flags=re.S):
-        name = re.search(r'name:\s*"([^"]+)"', block)
-        base = re.search(r'base_path:\s*"([^"]+)"', block)
-        if not name or not base:
-            continue
-        labels = {k: int(v) for k, v in re.findall(r'version_labels\s*\{\s*key:\s*"([^"]+)"\s*value:\s*(\d+)', block)}
-        models[name.group(1)] = ModelEntry(name.group(1), base.group(1), labels)
-    return models
-
-
-def _render_config(models: dict[str, ModelEntry]) -> str:
-    lines = ["model_config_list {"]
-    for entry in sorted(models.values(), key=lambda e: e.name):
-        versions = sorted(set(entry.labels.values()), reverse=True)
-        lines += [
-            "  config {",
-            f'    name: "{entry.name}"',
-            f'    base_path: "{entry.base_path}"',
-            '    model_platform: "tensorflow"',
-        ]
-        if versions:
-            specific = " ".join(f"versions: {v}" for v in versions)
-            lines.append(f"    model_version_policy {{ specific {{ {specific} }} }}")
-        for label, version in sorted(entry.labels.items()):
-            lines.append(f'    version_labels {{ key: "{label}" value: {version} }}')
-        lines.append("  }")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def read_config(store: Path | str, endpoint_url: str | None = None) -> dict[str, ModelEntry]:
-    text = storage.read_text(storage.join(str(store), CONFIG_NAME), endpoint_url)
-    return _parse_config(text) if text is not None else {}
-
-
-def set_label(
-    store: Path | str, model: str, label: str, version: int, endpoint_url: str | None = None
-) -> dict[str, int]:
-    """Point ``label`` of ``model`` at ``version`` (which must be in the store); one atomic write
-    (locally a rename, on S3 a single object put)."""
-    store = str(store)
-    location = storage.join(store, model, str(int(version)))
-    if not storage.exists(storage.join(location, "saved_model.pb"), endpoint_url):
-        raise FileNotFoundError(f"{location}: no complete version to label {label}")
-    models = read_config(store, endpoint_url)
-    entry = models.setdefault(model, ModelEntry(model, storage.join(store, model)))
-    entry.labels[label] = int(version)
-    storage.write_text(storage.join(store, CONFIG_NAME), _render_config(models), endpoint_url)
-    return dict(entry.labels)
-
-
-def clear_label(store: Path | str, model: str, label: str, endpoint_url: str | None = None) -> dict[str, int]:
-    """Remove ``label`` of ``model`` (e.g. ``canary`` once its check is over); one atomic write."""
-    store = str(store)
-    models = read_config(store, endpoint_url)
-    entry = models.get(model)
-    if entry is not None and label in entry.labels:
-        del entry.labels[label]
-        storage.write_text(storage.join(store, CONFIG_NAME), _render_config(models), endpoint_url)
-    return dict(entry.labels) if entry else {}
 
 
 # =============================================================================== server
@@ -151,7 +66,7 @@ class ModelServer:
         if entry is None:
             raise RequestError(HTTPStatus.NOT_FOUND, f"model '{model}' is not served (no entry in {CONFIG_NAME})")
         if version is not None:
-            if not (self.store / model / str(version) / "saved_model.pb").is_file():
+            if not (self.store / model / str(version) / SAVED_MODEL).is_file():
                 raise RequestError(HTTPStatus.NOT_FOUND, f"model '{model}' has no version {version}")
             return version
         label = label or STABLE
@@ -169,7 +84,7 @@ class ModelServer:
                 fn = self._loaded.get(key)
                 if fn is None:
                     loaded = tf.saved_model.load(str(self.store / model / str(version)))
-                    fn = loaded.signatures["serving_default"]
+                    fn = loaded.signatures[SIGNATURE]
                     fn._retrainer_keep = loaded  # keep the object graph alive with the function
                     self._loaded[key] = fn
                     log.info("loaded %s version %s", model, version)
@@ -302,7 +217,7 @@ def serve(store: Path, host: str = "127.0.0.1", port: int = 8501) -> ThreadingHT
 
 
 def main() -> None:
-    from retrainer.config import Settings
+    from retrainer.settings import Settings
 
     parser = argparse.ArgumentParser(description="TensorFlow Serving-compatible REST server over the model store")
     parser.add_argument("--store", default=None, help="model store folder (default: the settings' model store)")

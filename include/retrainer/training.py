@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from retrainer.config import DatasetSpec, TrainingConfig
+from retrainer.spec import DatasetSpec, TrainingConfig
 
 if TYPE_CHECKING:
     import keras

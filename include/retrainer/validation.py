@@ -17,13 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from retrainer.config import DataFileError, DatasetSpec
-from retrainer.sources import period_bounds
+from retrainer.sources import DataFileError, period_bounds
+from retrainer.spec import DatasetSpec
 
 if TYPE_CHECKING:
     import great_expectations as gx
 
 log = logging.getLogger(__name__)
+
+
+class DataValidationError(ValueError):
+    """Data failed its expectations; the message says what and where."""
+
 
 NUMERIC_TYPES = ["int8", "int16", "int32", "int64", "Int64", "float16", "float32", "float64", "Float64"]
 

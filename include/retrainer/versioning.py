@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from retrainer.config import REPO_ROOT, DatasetSpec, Settings
+from retrainer.settings import REPO_ROOT, Settings
+from retrainer.spec import DatasetSpec
 from retrainer.storage import is_s3
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,10 @@ _TAG_RE = re.compile(r"^(?P<dataset>[A-Za-z0-9_.-]+)/v(?P<n>\d{4,})$")
 
 class DataVersionError(LookupError):
     """A data version or a period that the caller asked for does not exist."""
+
+
+class DataVersionMovedError(RuntimeError):
+    """A pinned data version's tag now points at another commit: the registry was rewritten."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,23 @@ class DataRegistry:
             known = ", ".join(t.split("/")[1] for t in self._tags(dataset)[-5:]) or "none"
             raise DataVersionError(f"data version '{version}' of '{dataset}' does not exist (latest: {known})")
         return self._version(dataset, tag)
+
+    def pinned(self, dataset: str, version: str, rev: str) -> DataVersion:
+        """Data version ``version`` exactly as it was pinned (recorded) at commit ``rev``.
+
+        Raises DataVersionMovedError when its tag points elsewhere now: then the tag no longer
+        holds the data that was pinned, and reading it would silently give other rows."""
+        found = self.resolve(dataset, version)
+        if found.rev != rev:
+            raise DataVersionMovedError(
+                f"data version {found.tag} now points at rev {found.rev}, but rev {rev} was pinned: "
+                "the data registry was rewritten, so the tag no longer holds the pinned data"
+            )
+        return found
+
+    def read_pinned(self, spec: DatasetSpec, version: str, rev: str, periods: list[str]) -> pd.DataFrame:
+        """The rows of ``periods`` of the pinned data version (see ``pinned``)."""
+        return self.read_periods(spec, self.pinned(spec.name, version, rev), periods)
 
     def as_of(self, dataset: str, period: str) -> DataVersion:
         """The data version that was current once ``period`` had landed: the newest version

@@ -31,11 +31,9 @@ def dag_defaults(retries: int | None = None) -> dict[str, Any]:
 
 def known_datasets() -> list[str]:
     """The dataset specs there are (file names in the specs folder), for the Params form."""
-    from pathlib import Path
+    from retrainer.settings import specs_dir
 
-    from retrainer_airflow.localenv import REPO_ROOT
-
-    folder = Path(os.environ.get("RETRAINER_SPECS_DIR") or REPO_ROOT / "include" / "specs")
+    folder = specs_dir()
     # the default is always offered, so the Params' defaults stay valid whatever folder is read
     return sorted({DEFAULT_DATASET, *(p.stem for p in folder.glob("*.yaml"))})
 

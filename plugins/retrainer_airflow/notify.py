@@ -21,6 +21,12 @@ log = logging.getLogger(__name__)
 
 
 class FailureWebhook(BaseNotifier):
+    """Log a failed task or run and post ``{"text": ...}`` to ``RETRAINER_ALERT_WEBHOOK`` if set.
+
+    It takes no arguments: the URL is read from the worker's environment when it fires, so a
+    DAG file never reads it while parsing. A post that fails is logged, never raised.
+    """
+
     template_fields = ()
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:

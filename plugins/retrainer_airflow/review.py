@@ -34,7 +34,18 @@ REJECT = ApprovalOperator.REJECT
 
 
 class ReviewTrigger(HITLTrigger):
-    """HITLTrigger that also takes an answer from the model version's tags in MLflow."""
+    """``HITLTrigger`` that also takes an answer from the model version's tags in MLflow.
+
+    Every ``poke_interval`` seconds it looks at the Airflow response, then at the version's
+    ``approval`` tag; an MLflow answer is written back as the Airflow response. At
+    ``timeout_datetime`` with no answer it answers the defaults (Reject).
+
+    :param tracking_uri: the MLflow tracking server (or store) the version is registered in.
+    :param model_name: the registered model.
+    :param version: the model version under review.
+    :param kwargs: ``HITLTrigger``'s: ``ti_id``, ``options``, ``defaults``, ``params``,
+        ``multiple``, ``timeout_datetime``, ``poke_interval``.
+    """
 
     def __init__(self, *, tracking_uri: str, model_name: str, version: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -104,23 +115,55 @@ class ReviewTrigger(HITLTrigger):
 
 
 class ModelReviewOperator(ApprovalOperator):
-    """Wait for a reviewer's decision on the registered candidate (policy ``review``)."""
+    """Wait for a reviewer's decision on the registered candidate (approval policy ``review``).
 
-    template_fields = ()  # subject and body are built from the evidence at run time
+    Under policy ``auto``, for a candidate that failed the gate, or when a decision is already
+    recorded on the version, it asks nothing and returns the decision that stands. Otherwise it
+    writes the request (subject and a body with the evidence and links, built from the
+    evaluation) and defers to :class:`ReviewTrigger` until the first answer, in Airflow or in
+    MLflow, or the deadline; a rejection skips the tasks downstream. Returns the decision
+    (a ``retrainer.contracts.ReviewDecision``).
+
+    :param plan: ``plan_training``'s record (templated: pass the task's output).
+    :param evaluation: ``evaluate``'s record, the evidence shown (templated).
+    :param registered: ``register``'s record, the version decided on (templated).
+    :param poke_interval: seconds between looks for an answer; default ``RETRAINER_REVIEW_POKE_S``
+        (30).
+    :param kwargs: ``ApprovalOperator``'s, except the arguments it fixes (``FIXED_ARGS``) and the
+        ones the review fixes (``FIXED_BY_REVIEW``): the subject and body come from the evidence,
+        the default (taken at the deadline) is Reject, and the deadline comes from the spec's
+        ``approval.timeout_hours``. Passing one of those raises ValueError.
+    """
+
+    FIXED_BY_REVIEW = ("subject", "body", "defaults", "response_timeout")
+    template_fields = ("plan", "evaluation", "registered")
     ui_color = "#fdf2cc"
 
-    def __init__(self, *, poke_interval: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        plan: Any,
+        evaluation: Any,
+        registered: Any,
+        poke_interval: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        for arg in self.FIXED_BY_REVIEW:
+            if arg in kwargs:
+                raise ValueError(f"Passing {arg} to {type(self).__name__} is not allowed: the review fixes it")
         super().__init__(subject="Model review", defaults=REJECT, **kwargs)
+        self.plan = plan
+        self.evaluation = evaluation
+        self.registered = registered
         self.poke_interval = poke_interval
 
     def execute(self, context: Any) -> Any:
         import os
 
-        from retrainer_airflow import tasks
+        from retrainer_airflow.tasks import release
 
         ti = context["ti"]
-        plan, evaluated, registered = (ti.xcom_pull(task_ids=t) for t in ("plan_training", "evaluate", "register"))
-        asked = tasks.review_request(plan, evaluated, registered)
+        asked = release.review_request(self.plan, self.evaluation, self.registered)
         if "decision" in asked:  # policy auto, gate failed, or already decided: nothing to ask
             return asked
         self.subject, self.body = asked["subject"], asked["body"]
@@ -148,7 +191,7 @@ class ModelReviewOperator(ApprovalOperator):
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        from retrainer_airflow import tasks
+        from retrainer_airflow.tasks import release
 
         if "error" in event:
             return super().execute_complete(context, event)
@@ -158,9 +201,7 @@ class ModelReviewOperator(ApprovalOperator):
             via, reviewer = "timeout", "nobody"
         else:
             via, reviewer = str(event.get("via") or "airflow"), str(user.get("name") or user.get("id"))
-        ti = context["ti"]
-        decided = tasks.record_review(ti.xcom_pull(task_ids="plan_training"), ti.xcom_pull(task_ids="register"),
-                                      APPROVE in chosen, reviewer, via)  # fmt: skip
+        decided = release.record_review(self.plan, self.registered, APPROVE in chosen, reviewer, via)
         # the first answer recorded on the version decides, whatever this event says
         event = {**event, "chosen_options": [APPROVE if decided["approved"] else REJECT]}
         super().execute_complete(context, event)

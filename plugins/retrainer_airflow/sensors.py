@@ -5,28 +5,20 @@ data and runs the champion); ``execute()`` pokes once and, when there is no drif
 defers to :class:`DriftTrigger`, which waits without a worker slot for a newer data version;
 ``execute_complete()`` raises if the trigger reports an error and otherwise pokes again.
 It is deferrable by default; ``deferrable=False`` gives the classic ``poke`` or
-``reschedule`` modes. The sensor pushes
-the drift check's result (reason, drift summary, data version) as its XCom.
+``reschedule`` modes. The sensor pushes the drift check (a ``retrainer.contracts.DriftCheck``:
+reason, drift summary, data version) as its XCom.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperatorLink, BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException
 
+from retrainer.contracts import DriftCheck
 from retrainer_airflow.triggers import DriftTrigger
-
-
-def mlflow_run_url(check: dict[str, Any]) -> str:
-    """The MLflow UI page of the drift check's run (its report is under Artifacts > drift)."""
-    base = os.environ.get("RETRAINER_MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/")
-    if not check.get("mlflow_run_id"):
-        return ""
-    return f"{base}/#/experiments/{check['mlflow_experiment_id']}/runs/{check['mlflow_run_id']}/artifacts"
 
 
 class DriftReportLink(BaseOperatorLink):
@@ -39,6 +31,18 @@ class DriftReportLink(BaseOperatorLink):
 
 
 class DriftSensor(BaseSensorOperator):
+    """Wait until new data of ``dataset`` drifts from what the champion was trained on, by the
+    rule of the dataset spec; push the drift check as XCom.
+
+    :param dataset: the dataset spec's name (templated).
+    :param data_version: the data version to look at first, ``latest`` or ``vNNNN`` (templated);
+        later looks (after a reschedule or a deferral) take the newest version.
+    :param deferrable: wait for a newer data version in the triggerer (:class:`DriftTrigger`),
+        holding no worker slot; ``False`` gives the classic ``poke``/``reschedule`` modes.
+    :param kwargs: ``BaseSensorOperator``'s: ``poke_interval`` (also the trigger's polling
+        interval), ``timeout`` (how long to wait for drift), ``mode``, ``soft_fail``, ...
+    """
+
     template_fields = ("dataset", "data_version")
     operator_extra_links = (DriftReportLink(),)
 
@@ -54,36 +58,38 @@ class DriftSensor(BaseSensorOperator):
         self.dataset = dataset
         self.data_version = data_version
         self.deferrable = deferrable
-        self._last: dict[str, Any] = {}
+        self._last: DriftCheck | None = None
         self.report_link = ""
 
-    def _check(self, data_version: str) -> dict[str, Any]:
-        from retrainer import monitoring
-        from retrainer_airflow import tasks
+    def _check(self, data_version: str) -> DriftCheck:
+        from retrainer_airflow.tasks import monitor
 
-        result = monitoring.check_drift(tasks.settings(), self.dataset, data_version, tasks.run_context())
-        self.log.info("drift check of %s %s: %s", self.dataset, result.get("data_version"), result["reason"])
-        return result
+        return monitor.check_drift(self.dataset, data_version)
 
     def _judge(self, data_version: str) -> PokeReturnValue | bool:
-        self._last = self._check(data_version)
-        if self._last.get("report_uri"):
-            self.report_link = mlflow_run_url(self._last)
-            self.log.info("drift report: %s (MLflow UI: %s)", self._last["report_uri"], self.report_link)
-        return PokeReturnValue(is_done=True, xcom_value=self._last) if self._last["retrain"] else False
+        from retrainer import links
+        from retrainer_airflow.tasks import runtime
+
+        check = self._last = self._check(data_version)
+        self.log.info("drift check of %s %s: %s", self.dataset, check.data_version, check.reason)
+        if check.report_uri and check.mlflow_run_id and check.mlflow_experiment_id:
+            ui = runtime.settings().mlflow_ui_url
+            self.report_link = links.mlflow_artifacts(ui, check.mlflow_experiment_id, check.mlflow_run_id)
+            self.log.info("drift report: %s (MLflow UI: %s)", check.report_uri, self.report_link)
+        return PokeReturnValue(is_done=True, xcom_value=check.to_json()) if check.retrain else False
 
     def poke(self, context: Any) -> PokeReturnValue | bool:
         # the first look is at the version asked for; later looks (reschedule) at the newest
-        return self._judge(self.data_version if not self._last else "latest")
+        return self._judge(self.data_version if self._last is None else "latest")
 
     def _defer(self) -> None:
-        from retrainer_airflow import tasks
+        from retrainer_airflow.tasks import runtime
 
         self.defer(
             trigger=DriftTrigger(
                 dataset=self.dataset,
-                registry=tasks.settings().data_registry,
-                last_checked=self._last.get("data_version"),
+                registry=runtime.settings().data_registry,
+                last_checked=self._last.data_version if self._last else None,
                 poll_interval=self.poke_interval,
             ),
             method_name="execute_complete",

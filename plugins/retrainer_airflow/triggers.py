@@ -29,6 +29,17 @@ async def latest_data_version(registry: str, dataset: str) -> str | None:
 
 
 class DriftTrigger(BaseTrigger):
+    """Fire once the data registry holds a version of ``dataset`` other than ``last_checked``.
+
+    Yields ``{"status": "new_data", "data_version": ...}``, or ``{"status": "error", "message":
+    ...}`` when the registry cannot be read (the sensor then fails, saying why).
+
+    :param dataset: the dataset whose ``<dataset>/vNNNN`` tags are watched.
+    :param registry: the data registry's git repository (a local path the triggerer can read).
+    :param last_checked: the data version the sensor checked last (None: any version fires).
+    :param poll_interval: seconds between looks.
+    """
+
     def __init__(self, dataset: str, registry: str, last_checked: str | None, poll_interval: float = 60.0) -> None:
         super().__init__()
         self.dataset = dataset

@@ -15,12 +15,9 @@ asset events, task logs.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,10 +31,11 @@ from urllib.parse import quote
 
 import pytest
 import requests
-import yaml
 
-from retrainer.config import Settings
-from retrainer_airflow import localenv
+from retrainer.settings import Settings
+from retrainer_dev import localenv
+from retrainer_dev.procs import stop_group
+from tests.helpers import free_port, small_bike_spec
 
 REPO = Path(__file__).resolve().parents[2]
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -49,12 +47,6 @@ USER = "admin"
 Json = dict[str, Any]
 #: picks the options to choose for a pending Human-in-the-loop request
 HitlAnswer = Callable[[Json], list[str]]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def tail(path: Path, lines: int = 60) -> str:
@@ -442,27 +434,11 @@ class AirflowStack:
     def stop(self, grace: float = 20.0) -> None:
         """TERM to the whole process group, KILL what is left after ``grace`` s; drop the DB."""
         if self.pgid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pgid, signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and any(p.poll() is None for p in self.procs.values()):
-                time.sleep(0.3)
-            with contextlib.suppress(ProcessLookupError):  # stragglers: task processes, executor workers
-                os.killpg(self.pgid, signal.SIGKILL)
+            # stragglers (task processes, executor workers) are killed once the components are gone
+            stop_group(self.pgid, grace, running=lambda: any(p.poll() is None for p in self.procs.values()))
             for p in self.procs.values():
                 p.wait(timeout=10)
         self.db.drop()
-
-
-def _small_bike_spec(specs: Path, window: int = 2, epochs: int = 6) -> None:
-    """The bike spec with a short window, and a reviewer's decision before promotion where the
-    spec has an approval policy (so the Human-in-the-loop path runs too)."""
-    spec = yaml.safe_load((REPO / "include" / "specs" / "bike_sharing.yaml").read_text())
-    spec["training"].update(window_periods=window, epochs=epochs)
-    if isinstance(spec.get("approval"), dict):
-        spec["approval"]["policy"] = "review"
-    specs.mkdir(parents=True, exist_ok=True)
-    (specs / "bike_sharing.yaml").write_text(yaml.safe_dump(spec))
 
 
 #: locations and credentials that must come from the stack, never from the shell running the tests
@@ -480,7 +456,7 @@ def make_stack(parent: Path) -> AirflowStack:
     home, airflow_home, logs = root / "home", root / "airflow", root / "logs"
     for d in (home / "mlflow", airflow_home, logs):
         d.mkdir(parents=True)
-    _small_bike_spec(home / "specs")
+    small_bike_spec(home / "specs", review=True)
     db = metadata_db(airflow_home)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from retrainer.config import Settings
+from retrainer.settings import Settings
 from retrainer.sources import corrupt_copy, load_bike_sharing, split_periods, write_batch
-from retrainer_airflow.runner import RunOutcome, load_dags, run_dag
+from retrainer_dev.runner import RunOutcome, load_dags, run_dag
+from tests.helpers import small_bike_spec
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,16 +46,9 @@ class Pipeline:
         return run_dag(self.dags["retrain_model"], at or self._next(), conf, self.log)
 
 
-def _small_bike_spec(specs: Path, window: int = 2, epochs: int = 6) -> None:
-    spec = yaml.safe_load((REPO / "include" / "specs" / "bike_sharing.yaml").read_text())
-    spec["training"].update(window_periods=window, epochs=epochs)
-    specs.mkdir(parents=True, exist_ok=True)
-    (specs / "bike_sharing.yaml").write_text(yaml.safe_dump(spec))
-
-
 @pytest.fixture
 def bike_batches(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
-    _small_bike_spec(home / "specs")
+    small_bike_spec(home / "specs")
     monkeypatch.setenv("RETRAINER_SPECS_DIR", str(home / "specs"))
     spec = Settings.from_env().load_spec("bike_sharing")
     parts = split_periods(load_bike_sharing(), spec)

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from retrainer.config import Settings
+from retrainer.settings import Settings
 from retrainer.sources import corrupt_copy, load_bike_sharing, split_periods, write_batch
 from retrainer.versioning import DataRegistry
 
@@ -200,7 +200,7 @@ def model_state(stack: AirflowStack, model: str) -> ModelState:
     from mlflow import MlflowClient
     from mlflow.entities import ViewType
 
-    from retrainer import serving
+    from retrainer import modelstore
 
     settings = stack.settings
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
@@ -216,7 +216,7 @@ def model_state(stack: AirflowStack, model: str) -> ModelState:
     aliases = {str(k): str(v) for k, v in client.get_registered_model(model).aliases.items()} if found else {}
     store = Path(settings.model_store)
     paths = sorted(str(p.relative_to(store)) for p in [*store.glob("*"), *store.glob("*/*")]) if store.is_dir() else []
-    entry = serving.read_config(store).get(model) if (store / "models.config").is_file() else None
+    entry = modelstore.read_config(store).get(model) if (store / "models.config").is_file() else None
     data = [v.tag for v in DataRegistry(settings).versions(DATASET)]
     return ModelState(
         sorted(run_tags), versions, aliases, data, paths, dict(entry.labels) if entry else {}, tags, run_tags,
@@ -249,13 +249,13 @@ def changes(before: ModelState, after: ModelState) -> list[tuple[str, str, Any, 
 
 def version_data(settings: Settings, periods: list[str]) -> str:
     """Version accepted batches straight into the data registry (as ``ingest_batch`` would)."""
-    from retrainer import pipeline
+    from retrainer.pipeline import ingest
 
     label = ""
     for period in periods:
-        validation = pipeline.validate_batch(settings, DATASET, str(land(settings, period)), period)
-        assert validation["success"], validation["failures"]
-        label = pipeline.version_batch(settings, validation)["data_version"]
+        validation = ingest.validate_batch(settings, DATASET, str(land(settings, period)), period)
+        assert validation.success, validation.failures
+        label = ingest.version_batch(settings, validation).data_version
     return label
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from retrainer.config import Settings
 from retrainer.registry import Registry
+from retrainer.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def _champion_on_three_months(pipe: Any, bike_batches: dict[str, Path]) -> None:
 
 
 def _monitor(pipe: Any) -> Any:
-    from retrainer_airflow.runner import run_dag
+    from retrainer_dev.runner import run_dag
 
     return run_dag(pipe.dags["monitor_drift"], pipe._next(), {"dataset": "bike_sharing"}, pipe.log)
 

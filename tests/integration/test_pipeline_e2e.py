@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from retrainer import serving
-from retrainer.config import Settings
+from retrainer import modelstore
 from retrainer.registry import CHAMPION, Registry
+from retrainer.settings import Settings
 from retrainer.sources import write_batch
 
 pytestmark = pytest.mark.integration
@@ -89,7 +89,7 @@ def test_local_pipeline_quarantines_trains_promotes_deploys(
     assert run.values["plan_training"]["train_periods"] == ["2011-01", "2011-02"]
     assert run.values["plan_training"]["holdout_periods"] == ["2011-03"]
     assert run.values["promote"]["promoted"] is True
-    assert run.values["verify"]["max_abs_diff"] < 1e-3
+    assert run.values["verify"]["check"]["max_abs_diff"] < 1e-3
     settings = Settings.from_env()
     registry = Registry(settings)
     registry_spec = settings.load_spec("bike_sharing")
@@ -127,13 +127,13 @@ def test_local_pipeline_quarantines_trains_promotes_deploys(
     if second.values["promote"]["promoted"]:
         assert registry.alias_version(registry_spec, CHAMPION) == "2"
         assert (home / "model-store" / "bike_demand" / "2" / "saved_model.pb").is_file()
-        assert serving.read_config(home / "model-store")["bike_demand"].labels == {"stable": 2}
+        assert modelstore.read_config(home / "model-store")["bike_demand"].labels == {"stable": 2}
     else:  # a losing candidate stays registered, says why, and nothing is deployed
         assert registry.alias_version(registry_spec, CHAMPION) == "1"
         assert tags2["promotion.decision"] == "rejected" and "champion v1" in tags2["promotion.reason"]
         assert second.states["deploy"] == "skipped" and second.states["verify"] == "skipped"
         assert not (home / "model-store" / "bike_demand" / "2").exists()
-        assert serving.read_config(home / "model-store")["bike_demand"].labels == {"stable": 1}
+        assert modelstore.read_config(home / "model-store")["bike_demand"].labels == {"stable": 1}
 
 
 def test_retrain_skips_when_there_is_not_enough_data(
@@ -183,7 +183,7 @@ def test_binary_classification_end_to_end(make_pipeline: Any, home: Path, monkey
     rng = np.random.default_rng(0)
     pipe = make_pipeline(2032)
     # a new spec file is a new dataset: once the DAGs are parsed again, their Params offer it
-    from retrainer_airflow.runner import load_dags
+    from retrainer_dev.runner import load_dags
 
     pipe.dags = load_dags()
     assert "churn" in pipe.dags["retrain_model"].params.get_param("dataset").schema["enum"]
@@ -198,7 +198,7 @@ def test_binary_classification_end_to_end(make_pipeline: Any, home: Path, monkey
     assert run.values["promote"]["promoted"]
     store = home / "model-store" / "churn_model" / "1"
     assert (store / "saved_model.pb").is_file()
-    assert run.values["verify"]["max_abs_diff"] < 1e-3
+    assert run.values["verify"]["check"]["max_abs_diff"] < 1e-3
 
 
 @pytest.mark.s3

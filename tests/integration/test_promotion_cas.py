@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from retrainer import pipeline
-from retrainer.config import Settings
+from retrainer.contracts import Evaluation, Promotion, RegisteredVersion, TrainedRun, TrainingPlan
+from retrainer.pipeline import evaluate, release, train
 from retrainer.registry import CHAMPION, ChampionMovedError, Registry, RunContext
+from retrainer.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -24,14 +25,16 @@ def _set_gate(home: Path, champion_margin: float) -> None:
     path.write_text(yaml.safe_dump(spec))
 
 
-def _candidate(s: Settings, data_version: str, run_id: str) -> tuple[dict[str, Any], ...]:
+def _candidate(
+    s: Settings, data_version: str, run_id: str
+) -> tuple[TrainingPlan, TrainedRun, Evaluation, RegisteredVersion]:
     """Train, evaluate and register a candidate with the library steps (no promotion)."""
     ctx = RunContext(dag_id="retrain_model", run_id=run_id, trigger="test")
-    plan = pipeline.plan_training(s, "bike_sharing", data_version)
-    validation = pipeline.validate_window(s, plan)
-    trained = pipeline.train_and_log(s, plan, ctx, validation)
-    evaluated = pipeline.evaluate(s, plan, trained)
-    registered = pipeline.register(s, plan, trained, evaluated, ctx)
+    plan = train.plan_training(s, "bike_sharing", data_version)
+    validation = train.validate_window(s, plan)
+    trained = train.train_and_log(s, plan, ctx, validation)
+    evaluated = evaluate.evaluate(s, plan, trained)
+    registered = release.register(s, plan, trained, evaluated, ctx)
     return plan, trained, evaluated, registered
 
 
@@ -47,19 +50,19 @@ def test_champion_moved_before_promotion(make_pipeline: Any, home: Path, bike_ba
 
     # v2 is evaluated against v1 ...
     plan, trained, evaluated, registered = _candidate(s, "v0004", "cas-candidate-1")
-    assert registered["version"] == "2" and evaluated["champion_version"] == "1" and evaluated["passed"]
+    assert registered.version == "2" and evaluated.champion_version == "1" and evaluated.passed
     # ... and before it is promoted, another run makes v3 the champion
     assert pipe.retrain("bike_sharing", "v0004", force=True).state == "success"  # v0004 again, on purpose
     assert registry.alias_version(spec, CHAMPION) == "3"
 
     # without the means to evaluate again, promotion refuses rather than promote blind
     with pytest.raises(ChampionMovedError, match="champion is v3 but the evaluation compared against v1"):
-        pipeline.promote(s, plan, evaluated, registered)
+        release.promote(s, plan, evaluated, registered)
     assert registry.alias_version(spec, CHAMPION) == "3"
 
     # with them: evaluated again against v3, passes again, promoted by compare-and-set on v3
-    out = pipeline.promote(s, plan, evaluated, registered, trained)
-    assert out == {"promoted": True, "version": "2", "previous_champion": "3"}
+    out = release.promote(s, plan, evaluated, registered, trained)
+    assert out == Promotion(promoted=True, version="2", previous_champion="3")
     tags = registry.version_tags(spec, "2")
     assert tags["gate.champion_version"] == "3" and "champion moved to v3" in tags["promotion.reevaluated"]
     assert registry.alias_version(spec, CHAMPION) == "2"
@@ -67,11 +70,11 @@ def test_champion_moved_before_promotion(make_pipeline: Any, home: Path, bike_ba
     # v4 passes against v2; then the champion moves to v3 and the gate gets strict: the
     # re-evaluation fails and v4 is rejected, saying against what
     plan, trained, evaluated, registered = _candidate(s, "v0004", "cas-candidate-2")
-    assert registered["version"] == "4" and evaluated["champion_version"] == "2" and evaluated["passed"]
+    assert registered.version == "4" and evaluated.champion_version == "2" and evaluated.passed
     registry.set_alias(spec, CHAMPION, "3")
     _set_gate(home, 0.9)  # must be 90% better than the champion: no candidate is
-    out = pipeline.promote(s, plan, evaluated, registered, trained)
-    assert out["promoted"] is False
+    out = release.promote(s, plan, evaluated, registered, trained)
+    assert out.promoted is False
     tags = registry.version_tags(spec, "4")
     assert tags["promotion.decision"] == "rejected"
     assert tags["promotion.reason"].startswith("re-evaluated against champion v3:")

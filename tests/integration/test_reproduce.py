@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from retrainer import lineage
-from retrainer.config import Settings
+from retrainer import lineage, schema
 from retrainer.registry import CHAMPION, Registry
 from retrainer.reproduce import DEFAULT_TOLERANCE, reproduce
+from retrainer.settings import Settings
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -94,7 +94,7 @@ def test_lineage_and_reproduction(make_pipeline: Any, home: Path, bike_batches: 
     assert (rep.data_version, rep.seed) == ("v0003", spec.training.seed)
     assert _registry_state(registry, "bike_demand") == before
     repro_run = registry.client.get_run(rep.reproduction_run_id)
-    assert repro_run.data.tags[lineage.REPRODUCES_TAG] == "bike_demand/1"
+    assert repro_run.data.tags[schema.REPRODUCES] == "bike_demand/1"
     assert repro_run.data.tags["reproduce.within_tolerance"] == "true"
     assert repro_run.info.experiment_id != mlflow_run.info.experiment_id
     assert repro_run.info.status == "FINISHED"

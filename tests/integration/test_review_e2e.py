@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from retrainer import serving
-from retrainer.config import Settings
+from retrainer import modelstore
+from retrainer.contracts import Evaluation
 from retrainer.registry import CHALLENGER, CHAMPION, Registry
+from retrainer.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -145,17 +146,34 @@ def test_reviewer_answers_in_airflow(
     assert tags["approval.decision"] == "approved" and tags["approval.via"] == "airflow"
     assert tags["approval.reviewer"] == "admin" and tags["approval.at"]
     assert tags["promotion.decided_by"] == "review:airflow:admin"
-    assert serving.read_config(home / "model-store")["bike_demand"].labels == {"stable": 1}
+    assert modelstore.read_config(home / "model-store")["bike_demand"].labels == {"stable": 1}
     assert run.values["review"]["approved"] is True
 
     # v2: rejected in Airflow -> nothing deployed, the candidate says why, v1 keeps serving
     _ingest(pipe, bike_batches, ("2011-04",))
-    reviewer = Reviewer(lambda: (d := ui.pending_review()) is not None and ui.answer(d, "Reject").status_code == 200)
+
+    def reject() -> bool:
+        detail = ui.pending_review()
+        if detail is None:
+            return False
+        seen["detail"] = detail
+        return bool(ui.answer(detail, "Reject").status_code == 200)
+
+    reviewer = Reviewer(reject)
     reviewer.start()
     run = pipe.retrain("bike_sharing", "latest")
     reviewer.join(5)
     assert reviewer.error is None and reviewer.done, reviewer.error
     assert run.state == "success", run.states
+    # the request was built from evaluate's own record: against a champion, every slice it
+    # judged shows its change in the table, none "n/a"
+    evaluation = Evaluation.from_json(run.values["evaluate"])
+    judged = [s for s in evaluation.slices if s.champion is not None]
+    body = seen["detail"]["body"]
+    assert evaluation.champion_version == "1" and judged
+    for s in judged:
+        assert f"| {s.feature}={s.value} | {s.rows} |" in body and f"{s.regression:+.1%}" in body, s
+    assert "n/a" not in body
     assert {t: run.states[t] for t in ("promote", "deploy", "verify")} == dict.fromkeys(
         ("promote", "deploy", "verify"), "skipped"
     )
@@ -164,7 +182,7 @@ def test_reviewer_answers_in_airflow(
     assert tags["approval.decision"] == "rejected" and tags["promotion.decision"] == "rejected"
     assert tags["promotion.reason"] == "review: rejected by admin in airflow"
     assert not (home / "model-store" / "bike_demand" / "2").exists()
-    assert serving.read_config(home / "model-store")["bike_demand"].labels == {"stable": 1}
+    assert modelstore.read_config(home / "model-store")["bike_demand"].labels == {"stable": 1}
 
 
 def test_reviewer_answers_in_mlflow_first_answer_wins(

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from retrainer import serving
-from retrainer.config import Settings
+from retrainer import modelstore
 from retrainer.registry import CHAMPION, Registry
-from retrainer_airflow.runner import run_dag
+from retrainer.settings import Settings
+from retrainer_dev.runner import run_dag
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def test_rollback_to_previous(make_pipeline: Any, home: Path, bike_batches: dict
     model = settings.load_spec("bike_sharing")
     assert registry.alias_version(model, CHAMPION) == "2"
     store = home / "model-store"
-    assert serving.read_config(store)["bike_demand"].labels == {"stable": 2}
+    assert modelstore.read_config(store)["bike_demand"].labels == {"stable": 2}
 
     conf = {"dataset": "bike_sharing", "version": "previous", "reason": "v2 misbehaves in production"}
     run = run_dag(pipe.dags["rollback_model"], pipe._next(), conf, pipe.log)
@@ -43,7 +43,7 @@ def test_rollback_to_previous(make_pipeline: Any, home: Path, bike_batches: dict
         "by": "dag_test", "reason": "v2 misbehaves in production",
     }  # fmt: skip
     assert registry.alias_version(model, CHAMPION) == "1"
-    assert serving.read_config(store)["bike_demand"].labels == {"stable": 1}
+    assert modelstore.read_config(store)["bike_demand"].labels == {"stable": 1}
     tags = registry.version_tags(model, "1")
     assert tags["rollback.from"] == "2" and tags["rollback.reason"] == "v2 misbehaves in production"
     assert registry.version_tags(model, "2")["rolled_back.to"] == "1"
@@ -95,7 +95,7 @@ def test_a_failed_deploy_check_rolls_back_and_notifies(
     registry = Registry(Settings.from_env())
     model = Settings.from_env().load_spec("bike_sharing")
     assert registry.alias_version(model, CHAMPION) == "1"  # the bad v2 does not stay champion
-    assert serving.read_config(home / "model-store")["bike_demand"].labels == {"stable": 1}
+    assert modelstore.read_config(home / "model-store")["bike_demand"].labels == {"stable": 1}
     tags = registry.version_tags(model, "1")
     assert tags["rollback.by"] == "retrainer:auto" and "latency: p99" in tags["rollback.reason"]
     bad = registry.version_tags(model, "2")

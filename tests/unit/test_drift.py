@@ -10,7 +10,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from retrainer import drift
-from retrainer.config import DatasetSpec, DriftTest
+from retrainer.spec import DatasetSpec, DriftTest
 
 RNG = np.random.default_rng(7)
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrainer.config import GateConfig
 from retrainer.evaluation import baseline_predictions, gate, metrics
+from retrainer.spec import GateConfig
 
 
 def test_regression_metrics() -> None:

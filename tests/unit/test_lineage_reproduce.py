@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from retrainer.config import TrainingConfig
 from retrainer.lineage import CodeVersion, code_version
 from retrainer.reproduce import plan_code, relative_difference, training_config
+from retrainer.spec import TrainingConfig
 
 A = "a" * 40
 B = "b" * 40

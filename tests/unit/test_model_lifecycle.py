@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from retrainer import deployment, training
-from retrainer.config import DatasetSpec, Settings
 from retrainer.registry import CHAMPION, ChampionMovedError, Registry, RunContext
+from retrainer.settings import Settings
 from retrainer.sources import load_bike_sharing, split_periods
+from retrainer.spec import DatasetSpec
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +58,10 @@ def test_missing_categories_map_to_oov(
 
 
 def _log(registry: Registry, spec: DatasetSpec, ctx: RunContext, model: object) -> tuple[str, str]:
-    import mlflow
     import mlflow.tensorflow
 
     run_id, _ = registry.get_or_create_run(spec, ctx, {})
-    with mlflow.start_run(run_id=run_id):
+    with registry.active_run(run_id):
         info = mlflow.tensorflow.log_model(model, name="model")
     return run_id, info.model_uri
 
@@ -91,6 +91,40 @@ def test_registry_is_idempotent_and_promotion_is_compare_and_set(
     assert registry.alias_version(bike_spec, CHAMPION) == "1"
     assert registry.promote(bike_spec, v2, expected_champion="1") == "1"
     assert registry.alias_version(bike_spec, CHAMPION) == "2"
+
+
+def test_registry_sets_no_global_state_and_tells_missing_things_by_error_code(
+    settings: Settings, bike_spec: DatasetSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    before, env = mlflow.get_tracking_uri(), os.environ.get("MLFLOW_TRACKING_URI")
+    other = f"sqlite:///{Path(settings.home) / 'mlflow' / 'other.db'}"
+    registry = Registry(replace(settings, mlflow_tracking_uri=other))
+    assert mlflow.get_tracking_uri() == before  # constructing it changed nothing global
+    with registry.tracking():
+        assert mlflow.get_tracking_uri() == registry.tracking_uri
+    # afterwards, nothing global is left behind: neither MLflow's URI nor the environment
+    assert (mlflow.get_tracking_uri(), os.environ.get("MLFLOW_TRACKING_URI")) == (before, env)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere.db")
+    assert mlflow.get_tracking_uri() == "sqlite:////elsewhere.db"  # MLflow still follows the environment
+
+    registry = Registry(settings)
+    assert registry.alias_version(bike_spec, CHAMPION) is None  # no such model yet
+    assert not registry.version_exists(bike_spec, "1")
+    registry.client.create_registered_model(bike_spec.model_name)
+    assert registry.alias_version(bike_spec, CHAMPION) is None  # no such alias
+    assert registry.aliases(bike_spec) == {}
+
+    def unreachable(name: str) -> None:
+        raise MlflowException("the tracking server is down", error_code="TEMPORARILY_UNAVAILABLE")
+
+    monkeypatch.setattr(registry.client, "get_registered_model", unreachable)
+    with pytest.raises(MlflowException, match="down"):  # anything else is not "no alias"
+        registry.alias_version(bike_spec, CHAMPION)
 
 
 def test_deploy_is_tf_serving_layout_and_verified(

@@ -5,9 +5,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from retrainer import monitoring
-from retrainer.config import DatasetSpec, Settings
+from retrainer.contracts import DriftCheck
+from retrainer.pipeline import monitor as monitoring
 from retrainer.registry import Registry, RunContext
+from retrainer.settings import Settings
+from retrainer.spec import DatasetSpec
 
 
 def test_cooldown_counts_from_the_last_drift_retraining(settings: Settings, bike_spec: DatasetSpec) -> None:
@@ -33,12 +35,12 @@ def test_no_champion_means_no_check(settings: Settings, bike_spec: DatasetSpec, 
     path = write_batch(part, bike_spec, tmp_path / "b.csv")  # type: ignore[operator]
     DataRegistry(settings).add_batch(bike_spec, "2011-01", path, file_md5(path))
     out = monitoring.check_drift(settings, "bike_sharing", "latest", RunContext("monitor_drift", "r1"))
-    assert out == {
-        "status": "no_champion",
-        "retrain": False,
-        "reason": "no champion yet: nothing to compare against",
-        "data_version": "v0001",
-    }
+    assert out == DriftCheck(
+        status="no_champion",
+        retrain=False,
+        reason="no champion yet: nothing to compare against",
+        data_version="v0001",
+    )
 
 
 @pytest.mark.parametrize(("ref", "cur", "hib", "drop"), [(100, 120, False, 0.2), (0.8, 0.72, True, 0.1)])

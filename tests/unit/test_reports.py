@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from retrainer import drift, reports
-from retrainer.config import DriftTest
+from retrainer.spec import DriftTest
 
 
 def test_drift_report_shows_decision_tests_and_plots(tmp_path: Path) -> None:

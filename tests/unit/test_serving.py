@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrainer import serving, storage, training
-from retrainer.config import DatasetSpec
+from retrainer import modelstore, serving, storage, training
 from retrainer.deployment import export_saved_model
 from retrainer.sources import load_bike_sharing, split_periods
+from retrainer.spec import DatasetSpec
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, bike_spec: DatasetSpec, rows
         out = tmp_path_factory.mktemp(f"export{version}") / "m"
         export_saved_model(model, out)
         storage.publish_dir(out, str(root / "bike_demand" / str(version)), "saved_model.pb")
-    serving.set_label(root, "bike_demand", serving.STABLE, 1)
+    modelstore.set_label(root, "bike_demand", modelstore.STABLE, 1)
     return root
 
 
@@ -64,7 +64,7 @@ def _instances(rows: pd.DataFrame, spec: DatasetSpec, n: int = 3) -> list[dict[s
 def test_config_is_tf_serving_text_format(store: Path) -> None:
     text = (store / "models.config").read_text()
     assert 'name: "bike_demand"' in text and 'version_labels { key: "stable" value: 1 }' in text
-    assert serving.read_config(store)["bike_demand"].labels == {"stable": 1}
+    assert modelstore.read_config(store)["bike_demand"].labels == {"stable": 1}
 
 
 def test_status_and_predict_both_formats(url: str, rows: pd.DataFrame, bike_spec: DatasetSpec) -> None:
@@ -90,13 +90,13 @@ def test_relabel_is_picked_up_without_restart(
     instances = _instances(rows, bike_spec)
     _, before = _call(f"{url}/bike_demand:predict", {"instances": instances})
     _, v2 = _call(f"{url}/bike_demand/versions/2:predict", {"instances": instances})
-    serving.set_label(store, "bike_demand", serving.STABLE, 2)
+    modelstore.set_label(store, "bike_demand", modelstore.STABLE, 2)
     try:
         assert _call(f"{url}/bike_demand")[1]["model_version_status"][0]["version"] == "2"
         _, after = _call(f"{url}/bike_demand:predict", {"instances": instances})
         assert after["predictions"] == v2["predictions"] != before["predictions"]
     finally:
-        serving.set_label(store, "bike_demand", serving.STABLE, 1)
+        modelstore.set_label(store, "bike_demand", modelstore.STABLE, 1)
 
 
 @pytest.mark.parametrize(
@@ -125,7 +125,7 @@ def test_wrong_type_is_a_400(url: str, rows: pd.DataFrame, bike_spec: DatasetSpe
 
 def test_label_needs_a_complete_version(store: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no complete version"):
-        serving.set_label(store, "bike_demand", serving.STABLE, 7)
+        modelstore.set_label(store, "bike_demand", modelstore.STABLE, 7)
 
 
 def test_canary_label_status_and_the_deploy_check(
@@ -136,7 +136,7 @@ def test_canary_label_status_and_the_deploy_check(
     from retrainer import postdeploy
 
     base = url.removesuffix("/v1/models")
-    serving.set_label(store, "bike_demand", serving.CANARY, 2)
+    modelstore.set_label(store, "bike_demand", modelstore.CANARY, 2)
     try:
         status, body = _call(f"{url}/bike_demand/labels/canary")
         assert status == 200 and body["model_version_status"][0] == {
@@ -146,16 +146,16 @@ def test_canary_label_status_and_the_deploy_check(
         sample = rows.iloc[:16]
         _, v2 = _call(f"{url}/bike_demand/versions/2:predict", {"instances": _instances(rows, bike_spec, 16)})
         expected = np.asarray(v2["predictions"], dtype=float)
-        result = postdeploy.check(base, bike_spec, "2", sample, expected, label=serving.CANARY)
+        result = postdeploy.check(base, bike_spec, "2", sample, expected, label=modelstore.CANARY)
         assert result.max_abs_diff == 0 and result.rows == 16 and result.requests == bike_spec.deploy.latency_requests
         assert result.route == "/v1/models/bike_demand/labels/canary" and 0 < result.p50_ms <= result.p99_ms
         with pytest.raises(postdeploy.DeployCheckError, match="predict: served predictions differ"):
-            postdeploy.check(base, bike_spec, "2", sample, expected + 50, label=serving.CANARY)
+            postdeploy.check(base, bike_spec, "2", sample, expected + 50, label=modelstore.CANARY)
         strict = replace(bike_spec, deploy=replace(bike_spec.deploy, max_p99_ms=0.0001, latency_requests=5))
         with pytest.raises(postdeploy.DeployCheckError, match="latency: p99"):
-            postdeploy.check(base, strict, "2", sample, expected, label=serving.CANARY)
+            postdeploy.check(base, strict, "2", sample, expected, label=modelstore.CANARY)
         with pytest.raises(postdeploy.DeployCheckError, match=r"health: .* did not report v3 AVAILABLE"):
             postdeploy.check(base, bike_spec, "3", sample, expected, wait_s=0)
     finally:
-        assert serving.clear_label(store, "bike_demand", serving.CANARY) == {"stable": 1}
-    assert serving.read_config(store)["bike_demand"].labels == {"stable": 1}
+        assert modelstore.clear_label(store, "bike_demand", modelstore.CANARY) == {"stable": 1}
+    assert modelstore.read_config(store)["bike_demand"].labels == {"stable": 1}

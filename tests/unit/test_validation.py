@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from retrainer.config import DataFileError, DatasetSpec
-from retrainer.sources import corrupt_copy, load_bike_sharing, split_periods, write_batch
+from retrainer.sources import DataFileError, corrupt_copy, load_bike_sharing, split_periods, write_batch
+from retrainer.spec import DatasetSpec
 from retrainer.validation import read_batch, validate_file, validate_frame
 
 

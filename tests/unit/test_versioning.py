@@ -5,8 +5,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from retrainer.config import DatasetSpec, Settings
+from retrainer.settings import Settings
 from retrainer.sources import load_bike_sharing, split_periods, write_batch
+from retrainer.spec import DatasetSpec
 from retrainer.validation import file_md5
 from retrainer.versioning import DataRegistry, DataVersionError
 
@@ -107,7 +108,7 @@ def test_the_version_as_of_a_period(
     """A scheduled run or a backfill of an old month trains on the version of its time."""
     from datetime import UTC, datetime
 
-    from retrainer.pipeline import period_before
+    from retrainer.pipeline.train import period_before
 
     reg = DataRegistry(settings)
     for period in ("2011-01", "2011-02", "2011-03"):

@@ -1,19 +1,18 @@
-"""Typed settings (from the environment) and dataset specs (from spec files).
+"""Dataset specs: what a dataset is, read from its spec file.
 
-Settings say *where* things live; a dataset spec says *what* a dataset is. The pipeline
-knows nothing about a dataset beyond its spec, so a new dataset is a new spec file.
+A spec names the time column, the target and the task, the features with their types,
+ranges and categories, and how to train, judge, review, deploy and watch models on it.
+The pipeline knows nothing about a dataset beyond its spec, so a new dataset is a new spec
+file. Where things live is apart, in ``retrainer.settings``.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 TaskType = Literal["regression", "classification"]
 FeatureType = Literal["numeric", "categorical"]
@@ -33,82 +32,6 @@ class SpecError(ValueError):
         self.field = field_name
         self.problem = problem
         super().__init__(f"{path}: field '{field_name}': {problem}")
-
-
-class DataFileError(FileNotFoundError):
-    """A data file that a step needs does not exist."""
-
-
-# --------------------------------------------------------------------------- settings
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Where the pipeline keeps its state. Every location may be a local path or ``s3://``.
-
-    Defaults put all state of the embedded default under one folder, ``RETRAINER_HOME``
-    (``<repo>/.local``), so ``make clean`` resets it.
-    """
-
-    home: str
-    specs_dir: str
-    landing: str
-    quarantine: str
-    validation_results: str
-    data_registry: str
-    dvc_remote: str
-    model_store: str
-    mlflow_tracking_uri: str
-    mlflow_artifacts: str
-    s3_endpoint_url: str | None = None
-    serving_url: str | None = None  # a running TF Serving-compatible server the deploy check goes through
-    mlflow_ui_url: str = "http://127.0.0.1:5000"  # for links shown to reviewers
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        env = dict(os.environ if environ is None else environ)
-
-        def get(name: str, default: Path | str) -> str:
-            value = env.get(name)
-            return value if value else str(default)
-
-        home = Path(get("RETRAINER_HOME", REPO_ROOT / ".local")).resolve()
-        settings = cls(
-            home=str(home),
-            specs_dir=get("RETRAINER_SPECS_DIR", REPO_ROOT / "include" / "specs"),
-            landing=get("RETRAINER_LANDING", home / "landing"),
-            quarantine=get("RETRAINER_QUARANTINE", home / "quarantine"),
-            validation_results=get("RETRAINER_VALIDATION_RESULTS", home / "validation"),
-            data_registry=get("RETRAINER_DATA_REGISTRY", home / "data-registry"),
-            dvc_remote=get("RETRAINER_DVC_REMOTE", home / "dvc-remote"),
-            model_store=get("RETRAINER_MODEL_STORE", home / "model-store"),
-            mlflow_tracking_uri=get("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"),
-            mlflow_artifacts=get("RETRAINER_MLFLOW_ARTIFACTS", home / "mlflow" / "artifacts"),
-            s3_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
-            serving_url=(env.get("RETRAINER_SERVING_URL") or "").rstrip("/") or None,
-            mlflow_ui_url=get("RETRAINER_MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/"),
-        )
-        settings.validate()
-        return settings
-
-    def validate(self) -> None:
-        if self.data_registry.startswith("s3://"):
-            raise ValueError(
-                "RETRAINER_DATA_REGISTRY must be a local folder (it is a git repository); "
-                "put RETRAINER_DVC_REMOTE on S3 instead"
-            )
-        for name in ("landing", "quarantine", "validation_results"):
-            if not getattr(self, name):
-                raise ValueError(f"setting {name} is empty")
-
-    def spec_path(self, dataset: str) -> Path:
-        return Path(self.specs_dir) / f"{dataset}.yaml"
-
-    def load_spec(self, dataset: str) -> DatasetSpec:
-        return DatasetSpec.load(self.spec_path(dataset))
-
-
-# --------------------------------------------------------------------------- dataset spec
 
 
 @dataclass(frozen=True)
@@ -255,53 +178,15 @@ class DatasetSpec:
     def from_dict(cls, raw: dict[str, Any], path: Path | str = "<spec>") -> DatasetSpec:
         p = _SpecParser(raw, path)
         name = p.string("name")
-        target_raw = p.mapping("target")
-        task = p.choice("target.task", target_raw.get("task"), ("regression", "classification"))
-        target = Target(
-            column=p.string("target.column", target_raw.get("column")),
-            task=task,  # type: ignore[arg-type]
-            min=p.optional_number("target.min", target_raw.get("min")),
-            max=p.optional_number("target.max", target_raw.get("max")),
-            positive=None if target_raw.get("positive") is None else str(target_raw["positive"]),
-        )
-        if task == "classification" and target.positive is None:
-            raise SpecError(path, "target.positive", "classification needs the positive class value")
-
-        features_raw = p.mapping("features")
-        if not features_raw:
-            raise SpecError(path, "features", "at least one feature is required")
-        features = tuple(p.feature(fname, fraw) for fname, fraw in features_raw.items())
+        target = p.target(p.mapping("target"))
+        features = p.features(p.mapping("features"))
         time_column = p.string("time_column")
-        if time_column in features_raw or target.column in features_raw:
+        if time_column in p.raw["features"] or target.column in p.raw["features"]:
             raise SpecError(path, "features", "must not contain the time column or the target")
-
         rows = p.mapping("rows", required=False)
-        training_raw = p.mapping("training", required=False)
-        training = p.training(training_raw)
+        training = p.training(p.mapping("training", required=False))
         if training.window_periods < 1 or training.holdout_periods < 1:
             raise SpecError(path, "training.window_periods", "window and holdout must be >= 1")
-
-        gate_raw = p.mapping("gate", required=False)
-        default_metric = "rmse" if task == "regression" else "log_loss"
-        metric = str(gate_raw.get("metric", default_metric))
-        allowed = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
-        if metric not in allowed:
-            raise SpecError(path, "gate.metric", f"'{metric}' is not one of {sorted(allowed)} for {task}")
-        slices = gate_raw.get("slices") or []
-        categorical_names = {f.name for f in features if f.type == "categorical"}
-        if not isinstance(slices, list) or any(s not in categorical_names for s in slices):
-            raise SpecError(path, "gate.slices", f"must list categorical features, got {slices!r}")
-        gate = GateConfig(
-            metric=metric,
-            baseline_margin=float(gate_raw.get("baseline_margin", 0.1)),
-            champion_margin=float(gate_raw.get("champion_margin", 0.0)),
-            slices=tuple(slices),
-            max_slice_regression=p._unit("gate.max_slice_regression", gate_raw.get("max_slice_regression", 0.2), None),
-            min_slice_rows=int(gate_raw.get("min_slice_rows", 30)),
-        )
-        drift = p.drift(p.mapping("drift", required=False), {f.name for f in features})
-        approval = p.approval(p.mapping("approval", required=False))
-        deploy = p.deploy(p.mapping("deploy", required=False))
         return cls(
             name=name,
             model_name=str(raw.get("model_name") or f"{name}_model"),
@@ -312,10 +197,10 @@ class DatasetSpec:
             min_rows=int(rows.get("min", 1)),
             max_rows=None if rows.get("max") is None else int(rows["max"]),
             training=training,
-            gate=gate,
-            drift=drift,
-            approval=approval,
-            deploy=deploy,
+            gate=p.gate(p.mapping("gate", required=False), target.task, features),
+            drift=p.drift(p.mapping("drift", required=False), {f.name for f in features}),
+            approval=p.approval(p.mapping("approval", required=False)),
+            deploy=p.deploy(p.mapping("deploy", required=False)),
             description=str(raw.get("description", "")),
             source_path=str(path),
         )
@@ -355,6 +240,42 @@ class _SpecParser:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(self.path, name, f"must be a number, got {value!r}")
         return float(value)
+
+    def target(self, raw: dict[str, Any]) -> Target:
+        task = self.choice("target.task", raw.get("task"), ("regression", "classification"))
+        target = Target(
+            column=self.string("target.column", raw.get("column")),
+            task=task,  # type: ignore[arg-type]
+            min=self.optional_number("target.min", raw.get("min")),
+            max=self.optional_number("target.max", raw.get("max")),
+            positive=None if raw.get("positive") is None else str(raw["positive"]),
+        )
+        if task == "classification" and target.positive is None:
+            raise SpecError(self.path, "target.positive", "classification needs the positive class value")
+        return target
+
+    def features(self, raw: dict[str, Any]) -> tuple[Feature, ...]:
+        if not raw:
+            raise SpecError(self.path, "features", "at least one feature is required")
+        return tuple(self.feature(fname, fraw) for fname, fraw in raw.items())
+
+    def gate(self, raw: dict[str, Any], task: str, features: tuple[Feature, ...]) -> GateConfig:
+        metric = str(raw.get("metric", "rmse" if task == "regression" else "log_loss"))
+        allowed = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
+        if metric not in allowed:
+            raise SpecError(self.path, "gate.metric", f"'{metric}' is not one of {sorted(allowed)} for {task}")
+        slices = raw.get("slices") or []
+        categorical_names = {f.name for f in features if f.type == "categorical"}
+        if not isinstance(slices, list) or any(s not in categorical_names for s in slices):
+            raise SpecError(self.path, "gate.slices", f"must list categorical features, got {slices!r}")
+        return GateConfig(
+            metric=metric,
+            baseline_margin=float(raw.get("baseline_margin", 0.1)),
+            champion_margin=float(raw.get("champion_margin", 0.0)),
+            slices=tuple(slices),
+            max_slice_regression=self._unit("gate.max_slice_regression", raw.get("max_slice_regression", 0.2), None),
+            min_slice_rows=int(raw.get("min_slice_rows", 30)),
+        )
 
     def training(self, raw: dict[str, Any]) -> TrainingConfig:
         defaults = TrainingConfig()

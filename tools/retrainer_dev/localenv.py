@@ -5,7 +5,7 @@ database and logs, the landing and quarantine folders, the DVC data registry and
 MLflow's SQLite store and artifacts, and the model store. Values already set in the
 environment win, so every location can be pointed elsewhere (S3, PostgreSQL, ...).
 
-``python -m retrainer_airflow.localenv`` prints the variables as shell ``export`` lines.
+``python -m retrainer_dev.localenv`` prints the variables as shell ``export`` lines.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from retrainer.settings import REPO_ROOT
 
 
 def local_env(home: str | Path | None = None) -> dict[str, str]:

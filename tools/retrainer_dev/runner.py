@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from retrainer_airflow.localenv import REPO_ROOT
+from retrainer.settings import REPO_ROOT
 
 
 @dataclass

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from retrainer_airflow import localenv
+from retrainer_dev import localenv
+from retrainer_dev.procs import group_alive, stop_group
 
 
 def wait_for(url: str, timeout: float) -> bool:
@@ -32,27 +32,14 @@ def wait_for(url: str, timeout: float) -> bool:
     return False
 
 
-def _alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-
-
 def stop(run_dir: Path, name: str, grace: float = 20.0) -> None:
     """Stop a service started by ``make up``: TERM to its whole process group, KILL after ``grace`` s."""
     pid_file = run_dir / f"{name}.pid"
     if not pid_file.is_file():
         return
     pgid = int(pid_file.read_text().strip())  # started with setsid: its pid is its process group
-    if _alive(pgid):
-        os.killpg(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while _alive(pgid) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        if _alive(pgid):
-            os.killpg(pgid, signal.SIGKILL)
+    if group_alive(pgid):
+        stop_group(pgid, grace)
         print(f"stopped {name} (process group {pgid})")
     pid_file.unlink()
 

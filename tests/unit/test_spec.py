@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from retrainer.config import DatasetSpec, Settings, SpecError
+from retrainer.spec import DatasetSpec, SpecError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -98,18 +98,6 @@ def test_not_yaml(tmp_path: Path) -> None:
     path.write_text("name: [unclosed")
     with pytest.raises(SpecError, match="not valid YAML"):
         DatasetSpec.load(path)
-
-
-def test_settings_default_under_home(home: Path) -> None:
-    s = Settings.from_env()
-    for loc in (s.landing, s.quarantine, s.data_registry, s.dvc_remote, s.model_store, s.mlflow_artifacts):
-        assert Path(loc).is_relative_to(home)
-
-
-def test_settings_refuse_registry_on_s3(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RETRAINER_DATA_REGISTRY", "s3://bucket/registry")
-    with pytest.raises(ValueError, match="RETRAINER_DATA_REGISTRY"):
-        Settings.from_env()
 
 
 def test_approval_and_deploy_sections(bike_spec: DatasetSpec, tmp_path: Path) -> None:

@@ -1,0 +1,103 @@
+"""Deploy: the champion into the model store, then checked through a model server.
+
+deploy -> verify_deployment (the last tasks of ``retrain_model``). A new version is
+labelled ``canary`` while ``stable`` keeps serving the previous one; ``stable`` moves only
+after the check passed, and only while the version is still the champion.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from retrainer import modelstore, schema
+from retrainer.contracts import Deployment, RegisteredVersion, TrainingPlan, Verification
+from retrainer.modelstore import CANARY, STABLE
+from retrainer.pipeline.train import read_plan
+from retrainer.registry import CHAMPION, Registry
+from retrainer.settings import Settings
+from retrainer.spec import DatasetSpec
+
+log = logging.getLogger(__name__)
+
+
+def _labels(settings: Settings, spec: DatasetSpec) -> dict[str, int]:
+    entry = modelstore.read_config(settings.model_store, settings.s3_endpoint_url).get(spec.model_name)
+    return dict(entry.labels) if entry else {}
+
+
+def deploy(settings: Settings, plan: TrainingPlan, registered: RegisteredVersion) -> Deployment:
+    """Export the registry's model version into the model store (TensorFlow Serving layout),
+    labelled ``canary`` when the spec asks for it."""
+    from retrainer import deployment
+
+    spec = settings.load_spec(plan.dataset)
+    registry = Registry(settings)
+    version = registered.version
+    model = registry.load_keras(spec, version)
+    res = deployment.deploy(settings, spec, version, model)
+    tags = {schema.DEPLOY_LOCATION: res.location, **_tflite(settings, spec, plan, version, model)}
+    labels = _labels(settings, spec)
+    if labels.get(STABLE) == int(version):  # a rerun after verify: it serves already
+        tags[schema.DEPLOY_LABEL] = STABLE
+    elif spec.deploy.canary:  # stable keeps serving the previous version until the check passes
+        labels = modelstore.set_label(settings.model_store, spec.model_name, CANARY, int(version),
+                                      settings.s3_endpoint_url)  # fmt: skip
+        tags[schema.DEPLOY_LABEL] = CANARY
+    registry.tag_version(spec, version, tags)
+    return Deployment(version=version, location=res.location, created=res.created, labels=labels)
+
+
+def _tflite(settings: Settings, spec: DatasetSpec, plan: TrainingPlan, version: str, model: Any) -> dict[str, str]:
+    """Write the version's TFLite artifact beside the store (once) and measure what it costs:
+    size against the SavedModel, and the gate metric on the holdout against the full model."""
+    from retrainer import deployment, evaluation, storage, training
+
+    location = deployment.tflite_location(settings, spec, version)
+    blob, saved_size = deployment.convert_tflite(model)
+    if not storage.exists(location, settings.s3_endpoint_url):
+        storage.write_bytes(location, blob, settings.s3_endpoint_url)
+    holdout = read_plan(settings, spec, plan, plan.holdout_periods)
+    y = training.target_array(holdout, spec)
+    metric = spec.gate.metric
+    full = evaluation.metrics(spec.target.task, y, training.predict(model, holdout, spec))[metric]
+    lite = evaluation.metrics(spec.target.task, y, deployment.tflite_predictions(blob, holdout, spec))[metric]
+    log.info("TFLite v%s: %d bytes (%.2fx the SavedModel), %s %.4g vs %.4g", version, len(blob),
+             len(blob) / saved_size, metric, lite, full)  # fmt: skip
+    return schema.tflite_tags(location, len(blob), saved_size, metric, lite, full)
+
+
+def verify_deployment(settings: Settings, plan: TrainingPlan, deployed: Deployment) -> Verification:
+    """The check after a deploy, through a model server: health, predictions equal to the
+    registry model's on holdout rows, latency. Passed: ``stable`` moves to the version (only
+    while it is the champion: a rerun of an old run must not move the label back) and the
+    ``canary`` label is dropped. Failed: ``canary`` is dropped and DeployCheckError raised."""
+    from retrainer import postdeploy, training
+
+    spec = settings.load_spec(plan.dataset)
+    registry = Registry(settings)
+    version = deployed.version
+    sample = read_plan(settings, spec, plan, plan.holdout_periods).iloc[: spec.deploy.check_rows]
+    expected = training.predict(registry.load_keras(spec, version), sample, spec)
+    labels = _labels(settings, spec)
+    label = CANARY if labels.get(CANARY) == int(version) else None
+    try:
+        with postdeploy.endpoint(settings, spec, version, labels) as url:
+            result = postdeploy.check(url, spec, version, sample, expected, label)
+    except postdeploy.DeployCheckError as exc:
+        if label:
+            modelstore.clear_label(settings.model_store, spec.model_name, CANARY, settings.s3_endpoint_url)
+        registry.tag_version(spec, version, schema.failed_check_tags(str(exc)))
+        raise
+    tags = schema.verified_tags(result)
+    if registry.alias_version(spec, CHAMPION) == version:
+        labels = modelstore.set_label(settings.model_store, spec.model_name, STABLE, int(version),
+                                      settings.s3_endpoint_url)  # fmt: skip
+        tags[schema.DEPLOY_LABEL] = STABLE
+    else:
+        log.warning("v%s is no longer the champion; the stable label stays at %s", version, labels.get(STABLE))
+    if label:
+        labels = modelstore.clear_label(settings.model_store, spec.model_name, CANARY, settings.s3_endpoint_url)
+    registry.tag_version(spec, version, tags)
+    log.info("verified %s: labels now %s", deployed.location, labels)
+    return Verification(version=version, location=deployed.location, labels=labels, check=result)

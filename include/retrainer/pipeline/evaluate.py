@@ -1,0 +1,140 @@
+"""Evaluate: the candidate, the champion and a naive baseline on the same holdout, and the gate.
+
+The scores and the gate are pure (``retrainer.evaluation``); this stage reads the data,
+runs the models and records the evaluation on the training run: metrics, the gate's tags,
+the holdout plot, the HTML report and the evaluation record itself, which a rerun reuses
+as long as the champion it compared against is still the champion.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from retrainer import schema
+from retrainer.contracts import Evaluation, TrainedRun, TrainingPlan
+from retrainer.pipeline.train import read_plan
+from retrainer.registry import CHAMPION, Registry
+from retrainer.settings import Settings
+from retrainer.spec import DatasetSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from retrainer.evaluation import GateDecision
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """An evaluation and what its report draws."""
+
+    evaluation: Evaluation
+    decision: GateDecision
+    holdout: pd.DataFrame
+    y: np.ndarray
+    candidate: np.ndarray
+    champion: np.ndarray | None
+
+
+def evaluate(settings: Settings, plan: TrainingPlan, trained: TrainedRun) -> Evaluation:
+    """Score the candidate, the champion and the naive baseline on the same holdout; apply the gate."""
+    spec = settings.load_spec(plan.dataset)
+    registry = Registry(settings)
+    champ_version = registry.alias_version(spec, CHAMPION)
+    recorded = _recorded(registry, spec, trained, champ_version)
+    if recorded is not None:
+        return recorded
+    scored = _score(settings, registry, spec, plan, trained, champ_version)
+    evaluation = _log_evaluation(registry, spec, plan, trained, scored)
+    log.info("gate %s: %s", "PASSED" if evaluation.passed else "FAILED", "; ".join(evaluation.reasons))
+    return evaluation
+
+
+def _recorded(registry: Registry, spec: DatasetSpec, trained: TrainedRun, champion: str | None) -> Evaluation | None:
+    """The evaluation this run recorded, if it still stands: against the same champion, or once this
+    run's candidate is decided (it may be the champion now: never a comparison with itself)."""
+    if registry.run_tags(trained.run_id).get(schema.EVALUATED) != "true":
+        return None
+    done = Evaluation.from_json(registry.load_json_artifact(trained.run_id, schema.ARTIFACT_EVALUATION))
+    own = registry.version_for_run(spec, trained.run_id)
+    decided = own is not None and (str(own.version) == champion or schema.PROMOTION_DECISION in own.tags)
+    if done.champion_version == champion or decided:
+        log.info("evaluation of run %s against champion v%s is already recorded; reusing it",
+                 trained.run_id, done.champion_version)  # fmt: skip
+        return done
+    log.warning("champion moved from v%s to v%s since run %s was evaluated; evaluating again",
+                done.champion_version, champion, trained.run_id)  # fmt: skip
+    return None
+
+
+def _score(
+    settings: Settings,
+    registry: Registry,
+    spec: DatasetSpec,
+    plan: TrainingPlan,
+    trained: TrainedRun,
+    champ_version: str | None,
+) -> _Scored:
+    from retrainer import evaluation, training
+
+    holdout = read_plan(settings, spec, plan, plan.holdout_periods)
+    train_df = read_plan(settings, spec, plan, plan.train_periods)
+    y = training.target_array(holdout, spec)
+    task = spec.target.task
+    cand_pred = training.predict(registry.load_model_uri(trained.model_uri), holdout, spec)
+    cand = evaluation.metrics(task, y, cand_pred)
+    base_pred = evaluation.baseline_predictions(task, training.target_array(train_df, spec), len(y))
+    base = evaluation.metrics(task, y, base_pred)
+    champ, champ_pred = None, None
+    if champ_version is not None:
+        champ_pred = training.predict(registry.load_keras(spec, champ_version), holdout, spec)
+        champ = evaluation.metrics(task, y, champ_pred)
+    slices = evaluation.slice_table(spec.gate, task, holdout, y, cand_pred, champ_pred)
+    decision = evaluation.gate(spec.gate, cand, base, champ, champ_version, slices)
+    record = Evaluation(
+        **{f.name: getattr(decision, f.name) for f in fields(decision)},  # the gate's verdict, as it is
+        delta_vs_champion=decision.delta_vs_champion,
+        candidate_metrics=cand,
+        baseline_metrics=base,
+        champion_metrics=champ,
+        n_holdout=len(y),
+    )
+    return _Scored(record, decision, holdout, y, cand_pred, champ_pred)
+
+
+def _log_evaluation(
+    registry: Registry, spec: DatasetSpec, plan: TrainingPlan, trained: TrainedRun, scored: _Scored
+) -> Evaluation:
+    """Metrics, gate tags, plot, HTML report and the record, on the training run."""
+    import mlflow
+    import numpy as np
+
+    from retrainer import reports
+
+    ev = scored.evaluation
+    finite = {schema.METRIC_HOLDOUT: ev.candidate_metrics, schema.METRIC_BASELINE: ev.baseline_metrics,
+              schema.METRIC_CHAMPION: ev.champion_metrics or {}}  # fmt: skip
+    holdout_name = ",".join(plan.holdout_periods)
+    with registry.active_run(trained.run_id), tempfile.TemporaryDirectory() as tmp:
+        for family, values in finite.items():
+            mlflow.log_metrics(schema.metric_names(family, {k: v for k, v in values.items() if np.isfinite(v)}))
+        mlflow.set_tags(schema.gate_run_tags(ev))
+        plot = Path(tmp) / schema.artifact_file(schema.ARTIFACT_HOLDOUT_PLOT)
+        reports.holdout_plot(scored.y, scored.candidate, scored.champion, plot, f"holdout {holdout_name}")
+        mlflow.log_artifact(str(plot), artifact_path=schema.artifact_dir(schema.ARTIFACT_HOLDOUT_PLOT))
+        page = Path(tmp) / schema.artifact_file(schema.ARTIFACT_EVALUATION_REPORT)
+        reports.evaluation_report_html(
+            f"{spec.model_name}: candidate vs champion v{ev.champion_version or '-'} on {holdout_name}",
+            scored.decision, scored.y, scored.candidate, scored.champion, scored.holdout, page,
+        )  # fmt: skip
+        mlflow.log_artifact(str(page), artifact_path=schema.artifact_dir(schema.ARTIFACT_EVALUATION_REPORT))
+        ev = replace(ev, report_uri=f"{mlflow.get_artifact_uri()}/{schema.ARTIFACT_EVALUATION_REPORT}")
+        mlflow.log_dict(ev.to_json(), schema.ARTIFACT_EVALUATION)
+        mlflow.set_tag(schema.EVALUATED, "true")
+    return ev

@@ -1,0 +1,225 @@
+"""Drift monitoring: new data against what the serving model learned from.
+
+The reference is the data the current champion was trained on, read from its registry
+tags (``data.version`` and ``data.train_periods``), so after a promotion the reference
+moves with the champion. The current data is every period that arrived after the
+champion's data (at most one training window of it). The check covers feature drift,
+target drift, the champion's prediction drift and, since batches carry labels, its
+performance on the new data against its own holdout score. Each check is one MLflow run
+(per Airflow run, so a retry reuses it) holding the HTML report, the scores and the
+decision.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retrainer import schema
+from retrainer.contracts import DriftCheck, RunContext
+from retrainer.registry import CHAMPION, Registry
+from retrainer.settings import Settings
+from retrainer.spec import DatasetSpec
+from retrainer.versioning import DataRegistry, DataVersion
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from retrainer.drift import DriftResult
+
+log = logging.getLogger(__name__)
+
+
+def cooldown_remaining(settings: Settings, spec: DatasetSpec, now: datetime | None = None) -> float:
+    """Seconds left of the spec's cooldown after the last drift-triggered retraining (0 if none)."""
+    if spec.drift.cooldown_hours <= 0:
+        return 0.0
+    registry = Registry(settings)
+    runs = registry.client.search_runs(
+        [registry.experiment_id(spec)],
+        filter_string=f"tags.`{schema.TRIGGER}` LIKE 'drift:%'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        return 0.0
+    started = datetime.fromtimestamp(runs[0].info.start_time / 1000, tz=UTC)
+    elapsed = ((now or datetime.now(UTC)) - started).total_seconds()
+    return max(0.0, spec.drift.cooldown_hours * 3600 - elapsed)
+
+
+def recorded_check(settings: Settings, dataset: str, dag_id: str, run_id: str) -> DriftCheck | None:
+    """The drift check an Airflow run recorded in MLflow (None if it recorded none)."""
+    spec = settings.load_spec(dataset)
+    registry = Registry(settings)
+    return _recorded(registry, registry.find_run(spec, RunContext(dag_id=dag_id, run_id=run_id)))
+
+
+def _recorded(registry: Registry, mlflow_run: str | None) -> DriftCheck | None:
+    recorded = registry.run_tags(mlflow_run).get(schema.DRIFT_RESULT) if mlflow_run else None
+    return DriftCheck.from_json(json.loads(recorded)) if recorded else None
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """A drift measurement: the data compared, the drift found and the champion's score."""
+
+    reference: pd.DataFrame
+    current: pd.DataFrame
+    result: DriftResult
+    current_periods: list[str]
+    champion_score: float
+    current_score: float
+    drop: float
+    dropped: bool
+
+
+def check_drift(settings: Settings, dataset: str, data_version: str | None, ctx: RunContext) -> DriftCheck:
+    """Measure drift of the newest data against the champion's training data and decide."""
+    spec = settings.load_spec(dataset)
+    registry = Registry(settings)
+    earlier = _recorded(registry, registry.find_run(spec, ctx))
+    if earlier is not None:  # a retry or a rerun of the same Airflow run: the same answer, even if the champion moved
+        log.info("drift check of this Airflow run is already recorded in MLflow; reusing it")
+        return earlier
+    version = DataRegistry(settings).resolve(dataset, data_version)
+    champion = registry.alias_version(spec, CHAMPION)
+    if champion is None:
+        return DriftCheck("no_champion", False, "no champion yet: nothing to compare against", version.label)
+    ref = schema.read_data(registry.version_tags(spec, champion))
+    new_periods = [p for p in version.periods if p > max(ref.periods_seen)][-spec.training.window_periods :]
+    if not new_periods:
+        reason = f"{version.tag} holds nothing newer than champion v{champion}'s data"
+        return DriftCheck("no_new_data", False, reason, version.label, champion)
+    run_id, _ = registry.get_or_create_run(
+        spec, ctx, {schema.RUN_KIND: schema.DRIFT_CHECK_KIND, schema.RUN_DATA_VERSION: version.label}
+    )
+    measured = _measure(settings, registry, spec, champion, version, new_periods)
+    check = _decide(spec, measured, version, champion, ref)
+    check = replace(check, mlflow_run_id=run_id, mlflow_experiment_id=registry.experiment_id(spec))
+    check = _log_check(registry, spec, run_id, ctx, check, measured, version)
+    log.info("drift check: %s", check.reason)
+    return check
+
+
+def _measure(
+    settings: Settings,
+    registry: Registry,
+    spec: DatasetSpec,
+    champion: str,
+    version: DataVersion,
+    new_periods: list[str],
+) -> _Measured:
+    """Feature and target drift, the champion's prediction drift and its score on the new data."""
+    import numpy as np
+
+    from retrainer import drift, evaluation, training
+
+    tags = registry.version_tags(spec, champion)
+    ref = schema.read_data(tags)
+    data = DataRegistry(settings)
+    reference = data.read_periods(spec, data.resolve(spec.name, ref.version), ref.train_periods)
+    current = data.read_periods(spec, version, new_periods)
+    result = drift.detect_for_spec(spec, reference, current)
+    model = registry.load_keras(spec, champion)
+    pred_cur = training.predict(model, current, spec)
+    result.extra["prediction"] = asdict(
+        drift.prediction_drift(training.predict(model, reference, spec), pred_cur, spec.drift.prediction)
+    )
+    metric = spec.gate.metric
+    champion_score = schema.read_gate_score(tags, metric)
+    current_score = evaluation.metrics(spec.target.task, training.target_array(current, spec), pred_cur)[metric]
+    drop = drift.performance_drop(champion_score, current_score, spec.gate.higher_is_better)
+    dropped = bool(np.isfinite(drop) and drop > spec.drift.performance_drop)
+    result.extra["performance"] = {
+        "metric": metric,
+        "champion_holdout": champion_score,
+        "current": current_score,
+        "drop": drop,
+        "threshold": spec.drift.performance_drop,
+        "drifted": dropped,
+    }
+    return _Measured(reference, current, result, new_periods, champion_score, current_score, drop, dropped)
+
+
+def _decide(spec: DatasetSpec, m: _Measured, version: DataVersion, champion: str, ref: schema.DataRef) -> DriftCheck:
+    """Whether to retrain, by the spec's rule (drift, or drift and a performance drop), and why."""
+    signals = {
+        "features": m.result.drifted,
+        "target": bool(m.result.extra.get("target", {}).get("drifted")),
+        "prediction": bool(m.result.extra["prediction"]["drifted"]),
+    }
+    detected = any(signals.values())
+    if spec.drift.require_performance_drop:
+        retrain, rule = detected and m.dropped, "drift and a performance drop"
+    else:
+        retrain, rule = detected, "drift"
+    fired = [k for k, v in signals.items() if v] + (["performance"] if m.dropped else [])
+    metric = spec.gate.metric
+    reason = (
+        f"{'retrain' if retrain else 'no retraining'} ({rule} required): "
+        f"{', '.join(fired) or 'nothing'} drifted on {','.join(m.current_periods)} vs champion v{champion}'s data "
+        f"({ref.version}); {metric} {m.current_score:.4g} vs {m.champion_score:.4g} ({m.drop:+.0%})"
+    )
+    return DriftCheck(
+        status="checked",
+        retrain=retrain,
+        reason=reason,
+        data_version=version.label,
+        champion_version=champion,
+        current_periods=m.current_periods,
+        reference_version=ref.version,
+        reference_periods=ref.train_periods,
+        signals=signals,
+        performance_drop=m.drop,
+        metric=metric,
+        share_drifted=m.result.share_drifted,
+        drifted_features=m.result.drifted_features,
+    )
+
+
+def _log_check(
+    registry: Registry,
+    spec: DatasetSpec,
+    run_id: str,
+    ctx: RunContext,
+    check: DriftCheck,
+    m: _Measured,
+    version: DataVersion,
+) -> DriftCheck:
+    """Scores, the HTML report, every feature's test and the decision, on the check's MLflow run."""
+    import mlflow
+    import numpy as np
+
+    from retrainer import reports
+
+    scores: dict[str, Any] = {f.feature: f.score for f in m.result.features if np.isfinite(f.score)}
+    with registry.active_run(run_id), tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_metrics({
+            schema.METRIC_DRIFT_SHARE: m.result.share_drifted,
+            schema.METRIC_PERFORMANCE_DROP: float(m.drop) if np.isfinite(m.drop) else 0.0,
+            **schema.metric_names(schema.METRIC_DRIFT_FEATURE, scores),
+        })  # fmt: skip
+        report = Path(tmp) / schema.artifact_file(schema.ARTIFACT_DRIFT_REPORT)
+        reference = f"{check.reference_version} ({','.join(check.reference_periods)})"
+        reports.drift_report_html(
+            f"Drift of {spec.name} {','.join(m.current_periods)} vs champion v{check.champion_version}",
+            m.result, m.reference, m.current,
+            {"decision": check.reason, "data version": version.tag, "reference": reference,
+             "Airflow run": f"{ctx.dag_id} / {ctx.run_id}"},
+            report,
+        )  # fmt: skip
+        mlflow.log_artifact(str(report), artifact_path=schema.artifact_dir(schema.ARTIFACT_DRIFT_REPORT))
+        mlflow.log_dict(m.result.to_dict(), schema.ARTIFACT_DRIFT)
+        check = replace(check, report_uri=f"{mlflow.get_artifact_uri()}/{schema.ARTIFACT_DRIFT_REPORT}")
+        mlflow.set_tags({
+            schema.DRIFT_RETRAIN: str(check.retrain).lower(),
+            schema.DRIFT_REASON: check.reason[:5000],
+            schema.DRIFT_RESULT: json.dumps(check.to_json()),
+        })  # fmt: skip
+    return check

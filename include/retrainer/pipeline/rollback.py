@@ -1,0 +1,82 @@
+"""Rollback: serve an earlier model version again, on purpose (``rollback_model``) or on its
+own after a failed deploy check (``verify``), with alias, label and record moved together."""
+
+from __future__ import annotations
+
+import logging
+
+from retrainer import modelstore, schema
+from retrainer.contracts import Deployment, Rollback, RunContext, TrainingPlan
+from retrainer.modelstore import STABLE
+from retrainer.registry import CHAMPION, Registry
+from retrainer.settings import Settings
+from retrainer.spec import DatasetSpec
+from retrainer.versioning import DataRegistry
+
+log = logging.getLogger(__name__)
+
+AUTOMATIC = "retrainer:auto"
+
+
+def roll_back_bad_deploy(
+    settings: Settings, plan: TrainingPlan, deployed: Deployment, ctx: RunContext, error: str
+) -> str:
+    """After a failed deploy check: if the bad version is the champion, put the one it replaced
+    back (alias and label). Returns what happened, in words, for the failure message."""
+    spec = settings.load_spec(plan.dataset)
+    if Registry(settings).alias_version(spec, CHAMPION) != deployed.version:
+        return f"v{deployed.version} is not the champion, so nothing to roll back"
+    try:
+        back = rollback(settings, plan.dataset, "previous", ctx, f"automatic: deploy check failed: {error}", AUTOMATIC)
+    except LookupError as none:  # the first model: there is nothing to go back to
+        return f"no rollback ({none})"
+    return f"rolled back from v{back.from_version} to v{back.to_version}"
+
+
+def _target(registry: Registry, spec: DatasetSpec, current: str, target: str) -> str:
+    """``target`` as a version number that exists; "previous" is what ``current`` replaced."""
+    if target == "previous":
+        previous = schema.read_previous_champion(registry.version_tags(spec, current))
+        if previous is None:
+            raise LookupError(f"{spec.model_name} v{current} replaced no earlier champion: no 'previous' to go back to")
+        target = previous
+    if not target.isdigit():
+        raise ValueError(f"rollback target must be a version number or 'previous', got {target!r}")
+    if not registry.version_exists(spec, target):
+        raise LookupError(f"{spec.model_name} has no version {target}")
+    return target
+
+
+def rollback(settings: Settings, dataset: str, target: str, ctx: RunContext, reason: str, who: str) -> Rollback:
+    """Serve an earlier version again: ``target`` is a version number or "previous" (the version
+    the current champion replaced). The version is (re)deployed if needed and verified from
+    the store, then the ``champion`` alias moves by compare-and-set and the ``stable`` label
+    follows; who, why and when are recorded on both versions."""
+    from retrainer import deployment
+
+    spec = settings.load_spec(dataset)
+    registry = Registry(settings)
+    current = registry.alias_version(spec, CHAMPION)
+    if current is None:
+        raise LookupError(f"{spec.model_name} has no champion: nothing to roll back from")
+    target = _target(registry, spec, current, target)
+    if current == target:
+        log.info("%s v%s is already the champion", spec.model_name, target)
+    model = registry.load_keras(spec, target)
+    deployed = deployment.deploy(settings, spec, target, model)
+    # any rows compare the store's copy with the registry model; the version's holdout is at hand
+    data = schema.read_data(registry.version_tags(spec, target))
+    store = DataRegistry(settings)
+    sample = store.read_periods(spec, store.resolve(dataset, data.version), data.holdout_periods)
+    diff = deployment.verify(settings, spec, deployed.location, model, sample.iloc[: spec.deploy.check_rows])
+    if current != target:
+        registry.promote(spec, target, expected_champion=current)
+    labels = modelstore.set_label(settings.model_store, spec.model_name, STABLE, int(target),
+                                  settings.s3_endpoint_url)  # fmt: skip
+    when = schema.timestamp()
+    tags = schema.rollback_tags(current, reason, who, when, ctx.run_id, deployed.location)
+    registry.tag_version(spec, target, {**tags, schema.DEPLOY_LABEL: STABLE})
+    if current != target:
+        registry.tag_version(spec, current, schema.rolled_back_tags(target, who, when))
+    log.warning("%s rolled back from v%s to v%s by %s: %s", spec.model_name, current, target, who, reason)
+    return Rollback(from_version=current, to_version=target, labels=labels, max_abs_diff=diff, by=who, reason=reason)

@@ -1,0 +1,186 @@
+"""Train: pin the data version, validate the window again, train and log to MLflow.
+
+plan_training -> validate_window -> train_and_log (the first tasks of ``retrain_model``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retrainer import schema, storage
+from retrainer.contracts import RunContext, TrainedRun, TrainingPlan, WindowValidation
+from retrainer.registry import Registry
+from retrainer.settings import Settings
+from retrainer.spec import DatasetSpec
+from retrainer.validation import DataValidationError, ValidationReport, validate_frame
+from retrainer.versioning import DataRegistry
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from retrainer.training import TrainResult
+
+log = logging.getLogger(__name__)
+
+
+class NotEnoughDataError(LookupError):
+    """The data version holds fewer periods than a training window and its holdout need."""
+
+
+def period_before(when: datetime) -> str:
+    """The last whole monthly period before ``when`` (a data interval's end): 2011-08-01 -> 2011-07,
+    and 2011-08-15 -> 2011-07 too (August is not whole yet)."""
+    year, month = (when.year, when.month - 1) if when.month > 1 else (when.year - 1, 12)
+    return f"{year:04d}-{month:02d}"
+
+
+def plan_training(
+    settings: Settings,
+    dataset: str,
+    data_version: str | None,
+    window: int | None = None,
+    as_of: str | None = None,
+    backfill: bool = False,
+) -> TrainingPlan:
+    """Pin the data version and choose the training window and the later holdout slice.
+
+    ``as_of`` (a period, from a run's data interval end) pins the version that was current
+    once that period had landed, when no version is named, and ends the window there; so a
+    scheduled run or a backfill of an old interval trains on the data of its time, not the latest."""
+    spec = settings.load_spec(dataset)
+    registry = DataRegistry(settings)
+    if as_of and data_version in (None, "", "latest"):
+        version = registry.as_of(dataset, as_of)
+    else:
+        version = registry.resolve(dataset, data_version)
+    available = [p for p in version.periods if as_of is None or p <= as_of]
+    win = window or spec.training.window_periods
+    hold = spec.training.holdout_periods
+    if len(available) < win + hold:
+        raise NotEnoughDataError(
+            f"{version.tag} holds {len(available)} periods of {dataset}"
+            + (f" up to {as_of}" if as_of else "")
+            + f"; training needs {win} + {hold} (window + holdout)"
+        )
+    periods = available[-(win + hold) :]
+    return TrainingPlan(
+        dataset=dataset,
+        model_name=spec.model_name,
+        data_version=version.label,
+        data_tag=version.tag,
+        data_rev=version.rev,
+        train_periods=periods[:win],
+        holdout_periods=periods[win:],
+        window=win,
+        as_of=as_of,
+        backfill=backfill,
+    )
+
+
+def read_plan(settings: Settings, spec: DatasetSpec, plan: TrainingPlan, periods: list[str]) -> pd.DataFrame:
+    """Rows of ``periods`` exactly as the plan pinned them (refused if the data version's tag moved)."""
+    return DataRegistry(settings).read_pinned(spec, plan.data_tag, plan.data_rev, periods)
+
+
+def trained_by_other_runs(settings: Settings, plan: TrainingPlan, ctx: RunContext) -> list[str]:
+    """Model versions already trained on this plan's data version and window by other runs
+    (``v5 (run scheduled__2011-08-01...)``); empty when there are none or only this run's."""
+    spec = settings.load_spec(plan.dataset)
+    found = Registry(settings).search_versions(spec, {schema.DATA_VERSION: plan.data_version})
+    window = ",".join(plan.train_periods)
+    return [
+        f"v{mv.version} (run {mv.tags.get(schema.AIRFLOW_RUN_ID)})"
+        for mv in found
+        if mv.tags.get(schema.DATA_TRAIN_PERIODS) == window
+        and (mv.tags.get(schema.AIRFLOW_DAG_ID), mv.tags.get(schema.AIRFLOW_RUN_ID)) != (ctx.dag_id, ctx.run_id)
+    ]
+
+
+def validate_window(settings: Settings, plan: TrainingPlan) -> WindowValidation:
+    """Re-validate every period of the pinned window and holdout, as read from the registry."""
+    spec = settings.load_spec(plan.dataset)
+    reports: list[ValidationReport] = []
+    for period in [*plan.train_periods, *plan.holdout_periods]:
+        df = read_plan(settings, spec, plan, [period])
+        reports.append(validate_frame(df, spec, period, source=f"{plan.data_tag}:{period}"))
+    failures = [f"{r.period}: {f}" for r in reports for f in r.failures]
+    path = storage.join(settings.validation_results, plan.dataset, "windows", f"{plan.data_version}.json")
+    storage.write_text(path, json.dumps([json.loads(r.to_json()) for r in reports], indent=1))
+    if failures:
+        raise DataValidationError(f"{plan.data_tag} window failed validation: " + "; ".join(failures[:10]))
+    return WindowValidation(
+        success=True, evaluated=sum(r.evaluated for r in reports), failures=failures, result_path=path
+    )
+
+
+def train_and_log(
+    settings: Settings, plan: TrainingPlan, ctx: RunContext, validation: WindowValidation, epochs: int | None = None
+) -> TrainedRun:
+    """Train on the pinned window and log everything to this Airflow run's MLflow run."""
+    from retrainer import training
+
+    spec = settings.load_spec(plan.dataset)
+    registry = Registry(settings)
+    run_id, _ = registry.get_or_create_run(spec, ctx, schema.training_run_tags(plan))
+    tags = registry.run_tags(run_id)
+    if tags.get(schema.MODEL_URI):
+        log.info("MLflow run %s already holds a trained model; reusing it", run_id)
+        return TrainedRun(run_id=run_id, model_uri=tags[schema.MODEL_URI], reused=True)
+
+    cfg = spec.training if epochs is None else replace(spec.training, epochs=epochs)
+    df = read_plan(settings, spec, plan, plan.train_periods)
+    result = training.train(df, spec, cfg)
+    model_uri = _log_training(registry, run_id, spec, plan, validation, result, df.iloc[:5])
+    log.info("logged model %s on MLflow run %s", model_uri, run_id)
+    return TrainedRun(run_id=run_id, model_uri=model_uri, reused=False, epochs_run=result.epochs_run)
+
+
+def _log_training(
+    registry: Registry,
+    run_id: str,
+    spec: DatasetSpec,
+    plan: TrainingPlan,
+    validation: WindowValidation,
+    result: TrainResult,
+    sample: pd.DataFrame,
+) -> str:
+    """Params, learning curves, the window's validation, code version and seed, the spec and
+    the model with its signature, on the run. Returns the logged model's URI."""
+    import mlflow
+    import mlflow.tensorflow
+    from mlflow.models import infer_signature
+
+    from retrainer import reports, training
+    from retrainer.lineage import code_version
+
+    params: dict[str, Any] = schema.training_params(plan, result.params, result.n_train, result.n_val)
+    with registry.active_run(run_id):
+        mlflow.log_params(params)
+        for key, values in result.history.items():
+            for step, value in enumerate(values):
+                mlflow.log_metric(key, value, step=step)
+        mlflow.log_metric(schema.METRIC_EPOCHS_RUN, result.epochs_run)
+        mlflow.log_metric(schema.METRIC_GX_EVALUATED, validation.evaluated)
+        mlflow.set_tag(schema.GX_SUCCESS, str(validation.success).lower())
+        mlflow.log_artifact(validation.result_path, artifact_path=schema.ARTIFACT_VALIDATION.rstrip("/"))
+        # what rebuilds this model besides the data: the code version, the seed and the spec
+        mlflow.set_tags({**code_version().tags(), schema.TRAINING_SEED: str(result.params["seed"])})
+        if Path(spec.source_path).is_file():
+            mlflow.log_artifact(spec.source_path, artifact_path=schema.ARTIFACT_SPEC.rstrip("/"))
+        with tempfile.TemporaryDirectory() as tmp:
+            curves = Path(tmp) / schema.artifact_file(schema.ARTIFACT_LEARNING_CURVES)
+            reports.learning_curves(result.history, curves, f"{spec.model_name} on {plan.data_version}")
+            mlflow.log_artifact(str(curves), artifact_path=schema.artifact_dir(schema.ARTIFACT_LEARNING_CURVES))
+        signature = infer_signature(
+            training.feature_arrays(sample, spec), training.predict(result.model, sample, spec).reshape(-1, 1)
+        )
+        info = mlflow.tensorflow.log_model(result.model, name=schema.ARTIFACT_MODEL, signature=signature,
+                                           pip_requirements=training.library_versions())  # fmt: skip
+        mlflow.set_tag(schema.MODEL_URI, info.model_uri)
+    return str(info.model_uri)

@@ -1,0 +1,75 @@
+"""retrain_model's first tasks: plan_training -> validate_window -> train."""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from retrainer.contracts import TrainingPlan, WindowValidation
+from retrainer_airflow.assets import RETRAIN_REQUESTS
+from retrainer_airflow.tasks.runtime import Json, context, is_backfill, params, read, run_context, settings
+
+
+def _requested_version(dataset: str) -> str | None:
+    """The data version named by the retrain request (asset event) that started this run, if any."""
+    events = context().get("triggering_asset_events") or {}
+    try:
+        found = [e for e in events[RETRAIN_REQUESTS] if (e.extra or {}).get("dataset") in (dataset, None)]
+    except (KeyError, TypeError):
+        return None
+    named = [str(e.extra["data_version"]) for e in found if (e.extra or {}).get("data_version")]
+    return named[-1] if named else None
+
+
+def plan_training() -> Json:
+    """Pin the data version: the one named by the ``data_version`` Param, else the one a retrain
+    request (asset event) named, else the one that was current at the end of the run's data
+    interval (a scheduled run or a backfill trains on the data of its own time). A data
+    version already trained by another run is not trained again unless ``force`` is set."""
+    from retrainer.pipeline import train
+    from retrainer.versioning import DataVersionError
+
+    p = params()
+    dataset = p["dataset"]
+    wanted = p.get("data_version") or "latest"
+    as_of = None
+    if wanted == "latest":
+        wanted = _requested_version(dataset) or "latest"
+    if wanted == "latest" and context().get("data_interval_end") is not None:
+        as_of = train.period_before(context()["data_interval_end"])
+    s = settings()
+    try:
+        plan = train.plan_training(s, dataset, wanted, p.get("window"), as_of=as_of, backfill=is_backfill())
+    except train.NotEnoughDataError as exc:
+        raise AirflowSkipException(str(exc)) from exc
+    except DataVersionError as exc:
+        raise AirflowFailException(str(exc)) from exc
+    earlier = train.trained_by_other_runs(s, plan, run_context())
+    if earlier and not p.get("force"):
+        raise AirflowSkipException(
+            f"{plan.data_tag} with this window was already trained by {earlier}; "
+            "nothing new to learn (trigger with force=true to train again)"
+        )
+    return plan.to_json()
+
+
+def validate_window(plan: Json) -> Json:
+    from retrainer.pipeline import train
+    from retrainer.validation import DataValidationError
+    from retrainer.versioning import DataVersionMovedError
+
+    try:
+        return train.validate_window(settings(), read(TrainingPlan, plan, "plan_training")).to_json()
+    except (DataValidationError, DataVersionMovedError) as exc:  # a retry would find the same
+        raise AirflowFailException(str(exc)) from exc
+
+
+def train(plan: Json, validation: Json) -> Json:
+    from retrainer.pipeline import train as stage
+
+    return stage.train_and_log(
+        settings(),
+        read(TrainingPlan, plan, "plan_training"),
+        run_context(),
+        read(WindowValidation, validation, "validate_window"),
+        params().get("epochs"),
+    ).to_json()
