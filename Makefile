@@ -65,7 +65,7 @@ serve: $(STAMP)
 
 up: $(STAMP) serve
 	@mkdir -p $(RUN)
-	@$(ENV) && if [ ! -f "$$AIRFLOW_HOME/airflow.db" ]; then airflow db migrate >/dev/null; fi
+	@$(ENV) && $(PY) -m retrainer_dev.localenv --setup-airflow
 	@$(ENV) && if [ -f $(RUN)/airflow.pid ] && kill -0 $$(cat $(RUN)/airflow.pid) 2>/dev/null; then echo "Airflow already running"; \
 	  else setsid nohup airflow standalone >$(RUN)/airflow.log 2>&1 & echo $$! >$(RUN)/airflow.pid; fi
 	@$(ENV) && if [ -f $(RUN)/mlflow.pid ] && kill -0 $$(cat $(RUN)/mlflow.pid) 2>/dev/null; then echo "MLflow already running"; \

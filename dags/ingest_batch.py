@@ -25,7 +25,7 @@ from airflow.sdk import Param, dag, task
 
 from retrainer_airflow import tasks
 from retrainer_airflow.assets import DATA_VERSIONS
-from retrainer_airflow.defaults import dag_defaults, dataset_param
+from retrainer_airflow.defaults import REGISTRY_POOL, dag_defaults, dataset_param
 
 
 @dag(
@@ -54,7 +54,7 @@ def ingest_batch() -> None:
     def quarantine_batch(validation: dict) -> None:
         tasks.ingest.quarantine_batch(validation)
 
-    @task
+    @task(pool=REGISTRY_POOL)  # one writer of the data registry at a time
     def version_batch(validation: dict) -> dict:
         return tasks.ingest.version_batch(validation)
 

@@ -18,8 +18,6 @@ Runs every morning and whenever `ingest_batch` publishes a new data version:
 
 from __future__ import annotations
 
-import os
-
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
@@ -27,7 +25,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 
 from retrainer_airflow import tasks
 from retrainer_airflow.assets import DATA_VERSIONS
-from retrainer_airflow.defaults import dag_defaults, data_version_param, dataset_param
+from retrainer_airflow.defaults import dag_defaults, data_version_param, dataset_param, sensor_args
 from retrainer_airflow.sensors import DriftSensor
 
 
@@ -49,12 +47,7 @@ def monitor_drift() -> None:
         task_id="wait_for_drift",
         dataset="{{ params.dataset }}",
         data_version="{{ params.data_version }}",
-        poke_interval=int(os.environ.get("RETRAINER_DRIFT_POKE_S", "300")),
-        timeout=int(os.environ.get("RETRAINER_DRIFT_WAIT_S", "21600")),
-        mode="reschedule",
-        soft_fail=True,
-        # without a triggerer (e.g. dag.test), RETRAINER_DRIFT_DEFERRABLE=false pokes instead
-        deferrable=os.environ.get("RETRAINER_DRIFT_DEFERRABLE", "true").lower() == "true",
+        **sensor_args("drift", poke_s=300, wait_s=6 * 3600),
     )
 
     @task(multiple_outputs=True)  # run_id and conf, each its own XCom for trigger_retrain

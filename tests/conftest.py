@@ -29,6 +29,8 @@ localenv.apply(SESSION_HOME, override=True)
 os.environ["RETRAINER_TASK_RETRIES"] = "0"
 # monitor_drift under dag.test: one look at the data, no waiting for newer data
 os.environ.update(RETRAINER_DRIFT_DEFERRABLE="false", RETRAINER_DRIFT_WAIT_S="0", RETRAINER_DRIFT_POKE_S="1")
+# watch_landing likewise: one look at the landing location per run
+os.environ.update(RETRAINER_LANDING_DEFERRABLE="false", RETRAINER_LANDING_WAIT_S="0", RETRAINER_LANDING_POKE_S="1")
 
 from retrainer.settings import Settings  # noqa: E402
 from retrainer.spec import DatasetSpec  # noqa: E402

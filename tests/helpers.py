@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -29,3 +31,14 @@ def small_bike_spec(specs: Path, window: int = 2, epochs: int = 6, review: bool 
     path = specs / "bike_sharing.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
+
+
+def first_event(trigger: Any, timeout: float = 5.0) -> Any:
+    """The first event a trigger's ``run()`` yields, driven in an event loop (TimeoutError if none)."""
+
+    async def first() -> Any:
+        async for event in trigger.run():
+            return event
+        return None
+
+    return asyncio.run(asyncio.wait_for(first(), timeout))

@@ -10,10 +10,10 @@ import pytest
 
 from retrainer_airflow.notify import FailureWebhook
 from retrainer_airflow.review import ModelReviewOperator, ReviewTrigger
-from retrainer_airflow.sensors import DriftSensor
-from retrainer_airflow.triggers import DriftTrigger
+from retrainer_airflow.sensors import DriftSensor, LandingSensor
+from retrainer_airflow.triggers import DriftTrigger, LandingTrigger
 
-PUBLIC = (DriftSensor, DriftTrigger, ModelReviewOperator, ReviewTrigger)
+PUBLIC = (DriftSensor, DriftTrigger, LandingSensor, LandingTrigger, ModelReviewOperator, ReviewTrigger)
 
 
 @pytest.mark.parametrize("cls", PUBLIC, ids=lambda c: c.__name__)

@@ -85,3 +85,18 @@ def test_settings_named_in_compose_are_the_ones_the_library_reads(compose: dict[
     env = compose["services"]["airflow-worker"]["environment"]
     for key in (k for k in env if k.startswith("RETRAINER_")):
         assert key in ENV_VARS.values(), key
+
+
+def test_workers_share_nothing_but_s3_and_urls(compose: dict[str, Any]) -> None:
+    """Several hosts: what workers share is on S3 or behind a URL; the result backend names its
+    driver; the setup creates the pool the registry's writers run in."""
+    env = compose["services"]["airflow-worker"]["environment"]
+    for key in ("RETRAINER_LANDING", "RETRAINER_QUARANTINE", "RETRAINER_VALIDATION_RESULTS", "RETRAINER_DVC_REMOTE"):
+        assert env[key].startswith("s3://"), key
+    assert env["RETRAINER_DATA_REGISTRY_URL"]
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://")
+    init = " ".join(compose["services"]["airflow-init"]["command"])
+    assert "airflow pools set retrainer_data_registry 1" in init and "git init -q --bare" in init
+    from retrainer_airflow.defaults import REGISTRY_POOL
+
+    assert REGISTRY_POOL == "retrainer_data_registry"

@@ -13,6 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
+DAG_IDS = ["ingest_batch", "retrain_model", "monitor_drift", "rollback_model", "watch_landing"]
 HEAVY = ("tensorflow", "keras", "mlflow", "great_expectations", "pandas", "dvc", "sklearn", "boto3", "numpy")
 
 
@@ -25,10 +26,10 @@ def dagbag():  # type: ignore[no-untyped-def]
 
 def test_no_import_errors(dagbag) -> None:  # type: ignore[no-untyped-def]
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"ingest_batch", "retrain_model", "monitor_drift", "rollback_model"}
+    assert set(dagbag.dag_ids) == set(DAG_IDS)
 
 
-@pytest.mark.parametrize("dag_id", ["ingest_batch", "retrain_model", "monitor_drift", "rollback_model"])
+@pytest.mark.parametrize("dag_id", DAG_IDS)
 def test_policies(dagbag, dag_id: str) -> None:  # type: ignore[no-untyped-def]
     dag = dagbag.dags[dag_id]
     assert dag.doc_md and dag_id in dag.doc_md
@@ -112,3 +113,10 @@ def test_bad_params_are_refused_before_work(dagbag, dag_id: str, key: str, value
     params = copy.deepcopy(dagbag.dags[dag_id].params)
     with pytest.raises(ParamValidationError, match=key):
         params[key] = value
+
+
+def test_the_data_registry_has_one_writer_at_a_time(dagbag) -> None:  # type: ignore[no-untyped-def]
+    from retrainer_airflow.defaults import POOLS, REGISTRY_POOL
+
+    assert dagbag.dags["ingest_batch"].get_task("version_batch").pool == REGISTRY_POOL
+    assert POOLS[REGISTRY_POOL][0] == 1

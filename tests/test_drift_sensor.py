@@ -4,7 +4,6 @@ with the right trigger, resuming, failing on an error event, and its reschedule 
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from airflow.sdk.exceptions import AirflowException, TaskDeferred
 from retrainer.contracts import DriftCheck
 from retrainer_airflow.sensors import DriftSensor
 from retrainer_airflow.triggers import DriftTrigger
+from tests.helpers import first_event
 
 
 def _registry(tmp_path: Path, *tags: str) -> Path:
@@ -29,15 +29,6 @@ def _registry(tmp_path: Path, *tags: str) -> Path:
     return repo
 
 
-def _first_event(trigger: DriftTrigger, timeout: float = 5.0) -> Any:
-    async def first() -> Any:
-        async for event in trigger.run():
-            return event
-        return None
-
-    return asyncio.run(asyncio.wait_for(first(), timeout))
-
-
 def test_trigger_serialize_round_trip() -> None:
     trigger = DriftTrigger(dataset="bike", registry="/r", last_checked="v0003", poll_interval=7)
     path, kwargs = trigger.serialize()
@@ -47,18 +38,18 @@ def test_trigger_serialize_round_trip() -> None:
 
 def test_trigger_fires_on_a_newer_data_version(tmp_path: Path) -> None:
     repo = _registry(tmp_path, "bike/v0001", "bike/v0002", "other/v0009")
-    event = _first_event(DriftTrigger("bike", str(repo), last_checked="v0001", poll_interval=0.05))
+    event = first_event(DriftTrigger("bike", str(repo), last_checked="v0001", poll_interval=0.05))
     assert event.payload == {"status": "new_data", "data_version": "v0002"}
 
 
 def test_trigger_waits_while_nothing_is_new(tmp_path: Path) -> None:
     repo = _registry(tmp_path, "bike/v0001")
     with pytest.raises(TimeoutError):
-        _first_event(DriftTrigger("bike", str(repo), last_checked="v0001", poll_interval=0.05), timeout=0.5)
+        first_event(DriftTrigger("bike", str(repo), last_checked="v0001", poll_interval=0.05), timeout=0.5)
 
 
 def test_trigger_reports_errors(tmp_path: Path) -> None:
-    event = _first_event(DriftTrigger("bike", str(tmp_path / "missing"), last_checked=None, poll_interval=0.05))
+    event = first_event(DriftTrigger("bike", str(tmp_path / "missing"), last_checked=None, poll_interval=0.05))
     assert event.payload["status"] == "error" and "missing" in event.payload["message"]
 
 

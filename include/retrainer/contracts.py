@@ -229,6 +229,36 @@ class AnnouncedVersion(Record):
     data_rev: str
 
 
+@dataclass(frozen=True)
+class Delivery(Record):
+    """A batch file in the landing location, routed to its dataset and period."""
+
+    uri: str
+    dataset: str
+    period: str
+    identity: str  # what identifies its bytes (MD5, or the S3 ETag)
+    run_id: str  # its ingest_batch run: one per dataset, period and bytes
+
+
+@dataclass(frozen=True)
+class RefusedDelivery(Record):
+    """A file in the landing location whose path says no dataset and period."""
+
+    uri: str
+    relative: str
+    identity: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LandingScan(Record):
+    """wait_for_deliveries -> start_ingest, refuse: what is in the landing location now."""
+
+    deliveries: list[Delivery]
+    refused: list[RefusedDelivery]
+    digest: str  # of the listing: the trigger waits until it changes
+
+
 # ------------------------------------------------------------------------------ train
 
 

@@ -34,6 +34,7 @@ ENV_VARS: dict[str, str] = {
     "quarantine": "RETRAINER_QUARANTINE",
     "validation_results": "RETRAINER_VALIDATION_RESULTS",
     "data_registry": "RETRAINER_DATA_REGISTRY",
+    "data_registry_url": "RETRAINER_DATA_REGISTRY_URL",
     "dvc_remote": "RETRAINER_DVC_REMOTE",
     "model_store": "RETRAINER_MODEL_STORE",
     "mlflow_tracking_uri": "MLFLOW_TRACKING_URI",
@@ -70,6 +71,7 @@ class Settings:
     mlflow_tracking_uri: str
     mlflow_artifacts: str
     s3_endpoint_url: str | None = None
+    data_registry_url: str | None = None  # the registry's git remote; data_registry is then this host's clone
     serving_url: str | None = None  # a running TF Serving-compatible server the deploy check goes through
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL  # for links shown to reviewers
 
@@ -93,6 +95,7 @@ class Settings:
             mlflow_tracking_uri=get("mlflow_tracking_uri", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"),
             mlflow_artifacts=get("mlflow_artifacts", home / "mlflow" / "artifacts"),
             s3_endpoint_url=env.get(ENV_VARS["s3_endpoint_url"]) or None,
+            data_registry_url=env.get(ENV_VARS["data_registry_url"]) or None,
             serving_url=(env.get(ENV_VARS["serving_url"]) or "").rstrip("/") or None,
             mlflow_ui_url=get("mlflow_ui_url", DEFAULT_MLFLOW_UI_URL).rstrip("/"),
         )

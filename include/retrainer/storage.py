@@ -12,6 +12,9 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +163,80 @@ def write_bytes(uri: str, data: bytes, endpoint_url: str | None = None) -> None:
 
 def temp_dir(prefix: str = "retrainer-") -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+def read_bytes(uri: str, endpoint_url: str | None = None) -> bytes | None:
+    """The bytes at ``uri`` (local or S3), or None if there is nothing there."""
+    if not is_s3(uri):
+        path = Path(uri)
+        return path.read_bytes() if path.is_file() else None
+    bucket, key = split_s3(uri)
+    client = s3_client(endpoint_url)
+    try:
+        return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except client.exceptions.NoSuchKey:
+        return None
+
+
+@contextmanager
+def local_copy(uri: str, endpoint_url: str | None = None) -> Iterator[Path | None]:
+    """A local path holding the file at ``uri``: the path itself when it is local, else a
+    temporary download removed afterwards. None when there is no such file."""
+    if not is_s3(uri):
+        path = Path(uri)
+        yield path if path.is_file() else None
+        return
+    scratch = temp_dir("retrainer-fetch-")
+    try:
+        bucket, key = split_s3(uri)
+        client = s3_client(endpoint_url)
+        target = scratch / (key.rsplit("/", 1)[-1] or "object")
+        try:
+            client.download_file(bucket, key, str(target))
+        except client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            yield None
+            return
+        yield target
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file under a prefix: where it is, its size, and what identifies its bytes (the S3
+    ETag, or size and modification time of a local file: both change when the bytes do)."""
+
+    uri: str
+    relative: str  # its path below the prefix, with forward slashes
+    size: int
+    fingerprint: str
+
+
+def list_files(prefix: str, endpoint_url: str | None = None) -> list[StoredFile]:
+    """Every file below ``prefix`` (local folder or ``s3://`` prefix), in name order; names
+    starting with a dot (staging, temporary parts) are left out."""
+    if not is_s3(prefix):
+        root = Path(prefix)
+        if not root.is_dir():
+            return []
+        found = []
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            rel = path.relative_to(root).as_posix()
+            if any(part.startswith(".") for part in rel.split("/")):
+                continue
+            st = path.stat()
+            found.append(StoredFile(str(path), rel, st.st_size, f"{st.st_size}-{st.st_mtime_ns}"))
+        return found
+    bucket, key = split_s3(prefix)
+    base = f"{key}/" if key else ""
+    out = []
+    for page in s3_client(endpoint_url).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base):
+        for obj in page.get("Contents", []):
+            rel = obj["Key"][len(base) :]
+            if not rel or any(part.startswith(".") for part in rel.split("/")):
+                continue
+            etag = str(obj.get("ETag", "")).strip('"')
+            out.append(StoredFile(f"s3://{bucket}/{obj['Key']}", rel, int(obj["Size"]), etag or str(obj["Size"])))
+    return sorted(out, key=lambda f: f.relative)

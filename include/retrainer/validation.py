@@ -189,9 +189,10 @@ def file_md5(path: Path | str) -> str:
     return h.hexdigest()
 
 
-def validate_file(path: Path | str, spec: DatasetSpec, period: str) -> ValidationReport:
+def validate_file(path: Path | str, spec: DatasetSpec, period: str, source: str | None = None) -> ValidationReport:
+    """Validate the batch file at ``path``; ``source`` names where it was delivered (default: the path)."""
     df = read_batch(path, spec)
-    report = validate_frame(df, spec, period, source=str(path))
+    report = validate_frame(df, spec, period, source=source or str(path))
     if report.success:
         log.info("validation passed: %s", report.summary())
     else:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -30,7 +31,17 @@ from retrainer.storage import is_s3
 log = logging.getLogger(__name__)
 
 BATCH_DIR = "batches"
+BRANCH = "main"
 _TAG_RE = re.compile(r"^(?P<dataset>[A-Za-z0-9_.-]+)/v(?P<n>\d{4,})$")
+
+
+def _git(root: Path, *args: str, check: bool = True, capture_stderr: bool = False) -> Any:
+    """``git -C root args``: its stdout (stripped), or with ``capture_stderr`` the finished process."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, env=env, check=False)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed in {root}: {proc.stderr.strip()}")
+    return proc if capture_stderr else proc.stdout.strip()
 
 
 class DataVersionError(LookupError):
@@ -62,22 +73,35 @@ class VersionResult:
     md5: str
 
 
+class DataRegistryBusyError(RuntimeError):
+    """Other writers kept moving the registry's remote: this batch could not be versioned."""
+
+
 class DataRegistry:
-    """The DVC data registry. Mutations take a file lock, so concurrent ingests serialize."""
+    """The DVC data registry.
+
+    Without ``RETRAINER_DATA_REGISTRY_URL`` it is the git repository at
+    ``RETRAINER_DATA_REGISTRY``. With it, that folder is this worker's clone of the registry
+    at the URL (a bare repository path, ``ssh://``, ``https://``): versioning fetches, commits,
+    tags and pushes branch and tag in one atomic push; when another worker pushed first (the
+    branch moved or the tag was taken), it starts again from the remote's state and takes the
+    next number, so no version is lost or duplicated. Reads fetch the tags first and read a
+    pinned commit, its bytes coming from the DVC remote. A file lock serializes the processes
+    of one host on one clone; across hosts the remote's atomic push decides.
+    """
+
+    #: how often a rejected push is retried (each retry starts from the remote's new state)
+    PUSH_ATTEMPTS = 20
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.root = Path(settings.data_registry)
+        self.url = settings.data_registry_url
+        self._synced = False
 
     # ----------------------------------------------------------------- plumbing
     def _git(self, *args: str, check: bool = True) -> str:
-        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-        proc = subprocess.run(
-            ["git", "-C", str(self.root), *args], capture_output=True, text=True, env=env, check=False
-        )
-        if check and proc.returncode != 0:
-            raise RuntimeError(f"git {' '.join(args)} failed in {self.root}: {proc.stderr.strip()}")
-        return proc.stdout.strip()
+        return _git(self.root, *args, check=check)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -91,7 +115,8 @@ class DataRegistry:
         return "s3" if is_s3(self.settings.dvc_remote) else "local"
 
     def ensure(self) -> None:
-        """Create the registry on first use (idempotent) and point its remote at the settings."""
+        """Create the registry (or this worker's clone of it) on first use (idempotent), bring it
+        up to the remote's state, and point its DVC remote at the settings."""
         with self._locked():
             self._ensure_unlocked()
 
@@ -99,12 +124,13 @@ class DataRegistry:
         from dvc.repo import Repo
 
         os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-        fresh = not (self.root / ".dvc").is_dir()
-        if fresh:
-            self.root.mkdir(parents=True, exist_ok=True)
-            self._git("init", "-q", "-b", "main")
-            self._git("config", "user.name", "retrainer")
-            self._git("config", "user.email", "retrainer@localhost")
+        if self.url:
+            self._sync_unlocked(reset=True)
+        if not (self.root / ".dvc").is_dir():
+            if not (self.root / ".git").is_dir():
+                self.root.mkdir(parents=True, exist_ok=True)
+                self._git("init", "-q", "-b", BRANCH)
+                self._identity()
             Repo.init(str(self.root))
             template = REPO_ROOT / ".dvc" / "config"
             if template.is_file():  # the repository's remotes are the registry's remotes
@@ -123,6 +149,45 @@ class DataRegistry:
         if self._git("status", "--porcelain", ".dvc"):
             self._git("commit", "-q", "-m", "registry: DVC configuration")
 
+    def _identity(self) -> None:
+        self._git("config", "user.name", "retrainer")
+        self._git("config", "user.email", "retrainer@localhost")
+
+    def _sync_unlocked(self, reset: bool) -> None:
+        """This worker's clone, up to date with the remote: cloned on first use, then fetched
+        (tags included; a tag the remote moved is taken over, so a pinned read sees that it moved)."""
+        assert self.url
+        if not (self.root / ".git").is_dir():
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._git("init", "-q", "-b", BRANCH)
+            self._identity()
+            self._git("remote", "add", "origin", self.url)
+        self._git("fetch", "-q", "--prune", "--tags", "--force", "origin")
+        if reset and self._git("rev-parse", "-q", "--verify", f"refs/remotes/origin/{BRANCH}", check=False):
+            self._git("checkout", "-q", "-B", BRANCH, f"origin/{BRANCH}")
+            self._git("reset", "-q", "--hard", f"origin/{BRANCH}")
+            self._git("clean", "-q", "-fd")
+        self._synced = True
+
+    def _sync_for_read(self) -> None:
+        if self.url and not self._synced:
+            with self._locked():
+                self._sync_unlocked(reset=False)
+
+    def _publish(self, tag: str) -> bool:
+        """Push the branch and the new tag in one atomic push. False when the remote refused
+        it (another worker pushed first); the local tag is then dropped."""
+        if not self.url:
+            return True
+        out = _git(self.root, "push", "--atomic", "--porcelain", "origin", f"{BRANCH}:{BRANCH}",
+                   f"refs/tags/{tag}", check=False, capture_stderr=True)  # fmt: skip
+        if out.returncode == 0:
+            return True
+        log.info("the registry's remote refused %s (%s); starting again from its state", tag,
+                 (out.stderr or out.stdout).strip().splitlines()[-1:])  # fmt: skip
+        self._git("tag", "-d", tag, check=False)
+        return False
+
     # ----------------------------------------------------------------- versions
     def _tags(self, dataset: str) -> list[str]:
         out = self._git("tag", "--list", f"{dataset}/v*", "--sort=v:refname", check=False)
@@ -137,12 +202,17 @@ class DataRegistry:
         rev = self._git("rev-list", "-n", "1", tag)
         return DataVersion(dataset=dataset, tag=tag, rev=rev, periods=self._periods_at(dataset, rev))
 
+    @property
+    def where(self) -> str:
+        return self.url or str(self.root)
+
     def latest(self, dataset: str) -> DataVersion:
+        self._sync_for_read()
         if not (self.root / ".git").is_dir():
-            raise DataVersionError(f"data registry {self.root} does not exist yet: no batch was versioned")
+            raise DataVersionError(f"data registry {self.where} does not exist yet: no batch was versioned")
         tags = self._tags(dataset)
         if not tags:
-            raise DataVersionError(f"no data version of '{dataset}' in {self.root}")
+            raise DataVersionError(f"no data version of '{dataset}' in {self.where}")
         return self._version(dataset, tags[-1])
 
     def resolve(self, dataset: str, version: str | None) -> DataVersion:
@@ -150,6 +220,7 @@ class DataRegistry:
         if version in (None, "", "latest"):
             return self.latest(dataset)
         assert version is not None
+        self._sync_for_read()
         tag = version if "/" in version else f"{dataset}/{version}"
         if tag not in self._tags(dataset):
             known = ", ".join(t.split("/")[1] for t in self._tags(dataset)[-5:]) or "none"
@@ -182,6 +253,7 @@ class DataRegistry:
         return found[-1]
 
     def versions(self, dataset: str) -> list[DataVersion]:
+        self._sync_for_read()
         return [self._version(dataset, t) for t in self._tags(dataset)]
 
     def _recorded_md5(self, dvc_file: Path) -> str | None:
@@ -195,32 +267,42 @@ class DataRegistry:
 
     def add_batch(self, spec: DatasetSpec, period: str, source: Path, md5: str) -> VersionResult:
         """Version one accepted batch. Re-adding the same bytes returns the existing version."""
+        rel = Path(BATCH_DIR) / spec.name / f"{period}.csv"
+        with self._locked():
+            for _ in range(self.PUSH_ATTEMPTS):
+                self._ensure_unlocked()  # with a remote: its state now, which a retry starts from
+                dvc_file = self.root / f"{rel}.dvc"
+                if self._recorded_md5(dvc_file) == md5:
+                    tag = self._tag_for(spec.name, f"{rel}.dvc")
+                    log.info("batch %s %s (md5 %s) is already versioned as %s", spec.name, period, md5, tag)
+                    return VersionResult(self._version(spec.name, tag), period, False, 0, md5)
+                tag, size, pushed = self._commit_batch(spec, period, source, md5, rel)
+                if self._publish(tag):
+                    log.info("versioned %s %s as %s (%d bytes, %s objects pushed)", spec.name, period, tag, size,
+                             pushed)  # fmt: skip
+                    return VersionResult(self._version(spec.name, tag), period, True, size if pushed else 0, md5)
+        raise DataRegistryBusyError(
+            f"could not version {spec.name} {period}: the registry at {self.where} moved under "
+            f"{self.PUSH_ATTEMPTS} attempts in a row"
+        )
+
+    def _commit_batch(self, spec: DatasetSpec, period: str, source: Path, md5: str, rel: Path) -> tuple[str, int, int]:
+        """The batch into the DVC remote (data first), then one commit and the next version tag."""
         from dvc.repo import Repo
 
-        dataset = spec.name
-        rel = Path(BATCH_DIR) / dataset / f"{period}.csv"
-        with self._locked():
-            self._ensure_unlocked()
-            dvc_file = self.root / f"{rel}.dvc"
-            if self._recorded_md5(dvc_file) == md5:
-                tag = self._tag_for(dataset, f"{rel}.dvc")
-                log.info("batch %s %s (md5 %s) is already versioned as %s", dataset, period, md5, tag)
-                return VersionResult(self._version(dataset, tag), period, False, 0, md5)
-            target = self.root / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-            with Repo(str(self.root)) as repo:
-                repo.add([str(target)])
-                pushed = repo.push(targets=[str(target)])
-            self._git("add", "-A", str(rel.parent))
-            tags = self._tags(dataset)
-            n = int(_TAG_RE.match(tags[-1]).group("n")) + 1 if tags else 1  # type: ignore[union-attr]
-            tag = f"{dataset}/v{n:04d}"
-            self._git("commit", "-q", "-m", f"{dataset}: batch {period} (md5 {md5})")
-            self._git("tag", tag)
-            size = target.stat().st_size
-            log.info("versioned %s %s as %s (%d bytes, %s objects pushed)", dataset, period, tag, size, pushed)
-            return VersionResult(self._version(dataset, tag), period, True, size if pushed else 0, md5)
+        target = self.root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        with Repo(str(self.root)) as repo:
+            repo.add([str(target)])
+            pushed = int(repo.push(targets=[str(target)]) or 0)
+        self._git("add", "-A", str(rel.parent))
+        tags = self._tags(spec.name)
+        n = int(_TAG_RE.match(tags[-1]).group("n")) + 1 if tags else 1  # type: ignore[union-attr]
+        tag = f"{spec.name}/v{n:04d}"
+        self._git("commit", "-q", "-m", f"{spec.name}: batch {period} (md5 {md5})")
+        self._git("tag", tag)
+        return tag, target.stat().st_size, pushed
 
     def _tag_for(self, dataset: str, dvc_rel: str) -> str:
         """The version tag of the commit that last changed ``dvc_rel``."""

@@ -19,6 +19,13 @@ DEFAULT_ARGS = {
 
 DEFAULT_DATASET = os.environ.get("RETRAINER_DEFAULT_DATASET", "bike_sharing")
 
+#: one writer of the data registry at a time, the Airflow way (the registry's remote also
+#: refuses a second writer's push, which then starts again: the pool saves that work)
+REGISTRY_POOL = "retrainer_data_registry"
+#: the pools the DAGs use, created by the setup (``make demo``, ``make up``, the compose file's
+#: airflow-init, the tests): name -> (slots, description)
+POOLS = {REGISTRY_POOL: (1, "retrainer: tasks that write the data registry (version_batch), one at a time")}
+
 
 def dag_defaults(retries: int | None = None) -> dict[str, Any]:
     """What every retrainer DAG shares: start date, no catch-up, owner and retries, and the
@@ -46,3 +53,18 @@ def dataset_param() -> Param:
 def data_version_param() -> Param:
     return Param("latest", type="string", pattern=r"^(latest|v[0-9]{4,})$", title="Data version",
                  description="'latest' or a data version such as v0007")  # fmt: skip
+
+
+def sensor_args(name: str, poke_s: int, wait_s: int) -> dict[str, Any]:
+    """How a retrainer sensor waits, from ``RETRAINER_<NAME>_POKE_S`` (how often it looks),
+    ``RETRAINER_<NAME>_WAIT_S`` (how long before it ends as skipped) and
+    ``RETRAINER_<NAME>_DEFERRABLE`` (``false`` where no triggerer runs, e.g. ``dag.test``:
+    it then reschedules instead of deferring)."""
+    env = f"RETRAINER_{name.upper()}"
+    return {
+        "poke_interval": int(os.environ.get(f"{env}_POKE_S", str(poke_s))),
+        "timeout": int(os.environ.get(f"{env}_WAIT_S", str(wait_s))),
+        "mode": "reschedule",
+        "soft_fail": True,
+        "deferrable": os.environ.get(f"{env}_DEFERRABLE", "true").lower() == "true",
+    }

@@ -18,7 +18,7 @@ from airflow.sdk import BaseOperatorLink, BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException
 
 from retrainer.contracts import DriftCheck
-from retrainer_airflow.triggers import DriftTrigger
+from retrainer_airflow.triggers import DriftTrigger, LandingTrigger
 
 
 class DriftReportLink(BaseOperatorLink):
@@ -30,7 +30,35 @@ class DriftReportLink(BaseOperatorLink):
         return str(getattr(operator, "report_link", "") or "")
 
 
-class DriftSensor(BaseSensorOperator):
+class WaitsInTriggerer(BaseSensorOperator):
+    """A sensor that looks once on a worker (``poke``) and, with nothing found, waits in the
+    triggerer for its trigger (``_trigger``), holding no worker slot; ``deferrable=False`` gives
+    the classic ``poke``/``reschedule`` modes. What ``poke`` finds is the task's XCom.
+
+    :param deferrable: wait in the triggerer; ``False`` where no triggerer runs.
+    :param kwargs: ``BaseSensorOperator``'s: ``poke_interval``, ``timeout``, ``mode``, ``soft_fail``, ...
+    """
+
+    def __init__(self, *, deferrable: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.deferrable = deferrable
+
+    def _trigger(self) -> Any:
+        raise NotImplementedError
+
+    def _done_or_defer(self, done: PokeReturnValue | bool) -> Any:
+        if isinstance(done, PokeReturnValue):
+            return done.xcom_value
+        self.defer(trigger=self._trigger(), method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
+        return None
+
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        return self._done_or_defer(self.poke(context))
+
+
+class DriftSensor(WaitsInTriggerer):
     """Wait until new data of ``dataset`` drifts from what the champion was trained on, by the
     rule of the dataset spec; push the drift check as XCom.
 
@@ -54,10 +82,9 @@ class DriftSensor(BaseSensorOperator):
         deferrable: bool = True,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(deferrable=deferrable, **kwargs)
         self.dataset = dataset
         self.data_version = data_version
-        self.deferrable = deferrable
         self._last: DriftCheck | None = None
         self.report_link = ""
 
@@ -82,34 +109,71 @@ class DriftSensor(BaseSensorOperator):
         # the first look is at the version asked for; later looks (reschedule) at the newest
         return self._judge(self.data_version if self._last is None else "latest")
 
-    def _defer(self) -> None:
+    def _trigger(self) -> DriftTrigger:
         from retrainer_airflow.tasks import runtime
 
-        self.defer(
-            trigger=DriftTrigger(
-                dataset=self.dataset,
-                registry=runtime.settings().data_registry,
-                last_checked=self._last.data_version if self._last else None,
-                poll_interval=self.poke_interval,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+        settings = runtime.settings()
+        return DriftTrigger(
+            dataset=self.dataset,
+            registry=settings.data_registry_url or settings.data_registry,
+            last_checked=self._last.data_version if self._last else None,
+            poll_interval=self.poke_interval,
         )
-
-    def execute(self, context: Any) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        done = self.poke(context)
-        if isinstance(done, PokeReturnValue):
-            return done.xcom_value
-        self._defer()
-        return None
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         if not event or event.get("status") != "new_data":
             raise AirflowException(f"drift trigger failed: {(event or {}).get('message', 'no event')}")
-        done = self._judge(event["data_version"])
-        if isinstance(done, PokeReturnValue):
-            return done.xcom_value
-        self._defer()
-        return None
+        return self._done_or_defer(self._judge(event["data_version"]))
+
+
+INGEST_DAG_ID = "ingest_batch"
+
+
+class LandingSensor(WaitsInTriggerer):
+    """Wait until batch files land that have no ``ingest_batch`` run yet (or files whose names
+    must be refused); push what it found (a ``retrainer.contracts.LandingScan``) as XCom.
+
+    Each look lists the landing location of the settings (a local folder or an ``s3://``
+    prefix), routes every file by its path to a dataset and period, names its ingest run by
+    its bytes, and keeps the deliveries whose run does not exist. With nothing new it defers
+    to :class:`LandingTrigger`, which waits in the triggerer, holding no worker slot, until
+    the listing changes.
+
+    :param deferrable: wait in the triggerer; ``False`` gives the classic ``poke``/``reschedule``
+        modes (where no triggerer runs).
+    :param kwargs: ``BaseSensorOperator``'s: ``poke_interval`` (also the trigger's polling
+        interval), ``timeout`` (how long to wait for a delivery), ``mode``, ``soft_fail``, ...
+    """
+
+    def __init__(self, *, deferrable: bool = True, **kwargs: Any) -> None:
+        super().__init__(deferrable=deferrable, **kwargs)
+        self._digest = ""
+
+    def _look(self, context: Any) -> PokeReturnValue | bool:
+        from retrainer import landing
+        from retrainer.contracts import LandingScan
+        from retrainer_airflow.tasks import runtime
+
+        settings = runtime.settings()
+        scan = landing.scan(settings)
+        ti = context["ti"]
+        new = [d for d in scan.deliveries if not ti.get_dr_count(dag_id=INGEST_DAG_ID, run_ids=[d.run_id])]
+        self._digest = scan.digest
+        self.log.info("%d file(s) in %s: %d new deliveries, %d to refuse", len(scan.deliveries) + len(scan.refused),
+                      settings.landing, len(new), len(scan.refused))  # fmt: skip
+        found = LandingScan(deliveries=new, refused=scan.refused, digest=scan.digest)
+        return PokeReturnValue(is_done=True, xcom_value=found.to_json()) if new or scan.refused else False
+
+    def poke(self, context: Any) -> PokeReturnValue | bool:
+        return self._look(context)
+
+    def _trigger(self) -> LandingTrigger:
+        from retrainer_airflow.tasks import runtime
+
+        settings = runtime.settings()
+        return LandingTrigger(settings.landing, self._digest, self.poke_interval, settings.s3_endpoint_url)
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+        if not event or event.get("status") != "changed":
+            raise AirflowException(f"landing trigger failed: {(event or {}).get('message', 'no event')}")
+        return self._done_or_defer(self._look(context))

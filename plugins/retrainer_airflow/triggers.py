@@ -1,14 +1,17 @@
 """DriftTrigger: waits, without holding a worker, until there is new data to check.
 
 It runs in the triggerer, so it does nothing heavy: it lists the data registry's version
-tags (one ``git tag`` call) every ``poll_interval`` seconds and fires as soon as the
-newest version of the dataset differs from the one last checked. The drift computation
-itself then runs on a worker, in the sensor.
+tags (one ``git ls-remote`` call, against the registry's remote URL or its local folder)
+every ``poll_interval`` seconds and fires as soon as the newest version of the dataset
+differs from the one last checked. The drift computation itself then runs on a worker, in
+the sensor.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,16 +19,19 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 
 async def latest_data_version(registry: str, dataset: str) -> str | None:
-    """The newest ``<dataset>/vNNNN`` tag of the data registry, or None if there is none."""
+    """The newest ``<dataset>/vNNNN`` tag of the data registry (a git URL or a local
+    repository), or None if there is none."""
     proc = await asyncio.create_subprocess_exec(
-        "git", "-C", registry, "tag", "--list", f"{dataset}/v*", "--sort=-v:refname",
+        "git", "ls-remote", "--tags", "--refs", registry,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
     )  # fmt: skip
     out, err = await proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeError(f"git tag in {registry} failed: {err.decode().strip()}")
-    tags = out.decode().split()
-    return tags[0].split("/", 1)[1] if tags else None
+        raise RuntimeError(f"git ls-remote {registry} failed: {err.decode().strip()}")
+    numbers = [int(m.group(1)) for line in out.decode().splitlines()
+               if (m := re.search(rf"refs/tags/{re.escape(dataset)}/v(\d{{4,}})$", line))]  # fmt: skip
+    return f"v{max(numbers):04d}" if numbers else None
 
 
 class DriftTrigger(BaseTrigger):
@@ -35,7 +41,8 @@ class DriftTrigger(BaseTrigger):
     ...}`` when the registry cannot be read (the sensor then fails, saying why).
 
     :param dataset: the dataset whose ``<dataset>/vNNNN`` tags are watched.
-    :param registry: the data registry's git repository (a local path the triggerer can read).
+    :param registry: the data registry's git repository: its remote URL, or a local path the
+        triggerer can read.
     :param last_checked: the data version the sensor checked last (None: any version fires).
     :param poll_interval: seconds between looks.
     """
@@ -70,4 +77,48 @@ class DriftTrigger(BaseTrigger):
                 return
             self.log.info("no data newer than %s for %s; next look in %ss", self.last_checked, self.dataset,
                           self.poll_interval)  # fmt: skip
+            await asyncio.sleep(self.poll_interval)
+
+
+class LandingTrigger(BaseTrigger):
+    """Fire once the landing location's listing differs from the one the sensor last saw (a
+    file landed, or its bytes changed). It only lists names, sizes and fingerprints (ETags),
+    so it stays light in the triggerer; reading files happens on a worker.
+
+    Yields ``{"status": "changed", "digest": ...}``, or ``{"status": "error", "message": ...}``
+    when the location cannot be listed.
+
+    :param landing: the landing location, a local folder or an ``s3://`` prefix.
+    :param digest: the digest of the listing the sensor last saw (``retrainer.landing.listing_digest``).
+    :param poll_interval: seconds between looks.
+    :param endpoint_url: the S3 API endpoint, when not AWS's (MinIO, moto).
+    """
+
+    def __init__(self, landing: str, digest: str, poll_interval: float = 60.0, endpoint_url: str | None = None) -> None:
+        super().__init__()
+        self.landing = landing
+        self.digest = digest
+        self.poll_interval = poll_interval
+        self.endpoint_url = endpoint_url
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            "retrainer_airflow.triggers.LandingTrigger",
+            {"landing": self.landing, "digest": self.digest, "poll_interval": self.poll_interval,
+             "endpoint_url": self.endpoint_url},
+        )  # fmt: skip
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from retrainer import landing, storage
+
+        while True:
+            try:
+                files = await asyncio.to_thread(storage.list_files, self.landing, self.endpoint_url)
+            except Exception as exc:  # report, do not die silently in the triggerer
+                yield TriggerEvent({"status": "error", "message": f"cannot list {self.landing}: {exc}"})
+                return
+            digest = landing.listing_digest(files)
+            if digest != self.digest:
+                yield TriggerEvent({"status": "changed", "digest": digest})
+                return
             await asyncio.sleep(self.poll_interval)

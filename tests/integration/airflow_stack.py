@@ -1,6 +1,6 @@
 """The real Airflow components, for the tests that need what ``dag.test()`` leaves out.
 
-``airflow_stack`` (session fixture) starts the API server (REST API and the execution API the
+``airflow_stack`` (module fixture) starts the API server (REST API and the execution API the
 tasks talk to), the scheduler with the LocalExecutor, the DAG processor and the triggerer as
 subprocesses in one process group, over a fresh AIRFLOW_HOME and a fresh metadata database:
 a new PostgreSQL database on the local server when a driver and the server are there
@@ -34,11 +34,23 @@ import requests
 
 from retrainer.settings import Settings
 from retrainer_dev import localenv
+from retrainer_dev.localenv import setup_airflow
 from retrainer_dev.procs import stop_group
 from tests.helpers import free_port, small_bike_spec
 
 REPO = Path(__file__).resolve().parents[2]
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+@dataclass(frozen=True)
+class Component:
+    """One process of the stack: its name, command and what its environment adds."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    health: str = ""  # a URL that answers 200 once it is up (besides Airflow's own health check)
+
+
 FINAL_RUN_STATES = frozenset({"success", "failed"})
 FINAL_TI_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432"
@@ -348,6 +360,8 @@ class AirflowStack:
     base_url: str
     db: MetadataDB
     logs: Path  # one log per component
+    components: list[Component] = field(default_factory=list)
+    cleanups: list[Callable[[], None]] = field(default_factory=list)  # run at stop, after the processes
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     pgid: int | None = None
     started_in: float = 0.0
@@ -377,8 +391,8 @@ class AirflowStack:
         return proc
 
     def log_tails(self, lines: int = 40) -> str:
-        return "\n".join(f"===== {name} ({self.logs / f'{name}.log'})\n{tail(self.logs / f'{name}.log', lines)}"
-                         for name in COMPONENTS)  # fmt: skip
+        return "\n".join(f"===== {c.name} ({self.logs / f'{c.name}.log'})\n{tail(self.logs / f'{c.name}.log', lines)}"
+                         for c in self.components)  # fmt: skip
 
     def check_alive(self) -> None:
         dead = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
@@ -388,18 +402,14 @@ class AirflowStack:
     # ----------------------------------------------------------------- lifecycle
     def start(self, timeout: float = 240.0) -> None:
         t0 = time.monotonic()
-        self.airflow("db", "migrate", timeout=300)
-        for name in COMPONENTS:
-            args = [sys.executable, "-m", "airflow", name]
-            if name == "api-server":
-                port = self.base_url.rsplit(":", 1)[1]
-                args += ["--host", "127.0.0.1", "--port", port, "--workers", "1"]
-            with open(self.logs / f"{name}.log", "wb") as out:
+        setup_airflow(self.env)  # the metadata DB and the DAGs' pools
+        for c in self.components:
+            with open(self.logs / f"{c.name}.log", "wb") as out:
                 # the first component leads a new process group; the others join it, so one
                 # signal to the group reaches every component and every task process
                 proc = subprocess.Popen(
-                    args,
-                    env=self.env,
+                    c.args,
+                    env={**self.env, **c.env},
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
@@ -408,7 +418,7 @@ class AirflowStack:
                 )
             if self.pgid is None:
                 self.pgid = proc.pid
-            self.procs[name] = proc
+            self.procs[c.name] = proc
         self._wait_healthy(timeout - (time.monotonic() - t0))
         passwords = Path(self.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
         self.api = AirflowAPI(self.base_url, json.loads(passwords.read_text())[USER])
@@ -426,7 +436,9 @@ class AirflowStack:
                 health = None
             if health:
                 parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
-                if all((health.get(p) or {}).get("status") == "healthy" for p in parts):
+                if all((health.get(p) or {}).get("status") == "healthy" for p in parts) and all(
+                    _answers(c.health) for c in self.components if c.health
+                ):
                     return
             time.sleep(1)
         raise RuntimeError(f"Airflow not healthy after {timeout:.0f} s: {health}\n{self.log_tails()}")
@@ -439,6 +451,8 @@ class AirflowStack:
             for p in self.procs.values():
                 p.wait(timeout=10)
         self.db.drop()
+        for cleanup in self.cleanups:
+            cleanup()
 
 
 #: locations and credentials that must come from the stack, never from the shell running the tests
@@ -451,12 +465,29 @@ _NOT_INHERITED = (
 )
 
 
-def make_stack(parent: Path) -> AirflowStack:
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def airflow_components(base_url: str) -> list[Component]:
+    """The API server, scheduler, DAG processor and triggerer."""
+    port = base_url.rsplit(":", 1)[1]
+    airflow = [sys.executable, "-m", "airflow"]
+    return [
+        Component("api-server", [*airflow, "api-server", "--host", "127.0.0.1", "--port", port, "--workers", "1"]),
+        *(Component(name, [*airflow, name]) for name in ("scheduler", "dag-processor", "triggerer")),
+    ]
+
+
+def make_stack(parent: Path, review: bool = True) -> AirflowStack:
     root = Path(tempfile.mkdtemp(prefix="airflow-stack-", dir=parent))
     home, airflow_home, logs = root / "home", root / "airflow", root / "logs"
     for d in (home / "mlflow", airflow_home, logs):
         d.mkdir(parents=True)
-    small_bike_spec(home / "specs", review=True)
+    small_bike_spec(home / "specs", review=review)
     db = metadata_db(airflow_home)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -486,14 +517,11 @@ def make_stack(parent: Path) -> AirflowStack:
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         }
     )
-    return AirflowStack(root, home, airflow_home, env, base_url, db, logs)
+    return AirflowStack(root, home, airflow_home, env, base_url, db, logs, airflow_components(base_url))
 
 
-@pytest.fixture(scope="session", name="airflow_stack")
-def airflow_stack_fixture(request: pytest.FixtureRequest) -> Iterator[AirflowStack]:
-    """The Airflow components over a fresh metadata DB, for the whole test session."""
-    parent = Path(os.environ["AIRFLOW_HOME"]).parent  # the session's temporary home (tests/conftest.py)
-    stack = make_stack(parent)
+def serve(stack: AirflowStack, request: pytest.FixtureRequest, what: str) -> Iterator[AirflowStack]:
+    """Start ``stack`` for a fixture, yield it, stop it; on failed tests, show its logs."""
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     try:
         stack.start()
@@ -502,7 +530,7 @@ def airflow_stack_fixture(request: pytest.FixtureRequest) -> Iterator[AirflowSta
         raise
     if reporter is not None:
         reporter.write_line(
-            f"\nairflow stack up in {stack.started_in:.0f} s at {stack.base_url}; metadata DB: "
+            f"\n{what} up in {stack.started_in:.0f} s at {stack.base_url}; metadata DB: "
             f"{stack.db.backend} ({stack.db.note}); state under {stack.root}"
         )
     failed_before = request.session.testsfailed
@@ -513,4 +541,12 @@ def airflow_stack_fixture(request: pytest.FixtureRequest) -> Iterator[AirflowSta
         logs = stack.log_tails() if failed else ""
         stack.stop()
         if failed and reporter is not None:
-            reporter.write_line(f"\nAirflow component logs (tests failed):\n{logs}")
+            reporter.write_line(f"\n{what}: component logs (tests failed):\n{logs}")
+
+
+@pytest.fixture(scope="module", name="airflow_stack")
+def airflow_stack_fixture(request: pytest.FixtureRequest) -> Iterator[AirflowStack]:
+    """The Airflow components over a fresh metadata DB, for the tests of one module (stopped after
+    them, so an idle scheduler does not slow the tests that follow)."""
+    parent = Path(os.environ["AIRFLOW_HOME"]).parent  # the session's temporary home (tests/conftest.py)
+    yield from serve(make_stack(parent), request, "airflow stack")

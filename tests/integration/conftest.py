@@ -3,8 +3,6 @@ them at their own logical dates, and small bike sharing batches."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ import pytest
 
 from retrainer.settings import Settings
 from retrainer.sources import corrupt_copy, load_bike_sharing, split_periods, write_batch
+from retrainer_dev.localenv import setup_airflow
 from retrainer_dev.runner import RunOutcome, load_dags, run_dag
 from tests.helpers import small_bike_spec
 
@@ -21,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def dags() -> dict[str, Any]:
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+    setup_airflow()
     return load_dags()
 
 
@@ -40,6 +39,9 @@ class Pipeline:
     def ingest(self, dataset: str, period: str, batch: Path, at: datetime | None = None) -> RunOutcome:
         conf = {"dataset": dataset, "period": period, "batch": str(batch)}
         return run_dag(self.dags["ingest_batch"], at or self._next(), conf, self.log)
+
+    def run(self, dag_id: str, conf: dict[str, Any] | None = None, at: datetime | None = None) -> RunOutcome:
+        return run_dag(self.dags[dag_id], at or self._next(), conf or {}, self.log)
 
     def retrain(self, dataset: str, data_version: str, at: datetime | None = None, **extra: Any) -> RunOutcome:
         conf = {"dataset": dataset, "data_version": data_version, "reason": "test", **extra}

@@ -123,3 +123,59 @@ def test_the_version_as_of_a_period(
     assert period_before(datetime(2011, 8, 1, tzinfo=UTC)) == "2011-07"
     assert period_before(datetime(2011, 8, 15, 6, tzinfo=UTC)) == "2011-07"
     assert period_before(datetime(2012, 1, 1, tzinfo=UTC)) == "2011-12"
+
+
+# ------------------------------------------------------------------ a registry shared by hosts
+
+
+def _host(home: Path, url: str, remote: Path) -> Settings:
+    """The settings of one host: its own home (and clone), the registry's remote, the DVC remote."""
+    return Settings.from_env(
+        {"RETRAINER_HOME": str(home), "RETRAINER_DATA_REGISTRY_URL": url, "RETRAINER_DVC_REMOTE": str(remote)}
+    )
+
+
+def _version_on_host(home: str, url: str, remote: str, spec_path: str, batches: list[tuple[str, str]]) -> list[str]:
+    """What a worker on another host does: version its batches into its own clone and push."""
+    spec = DatasetSpec.load(spec_path)
+    reg = DataRegistry(_host(Path(home), url, Path(remote)))
+    return [reg.add_batch(spec, period, Path(path), file_md5(path)).version.label for period, path in batches]
+
+
+def test_two_hosts_version_concurrently_into_one_remote(tmp_path: Path, bike_spec: DatasetSpec) -> None:
+    import multiprocessing
+    import subprocess
+
+    parts = split_periods(load_bike_sharing(), bike_spec)
+    periods = [f"2011-{m:02d}" for m in range(1, 9)]
+    files = {p: str(write_batch(parts[p], bike_spec, tmp_path / "landing" / f"{p}.csv")) for p in periods}
+    url = str(tmp_path / "registry.git")
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", url], check=True)
+    remote = tmp_path / "dvc-remote"
+    jobs = [
+        (str(tmp_path / f"host-{h}"), url, str(remote), bike_spec.source_path, [(p, files[p]) for p in periods[h::2]])
+        for h in (0, 1)
+    ]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        made = pool.starmap(_version_on_host, jobs)
+
+    # 8 distinct versions, numbered in the order they were pushed, none lost
+    labels = sorted(label for host in made for label in host)
+    assert labels == [f"v{k:04d}" for k in range(1, 9)]
+    reader = DataRegistry(_host(tmp_path / "host-0", url, remote))
+    versions = reader.versions(bike_spec.name)
+    assert [v.label for v in versions] == labels
+    assert [len(v.periods) for v in versions] == list(range(1, 9))  # each version adds one batch
+    assert set(versions[-1].periods) == set(periods)
+
+    # a version made by the other host reads back the same bytes, from the DVC remote
+    made_by_other = made[1][0]
+    version = reader.resolve(bike_spec.name, made_by_other)
+    period = next(p for p in periods[1::2] if p in version.periods and p not in periods[0::2])
+    read = reader.read_periods(bike_spec, version, [period])
+    expected = pd.read_csv(files[period], dtype={f.name: "str" for f in bike_spec.categorical_features})
+    assert len(read) == len(expected)
+    assert read["cnt"].tolist() == expected["cnt"].tolist()
+    # and a fresh host (no clone yet) reads it from the URL alone
+    fresh = DataRegistry(_host(tmp_path / "host-new", url, remote))
+    assert fresh.read_pinned(bike_spec, made_by_other, version.rev, [period])["cnt"].tolist() == read["cnt"].tolist()

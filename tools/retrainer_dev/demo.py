@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -63,12 +61,7 @@ def _ensure_airflow_db() -> None:
     if db.exists():
         return
     print("Creating the Airflow metadata database (SQLite, once) ...", flush=True)
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    localenv.setup_airflow()
 
 
 def _deliveries(history: int, months: int | None) -> list[tuple[str, Path, str]]:

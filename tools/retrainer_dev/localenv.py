@@ -5,7 +5,8 @@ database and logs, the landing and quarantine folders, the DVC data registry and
 MLflow's SQLite store and artifacts, and the model store. Values already set in the
 environment win, so every location can be pointed elsewhere (S3, PostgreSQL, ...).
 
-``python -m retrainer_dev.localenv`` prints the variables as shell ``export`` lines.
+``python -m retrainer_dev.localenv`` prints the variables as shell ``export`` lines;
+``--setup-airflow`` migrates Airflow's metadata database and creates the DAGs' pools.
 """
 
 from __future__ import annotations
@@ -56,8 +57,33 @@ def apply(home: str | Path | None = None, override: bool = False) -> dict[str, s
     return {k: os.environ[k] for k in env}
 
 
+def setup_airflow(env: dict[str, str] | None = None) -> None:
+    """What Airflow needs before it runs the DAGs: its metadata database, migrated, and the
+    pools the DAGs use (``retrainer_airflow.defaults.POOLS``). Idempotent. ``env``: the whole
+    environment of the Airflow commands (default: this process's)."""
+    import json
+    import subprocess
+    import tempfile
+
+    from retrainer_airflow.defaults import POOLS
+
+    run_env = dict(os.environ if env is None else env)
+    airflow = [sys.executable, "-m", "airflow"]
+    subprocess.run([*airflow, "db", "migrate"], env=run_env, check=True, capture_output=True)
+    pools = {name: {"slots": slots, "description": desc, "include_deferred": False}
+             for name, (slots, desc) in POOLS.items()}  # fmt: skip
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as fh:
+        json.dump(pools, fh)
+        fh.flush()
+        subprocess.run([*airflow, "pools", "import", fh.name], env=run_env, check=True, capture_output=True)
+
+
 def main() -> None:
-    for key, value in apply().items():
+    env = apply()
+    if "--setup-airflow" in sys.argv[1:]:
+        setup_airflow()
+        return
+    for key, value in env.items():
         sys.stdout.write(f"export {key}={shlex.quote(value)}\n")
 
 

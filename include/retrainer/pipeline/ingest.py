@@ -1,15 +1,14 @@
 """Ingest: a landed batch is validated, then quarantined with its reason or versioned.
 
-validate_batch -> quarantine_batch | version_batch (the ``ingest_batch`` DAG).
+validate_batch -> quarantine_batch | version_batch (the ``ingest_batch`` DAG). A batch may
+be delivered to a local folder or to ``s3://``; the validation results and the quarantine
+may live on either, so no step relies on a folder another worker wrote.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import tempfile
-from pathlib import Path
 
 from retrainer import storage
 from retrainer.contracts import BatchValidation, QuarantinedBatch, VersionedBatch
@@ -20,21 +19,24 @@ from retrainer.versioning import DataRegistry
 
 log = logging.getLogger(__name__)
 
+#: the file a quarantine folder is complete with: the batch's validation result
+QUARANTINE_MARKER = "validation.json"
+
 
 def validate_batch(settings: Settings, dataset: str, batch: str, period: str) -> BatchValidation:
     """Validate a landed batch file against its spec's suite; the full GX result is kept on disk."""
     spec = settings.load_spec(dataset)
-    path = Path(batch)
-    if not path.is_file():
-        raise DataFileError(f"{path}: batch file for {dataset} {period} does not exist")
-    md5 = file_md5(path)
-    report = validate_file(path, spec, period)
+    with storage.local_copy(batch, settings.s3_endpoint_url) as path:
+        if path is None:
+            raise DataFileError(f"{batch}: batch file for {dataset} {period} does not exist")
+        md5 = file_md5(path)
+        report = validate_file(path, spec, period, source=batch)
     result_path = storage.join(settings.validation_results, dataset, period, f"{md5}.json")
-    storage.write_text(result_path, report.to_json())
+    storage.write_text(result_path, report.to_json(), settings.s3_endpoint_url)
     return BatchValidation(
         dataset=dataset,
         period=period,
-        batch=str(path),
+        batch=batch,
         md5=md5,
         success=report.success,
         n_rows=report.n_rows,
@@ -48,20 +50,25 @@ def validate_batch(settings: Settings, dataset: str, batch: str, period: str) ->
 def quarantine_batch(settings: Settings, validation: BatchValidation) -> QuarantinedBatch:
     """Copy a failed batch and its validation result, side by side, into quarantine.
 
-    The folder is keyed by the batch's content hash and appears in one step (written
-    elsewhere, then renamed), so a retry finds it complete instead of writing it twice.
+    The folder is keyed by the batch's content hash and appears in one step (locally written
+    elsewhere, then renamed; on S3 ``validation.json``, what a reader looks for, goes last),
+    so a retry finds it complete instead of writing it twice.
     """
-    src = Path(validation.batch)
-    dest = Path(settings.quarantine) / validation.dataset / validation.period / validation.md5[:12]
-    if not (dest / "validation.json").is_file():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=dest.parent))
+    endpoint = settings.s3_endpoint_url
+    name = validation.batch.rstrip("/").rsplit("/", 1)[-1]
+    dest = storage.join(settings.quarantine, validation.dataset, validation.period, validation.md5[:12])
+    if not storage.exists(storage.join(dest, QUARANTINE_MARKER), endpoint):
+        staging = storage.temp_dir("retrainer-quarantine-")
         try:
-            shutil.copy2(src, staging / src.name)
-            shutil.copy2(validation.result_path, staging / "validation.json")
-            if file_md5(staging / src.name) != validation.md5:
-                raise RuntimeError(f"{src} changed while it was being quarantined")
-            os.rename(staging, dest)
+            with storage.local_copy(validation.batch, endpoint) as src:
+                if src is None or file_md5(src) != validation.md5:
+                    raise DataFileError(f"{validation.batch} changed or vanished after it was validated")
+                shutil.copy2(src, staging / name)
+            result = storage.read_bytes(validation.result_path, endpoint)
+            if result is None:
+                raise DataFileError(f"{validation.result_path}: the validation result is gone")
+            (staging / QUARANTINE_MARKER).write_bytes(result)
+            storage.publish_dir(staging, dest, QUARANTINE_MARKER, endpoint)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     log.error("QUARANTINED %s %s -> %s: %s", validation.dataset, validation.period, dest,
@@ -71,7 +78,7 @@ def quarantine_batch(settings: Settings, validation: BatchValidation) -> Quarant
         period=validation.period,
         batch=validation.batch,
         md5=validation.md5,
-        location=str(dest),
+        location=dest,
         failures=validation.failures,
     )
 
@@ -81,11 +88,13 @@ def version_batch(settings: Settings, validation: BatchValidation) -> VersionedB
     if not validation.success:
         raise DataValidationError(f"refusing to version {validation.batch}: {validation.summary}")
     spec = settings.load_spec(validation.dataset)
-    path = Path(validation.batch)
-    md5 = file_md5(path)
-    if md5 != validation.md5:
-        raise DataValidationError(f"{path} changed after it was validated (md5 {validation.md5} -> {md5})")
-    res = DataRegistry(settings).add_batch(spec, validation.period, path, md5)
+    with storage.local_copy(validation.batch, settings.s3_endpoint_url) as path:
+        md5 = file_md5(path) if path is not None else "(gone)"
+        if path is None or md5 != validation.md5:
+            raise DataValidationError(
+                f"{validation.batch} changed after it was validated (md5 {validation.md5} -> {md5})"
+            )
+        res = DataRegistry(settings).add_batch(spec, validation.period, path, md5)
     return VersionedBatch(
         dataset=spec.name,
         period=validation.period,

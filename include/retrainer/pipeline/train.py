@@ -111,7 +111,7 @@ def validate_window(settings: Settings, plan: TrainingPlan) -> WindowValidation:
         reports.append(validate_frame(df, spec, period, source=f"{plan.data_tag}:{period}"))
     failures = [f"{r.period}: {f}" for r in reports for f in r.failures]
     path = storage.join(settings.validation_results, plan.dataset, "windows", f"{plan.data_version}.json")
-    storage.write_text(path, json.dumps([json.loads(r.to_json()) for r in reports], indent=1))
+    storage.write_text(path, json.dumps([json.loads(r.to_json()) for r in reports], indent=1), settings.s3_endpoint_url)
     if failures:
         raise DataValidationError(f"{plan.data_tag} window failed validation: " + "; ".join(failures[:10]))
     return WindowValidation(
@@ -168,7 +168,9 @@ def _log_training(
         mlflow.log_metric(schema.METRIC_EPOCHS_RUN, result.epochs_run)
         mlflow.log_metric(schema.METRIC_GX_EVALUATED, validation.evaluated)
         mlflow.set_tag(schema.GX_SUCCESS, str(validation.success).lower())
-        mlflow.log_artifact(validation.result_path, artifact_path=schema.ARTIFACT_VALIDATION.rstrip("/"))
+        with storage.local_copy(validation.result_path, registry.settings.s3_endpoint_url) as validated:
+            if validated is not None:
+                mlflow.log_artifact(str(validated), artifact_path=schema.ARTIFACT_VALIDATION.rstrip("/"))
         # what rebuilds this model besides the data: the code version, the seed and the spec
         mlflow.set_tags({**code_version().tags(), schema.TRAINING_SEED: str(result.params["seed"])})
         if Path(spec.source_path).is_file():

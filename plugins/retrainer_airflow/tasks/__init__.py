@@ -7,6 +7,6 @@ Imports of ``retrainer.pipeline`` (and through it pandas, GX, MLflow, TensorFlow
 inside the functions, so DAG files that import these modules stay fast to parse.
 """
 
-from retrainer_airflow.tasks import deploy, evaluate, ingest, monitor, release, rollback, runtime, train
+from retrainer_airflow.tasks import deploy, evaluate, ingest, landing, monitor, release, rollback, runtime, train
 
-__all__ = ["deploy", "evaluate", "ingest", "monitor", "release", "rollback", "runtime", "train"]
+__all__ = ["deploy", "evaluate", "ingest", "landing", "monitor", "release", "rollback", "runtime", "train"]

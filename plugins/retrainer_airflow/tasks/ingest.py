@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from retrainer import storage
 from retrainer.contracts import AnnouncedVersion, BatchValidation, VersionedBatch
 from retrainer_airflow.assets import DATA_VERSIONS
 from retrainer_airflow.tasks.runtime import Json, context, params, read, settings
@@ -22,7 +22,7 @@ def validate_batch() -> Json:
 
     p = params()
     s = settings()
-    batch = p.get("batch") or str(Path(s.landing) / p["dataset"] / f"{p['period']}.csv")
+    batch = p.get("batch") or storage.join(s.landing, p["dataset"], f"{p['period']}.csv")
     result = ingest.validate_batch(s, p["dataset"], batch, p["period"])
     log.info("%s", result.summary)
     return result.to_json()

@@ -1,0 +1,85 @@
+"""Batches start their own ingest (embedded default): watch_landing routes each landed file by
+its path and starts one ingest_batch run per delivered bytes; a file that names no dataset
+and period is refused, quarantined with the reason, and stops nothing else."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from retrainer.settings import Settings
+from retrainer.sources import load_bike_sharing, split_periods, write_batch
+from retrainer.versioning import DataRegistry
+from retrainer_dev.runner import RunOutcome, run_triggered
+
+pytestmark = pytest.mark.integration
+
+
+def _landed_runs() -> list[str]:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        ids = session.scalars(select(DagRun.run_id).where(DagRun.dag_id == "ingest_batch")).all()
+    return sorted(i for i in ids if i.startswith("landed__"))
+
+
+def test_deliveries_start_their_own_ingest(
+    make_pipeline: Any, home: Path, bike_batches: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incoming = home / "incoming"
+    monkeypatch.setenv("RETRAINER_LANDING", str(incoming))
+    settings = Settings.from_env()
+    spec = settings.load_spec("bike_sharing")
+    parts = split_periods(load_bike_sharing(), spec)
+    for period in ("2011-01", "2011-02"):
+        write_batch(parts[period], spec, incoming / "bike_sharing" / f"{period}.csv")
+    write_batch(parts["2011-03"], spec, incoming / "bike_sharing" / "2011-13.csv")  # no such month
+    write_batch(parts["2011-03"], spec, incoming / "no_such_dataset" / "2011-03.csv")
+    pipe = make_pipeline(2081)
+    before = set(_landed_runs())
+
+    def watch() -> RunOutcome:
+        return pipe.run("watch_landing")
+
+    first = watch()
+    assert first.states["wait_for_deliveries"] == "success"
+    scan = first.values["wait_for_deliveries"]
+    assert sorted((d["dataset"], d["period"]) for d in scan["deliveries"]) == [
+        ("bike_sharing", "2011-01"), ("bike_sharing", "2011-02"),
+    ]  # fmt: skip
+    # the refused files stop nothing else, and say why
+    assert first.states["refuse_unroutable"] == "failed" and first.state == "failed"
+    refused = sorted((incoming.parent / "quarantine" / "_unroutable").glob("*/reason.json"))
+    reasons = sorted(json.loads(p.read_text())["reason"] for p in refused)
+    assert len(reasons) == 2
+    assert "'bike_sharing/2011-13.csv': the file name does not start with a period" in reasons[0]
+    assert "no dataset spec named 'no_such_dataset'" in reasons[1]
+    started = sorted(set(_landed_runs()) - before)
+    assert len(started) == 2 and all(r.startswith("landed__bike_sharing__2011-0") for r in started)
+    for run_id in started:  # what the scheduler does with the runs start_ingest queued
+        assert run_triggered(pipe.dags["ingest_batch"], run_id, pipe.log).state == "success"
+    labels = [v.label for v in DataRegistry(settings).versions("bike_sharing")]
+    assert labels == ["v0001", "v0002"]
+
+    # nothing new: the same bytes (even rewritten) start nothing, refused files are not refused twice
+    path = incoming / "bike_sharing" / "2011-02.csv"
+    path.write_bytes(path.read_bytes())
+    again = watch()
+    assert again.states["wait_for_deliveries"] == "skipped", again.states
+    assert set(_landed_runs()) - before == set(started)
+
+    # new bytes for a period are a new delivery: one more run, a new data version
+    changed = pd.read_csv(path)
+    changed.loc[0, "cnt"] = int(changed.loc[0, "cnt"]) + 1
+    changed.to_csv(path, index=False)
+    third = watch()
+    new = sorted(set(_landed_runs()) - before - set(started))
+    assert len(new) == 1 and new[0].startswith("landed__bike_sharing__2011-02__"), third.states
+    assert run_triggered(pipe.dags["ingest_batch"], new[0], pipe.log).state == "success"
+    assert [v.label for v in DataRegistry(settings).versions("bike_sharing")] == ["v0001", "v0002", "v0003"]
