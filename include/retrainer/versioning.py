@@ -13,9 +13,11 @@ from __future__ import annotations
 import io
 import logging
 import os
+import random
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -162,6 +164,7 @@ class DataRegistry:
             self._git("init", "-q", "-b", BRANCH)
             self._identity()
             self._git("remote", "add", "origin", self.url)
+        self._git("remote", "set-url", "origin", self.url)  # the settings name the remote, not the clone
         self._git("fetch", "-q", "--prune", "--tags", "--force", "origin")
         if reset and self._git("rev-parse", "-q", "--verify", f"refs/remotes/origin/{BRANCH}", check=False):
             self._git("checkout", "-q", "-B", BRANCH, f"origin/{BRANCH}")
@@ -174,19 +177,22 @@ class DataRegistry:
             with self._locked():
                 self._sync_unlocked(reset=False)
 
-    def _publish(self, tag: str) -> bool:
-        """Push the branch and the new tag in one atomic push. False when the remote refused
-        it (another worker pushed first); the local tag is then dropped."""
+    def _publish(self, tag: str) -> str | None:
+        """Push the branch and the new tag in one atomic push. Returns None when it landed, else
+        why the remote refused it (another worker pushed first, or the remote is unreachable);
+        the local tag and the batch's commit are then dropped."""
         if not self.url:
-            return True
+            return None
         out = _git(self.root, "push", "--atomic", "--porcelain", "origin", f"{BRANCH}:{BRANCH}",
                    f"refs/tags/{tag}", check=False, capture_stderr=True)  # fmt: skip
         if out.returncode == 0:
-            return True
-        log.info("the registry's remote refused %s (%s); starting again from its state", tag,
-                 (out.stderr or out.stdout).strip().splitlines()[-1:])  # fmt: skip
+            return None
+        lines = [ln.strip() for ln in (out.stderr or out.stdout).splitlines() if ln.strip() and "hint:" not in ln]
+        reason = " | ".join(lines[-3:]) or f"git push exited {out.returncode}"
+        log.info("the registry's remote refused %s (%s); starting again from its state", tag, reason)
         self._git("tag", "-d", tag, check=False)
-        return False
+        self._git("reset", "-q", "--hard", "HEAD~1")  # the batch's commit exists nowhere else: drop it
+        return reason
 
     # ----------------------------------------------------------------- versions
     def _tags(self, dataset: str) -> list[str]:
@@ -268,8 +274,11 @@ class DataRegistry:
     def add_batch(self, spec: DatasetSpec, period: str, source: Path, md5: str) -> VersionResult:
         """Version one accepted batch. Re-adding the same bytes returns the existing version."""
         rel = Path(BATCH_DIR) / spec.name / f"{period}.csv"
+        refused = ""
         with self._locked():
-            for _ in range(self.PUSH_ATTEMPTS):
+            for attempt in range(self.PUSH_ATTEMPTS):
+                if attempt:  # another writer got there first: give it a moment, then start again
+                    time.sleep(random.uniform(0, min(2.0, 0.2 * attempt)))
                 self._ensure_unlocked()  # with a remote: its state now, which a retry starts from
                 dvc_file = self.root / f"{rel}.dvc"
                 if self._recorded_md5(dvc_file) == md5:
@@ -277,13 +286,14 @@ class DataRegistry:
                     log.info("batch %s %s (md5 %s) is already versioned as %s", spec.name, period, md5, tag)
                     return VersionResult(self._version(spec.name, tag), period, False, 0, md5)
                 tag, size, pushed = self._commit_batch(spec, period, source, md5, rel)
-                if self._publish(tag):
+                refused = self._publish(tag) or ""
+                if not refused:
                     log.info("versioned %s %s as %s (%d bytes, %s objects pushed)", spec.name, period, tag, size,
                              pushed)  # fmt: skip
                     return VersionResult(self._version(spec.name, tag), period, True, size if pushed else 0, md5)
         raise DataRegistryBusyError(
-            f"could not version {spec.name} {period}: the registry at {self.where} moved under "
-            f"{self.PUSH_ATTEMPTS} attempts in a row"
+            f"could not version {spec.name} {period}: the registry at {self.where} refused "
+            f"{self.PUSH_ATTEMPTS} pushes in a row, the last one with: {refused}"
         )
 
     def _commit_batch(self, spec: DatasetSpec, period: str, source: Path, md5: str, rel: Path) -> tuple[str, int, int]:

@@ -173,16 +173,25 @@ def _both_hosts_worked_and_read_nothing_local(stack: AirflowStack, api: AirflowA
     # no record a task handed on points into a host's own folders: everything shared is on S3 or a URL
     local = [(ti["dag_id"], ti["task_id"], s) for ti in tis for s in _xcom_strings(api, ti) if str(stack.root) in s]
     assert local == []
-    # queued (by the scheduler) to running (on a worker); a task resumed from a deferral keeps
-    # its first start, so its wait would be negative: left out
-    spans = [(ti["queued_when"], ti["start_date"]) for ti in tis if ti.get("queued_when") and ti.get("start_date")]
-    waits = sorted(
-        w for q, s in spans if (w := (datetime.fromisoformat(s) - datetime.fromisoformat(q)).total_seconds()) >= 0
-    )
+    # queued (by the scheduler) to running (on a worker), and scheduled (upstream done) to
+    # running; a task resumed from a deferral keeps its first start, so a negative wait is left out
+    queued, scheduled = _waits(tis, "queued_when"), _waits(tis, "scheduled_when")
     print(
-        f"\ncelery tier: tasks per host { {h: len(t) for h, t in by_host.items()} }; queued->running "
-        f"median {statistics.median(waits):.1f} s, p90 {waits[int(0.9 * (len(waits) - 1))]:.1f} s, "
-        f"max {waits[-1]:.1f} s over {len(waits)} task instances"
+        f"\ncelery tier: tasks per host { {h: len(t) for h, t in by_host.items()} }; over {len(queued)} task "
+        f"instances, queued->running median {statistics.median(queued):.2f} s, p90 {_p90(queued):.2f} s, max "
+        f"{queued[-1]:.2f} s; scheduled->running median {statistics.median(scheduled):.2f} s, p90 "
+        f"{_p90(scheduled):.2f} s, max {scheduled[-1]:.2f} s"
     )
     for host, done in sorted(by_host.items()):
         print(f"  {host}: {', '.join(sorted(set(done)))}")
+
+
+def _waits(tis: list[dict[str, Any]], since: str) -> list[float]:
+    spans = [(ti[since], ti["start_date"]) for ti in tis if ti.get(since) and ti.get("start_date")]
+    return sorted(
+        w for a, b in spans if (w := (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()) >= 0
+    )
+
+
+def _p90(values: list[float]) -> float:
+    return values[int(0.9 * (len(values) - 1))]

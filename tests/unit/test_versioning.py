@@ -179,3 +179,23 @@ def test_two_hosts_version_concurrently_into_one_remote(tmp_path: Path, bike_spe
     # and a fresh host (no clone yet) reads it from the URL alone
     fresh = DataRegistry(_host(tmp_path / "host-new", url, remote))
     assert fresh.read_pinned(bike_spec, made_by_other, version.rev, [period])["cnt"].tolist() == read["cnt"].tolist()
+
+
+def test_a_remote_that_refuses_every_push_is_named(
+    tmp_path: Path, bike_spec: DatasetSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    from retrainer.versioning import DataRegistryBusyError
+
+    url = tmp_path / "registry.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(url)], check=True)
+    hook = url / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'the registry is read-only during maintenance' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    monkeypatch.setattr(DataRegistry, "PUSH_ATTEMPTS", 2)
+    host = _host(tmp_path / "host", str(url), tmp_path / "dvc-remote")
+    path = write_batch(split_periods(load_bike_sharing(), bike_spec)["2011-01"], bike_spec, tmp_path / "b.csv")
+    with pytest.raises(DataRegistryBusyError, match=r"refused 2 pushes in a row.*read-only during maintenance"):
+        DataRegistry(host).add_batch(bike_spec, "2011-01", path, file_md5(path))
+    assert subprocess.run(["git", "ls-remote", "--tags", str(url)], capture_output=True, text=True).stdout == ""
