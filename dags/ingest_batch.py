@@ -1,8 +1,9 @@
 """
 ### ingest_batch: a batch lands, is validated, then quarantined or versioned
 
-Trigger with a period (and optionally the batch file; by default
-`<landing>/<dataset>/<period>.csv`):
+`watch_landing` starts one run per file delivered to the landing location (a folder or an
+`s3://` prefix); by hand, trigger it with a period (and optionally the batch file or URI; by
+default `<landing>/<dataset>/<period>.csv`):
 
 1. **validate_batch** runs the Great Expectations suite generated from the dataset spec
    (columns and types, ranges, allowed categories, null-rate limits, row count,
@@ -11,7 +12,8 @@ Trigger with a period (and optionally the batch file; by default
    validation result side by side into quarantine and fails the run with a message that
    names every failed expectation. A quarantined batch never reaches training.
 3. **version_batch** adds a passing batch to the DVC data registry as a new immutable data
-   version (only that batch is hashed and pushed), and **publish** announces it on the
+   version (only that batch is hashed and pushed; one writer at a time, in the pool
+   `retrainer_data_registry`, and pushed to the registry's remote when it has one), and **publish** announces it on the
    `retrainer_data_versions` asset, which starts `monitor_drift` (it decides whether the new
    data calls for a retraining).
 
@@ -38,7 +40,12 @@ from retrainer_airflow.defaults import REGISTRY_POOL, dag_defaults, dataset_para
     params={
         "dataset": dataset_param(),
         "period": Param("2011-01", type="string", pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM"),
-        "batch": Param(None, type=["null", "string"], description="batch file; default: the landing folder"),
+        "batch": Param(
+            None,
+            type=["null", "string"],
+            title="Batch",
+            description="the batch file or s3:// URI (empty: <landing>/<dataset>/<period>.csv)",
+        ),
     },
 )
 def ingest_batch() -> None:
