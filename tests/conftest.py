@@ -50,6 +50,24 @@ PIPELINE_VARS = (
 )
 
 
+@pytest.fixture(autouse=True)
+def tf_serving_accepts_every_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every models.config the code writes, in any test, is one TensorFlow Serving would apply
+    after the one before it (tests/tfserving.py): its own proto parses it, and no label names
+    a version the previous config did not serve."""
+    from retrainer import modelstore, storage
+    from tests.tfserving import TFServing
+
+    write = modelstore.write_config
+
+    def checked(store: str, text: str, endpoint_url: str | None = None) -> None:
+        before = storage.read_text(storage.join(store, modelstore.CONFIG_NAME), endpoint_url)
+        TFServing.serving(before).apply(text)
+        write(store, text, endpoint_url)
+
+    monkeypatch.setattr(modelstore, "write_config", checked)
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh RETRAINER_HOME (registry, MLflow store, model store, landing, quarantine)."""

@@ -3,6 +3,8 @@
     python -m retrainer lineage model <model> <version>        where a model version came from
     python -m retrainer lineage data <dataset> <data_version>  the model versions built on a data version
     python -m retrainer reproduce <model> <version>            rebuild a version and compare it
+    python -m retrainer reviewers add <user> <model>...         let an MLflow user approve versions
+    python -m retrainer reviewers remove <user> <model>...      take that away again
 
 Locations come from the environment, as for the pipeline (``Settings.from_env``); the
 embedded default's environment is printed by ``python -m retrainer_dev.localenv``.
@@ -60,7 +62,32 @@ def _parser() -> argparse.ArgumentParser:
     ld.add_argument("dataset", help="dataset name, e.g. bike_sharing")
     ld.add_argument("data_version", help="data version, e.g. v0003 (or latest)")
     ld.add_argument("--json", action="store_true", help="print the result as JSON")
+    rev = sub.add_parser("reviewers", help="who may approve model versions on an MLflow server with logins")
+    act = rev.add_subparsers(dest="action", required=True)
+    add = act.add_parser("add", help="create the user if new (password from RETRAINER_REVIEWER_PASSWORD) "
+                                     "and give them EDIT on the models")  # fmt: skip
+    add.add_argument("user")
+    add.add_argument("models", nargs="+", help="registered model names, e.g. bike_demand")
+    rm = act.add_parser("remove", help="take review of the models away (the user keeps reading)")
+    rm.add_argument("user")
+    rm.add_argument("models", nargs="+")
     return parser
+
+
+def _reviewers(args: argparse.Namespace) -> int:
+    from retrainer import reviewers
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri.startswith("http"):
+        print("retrainer: reviewers live on an MLflow server: set MLFLOW_TRACKING_URI (and the service "
+              "account's MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)", file=sys.stderr)  # fmt: skip
+        return EXIT_FAILED
+    if args.action == "add":
+        done = reviewers.add(uri, args.user, os.environ.get("RETRAINER_REVIEWER_PASSWORD"), args.models)
+    else:
+        done = reviewers.remove(uri, args.user, args.models)
+    print("\n".join(done) or "nothing to change")
+    return EXIT_OK
 
 
 def _print(result: Any, as_json: bool) -> None:
@@ -86,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     from retrainer.versioning import DataVersionError
 
     try:
+        if args.command == "reviewers":
+            return _reviewers(args)
         settings = Settings.from_env()
         if args.command == "reproduce":
             result = reproduce.reproduce(settings, args.model, args.version, args.tolerance, args.code)

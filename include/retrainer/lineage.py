@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from retrainer import schema
 from retrainer.settings import REPO_ROOT, Settings
-from retrainer.versioning import DataRegistry
+from retrainer.versioning import DataRegistry, git_program
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -93,7 +93,9 @@ class CodeVersion:
 def _git(root: Path, *args: str) -> bytes:
     # GIT_OPTIONAL_LOCKS=0: reading the status must not take the index lock from someone committing
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
-    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, env=env, timeout=60, check=False)
+    proc = subprocess.run(
+        [git_program(), "-C", str(root), *args], capture_output=True, env=env, timeout=60, check=False
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)}: {proc.stderr.decode(errors='replace').strip()}")
     return proc.stdout

@@ -4,14 +4,19 @@
 looks for, so it is written last or the folder appears in one step); TFLite artifacts sit
 beside the versions at ``<store>/<model>/tflite/<version>.tflite``, where TensorFlow Serving
 does not look. ``<store>/models.config`` is a model config in TensorFlow Serving's text
-format whose ``version_labels`` say which version is ``stable`` (and ``canary``). Moving a
-label is a rewrite of that file in one step (write elsewhere, rename), so a rollback is a
-relabel. The store may be a local folder or ``s3://``.
+format: which versions the server loads (a ``specific`` version policy) and which of them
+``stable`` (and ``canary``) name. Each change is a rewrite of that file in one step (write
+elsewhere, rename). TensorFlow Serving re-reads it (``--model_config_file_poll_wait_seconds``)
+and labels only a version it has already loaded, so moving a label to a version not yet
+served is two writes with a wait between (``set_label``), and versions no label names are
+dropped after (``unload_unlabelled``). A rollback is a label move. The store may be a local
+folder or ``s3://``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,9 +47,20 @@ def has_version(store: str, model: str, version: str | int, endpoint_url: str | 
 
 @dataclass
 class ModelEntry:
+    """One model of the config: the versions the server loads, and its labels (each on one of them)."""
+
     name: str
     base_path: str
     labels: dict[str, int] = field(default_factory=dict)
+    versions: set[int] = field(default_factory=set)
+
+    def served(self) -> list[int]:
+        """The versions the server keeps loaded, newest first (every labelled one among them)."""
+        return sorted(self.versions | set(self.labels.values()), reverse=True)
+
+
+#: blocks until the server that reads the config has loaded a version (raises if it does not in time)
+Waiter = Callable[[int], None]
 
 
 def parse_config(text: str) -> dict[str, ModelEntry]:
@@ -56,23 +72,29 @@ def parse_config(text: str) -> dict[str, ModelEntry]:
         if not name or not base:
             continue
         labels = {k: int(v) for k, v in re.findall(r'version_labels\s*\{\s*key:\s*"([^"]+)"\s*value:\s*(\d+)', block)}
-        models[name.group(1)] = ModelEntry(name.group(1), base.group(1), labels)
+        specific = re.search(r"specific\s*\{([^}]*)\}", block)
+        versions = {int(v) for v in re.findall(r"versions:\s*(\d+)", specific.group(1))} if specific else set()
+        models[name.group(1)] = ModelEntry(name.group(1), base.group(1), labels, versions | set(labels.values()))
     return models
 
 
 def render_config(models: dict[str, ModelEntry]) -> str:
+    """The config text: each model with a specific version policy (never "latest": a version
+    is served when the config says so, not when its folder appears). A model with nothing to
+    serve is left out."""
     lines = ["model_config_list {"]
     for entry in sorted(models.values(), key=lambda e: e.name):
-        versions = sorted(set(entry.labels.values()), reverse=True)
+        versions = entry.served()
+        if not versions:
+            continue
+        specific = " ".join(f"versions: {v}" for v in versions)
         lines += [
             "  config {",
             f'    name: "{entry.name}"',
             f'    base_path: "{entry.base_path}"',
             '    model_platform: "tensorflow"',
+            f"    model_version_policy {{ specific {{ {specific} }} }}",
         ]
-        if versions:
-            specific = " ".join(f"versions: {v}" for v in versions)
-            lines.append(f"    model_version_policy {{ specific {{ {specific} }} }}")
         for label, version in sorted(entry.labels.items()):
             lines.append(f'    version_labels {{ key: "{label}" value: {version} }}')
         lines.append("  }")
@@ -85,27 +107,75 @@ def read_config(store: Path | str, endpoint_url: str | None = None) -> dict[str,
     return parse_config(text) if text is not None else {}
 
 
-def set_label(
-    store: Path | str, model: str, label: str, version: int, endpoint_url: str | None = None
-) -> dict[str, int]:
-    """Point ``label`` of ``model`` at ``version`` (which must be in the store); one atomic write
-    (locally a rename, on S3 a single object put)."""
+def write_config(store: str, text: str, endpoint_url: str | None = None) -> None:
+    """One atomic write of the config (locally a rename, on S3 a single object put)."""
+    storage.write_text(storage.join(store, CONFIG_NAME), text, endpoint_url)
+
+
+def _update(store: str, model: str, endpoint_url: str | None, change: Callable[[ModelEntry], None]) -> ModelEntry:
+    models = read_config(store, endpoint_url)
+    before = render_config(models)
+    entry = models.setdefault(model, ModelEntry(model, storage.join(store, model)))
+    change(entry)
+    text = render_config(models)
+    if text != before:
+        write_config(store, text, endpoint_url)
+    return entry
+
+
+def load_version(store: Path | str, model: str, version: int, endpoint_url: str | None = None) -> list[int]:
+    """Step one of a label move: serve ``version`` beside what is served, labels unchanged.
+    Returns the served versions."""
     store = str(store)
     if not has_version(store, model, version, endpoint_url):
+        raise FileNotFoundError(f"{version_location(store, model, version)}: no complete version to serve")
+    return _update(store, model, endpoint_url, lambda e: e.versions.add(int(version))).served()
+
+
+def set_label(
+    store: Path | str,
+    model: str,
+    label: str,
+    version: int,
+    endpoint_url: str | None = None,
+    wait: Waiter | None = None,
+) -> dict[str, int]:
+    """Point ``label`` of ``model`` at ``version``. TensorFlow Serving labels only a version it has
+    loaded, so a version not served yet takes two writes: serve it (``load_version``), ``wait``
+    until the server has it (a server check; None when no long-running server reads the
+    config), then move the label. Each write is atomic."""
+    store = str(store)
+    version = int(version)
+    if not has_version(store, model, version, endpoint_url):
         raise FileNotFoundError(f"{version_location(store, model, version)}: no complete version to label {label}")
-    models = read_config(store, endpoint_url)
-    entry = models.setdefault(model, ModelEntry(model, storage.join(store, model)))
-    entry.labels[label] = int(version)
-    storage.write_text(storage.join(store, CONFIG_NAME), render_config(models), endpoint_url)
-    return dict(entry.labels)
+    entry = read_config(store, endpoint_url).get(model)
+    if entry is None or version not in entry.served():
+        load_version(store, model, version, endpoint_url)
+        if wait is not None:
+            wait(version)
+    return dict(_update(store, model, endpoint_url, lambda e: e.labels.__setitem__(label, version)).labels)
 
 
 def clear_label(store: Path | str, model: str, label: str, endpoint_url: str | None = None) -> dict[str, int]:
-    """Remove ``label`` of ``model`` (e.g. ``canary`` once its check is over); one atomic write."""
-    store = str(store)
-    models = read_config(store, endpoint_url)
-    entry = models.get(model)
-    if entry is not None and label in entry.labels:
-        del entry.labels[label]
-        storage.write_text(storage.join(store, CONFIG_NAME), render_config(models), endpoint_url)
-    return dict(entry.labels) if entry else {}
+    """Remove ``label`` of ``model`` (e.g. ``canary`` once its check is over); the version stays
+    served until ``unload_unlabelled``. One atomic write."""
+    entry = read_config(str(store), endpoint_url).get(model)
+    if entry is None or label not in entry.labels:
+        return dict(entry.labels) if entry else {}
+
+    def drop(e: ModelEntry) -> None:
+        e.labels.pop(label, None)
+
+    return dict(_update(str(store), model, endpoint_url, drop).labels)
+
+
+def unload_unlabelled(store: Path | str, model: str, endpoint_url: str | None = None) -> list[int]:
+    """The last step of a label move: serve only the versions a label points at. Returns them."""
+    entry = read_config(str(store), endpoint_url).get(model)
+    if entry is None:
+        return []
+
+    def keep_labelled(e: ModelEntry) -> None:
+        e.versions = set(e.labels.values())
+
+    return _update(str(store), model, endpoint_url, keep_labelled).served()

@@ -104,6 +104,25 @@ def endpoint(settings: Settings, spec: DatasetSpec, version: str, labels: dict[s
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def waiter(settings: Settings, spec: DatasetSpec, wait_s: float = 180.0) -> modelstore.Waiter | None:
+    """Between the two writes of a label move: wait until the server clients use
+    (``RETRAINER_SERVING_URL``) reports the version AVAILABLE. None without such a server (the
+    embedded one reads the config on each request and loads versions on demand)."""
+    url = settings.serving_url
+    if not url:
+        return None
+
+    def wait(version: int) -> None:
+        client = _Client(url)
+        try:
+            route = f"/v1/models/{spec.model_name}/versions/{version}"
+            client = _wait_available(client, url, route, str(version), wait_s)
+        finally:
+            client.close()
+
+    return wait
+
+
 def check(
     base_url: str,
     spec: DatasetSpec,

@@ -68,6 +68,9 @@ class ModelServer:
         if version is not None:
             if not (self.store / model / str(version) / SAVED_MODEL).is_file():
                 raise RequestError(HTTPStatus.NOT_FOUND, f"model '{model}' has no version {version}")
+            if version not in entry.served():  # as TensorFlow Serving: only what the config serves
+                raise RequestError(HTTPStatus.NOT_FOUND, f"model '{model}' version {version} is not served "
+                                   f"(not in the specific versions of {CONFIG_NAME})")  # fmt: skip
             return version
         label = label or STABLE
         if label not in entry.labels:

@@ -37,10 +37,15 @@ BRANCH = "main"
 _TAG_RE = re.compile(r"^(?P<dataset>[A-Za-z0-9_.-]+)/v(?P<n>\d{4,})$")
 
 
+def git_program() -> str:
+    """git as found on PATH, by its full path (git is required: the data registry is a git repository)."""
+    return shutil.which("git") or "git"
+
+
 def _git(root: Path, *args: str, check: bool = True, capture_stderr: bool = False) -> Any:
     """``git -C root args``: its stdout (stripped), or with ``capture_stderr`` the finished process."""
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, env=env, check=False)
+    proc = subprocess.run([git_program(), "-C", str(root), *args], capture_output=True, text=True, env=env, check=False)
     if check and proc.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} failed in {root}: {proc.stderr.strip()}")
     return proc if capture_stderr else proc.stdout.strip()
@@ -158,7 +163,8 @@ class DataRegistry:
     def _sync_unlocked(self, reset: bool) -> None:
         """This worker's clone, up to date with the remote: cloned on first use, then fetched
         (tags included; a tag the remote moved is taken over, so a pinned read sees that it moved)."""
-        assert self.url
+        if not self.url:
+            raise RuntimeError("the data registry has no remote to sync with (RETRAINER_DATA_REGISTRY_URL)")
         if not (self.root / ".git").is_dir():
             self.root.mkdir(parents=True, exist_ok=True)
             self._git("init", "-q", "-b", BRANCH)
@@ -225,7 +231,7 @@ class DataRegistry:
         """``None``/"latest" -> the newest version; "v0007" or a full tag -> that version."""
         if version in (None, "", "latest"):
             return self.latest(dataset)
-        assert version is not None
+        version = str(version)
         self._sync_for_read()
         tag = version if "/" in version else f"{dataset}/{version}"
         if tag not in self._tags(dataset):
@@ -278,7 +284,7 @@ class DataRegistry:
         with self._locked():
             for attempt in range(self.PUSH_ATTEMPTS):
                 if attempt:  # another writer got there first: give it a moment, then start again
-                    time.sleep(random.uniform(0, min(2.0, 0.2 * attempt)))
+                    time.sleep(random.uniform(0, min(2.0, 0.2 * attempt)))  # noqa: S311 - jitter, not a secret
                 self._ensure_unlocked()  # with a remote: its state now, which a retry starts from
                 dvc_file = self.root / f"{rel}.dvc"
                 if self._recorded_md5(dvc_file) == md5:

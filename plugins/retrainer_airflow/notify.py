@@ -44,11 +44,14 @@ class FailureWebhook(BaseNotifier):
         url = os.environ.get("RETRAINER_ALERT_WEBHOOK")
         if not url:
             return
-        req = urllib.request.Request(
+        if not url.startswith(("https://", "http://")):
+            log.error("RETRAINER_ALERT_WEBHOOK must be an http(s) URL, not %r: no notification sent", url[:40])
+            return
+        req = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
             url, data=json.dumps({"text": text}).encode(), headers={"Content-Type": "application/json"}
         )
         try:
-            with urllib.request.urlopen(req, timeout=10):
+            with urllib.request.urlopen(req, timeout=10):  # noqa: S310 - http(s) only, checked above
                 pass
         except OSError as exc:  # a notification must never hide the failure it reports
             log.warning("could not post the failure notification to the webhook: %s", exc)

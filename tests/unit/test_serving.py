@@ -35,6 +35,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, bike_spec: DatasetSpec, rows
         export_saved_model(model, out)
         storage.publish_dir(out, str(root / "bike_demand" / str(version)), "saved_model.pb")
     modelstore.set_label(root, "bike_demand", modelstore.STABLE, 1)
+    modelstore.load_version(root, "bike_demand", 2)  # served, unlabelled
     return root
 
 
@@ -82,6 +83,17 @@ def test_status_and_predict_both_formats(url: str, rows: pd.DataFrame, bike_spec
     np.testing.assert_allclose(cols_out["outputs"], rows_out["predictions"], rtol=1e-6)
     status, v2 = _call(f"{url}/bike_demand/versions/2:predict", {"instances": instances})
     assert status == 200 and not np.allclose(v2["predictions"], rows_out["predictions"])
+
+
+def test_only_the_versions_the_config_serves_are_served(url: str, store: Path) -> None:
+    """As TensorFlow Serving with a specific version policy: a version folder alone serves nothing."""
+    assert _call(f"{url}/bike_demand/versions/2")[0] == 200
+    modelstore.unload_unlabelled(store, "bike_demand")
+    try:
+        status, body = _call(f"{url}/bike_demand/versions/2")
+        assert status == 404 and "not served" in body["error"]
+    finally:
+        modelstore.load_version(store, "bike_demand", 2)
 
 
 def test_relabel_is_picked_up_without_restart(
@@ -159,3 +171,38 @@ def test_canary_label_status_and_the_deploy_check(
     finally:
         assert modelstore.clear_label(store, "bike_demand", modelstore.CANARY) == {"stable": 1}
     assert modelstore.read_config(store)["bike_demand"].labels == {"stable": 1}
+
+
+def test_a_label_moves_only_once_the_server_clients_use_has_the_version(
+    url: str, store: Path, bike_spec: DatasetSpec
+) -> None:
+    """With ``RETRAINER_SERVING_URL`` set, the pipeline waits between the two writes of a label
+    move until that server reports the version AVAILABLE (postdeploy.waiter), and says so
+    when it does not in time."""
+    from retrainer import postdeploy
+    from retrainer.settings import Settings
+
+    base = url.removesuffix("/v1/models")
+    settings = replace(Settings.from_env({}), serving_url=base)
+    modelstore.unload_unlabelled(store, "bike_demand")  # v2 not served: the move takes two writes
+    seen: list[list[int]] = []
+    wait = postdeploy.waiter(settings, bike_spec, wait_s=30)
+    assert wait is not None and postdeploy.waiter(replace(settings, serving_url=None), bike_spec) is None
+
+    def waiting(version: int) -> None:
+        seen.append(modelstore.read_config(store)["bike_demand"].served())
+        wait(version)
+        assert modelstore.read_config(store)["bike_demand"].labels == {"stable": 1}  # not moved yet
+
+    try:
+        assert modelstore.set_label(store, "bike_demand", modelstore.CANARY, 2, wait=waiting) == {
+            "stable": 1, "canary": 2
+        }  # fmt: skip
+        assert seen == [[2, 1]]
+        gone = postdeploy.waiter(replace(settings, serving_url="http://127.0.0.1:9"), bike_spec, wait_s=0)
+        assert gone is not None
+        with pytest.raises(postdeploy.DeployCheckError, match=r"health: http://127.0.0.1:9/v1/models/bike_demand"):
+            gone(2)
+    finally:
+        modelstore.clear_label(store, "bike_demand", modelstore.CANARY)
+        modelstore.load_version(store, "bike_demand", 2)

@@ -40,10 +40,15 @@ def deploy(settings: Settings, plan: TrainingPlan, registered: RegisteredVersion
     labels = _labels(settings, spec)
     if labels.get(STABLE) == int(version):  # a rerun after verify: it serves already
         tags[schema.DEPLOY_LABEL] = STABLE
-    elif spec.deploy.canary:  # stable keeps serving the previous version until the check passes
-        labels = modelstore.set_label(settings.model_store, spec.model_name, CANARY, int(version),
-                                      settings.s3_endpoint_url)  # fmt: skip
-        tags[schema.DEPLOY_LABEL] = CANARY
+    else:  # served beside stable, which keeps serving the previous version until the check passes
+        from retrainer import postdeploy
+
+        store, wait = settings.model_store, postdeploy.waiter(settings, spec)
+        if spec.deploy.canary:  # load, wait for the server, then label
+            labels = modelstore.set_label(store, spec.model_name, CANARY, int(version), settings.s3_endpoint_url, wait)
+            tags[schema.DEPLOY_LABEL] = CANARY
+        else:
+            modelstore.load_version(store, spec.model_name, int(version), settings.s3_endpoint_url)
     registry.tag_version(spec, version, tags)
     return Deployment(version=version, location=res.location, created=res.created, labels=labels)
 
@@ -87,6 +92,7 @@ def verify_deployment(settings: Settings, plan: TrainingPlan, deployed: Deployme
     except postdeploy.DeployCheckError as exc:
         if label:
             modelstore.clear_label(settings.model_store, spec.model_name, CANARY, settings.s3_endpoint_url)
+        modelstore.unload_unlabelled(settings.model_store, spec.model_name, settings.s3_endpoint_url)
         registry.tag_version(spec, version, schema.failed_check_tags(str(exc)))
         raise
     tags = schema.verified_tags(result)
@@ -98,6 +104,7 @@ def verify_deployment(settings: Settings, plan: TrainingPlan, deployed: Deployme
         log.warning("v%s is no longer the champion; the stable label stays at %s", version, labels.get(STABLE))
     if label:
         labels = modelstore.clear_label(settings.model_store, spec.model_name, CANARY, settings.s3_endpoint_url)
+    modelstore.unload_unlabelled(settings.model_store, spec.model_name, settings.s3_endpoint_url)
     registry.tag_version(spec, version, tags)
     log.info("verified %s: labels now %s", deployed.location, labels)
     return Verification(version=version, location=deployed.location, labels=labels, check=result)

@@ -52,7 +52,7 @@ def rollback(settings: Settings, dataset: str, target: str, ctx: RunContext, rea
     the current champion replaced). The version is (re)deployed if needed and verified from
     the store, then the ``champion`` alias moves by compare-and-set and the ``stable`` label
     follows; who, why and when are recorded on both versions."""
-    from retrainer import deployment
+    from retrainer import deployment, postdeploy
 
     spec = settings.load_spec(dataset)
     registry = Registry(settings)
@@ -71,8 +71,10 @@ def rollback(settings: Settings, dataset: str, target: str, ctx: RunContext, rea
     diff = deployment.verify(settings, spec, deployed.location, model, sample.iloc[: spec.deploy.check_rows])
     if current != target:
         registry.promote(spec, target, expected_champion=current)
+    wait = postdeploy.waiter(settings, spec)  # the server clients use loads it before the label moves
     labels = modelstore.set_label(settings.model_store, spec.model_name, STABLE, int(target),
-                                  settings.s3_endpoint_url)  # fmt: skip
+                                  settings.s3_endpoint_url, wait)  # fmt: skip
+    modelstore.unload_unlabelled(settings.model_store, spec.model_name, settings.s3_endpoint_url)
     when = schema.timestamp()
     tags = schema.rollback_tags(current, reason, who, when, ctx.run_id, deployed.location)
     registry.tag_version(spec, target, {**tags, schema.DEPLOY_LABEL: STABLE})

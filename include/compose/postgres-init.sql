@@ -1,2 +1,0 @@
--- Second database in the same PostgreSQL for the MLflow tracking server.
-CREATE DATABASE mlflow OWNER airflow;
