@@ -13,7 +13,7 @@ AIRFLOW_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 SERVE_PORT ?= 8501
 
-.PHONY: help install demo test test-fast lint typecheck up down clean bench serve secrets
+.PHONY: help install demo test test-fast lint typecheck up down clean bench serve secrets reliability
 
 help:
 	@echo "make demo       run the bike sharing months through real Airflow DAG runs (sets up everything)"
@@ -22,6 +22,7 @@ help:
 	@echo "make up / down  start / stop the Airflow and MLflow web UIs over the local state"
 	@echo "make serve      TensorFlow Serving-compatible REST server over the model store (:$(SERVE_PORT))"
 	@echo "make bench      drift check vs Evidently (builds .venv-bench), model server vs mlflow models serve"
+	@echo "make reliability  races, kills and faults on real components (writes docs/reliability.md)"
 	@echo "make secrets    the secret files docker-compose.yaml reads (secrets/, from .env or generated)"
 	@echo "make clean      remove all local state ($(LOCAL)/); keeps the virtualenv"
 
@@ -53,10 +54,14 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 test: lint typecheck
-	@$(ENV) && $(PY) -m pytest $(PYTEST_ARGS)
+	@$(ENV) && $(PY) -m pytest -m "not reliability" $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	@$(ENV) && $(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+	@$(ENV) && $(PY) -m pytest -m "not integration and not reliability" $(PYTEST_ARGS)
+
+# races, kills and faults on real components; prints the table and rewrites docs/reliability.md
+reliability: $(STAMP)
+	@$(ENV) && $(PY) -m pytest -m reliability $(PYTEST_ARGS)
 
 serve: $(STAMP)
 	@mkdir -p $(RUN)

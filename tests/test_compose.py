@@ -220,6 +220,9 @@ OPTIONAL = {
     "GIT_TERMINAL_PROMPT": "set by the code for its git calls",
     "TF_CPP_MIN_LOG_LEVEL": "set by the code",
     "PYTHONPATH": "the image installs the package",
+    "RETRAINER_LOCK_DEAD_AFTER_S": "30: when a lock ticket that stopped beating is taken as its owner's death",
+    "RETRAINER_FAULT": "fault points for the reliability suite only",
+    "RETRAINER_FAULT_ONCE": "fault points for the reliability suite only",
 }
 
 

@@ -16,7 +16,8 @@ folder or ``s3://``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,7 +113,30 @@ def write_config(store: str, text: str, endpoint_url: str | None = None) -> None
     storage.write_text(storage.join(store, CONFIG_NAME), text, endpoint_url)
 
 
+@contextmanager
+def _locked(store: str) -> Iterator[None]:
+    """Read-modify-write of a local config, one process at a time (on S3, and across hosts, the
+    pipeline holds the model's registry lock around label changes)."""
+    if store.startswith("s3://"):
+        yield
+        return
+    import fcntl
+
+    Path(store).mkdir(parents=True, exist_ok=True)
+    with open(Path(store) / f".{CONFIG_NAME}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _update(store: str, model: str, endpoint_url: str | None, change: Callable[[ModelEntry], None]) -> ModelEntry:
+    with _locked(store):
+        return _change(store, model, endpoint_url, change)
+
+
+def _change(store: str, model: str, endpoint_url: str | None, change: Callable[[ModelEntry], None]) -> ModelEntry:
     models = read_config(store, endpoint_url)
     before = render_config(models)
     entry = models.setdefault(model, ModelEntry(model, storage.join(store, model)))

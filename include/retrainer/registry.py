@@ -5,7 +5,9 @@
 - a model version is looked up by its run before one is created: a retry never
   registers a second version;
 - aliases, not stages: ``challenger`` for the candidate, ``champion`` for what serves;
-  ``champion`` moves only if it still points where the evaluation assumed.
+  ``champion`` moves only if it still points where the evaluation assumed;
+- registering, moving aliases and moving serving labels happen under the model's lock
+  (``exclusive``, retrainer.registry_lock): MLflow itself has no compare-and-set.
 
 A thin wrapper over ``MlflowClient``: it talks to the tracking URI of its settings and sets
 no global MLflow state when it is made. The few MLflow calls that only exist in the fluent
@@ -25,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrainer import schema
+from retrainer import faults, schema
 from retrainer.contracts import RunContext
 from retrainer.schema import CHALLENGER, CHAMPION
 from retrainer.settings import Settings
@@ -147,6 +149,14 @@ class Registry:
         with tempfile.TemporaryDirectory(prefix="retrainer-artifact-") as tmp:
             return json.loads(Path(self.client.download_artifacts(run_id, path, tmp)).read_text())
 
+    @contextmanager
+    def exclusive(self, spec: DatasetSpec, purpose: str) -> Iterator[None]:
+        """One writer at a time of the model's aliases, labels and registrations (re-entrant)."""
+        from retrainer import registry_lock
+
+        with registry_lock.exclusive(self.client, spec.model_name, purpose):
+            yield
+
     # ------------------------------------------------------------------ versions
     def version_for_run(self, spec: DatasetSpec, run_id: str) -> ModelVersion | None:
         found = self.client.search_model_versions(schema.tag_filter({}, name=spec.model_name, run_id=run_id))
@@ -161,14 +171,16 @@ class Registry:
         """Register the run's model once. Returns (version, created)."""
         import mlflow
 
-        existing = self.version_for_run(spec, run_id)
-        if existing is not None:
-            created = False
-            version = str(existing.version)
-        else:
-            with self.tracking():
-                mv = mlflow.register_model(model_uri, spec.model_name, tags=tags, await_registration_for=120)
-            created, version = True, str(mv.version)
+        with self.exclusive(spec, "register"):  # a stuck task and its retry at once: one version
+            existing = self.version_for_run(spec, run_id)
+            if existing is not None:
+                created = False
+                version = str(existing.version)
+            else:
+                with self.tracking():
+                    mv = mlflow.register_model(model_uri, spec.model_name, tags=tags, await_registration_for=120)
+                created, version = True, str(mv.version)
+                faults.point("register:created")  # a version without its evidence tags yet
         self.tag_version(spec, version, tags)
         return version, created
 
@@ -198,6 +210,25 @@ class Registry:
             raise
         return {str(alias): str(version) for alias, version in (model.aliases or {}).items()}
 
+    def model_tags(self, spec: DatasetSpec) -> dict[str, str]:
+        """The registered model's own tags (empty while it is not registered yet)."""
+        try:
+            return dict(self.client.get_registered_model(spec.model_name).tags or {})
+        except Exception as exc:
+            if _is(exc, "RESOURCE_DOES_NOT_EXIST"):
+                return {}
+            raise
+
+    def set_model_tag(self, spec: DatasetSpec, key: str, value: str) -> None:
+        self.client.set_registered_model_tag(spec.model_name, key, value)
+
+    def delete_model_tag(self, spec: DatasetSpec, key: str) -> None:
+        try:
+            self.client.delete_registered_model_tag(spec.model_name, key)
+        except Exception as exc:
+            if not _is(exc, "RESOURCE_DOES_NOT_EXIST"):
+                raise
+
     def alias_version(self, spec: DatasetSpec, alias: str) -> str | None:
         return self.aliases(spec).get(alias)
 
@@ -214,17 +245,18 @@ class Registry:
 
         Returns the previous champion. Raises ChampionMovedError when somebody else moved it.
         """
-        current = self.alias_version(spec, CHAMPION)
-        if current == version:
-            return expected_champion  # already done (a retry)
-        if current != expected_champion:
-            raise ChampionMovedError(
-                f"{spec.model_name}: champion is v{current} but the evaluation compared against "
-                f"v{expected_champion}; re-evaluate before promoting v{version}"
-            )
-        self.set_alias(spec, CHAMPION, version)
-        self.drop_alias(spec, CHALLENGER, version)
-        return current
+        with self.exclusive(spec, f"promote v{version}"):  # compare and set, with nobody in between
+            current = self.alias_version(spec, CHAMPION)
+            if current == version:
+                return expected_champion  # already done (a retry)
+            if current != expected_champion:
+                raise ChampionMovedError(
+                    f"{spec.model_name}: champion is v{current} but the evaluation compared against "
+                    f"v{expected_champion}; re-evaluate before promoting v{version}"
+                )
+            self.set_alias(spec, CHAMPION, version)
+            self.drop_alias(spec, CHALLENGER, version)
+            return current
 
     def model_uri(self, spec: DatasetSpec, version: str) -> str:
         return f"models:/{spec.model_name}/{version}"

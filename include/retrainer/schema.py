@@ -148,6 +148,7 @@ ROLLBACK_REASON = "rollback.reason"
 ROLLBACK_BY = "rollback.by"
 ROLLBACK_AT = "rollback.at"
 ROLLBACK_AIRFLOW_RUN_ID = "rollback.airflow_run_id"
+ROLLBACK_PENDING = "rollback.pending"
 ROLLED_BACK_TO = "rolled_back.to"
 ROLLED_BACK_BY = "rolled_back.by"
 ROLLED_BACK_AT = "rolled_back.at"
@@ -413,6 +414,32 @@ def read_gate_score(tags: dict[str, str], metric: str) -> float:
 def read_previous_champion(tags: dict[str, str]) -> str | None:
     previous = tags.get(PROMOTION_PREVIOUS_CHAMPION, NONE)
     return None if previous == NONE else previous
+
+
+@dataclass(frozen=True)
+class RollbackPending:
+    """A rollback under way (the registered model's ``rollback.pending`` tag, as JSON): written
+    before the alias moves, removed once label and records are in place."""
+
+    from_version: str
+    to_version: str
+    reason: str
+    by: str
+    airflow_run_id: str
+    location: str
+
+    def to_json(self) -> str:
+        import json
+        from dataclasses import asdict
+
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def read_rollback_pending(model_tags: dict[str, str]) -> RollbackPending | None:
+    import json
+
+    raw = model_tags.get(ROLLBACK_PENDING)
+    return RollbackPending(**json.loads(raw)) if raw else None
 
 
 def family(tags: dict[str, str], *members: str) -> dict[str, str]:

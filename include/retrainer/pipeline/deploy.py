@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from retrainer import modelstore, schema
+from retrainer import faults, modelstore, schema
 from retrainer.contracts import Deployment, RegisteredVersion, TrainingPlan, Verification
 from retrainer.modelstore import CANARY, STABLE
 from retrainer.pipeline.train import read_plan
@@ -37,20 +37,58 @@ def deploy(settings: Settings, plan: TrainingPlan, registered: RegisteredVersion
     model = registry.load_keras(spec, version)
     res = deployment.deploy(settings, spec, version, model)
     tags = {schema.DEPLOY_LOCATION: res.location, **_tflite(settings, spec, plan, version, model)}
-    labels = _labels(settings, spec)
-    if labels.get(STABLE) == int(version):  # a rerun after verify: it serves already
-        tags[schema.DEPLOY_LABEL] = STABLE
-    else:  # served beside stable, which keeps serving the previous version until the check passes
-        from retrainer import postdeploy
-
-        store, wait = settings.model_store, postdeploy.waiter(settings, spec)
-        if spec.deploy.canary:  # load, wait for the server, then label
-            labels = modelstore.set_label(store, spec.model_name, CANARY, int(version), settings.s3_endpoint_url, wait)
-            tags[schema.DEPLOY_LABEL] = CANARY
-        else:
-            modelstore.load_version(store, spec.model_name, int(version), settings.s3_endpoint_url)
+    faults.point("deploy:published")
+    with registry.exclusive(spec, f"deploy v{version}"):  # labels change one writer at a time
+        _store_still_serves(settings, registry, spec)
+        labels = _labels(settings, spec)
+        if labels.get(STABLE) == int(version):  # a rerun after verify: it serves already
+            tags[schema.DEPLOY_LABEL] = STABLE
+        else:  # served beside stable, which keeps serving the previous version until the check passes
+            labels = _serve_beside(settings, spec, int(version))
+            if labels.get(CANARY) == int(version):
+                tags[schema.DEPLOY_LABEL] = CANARY
     registry.tag_version(spec, version, tags)
     return Deployment(version=version, location=res.location, created=res.created, labels=labels)
+
+
+class ModelStoreLostError(RuntimeError):
+    """The model store no longer holds what the registry says serves (its config or a version)."""
+
+
+def _store_still_serves(settings: Settings, registry: Registry, spec: DatasetSpec) -> None:
+    """Refuse to write labels over a store that lost its state: a missing ``models.config`` would
+    otherwise be read as empty, and ``stable`` and every other version would vanish unnoticed."""
+    if modelstore.read_config(settings.model_store, settings.s3_endpoint_url).get(spec.model_name):
+        return
+    served = sorted(int(mv.version) for mv in registry.search_versions(spec, {schema.DEPLOY_LABEL: STABLE}))
+    if served:  # something served as stable before: the entry cannot just be gone
+        last = registry.alias_version(spec, CHAMPION) or str(served[-1])
+        raise ModelStoreLostError(
+            f"{settings.model_store}/{modelstore.CONFIG_NAME} has no entry for {spec.model_name}, but versions "
+            f"{served} served as stable before: the store lost its state. Restore it, or serve v{last} again "
+            f"with rollback_model (version {last}), before deploying"
+        )
+
+
+def _serve_beside(settings: Settings, spec: DatasetSpec, version: int) -> dict[str, int]:
+    """Load ``version`` beside what serves, then (spec ``deploy.canary``) label it ``canary``
+    once the server clients use has it."""
+    from retrainer import postdeploy
+
+    store, url = settings.model_store, settings.s3_endpoint_url
+    modelstore.load_version(store, spec.model_name, version, url)
+    faults.point("deploy:loaded")
+    if not spec.deploy.canary:
+        return _labels(settings, spec)
+    return modelstore.set_label(store, spec.model_name, CANARY, version, url, postdeploy.waiter(settings, spec))
+
+
+def _drop_canary(settings: Settings, spec: DatasetSpec, label: str | None) -> dict[str, int]:
+    """The check is over: no ``canary`` label, and only labelled versions served."""
+    if label:
+        modelstore.clear_label(settings.model_store, spec.model_name, CANARY, settings.s3_endpoint_url)
+    modelstore.unload_unlabelled(settings.model_store, spec.model_name, settings.s3_endpoint_url)
+    return _labels(settings, spec)
 
 
 def _tflite(settings: Settings, spec: DatasetSpec, plan: TrainingPlan, version: str, model: Any) -> dict[str, str]:
@@ -90,21 +128,20 @@ def verify_deployment(settings: Settings, plan: TrainingPlan, deployed: Deployme
         with postdeploy.endpoint(settings, spec, version, labels) as url:
             result = postdeploy.check(url, spec, version, sample, expected, label)
     except postdeploy.DeployCheckError as exc:
-        if label:
-            modelstore.clear_label(settings.model_store, spec.model_name, CANARY, settings.s3_endpoint_url)
-        modelstore.unload_unlabelled(settings.model_store, spec.model_name, settings.s3_endpoint_url)
+        with registry.exclusive(spec, f"verify v{version} failed"):
+            _drop_canary(settings, spec, label)
         registry.tag_version(spec, version, schema.failed_check_tags(str(exc)))
         raise
     tags = schema.verified_tags(result)
-    if registry.alias_version(spec, CHAMPION) == version:
-        labels = modelstore.set_label(settings.model_store, spec.model_name, STABLE, int(version),
-                                      settings.s3_endpoint_url)  # fmt: skip
-        tags[schema.DEPLOY_LABEL] = STABLE
-    else:
-        log.warning("v%s is no longer the champion; the stable label stays at %s", version, labels.get(STABLE))
-    if label:
-        labels = modelstore.clear_label(settings.model_store, spec.model_name, CANARY, settings.s3_endpoint_url)
-    modelstore.unload_unlabelled(settings.model_store, spec.model_name, settings.s3_endpoint_url)
+    with registry.exclusive(spec, f"verify v{version}"):  # stable moves only while it is the champion
+        if registry.alias_version(spec, CHAMPION) == version:
+            labels = modelstore.set_label(settings.model_store, spec.model_name, STABLE, int(version),
+                                          settings.s3_endpoint_url)  # fmt: skip
+            tags[schema.DEPLOY_LABEL] = STABLE
+            faults.point("verify:stable")
+        else:
+            log.warning("v%s is no longer the champion; the stable label stays at %s", version, labels.get(STABLE))
+        labels = _drop_canary(settings, spec, label)
     registry.tag_version(spec, version, tags)
     log.info("verified %s: labels now %s", deployed.location, labels)
     return Verification(version=version, location=deployed.location, labels=labels, check=result)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from retrainer import links, schema
+from retrainer import faults, links, schema
 from retrainer.contracts import (
     DriftSummary,
     Evaluation,
@@ -107,6 +107,7 @@ def promote(
             return _reject(registry, spec, version, evaluation, by, reevaluated=attempt > 0)
         try:
             previous = registry.promote(spec, version, evaluation.champion_version)
+            faults.point("promote:alias")  # champion moved, the decision not yet recorded
             break
         except ChampionMovedError as moved:
             if trained is None or attempt == MAX_REEVALUATIONS:

@@ -50,18 +50,20 @@ def _target(registry: Registry, spec: DatasetSpec, current: str, target: str) ->
 def rollback(settings: Settings, dataset: str, target: str, ctx: RunContext, reason: str, who: str) -> Rollback:
     """Serve an earlier version again: ``target`` is a version number or "previous" (the version
     the current champion replaced). The version is (re)deployed if needed and verified from
-    the store, then the ``champion`` alias moves by compare-and-set and the ``stable`` label
-    follows; who, why and when are recorded on both versions."""
-    from retrainer import deployment, postdeploy
+    the store; then, under the model's lock, the rollback is recorded as pending on the
+    registered model, the ``champion`` alias moves by compare-and-set, the ``stable`` label
+    follows, who, why and when are recorded on both versions, and the pending record goes.
+    A rollback that was cut off half way (a killed task) is finished first; "previous" then
+    means what the champion replaced when that rollback started, so it never goes two steps."""
+    from retrainer import deployment
 
     spec = settings.load_spec(dataset)
     registry = Registry(settings)
-    current = registry.alias_version(spec, CHAMPION)
+    pending = schema.read_rollback_pending(registry.model_tags(spec))
+    current = pending.from_version if pending else registry.alias_version(spec, CHAMPION)
     if current is None:
         raise LookupError(f"{spec.model_name} has no champion: nothing to roll back from")
     target = _target(registry, spec, current, target)
-    if current == target:
-        log.info("%s v%s is already the champion", spec.model_name, target)
     model = registry.load_keras(spec, target)
     deployed = deployment.deploy(settings, spec, target, model)
     # any rows compare the store's copy with the registry model; the version's holdout is at hand
@@ -69,16 +71,38 @@ def rollback(settings: Settings, dataset: str, target: str, ctx: RunContext, rea
     store = DataRegistry(settings)
     sample = store.read_periods(spec, store.resolve(dataset, data.version), data.holdout_periods)
     diff = deployment.verify(settings, spec, deployed.location, model, sample.iloc[: spec.deploy.check_rows])
-    if current != target:
-        registry.promote(spec, target, expected_champion=current)
+    with registry.exclusive(spec, f"rollback to v{target}"):
+        if pending and pending.to_version != target:  # finish the one cut off, then go where asked
+            _move(settings, registry, spec, pending)
+        step = pending if pending and pending.to_version == target else schema.RollbackPending(
+            from_version=registry.alias_version(spec, CHAMPION) or current, to_version=target, reason=reason,
+            by=who, airflow_run_id=ctx.run_id, location=deployed.location)  # fmt: skip
+        labels = _move(settings, registry, spec, step)
+    log.warning("%s rolled back from v%s to v%s by %s: %s", spec.model_name, step.from_version, target, step.by,
+                step.reason)  # fmt: skip
+    return Rollback(from_version=step.from_version, to_version=target, labels=labels, max_abs_diff=diff, by=step.by,
+                    reason=step.reason)  # fmt: skip
+
+
+def _move(settings: Settings, registry: Registry, spec: DatasetSpec, step: schema.RollbackPending) -> dict[str, int]:
+    """Alias, label and records to ``step.to_version``, each step safe to repeat (the caller holds
+    the model's lock). The pending record is written first and removed last."""
+    from retrainer import faults, postdeploy
+
+    registry.set_model_tag(spec, schema.ROLLBACK_PENDING, step.to_json())
+    faults.point("rollback:pending")
+    if registry.alias_version(spec, CHAMPION) != step.to_version:
+        registry.promote(spec, step.to_version, expected_champion=registry.alias_version(spec, CHAMPION))
+    faults.point("rollback:alias")
     wait = postdeploy.waiter(settings, spec)  # the server clients use loads it before the label moves
-    labels = modelstore.set_label(settings.model_store, spec.model_name, STABLE, int(target),
+    labels = modelstore.set_label(settings.model_store, spec.model_name, STABLE, int(step.to_version),
                                   settings.s3_endpoint_url, wait)  # fmt: skip
     modelstore.unload_unlabelled(settings.model_store, spec.model_name, settings.s3_endpoint_url)
+    faults.point("rollback:label")
     when = schema.timestamp()
-    tags = schema.rollback_tags(current, reason, who, when, ctx.run_id, deployed.location)
-    registry.tag_version(spec, target, {**tags, schema.DEPLOY_LABEL: STABLE})
-    if current != target:
-        registry.tag_version(spec, current, schema.rolled_back_tags(target, who, when))
-    log.warning("%s rolled back from v%s to v%s by %s: %s", spec.model_name, current, target, who, reason)
-    return Rollback(from_version=current, to_version=target, labels=labels, max_abs_diff=diff, by=who, reason=reason)
+    tags = schema.rollback_tags(step.from_version, step.reason, step.by, when, step.airflow_run_id, step.location)
+    registry.tag_version(spec, step.to_version, {**tags, schema.DEPLOY_LABEL: STABLE})
+    if step.from_version != step.to_version:
+        registry.tag_version(spec, step.from_version, schema.rolled_back_tags(step.to_version, step.by, when))
+    registry.delete_model_tag(spec, schema.ROLLBACK_PENDING)
+    return labels

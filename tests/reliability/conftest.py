@@ -1,0 +1,97 @@
+"""The reliability suite (``make reliability``): each scenario records what it tried, how many
+times it survived and how much it lost; at the end the table is printed and written to
+docs/reliability.md with the machine and the date."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO, free_port
+from tests.integration.airflow_stack import metadata_db
+
+
+@dataclass
+class Row:
+    scenario: str
+    tried: int
+    survived: int
+    lost: int
+    how: str
+
+
+ROWS: list[Row] = []
+
+
+def record(scenario: str, tried: int, survived: int, lost: int, how: str) -> None:
+    ROWS.append(Row(scenario, tried, survived, lost, how))
+
+
+def _machine() -> str:
+    mem = ""
+    if Path("/proc/meminfo").is_file():
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GB"
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}"
+
+
+def table() -> str:
+    lines = ["| scenario | tried | survived | lost | how |", "|---|---|---|---|---|"]
+    lines += [f"| {r.scenario} | {r.tried} | {r.survived} | {r.lost} | {r.how} |" for r in ROWS]
+    return "\n".join(lines)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not ROWS:
+        return
+    text = table()
+    print("\n\nReliability scenarios\n" + text, file=sys.stderr)
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    head = (REPO / "docs" / "reliability.md").read_text().split("<!-- table -->")[0]
+    (REPO / "docs" / "reliability.md").write_text(
+        f"{head}<!-- table -->\nMeasured {when} on {_machine()} (`make reliability`, exit status {exitstatus}).\n\n"
+        f"{text}\n"
+    )
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An MLflow tracking server over PostgreSQL on loopback (SQLite when PostgreSQL is not here),
+    as several hosts would share it."""
+    home = tmp_path_factory.mktemp("mlflow-server")
+    db = metadata_db(home)
+    port = free_port()
+    args = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", db.url, "--default-artifact-root",
+            str(home / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]  # fmt: skip
+    log = (home / "server.log").open("w")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    import urllib.request
+
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"MLflow server did not start: {(home / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+    try:
+        yield url
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
+        log.close()
+        db.drop()
+        shutil.rmtree(home, ignore_errors=True)
