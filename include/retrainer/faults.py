@@ -1,22 +1,33 @@
-"""Fault points: places between two writes where a test can kill the task for real.
+"""Fault points: places between two writes where a test can break the run for real.
 
 ``RETRAINER_FAULT=<point>`` (e.g. ``rollback:alias``) makes the process that reaches that
 point kill itself with SIGKILL there, as a lost worker would be: no cleanup, no exception
-handler, no ``finally``. Unset (always, outside the reliability tests) a point does nothing.
-``RETRAINER_FAULT_ONCE=<file>`` makes it fire only while that file does not exist (it is
-created just before the kill), so the retry runs through.
+handler, no ``finally``. ``RETRAINER_FAULT_ONCE=<file>`` makes it fire only while that file
+does not exist (it is created just before the kill), so the retry runs through.
+
+A test running the pipeline in its own process can instead hook a point (``hooked``): the
+hook runs there, e.g. stops the S3 endpoint or the MLflow server the run talks to, and the
+run goes on against the stopped component. Unset (always, outside the reliability tests)
+a point does nothing.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 #: every point the code has, in the order a run reaches them
 POINTS = (
+    "version:pushing",  # the batch is added to DVC; its push to the remote starts
+    "version:pushed",  # the data is in the remote; the commit and tag are not made yet
+    "train:model",  # params, metrics and reports logged; the model's artifacts not yet
     "register:created",
     "promote:alias",
+    "publish:object",  # the first object of a version folder is in the S3 store, the rest not
+    "deploy:tflite",  # the SavedModel is published; the TFLite artifact not yet
     "deploy:published",
     "deploy:loaded",
     "verify:stable",
@@ -25,9 +36,35 @@ POINTS = (
     "rollback:label",
 )
 
+_hooks: dict[str, Callable[[], None]] = {}
+
+
+@contextmanager
+def hooked(name: str, hook: Callable[[], None], once: bool = True) -> Iterator[list[int]]:
+    """Run ``hook`` when this process reaches point ``name`` (once, unless ``once`` is False).
+    Yields a list that grows by one each time the hook ran."""
+    if name not in POINTS:
+        raise ValueError(f"no fault point {name!r}; the points are {', '.join(POINTS)}")
+    fired: list[int] = []
+
+    def run() -> None:
+        if once and fired:
+            return
+        fired.append(1)
+        hook()
+
+    _hooks[name] = run
+    try:
+        yield fired
+    finally:
+        _hooks.pop(name, None)
+
 
 def point(name: str) -> None:
-    """Die here if the reliability tests ask for it."""
+    """Break here if a reliability test asks for it."""
+    hook = _hooks.get(name)
+    if hook is not None:
+        hook()
     if os.environ.get("RETRAINER_FAULT") != name:
         return
     once = os.environ.get("RETRAINER_FAULT_ONCE")

@@ -15,13 +15,17 @@ folder or ``s3://``.
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from retrainer import storage
+
+log = logging.getLogger(__name__)
 
 #: the file a SavedModel folder is complete with (what TensorFlow Serving looks for)
 SAVED_MODEL = "saved_model.pb"
@@ -30,6 +34,9 @@ SIGNATURE = "serving_default"
 CONFIG_NAME = "models.config"
 STABLE = "stable"
 CANARY = "canary"
+#: a version folder without its SavedModel that had no write for this long is an upload cut off
+#: and never retried (S3 has no staging: objects land under the final name, the marker last)
+PARTIAL_MAX_AGE_S = 3600.0
 
 
 def version_location(store: str, model: str, version: str | int) -> str:
@@ -203,3 +210,29 @@ def unload_unlabelled(store: Path | str, model: str, endpoint_url: str | None = 
         e.versions = set(e.labels.values())
 
     return _update(str(store), model, endpoint_url, keep_labelled).served()
+
+
+def sweep_partial(
+    store: Path | str, model: str, endpoint_url: str | None = None, max_age_s: float = PARTIAL_MAX_AGE_S
+) -> list[int]:
+    """Remove version folders of ``model`` that hold objects but no ``saved_model.pb`` and had no
+    write for ``max_age_s``: uploads cut off (S3) that no retry finished. No server loads them
+    (their version is in no config), and a publish still under way would not write its marker
+    over them (it checks every object first). Returns the versions removed."""
+    store = str(store)
+    if not storage.is_s3(store):
+        return []  # locally a version appears by a rename: there are no partial folders of ours
+    entry = read_config(store, endpoint_url).get(model)
+    served = set(entry.served()) if entry else set()
+    removed = []
+    for version in storage.list_versions(store, model, endpoint_url):
+        if version in served or has_version(store, model, version, endpoint_url):
+            continue
+        location = version_location(store, model, version)
+        files = storage.list_files(location, endpoint_url)
+        if files and time.time() - max(f.modified for f in files) < max_age_s:
+            continue  # an upload that may still be under way
+        count = storage.remove_prefix(location, endpoint_url)
+        log.warning("removed %s: %d object(s) of an upload cut off, without %s", location, count, SAVED_MODEL)
+        removed.append(version)
+    return removed

@@ -21,13 +21,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrainer import faults, schema
+from retrainer import faults, schema, storage
 from retrainer.contracts import RunContext
 from retrainer.schema import CHALLENGER, CHAMPION
 from retrainer.settings import Settings
@@ -146,8 +145,8 @@ class Registry:
         return dict(self.client.get_run(run_id).data.metrics)
 
     def load_json_artifact(self, run_id: str, path: str) -> Any:
-        with tempfile.TemporaryDirectory(prefix="retrainer-artifact-") as tmp:
-            return json.loads(Path(self.client.download_artifacts(run_id, path, tmp)).read_text())
+        with storage.scratch("retrainer-artifact-") as tmp:
+            return json.loads(Path(self.client.download_artifacts(run_id, path, str(tmp))).read_text())
 
     @contextmanager
     def exclusive(self, spec: DatasetSpec, purpose: str) -> Iterator[None]:

@@ -136,7 +136,23 @@ def exclusive(client: Any, model: str, purpose: str, wait_s: float = 900.0) -> I
             yield
         finally:
             held.discard(model)
-    finally:
-        beat.stop.set()
-        beat.join(timeout=HEARTBEAT_S + 5)
+    except BaseException as exc:
+        _release(client, name, ticket, beat, failing=exc)
+        raise
+    else:
+        _release(client, name, ticket, beat, failing=None)
+
+
+def _release(client: Any, name: str, ticket: int, beat: _Heartbeat, failing: BaseException | None) -> None:
+    """Stop the heartbeat and delete the ticket. When the block failed already (often because the
+    server went away), a ticket that cannot be deleted is left to expire (waiters take it for a
+    dead owner's after ``dead_after_s``) rather than hiding the block's own error."""
+    beat.stop.set()
+    beat.join(timeout=HEARTBEAT_S + 5)
+    try:
         _delete(client, name, ticket)
+    except Exception as exc:
+        if failing is None:
+            raise
+        log.warning("could not release %s ticket %s (%s: %s); it expires after %.0f s without heartbeat",
+                    name, ticket, type(exc).__name__, exc, dead_after_s())  # fmt: skip

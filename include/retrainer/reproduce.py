@@ -28,7 +28,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from retrainer import schema
+from retrainer import schema, storage
 from retrainer.lineage import CODE_DIR, CodeVersion, code_version, find_model_version
 from retrainer.registry import Registry
 from retrainer.settings import REPO_ROOT, Settings
@@ -386,7 +385,7 @@ def _rebuild_from_commit(settings: Settings, spec: DatasetSpec, commit: str, job
     from retrainer.versioning import DataRegistry
 
     DataRegistry(settings).pinned(spec.name, job.data_version, job.data_rev)  # the child reads at job.data_rev
-    with tempfile.TemporaryDirectory(prefix="retrainer-rebuild-") as tmp:
+    with storage.scratch("retrainer-rebuild-") as tmp:
         work = Path(tmp)
         code = export_code(commit, work)
         (work / "job.json").write_text(json.dumps(asdict(job)))
@@ -514,7 +513,7 @@ def reproduce(
     current = code_version()
     plan = plan_code(recorded, current, code)
     notices = list(plan.notices)
-    with tempfile.TemporaryDirectory(prefix="retrainer-reproduce-") as tmp:
+    with storage.scratch("retrainer-reproduce-") as tmp:
         spec, cfg, job = _job(settings, registry, orig, Path(tmp), notices)
         rebuilt_code = current if plan.where == "here" else CodeVersion(commit=plan.commit or "", dirty=False)
         repro_id = _open_run(registry, orig, job, cfg, plan, recorded, rebuilt_code, tolerance)

@@ -8,15 +8,23 @@ system and renamed into place in one step; on S3 every object is uploaded and th
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from retrainer import faults
+
+log = logging.getLogger(__name__)
 
 
 def is_s3(uri: str) -> bool:
@@ -70,7 +78,8 @@ def publish_dir(src: Path, dest: str, marker: str, endpoint_url: str | None = No
         raise FileExistsError(f"{final} exists without {marker}; move it away before publishing")
     staging_root = final.parent.parent / ".staging"
     staging_root.mkdir(parents=True, exist_ok=True)
-    staging = staging_root / f"{final.parent.name}-{final.name}-{uuid.uuid4().hex[:8]}"
+    sweep(staging_root, "")
+    staging = staging_root / f"{final.parent.name}-{final.name}{owner_tag()}{uuid.uuid4().hex[:8]}"
     try:
         shutil.copytree(src, staging)
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +88,10 @@ def publish_dir(src: Path, dest: str, marker: str, endpoint_url: str | None = No
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return True
+
+
+def _hidden(relative: str) -> bool:
+    return any(part.startswith(".") for part in relative.split("/"))
 
 
 def _publish_s3(src: Path, dest: str, marker: str, endpoint_url: str | None) -> bool:
@@ -91,9 +104,19 @@ def _publish_s3(src: Path, dest: str, marker: str, endpoint_url: str | None) -> 
     except client.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
             raise
-    files = sorted(p for p in src.rglob("*") if p.is_file())
-    for path in [p for p in files if p.relative_to(src).as_posix() != marker] + [src / marker]:
-        client.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(src).as_posix()}")
+    files = {p.relative_to(src).as_posix(): p.stat().st_size for p in sorted(src.rglob("*")) if p.is_file()}
+    for i, rel in enumerate(r for r in files if r != marker):
+        client.upload_file(str(src / rel), bucket, f"{prefix}/{rel}")
+        if i == 0:
+            faults.point("publish:object")
+    # the marker makes the folder a version: only over every other object, as uploaded (a retry
+    # re-uploads them all; an object that went missing meanwhile stops it here)
+    present = {f.relative: f.size for f in list_files(dest, endpoint_url)}
+    missing = sorted(r for r, size in files.items() if r != marker and not _hidden(r) and present.get(r) != size)
+    if missing:
+        raise OSError(f"{dest}: {len(missing)} object(s) missing or of another size after upload "
+                      f"({', '.join(missing[:3])}); not writing {marker}")  # fmt: skip
+    client.upload_file(str(src / marker), bucket, marker_key)
     return True
 
 
@@ -156,13 +179,85 @@ def write_bytes(uri: str, data: bytes, endpoint_url: str | None = None) -> None:
         return
     path = Path(uri)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    tmp = path.with_name(f".{path.name}{owner_tag()}{uuid.uuid4().hex[:8]}")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+    sweep(path.parent, f".{path.name}~")  # what writers killed before their rename left
 
 
 def temp_dir(prefix: str = "retrainer-") -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix))
+    """A scratch folder whose name says which process made it (see ``sweep``)."""
+    return Path(tempfile.mkdtemp(prefix=prefix + owner_tag()))
+
+
+@contextmanager
+def scratch(prefix: str = "retrainer-") -> Iterator[Path]:
+    """A scratch folder for the block (``temp_dir``), removed after it; one a kill left behind
+    is removed by a later ``sweep_scratch``."""
+    path = temp_dir(prefix)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# ----------------------------------------------------------------- leftovers of killed processes
+#: a scratch or staging name's owner: ``~<host>~<pid>~`` (``~`` is never part of a host name)
+_OWNER = re.compile(r"~(?P<host>[A-Za-z0-9.-]+)~(?P<pid>\d+)~")
+#: how old a leftover of another host must be before it is removed (its owner cannot be asked)
+FOREIGN_MAX_AGE_S = 24 * 3600.0
+
+
+def owner_tag() -> str:
+    return f"~{socket.gethostname()}~{os.getpid()}~"
+
+
+def _owner_gone(path: Path) -> bool:
+    """Whether the process that named ``path`` is gone: on this host, its pid no longer runs;
+    of another host (a shared folder), the leftover is older than FOREIGN_MAX_AGE_S."""
+    m = _OWNER.search(path.name)
+    if m is None:
+        return False
+    if m.group("host") != socket.gethostname():
+        try:
+            return time.time() - path.lstat().st_mtime > FOREIGN_MAX_AGE_S
+        except FileNotFoundError:
+            return False
+    try:
+        os.kill(int(m.group("pid")), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def sweep(folder: Path, prefix: str) -> list[Path]:
+    """Remove the entries of ``folder`` named ``prefix...~host~pid~...`` whose process is gone
+    (staging folders, temporary files, scratch): what a process killed half way leaves, which
+    no ``finally`` of its own will remove. Returns what was removed."""
+    removed = []
+    try:
+        entries = [e for e in folder.iterdir() if e.name.startswith(prefix)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    for entry in entries:
+        if not _owner_gone(entry):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    if removed:
+        log.info("removed %d leftover(s) of processes that are gone: %s", len(removed),
+                 ", ".join(str(r) for r in removed[:5]))  # fmt: skip
+    return removed
+
+
+def sweep_scratch() -> list[Path]:
+    """This host's scratch folders (``temp_dir``) left by processes that are gone."""
+    return sweep(Path(tempfile.gettempdir()), "retrainer-")
 
 
 def read_bytes(uri: str, endpoint_url: str | None = None) -> bytes | None:
@@ -212,6 +307,7 @@ class StoredFile:
     relative: str  # its path below the prefix, with forward slashes
     size: int
     fingerprint: str
+    modified: float = 0.0  # seconds since the epoch
 
 
 def list_files(prefix: str, endpoint_url: str | None = None) -> list[StoredFile]:
@@ -224,10 +320,10 @@ def list_files(prefix: str, endpoint_url: str | None = None) -> list[StoredFile]
         found = []
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             rel = path.relative_to(root).as_posix()
-            if any(part.startswith(".") for part in rel.split("/")):
+            if _hidden(rel):
                 continue
             st = path.stat()
-            found.append(StoredFile(str(path), rel, st.st_size, f"{st.st_size}-{st.st_mtime_ns}"))
+            found.append(StoredFile(str(path), rel, st.st_size, f"{st.st_size}-{st.st_mtime_ns}", st.st_mtime))
         return found
     bucket, key = split_s3(prefix)
     base = f"{key}/" if key else ""
@@ -235,8 +331,28 @@ def list_files(prefix: str, endpoint_url: str | None = None) -> list[StoredFile]
     for page in s3_client(endpoint_url).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base):
         for obj in page.get("Contents", []):
             rel = obj["Key"][len(base) :]
-            if not rel or any(part.startswith(".") for part in rel.split("/")):
+            if not rel or _hidden(rel):
                 continue
             etag = str(obj.get("ETag", "")).strip('"')
-            out.append(StoredFile(f"s3://{bucket}/{obj['Key']}", rel, int(obj["Size"]), etag or str(obj["Size"])))
+            modified = obj["LastModified"].timestamp() if obj.get("LastModified") else 0.0
+            uri, size = f"s3://{bucket}/{obj['Key']}", int(obj["Size"])
+            out.append(StoredFile(uri, rel, size, etag or str(size), modified))
     return sorted(out, key=lambda f: f.relative)
+
+
+def remove_prefix(uri: str, endpoint_url: str | None = None) -> int:
+    """Delete everything under ``uri`` (a local folder or an S3 prefix). Returns how many files."""
+    if not is_s3(uri):
+        path = Path(uri)
+        count = sum(1 for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+        shutil.rmtree(path, ignore_errors=True)
+        return count
+    bucket, key = split_s3(uri)
+    client = s3_client(endpoint_url)
+    count = 0
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{key}/"):
+        keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            count += len(keys)
+    return count

@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from retrainer import faults
 from retrainer.settings import REPO_ROOT, Settings
 from retrainer.spec import DatasetSpec
 from retrainer.storage import is_s3
@@ -133,6 +134,8 @@ class DataRegistry:
         os.environ.setdefault("DVC_NO_ANALYTICS", "1")
         if self.url:
             self._sync_unlocked(reset=True)
+        else:
+            self._drop_unfinished()
         if not (self.root / ".dvc").is_dir():
             if not (self.root / ".git").is_dir():
                 self.root.mkdir(parents=True, exist_ok=True)
@@ -155,6 +158,17 @@ class DataRegistry:
         self._git("add", "-A", ".dvc")
         if self._git("status", "--porcelain", ".dvc"):
             self._git("commit", "-q", "-m", "registry: DVC configuration")
+
+    def _drop_unfinished(self) -> None:
+        """Undo what a write cut off half way left in the working tree (a batch added to DVC whose
+        push failed or whose process died before its commit): it was never a version, and left
+        there it would read as one. Every write holds the lock, so nothing else is half way."""
+        if not (self.root / ".git").is_dir() or not self._git("rev-parse", "-q", "--verify", "HEAD", check=False):
+            return
+        if self._git("status", "--porcelain", "--", BATCH_DIR):
+            log.warning("the data registry at %s holds an unfinished write; dropping it", self.root)
+            self._git("reset", "-q", "--hard", "HEAD")
+            self._git("clean", "-q", "-fd", "--", BATCH_DIR)
 
     def _identity(self) -> None:
         self._git("config", "user.name", "retrainer")
@@ -311,7 +325,9 @@ class DataRegistry:
         shutil.copyfile(source, target)
         with Repo(str(self.root)) as repo:
             repo.add([str(target)])
+            faults.point("version:pushing")
             pushed = int(repo.push(targets=[str(target)]) or 0)
+        faults.point("version:pushed")
         self._git("add", "-A", str(rel.parent))
         tags = self._tags(spec.name)
         n = int(_TAG_RE.match(tags[-1]).group("n")) + 1 if tags else 1  # type: ignore[union-attr]

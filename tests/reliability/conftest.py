@@ -51,11 +51,25 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def _whole_tier(config: pytest.Config) -> bool:
+    """Whether this session ran every scenario (``make reliability``): only then is the table
+    the page's; a run of some of them prints theirs and leaves the page alone."""
+    return (
+        config.getoption("markexpr") == "reliability"
+        and not config.getoption("keyword")
+        and config.args_source == pytest.Config.ArgsSource.TESTPATHS
+        and not config.getoption("exitfirst")
+    )
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not ROWS:
         return
     text = table()
     print("\n\nReliability scenarios\n" + text, file=sys.stderr)
+    if not _whole_tier(session.config):
+        print("(some scenarios only: docs/reliability.md left as it is)", file=sys.stderr)
+        return
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     head = (REPO / "docs" / "reliability.md").read_text().split("<!-- table -->")[0]
     (REPO / "docs" / "reliability.md").write_text(

@@ -35,6 +35,7 @@ def deploy(settings: Settings, plan: TrainingPlan, registered: RegisteredVersion
     registry = Registry(settings)
     version = registered.version
     model = registry.load_keras(spec, version)
+    _sweep(settings, spec)
     res = deployment.deploy(settings, spec, version, model)
     tags = {schema.DEPLOY_LOCATION: res.location, **_tflite(settings, spec, plan, version, model)}
     faults.point("deploy:published")
@@ -49,6 +50,15 @@ def deploy(settings: Settings, plan: TrainingPlan, registered: RegisteredVersion
                 tags[schema.DEPLOY_LABEL] = CANARY
     registry.tag_version(spec, version, tags)
     return Deployment(version=version, location=res.location, created=res.created, labels=labels)
+
+
+def _sweep(settings: Settings, spec: DatasetSpec) -> None:
+    """What deploys killed half way left: this host's scratch folders, and version folders of
+    the store an upload was cut off in (see ``modelstore.sweep_partial``)."""
+    from retrainer import storage
+
+    storage.sweep_scratch()
+    modelstore.sweep_partial(settings.model_store, spec.model_name, settings.s3_endpoint_url)
 
 
 class ModelStoreLostError(RuntimeError):
@@ -99,6 +109,7 @@ def _tflite(settings: Settings, spec: DatasetSpec, plan: TrainingPlan, version: 
     location = deployment.tflite_location(settings, spec, version)
     blob, saved_size = deployment.convert_tflite(model)
     if not storage.exists(location, settings.s3_endpoint_url):
+        faults.point("deploy:tflite")
         storage.write_bytes(location, blob, settings.s3_endpoint_url)
     holdout = read_plan(settings, spec, plan, plan.holdout_periods)
     y = training.target_array(holdout, spec)

@@ -9,12 +9,11 @@ as long as the champion it compared against is still the champion.
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from retrainer import schema
+from retrainer import schema, storage
 from retrainer.contracts import Evaluation, TrainedRun, TrainingPlan
 from retrainer.pipeline.train import read_plan
 from retrainer.registry import CHAMPION, Registry
@@ -121,7 +120,7 @@ def _log_evaluation(
     finite = {schema.METRIC_HOLDOUT: ev.candidate_metrics, schema.METRIC_BASELINE: ev.baseline_metrics,
               schema.METRIC_CHAMPION: ev.champion_metrics or {}}  # fmt: skip
     holdout_name = ",".join(plan.holdout_periods)
-    with registry.active_run(trained.run_id), tempfile.TemporaryDirectory() as tmp:
+    with registry.active_run(trained.run_id), storage.scratch("retrainer-report-") as tmp:
         for family, values in finite.items():
             mlflow.log_metrics(schema.metric_names(family, {k: v for k, v in values.items() if np.isfinite(v)}))
         mlflow.set_tags(schema.gate_run_tags(ev))

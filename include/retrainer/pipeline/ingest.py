@@ -25,6 +25,7 @@ QUARANTINE_MARKER = "validation.json"
 
 def validate_batch(settings: Settings, dataset: str, batch: str, period: str) -> BatchValidation:
     """Validate a landed batch file against its spec's suite; the full GX result is kept on disk."""
+    storage.sweep_scratch()  # what ingests killed half way left on this host
     spec = settings.load_spec(dataset)
     with storage.local_copy(batch, settings.s3_endpoint_url) as path:
         if path is None:

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrainer import schema
+from retrainer import schema, storage
 from retrainer.contracts import DriftCheck, RunContext
 from retrainer.registry import CHAMPION, Registry
 from retrainer.settings import Settings
@@ -199,7 +198,7 @@ def _log_check(
     from retrainer import reports
 
     scores: dict[str, Any] = {f.feature: f.score for f in m.result.features if np.isfinite(f.score)}
-    with registry.active_run(run_id), tempfile.TemporaryDirectory() as tmp:
+    with registry.active_run(run_id), storage.scratch("retrainer-report-") as tmp:
         mlflow.log_metrics({
             schema.METRIC_DRIFT_SHARE: m.result.share_drifted,
             schema.METRIC_PERFORMANCE_DROP: float(m.drop) if np.isfinite(m.drop) else 0.0,

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrainer import schema, storage
+from retrainer import faults, schema, storage
 from retrainer.contracts import RunContext, TrainedRun, TrainingPlan, WindowValidation
 from retrainer.registry import Registry
 from retrainer.settings import Settings
@@ -175,13 +174,14 @@ def _log_training(
         mlflow.set_tags({**code_version().tags(), schema.TRAINING_SEED: str(result.params["seed"])})
         if Path(spec.source_path).is_file():
             mlflow.log_artifact(spec.source_path, artifact_path=schema.ARTIFACT_SPEC.rstrip("/"))
-        with tempfile.TemporaryDirectory() as tmp:
+        with storage.scratch("retrainer-report-") as tmp:
             curves = Path(tmp) / schema.artifact_file(schema.ARTIFACT_LEARNING_CURVES)
             reports.learning_curves(result.history, curves, f"{spec.model_name} on {plan.data_version}")
             mlflow.log_artifact(str(curves), artifact_path=schema.artifact_dir(schema.ARTIFACT_LEARNING_CURVES))
         signature = infer_signature(
             training.feature_arrays(sample, spec), training.predict(result.model, sample, spec).reshape(-1, 1)
         )
+        faults.point("train:model")
         info = mlflow.tensorflow.log_model(result.model, name=schema.ARTIFACT_MODEL, signature=signature,
                                            pip_requirements=training.library_versions())  # fmt: skip
         mlflow.set_tag(schema.MODEL_URI, info.model_uri)
