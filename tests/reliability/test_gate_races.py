@@ -1,8 +1,9 @@
 """Candidates of different quality promoted at the same instant, each by its own process, on
 an MLflow server over PostgreSQL: the champion ends on the candidate the gate's rule makes
 the winner (the best on the holdout, as no champion margin is asked), whatever the order the
-processes got in; every other candidate's decision is recorded as a loss, and no process
-fails."""
+processes got in: one that won first and was beaten afterwards is named by its successor as
+the champion it replaced, every other candidate's decision is recorded as a loss, and no
+process fails."""
 
 from __future__ import annotations
 
@@ -72,12 +73,18 @@ def test_concurrent_promotions_end_on_the_gates_winner(
     registry = Registry(settings)
     eligible = {v: s for v, (s, passed) in scores.items() if passed}
     best = min(eligible, key=lambda v: eligible[v])  # rmse: lower wins
-    decisions = {v: registry.version_tags(spec, v).get(schema.PROMOTION_DECISION) for v in scores}
+    tags = {v: registry.version_tags(spec, v) for v in scores}
+    decisions = {v: t.get(schema.PROMOTION_DECISION) for v, t in tags.items()}
     errors = [o for o in outs if "error" in o]
     champion = registry.alias_version(spec, CHAMPION)
-    losers_recorded = all(decisions[v] not in (None, schema.PROMOTED) for v in scores if v != best)
-    ok = not errors and champion == best and decisions[best] == schema.PROMOTED and losers_recorded
-    how = "the champion ends on the best candidate by the gate's rule; every other decision recorded"
+    # a candidate that won first and was then beaten stays "promoted", with its successor naming
+    # it as the champion it replaced, on a better score; every other one is recorded as a loss
+    promoted = [v for v in scores if decisions[v] == schema.PROMOTED]
+    replaced = {schema.read_previous_champion(tags[w]): w for w in promoted}
+    chain = all(v == best or (v in replaced and scores[replaced[v]][0] < scores[v][0]) for v in promoted)
+    recorded = all(decisions[v] is not None for v in scores)
+    ok = not errors and champion == best and decisions[best] == schema.PROMOTED and chain and recorded
+    how = "the champion ends on the best candidate by the gate's rule; each replaced or losing one recorded so"
     record(f"{len(EPOCHS)} candidates of different quality promoted at once (MLflow server on PostgreSQL)", 1,
            int(ok), int(not ok), how)  # fmt: skip
     assert ok, (outs, scores, decisions, champion, best)

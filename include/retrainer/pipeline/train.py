@@ -140,6 +140,31 @@ def train_and_log(
     return TrainedRun(run_id=run_id, model_uri=model_uri, reused=False, epochs_run=result.epochs_run)
 
 
+#: MLflow's limit of metrics in one log_batch call
+_BATCH = 1000
+
+
+def _log_curves(registry: Registry, run_id: str, result: TrainResult, validation: WindowValidation) -> None:
+    """The learning curves and counts in as few writes as MLflow takes, ``epochs_run`` last: a
+    retry of a training cut off further on (the model upload) finds it and adds no second
+    history (MLflow appends metric values, it does not replace them)."""
+    import time
+
+    from mlflow.entities import Metric
+
+    if schema.METRIC_EPOCHS_RUN in registry.run_metrics(run_id):
+        log.info("MLflow run %s holds this training's curves already (a retry); not logging them again", run_id)
+        return
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(key, float(v), now, step) for key, values in result.history.items() for step, v in enumerate(values)
+    ]
+    metrics.append(Metric(schema.METRIC_GX_EVALUATED, float(validation.evaluated), now, 0))
+    for start in range(0, len(metrics), _BATCH):
+        registry.client.log_batch(run_id, metrics=metrics[start : start + _BATCH])
+    registry.client.log_batch(run_id, metrics=[Metric(schema.METRIC_EPOCHS_RUN, float(result.epochs_run), now, 0)])
+
+
 def _log_training(
     registry: Registry,
     run_id: str,
@@ -160,12 +185,8 @@ def _log_training(
 
     params: dict[str, Any] = schema.training_params(plan, result.params, result.n_train, result.n_val)
     with registry.active_run(run_id):
-        mlflow.log_params(params)
-        for key, values in result.history.items():
-            for step, value in enumerate(values):
-                mlflow.log_metric(key, value, step=step)
-        mlflow.log_metric(schema.METRIC_EPOCHS_RUN, result.epochs_run)
-        mlflow.log_metric(schema.METRIC_GX_EVALUATED, validation.evaluated)
+        mlflow.log_params(params)  # the same values again on a retry: MLflow accepts that
+        _log_curves(registry, run_id, result, validation)
         mlflow.set_tag(schema.GX_SUCCESS, str(validation.success).lower())
         with storage.local_copy(validation.result_path, registry.settings.s3_endpoint_url) as validated:
             if validated is not None:
