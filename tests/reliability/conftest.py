@@ -58,7 +58,7 @@ def _whole_tier(config: pytest.Config) -> bool:
         config.getoption("markexpr") == "reliability"
         and not config.getoption("keyword")
         and config.args_source == pytest.Config.ArgsSource.TESTPATHS
-        and config.getoption("maxfail") == 0
+        and not config.getoption("maxfail")  # not stopped at the first failure (-x)
     )
 
 
