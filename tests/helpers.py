@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,12 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def subprocess_env() -> dict[str, str]:
+    """This environment, with the repository's code importable: for a test's helper processes
+    (``python -m tests.reliability.<step>``)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("", "include", "plugins", "tools"))}
 
 
 def free_port() -> int:

@@ -7,7 +7,6 @@ version, champion and ``stable`` on it, no ``canary`` and no lock ticket left.""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -22,7 +21,7 @@ from retrainer.registry import CHAMPION, Registry
 from retrainer.registry_lock import lock_model
 from retrainer.settings import Settings
 from retrainer.sources import load_bike_sharing, split_periods, write_batch
-from tests.helpers import REPO
+from tests.helpers import REPO, subprocess_env
 from tests.reliability.conftest import record
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
@@ -35,7 +34,7 @@ POINTS = ("train:model", "register:created", "promote:alias", "deploy:published"
 def _retrain(
     at: datetime, log: Path, fault: str | None = None, once: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("", "include", "plugins", "tools"))}
+    env = subprocess_env()
     env.pop("RETRAINER_FAULT", None)
     if fault:
         env.update(RETRAINER_FAULT=fault, RETRAINER_FAULT_ONCE=str(once))

@@ -5,7 +5,6 @@ the retry finishes exactly the rollback that was asked for (never two steps back
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ import yaml
 from retrainer import modelstore, schema
 from retrainer.registry import CHAMPION, Registry
 from retrainer.settings import Settings
-from tests.helpers import REPO
+from tests.helpers import REPO, subprocess_env
 from tests.reliability.conftest import record
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
@@ -26,7 +25,7 @@ POINTS = ("rollback:alias", "rollback:pending", "rollback:label")  # "previous" 
 
 
 def _rollback(target: str, run_id: str, fault: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("", "include", "plugins", "tools"))}
+    env = subprocess_env()
     env.pop("RETRAINER_FAULT", None)
     if fault:
         env["RETRAINER_FAULT"] = fault

@@ -8,7 +8,6 @@ process fails."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from retrainer.settings import Settings
 from retrainer.sources import load_bike_sharing, split_periods, write_batch
 from retrainer.validation import file_md5
 from retrainer.versioning import DataRegistry
-from tests.helpers import REPO, small_bike_spec
+from tests.helpers import REPO, small_bike_spec, subprocess_env
 from tests.reliability.conftest import record
 
 pytestmark = pytest.mark.reliability
@@ -61,7 +60,7 @@ def test_concurrent_promotions_end_on_the_gates_winner(
         records = {"plan": plan, "trained": trained, "evaluation": evaluation, "registered": registered}
         path.write_text(json.dumps({k: v.to_json() for k, v in records.items()}))
         files.append(path)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("", "include", "plugins", "tools"))}
+    env = subprocess_env()
     t0 = time.time() + 15  # every process imported and waiting
     cmd = [sys.executable, "-W", "ignore", "-m", "tests.reliability.promote_step"]
     procs = [subprocess.Popen([*cmd, str(f), str(t0)], cwd=REPO, env=env, stdout=subprocess.PIPE,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, subprocess_env
 from tests.reliability.conftest import record
 
 pytestmark = pytest.mark.reliability
@@ -23,7 +23,7 @@ REGISTRARS, REGISTER_ROUNDS = 2, 6
 
 
 def _contenders(args: list[list[str]], timeout: float = 600) -> list[dict]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("", "include", "plugins", "tools"))}
+    env = subprocess_env()
     cmd = [sys.executable, "-W", "ignore", "-m", "tests.reliability.race"]
     procs = [subprocess.Popen([*cmd, *a], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for a in args]  # fmt: skip
