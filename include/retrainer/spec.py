@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
+
+if TYPE_CHECKING:
+    from retrainer.delivery import Limits
 
 TaskType = Literal["regression", "classification"]
 FeatureType = Literal["numeric", "categorical"]
@@ -102,6 +105,29 @@ class DeployConfig:
     max_p99_ms: float = 250.0  # the check fails when their 99th percentile is slower
 
 
+UNEXPECTED_COLUMNS = ("refuse", "keep")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """What a delivered batch may be (spec section ``ingest``); the checks in ``retrainer.delivery``
+    and ``retrainer.batchchecks``."""
+
+    other_columns: tuple[str, ...] = ()  # delivered and kept, never used as features
+    unexpected_columns: str = "refuse"  # refuse: a column the spec does not name quarantines the batch
+    max_file_mb: float = 512.0
+    max_field_chars: int = 10_000
+    redelivery_max_row_loss: float = 0.0  # a re-delivery may replace a versioned period losing at most this share
+    max_scale_change: float = 10.0  # a numeric feature's spread this many times off the versioned data's: a unit change
+    leak_correlation: float = 0.999  # a feature this correlated with (or equal to) the target is a leak
+
+    @property
+    def limits(self) -> Limits:
+        from retrainer.delivery import Limits
+
+        return Limits(max_bytes=int(self.max_file_mb * 1024 * 1024), max_field_chars=self.max_field_chars)
+
+
 DRIFT_METHODS = ("ks", "wasserstein", "psi", "chisquare", "jensenshannon")
 
 
@@ -146,6 +172,7 @@ class DatasetSpec:
     drift: DriftConfig = DriftConfig()
     approval: ApprovalConfig = ApprovalConfig()
     deploy: DeployConfig = DeployConfig()
+    ingest: IngestConfig = IngestConfig()
     description: str = ""
     source_path: str = ""
 
@@ -201,6 +228,7 @@ class DatasetSpec:
             drift=p.drift(p.mapping("drift", required=False), {f.name for f in features}),
             approval=p.approval(p.mapping("approval", required=False)),
             deploy=p.deploy(p.mapping("deploy", required=False)),
+            ingest=p.ingest(p.mapping("ingest", required=False), {time_column, target.column, *p.raw["features"]}),
             description=str(raw.get("description", "")),
             source_path=str(path),
         )
@@ -375,6 +403,34 @@ class _SpecParser:
             tolerance=self._unit("deploy.tolerance", raw.get("tolerance", 1e-3), None),
             max_p99_ms=self._unit("deploy.max_p99_ms", raw.get("max_p99_ms", 250.0), None),
             **ints,
+        )
+
+    def ingest(self, raw: dict[str, Any], spec_columns: set[str]) -> IngestConfig:
+        self._known("ingest", raw, IngestConfig.__dataclass_fields__)
+        other = raw.get("other_columns") or []
+        if not isinstance(other, list) or not all(isinstance(c, str) and c for c in other):
+            raise SpecError(self.path, "ingest.other_columns", f"must be a list of column names, got {other!r}")
+        if set(other) & spec_columns:
+            raise SpecError(self.path, "ingest.other_columns", f"{sorted(set(other) & spec_columns)} are used already")
+        field_chars = raw.get("max_field_chars", IngestConfig.max_field_chars)
+        if isinstance(field_chars, bool) or not isinstance(field_chars, int) or field_chars < 1:
+            raise SpecError(self.path, "ingest.max_field_chars", f"must be a positive integer, got {field_chars!r}")
+        size = self._unit("ingest.max_file_mb", raw.get("max_file_mb", IngestConfig.max_file_mb), None)
+        scale = self._unit("ingest.max_scale_change", raw.get("max_scale_change", IngestConfig.max_scale_change), None)
+        if size <= 0 or scale <= 1:
+            raise SpecError(self.path, "ingest", "max_file_mb must be above 0 and max_scale_change above 1")
+        return IngestConfig(
+            other_columns=tuple(other),
+            unexpected_columns=self.choice(
+                "ingest.unexpected_columns", raw.get("unexpected_columns", "refuse"), UNEXPECTED_COLUMNS
+            ),
+            max_file_mb=size,
+            max_field_chars=field_chars,
+            redelivery_max_row_loss=self._unit(
+                "ingest.redelivery_max_row_loss", raw.get("redelivery_max_row_loss", 0.0)
+            ),
+            max_scale_change=scale,
+            leak_correlation=self._unit("ingest.leak_correlation", raw.get("leak_correlation", 0.999)),
         )
 
     def feature(self, fname: str, fraw: Any) -> Feature:

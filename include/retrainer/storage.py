@@ -61,6 +61,21 @@ def exists(uri: str, endpoint_url: str | None = None) -> bool:
     return bool(resp.get("KeyCount"))
 
 
+def set_aside_incomplete(dest: str, marker: str, endpoint_url: str | None = None) -> str | None:
+    """A local folder at ``dest`` without its ``marker`` (a copy a killed process left half
+    done) is renamed to ``<dest>.incomplete-<id>`` and kept, so publishing at ``dest`` can go
+    on; returns the new name. On S3 nothing is needed (objects are overwritten)."""
+    if is_s3(dest):
+        return None
+    final = Path(dest)
+    if not final.exists() or (final / marker).exists():
+        return None
+    aside = final.with_name(f"{final.name}.incomplete-{uuid.uuid4().hex[:8]}")
+    os.rename(final, aside)
+    log.warning("%s had no %s (an interrupted copy): set aside as %s", final, marker, aside.name)
+    return str(aside)
+
+
 def publish_dir(src: Path, dest: str, marker: str, endpoint_url: str | None = None) -> bool:
     """Publish folder ``src`` at ``dest`` so that no reader sees it half written.
 

@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from retrainer.sources import DataFileError, period_bounds
+from retrainer.delivery import read_delivery, sample
+from retrainer.sources import period_bounds
 from retrainer.spec import DatasetSpec
 
 if TYPE_CHECKING:
     import great_expectations as gx
+
+    from retrainer.batchchecks import Reference
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +55,6 @@ class ValidationReport:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
-
-
-def read_batch(path: Path | str, spec: DatasetSpec) -> pd.DataFrame:
-    """Read a landed CSV batch. Categorical columns stay text; the time column is parsed,
-    and unparseable timestamps become missing (validation reports them)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"{path}: batch file does not exist")
-    dtypes = {f.name: "str" for f in spec.categorical_features}
-    df = pd.read_csv(path, dtype=dtypes)
-    if spec.time_column in df:
-        df[spec.time_column] = pd.to_datetime(df[spec.time_column], errors="coerce", format="ISO8601")
-    return df
 
 
 def build_suite(spec: DatasetSpec, period: str | None) -> gx.ExpectationSuite:
@@ -120,7 +110,7 @@ def _describe_failure(res: Any) -> str:
     r = res.result or {}
     where = f"column '{col}'" if col else "table"
     if res.exception_info and res.exception_info.get("raised_exception"):
-        msg = str(res.exception_info.get("exception_message", "")).splitlines()[0][:160]
+        msg = (str(res.exception_info.get("exception_message", "")).splitlines() or [""])[0][:160]
         return f"{where}: {kind} could not run ({msg})"
     if kind == "column_to_exist":
         return f"{where} is missing"
@@ -132,19 +122,18 @@ def _describe_failure(res: Any) -> str:
         return f"{where}: {kind} could not be evaluated (is the column missing?)"
     pct = r.get("unexpected_percent") or 0.0
     count = r.get("unexpected_count")
-    sample = [str(v) for v in (r.get("partial_unexpected_list") or [])[:3]]
+    shown = sample(r.get("partial_unexpected_list") or [])
     if kind == "column_values_to_not_be_null":
         allowed = (1 - kw.get("mostly", 1.0)) * 100
         return f"{where}: {pct:.1f}% missing ({count} rows), at most {allowed:.1f}% allowed"
     if kind == "column_values_to_be_between":
         return (
-            f"{where}: {count} values ({pct:.1f}%) outside [{kw.get('min_value')}, {kw.get('max_value')}],"
-            f" e.g. {sample}"
+            f"{where}: {count} values ({pct:.1f}%) outside [{kw.get('min_value')}, {kw.get('max_value')}], e.g. {shown}"
         )
     if kind == "column_values_to_be_in_set":
-        return f"{where}: {count} values ({pct:.1f}%) not among the allowed categories, e.g. {sample}"
+        return f"{where}: {count} values ({pct:.1f}%) not among the allowed categories, e.g. {shown}"
     if kind == "column_values_to_be_unique":
-        return f"{where}: {count} rows share a value with another row, e.g. {sample}"
+        return f"{where}: {count} rows share a value with another row, e.g. {shown}"
     return f"{where}: {kind} failed ({count} unexpected)"
 
 
@@ -189,10 +178,38 @@ def file_md5(path: Path | str) -> str:
     return h.hexdigest()
 
 
-def validate_file(path: Path | str, spec: DatasetSpec, period: str, source: str | None = None) -> ValidationReport:
-    """Validate the batch file at ``path``; ``source`` names where it was delivered (default: the path)."""
-    df = read_batch(path, spec)
-    report = validate_frame(df, spec, period, source=source or str(path))
+def validate_file(
+    path: Path | str,
+    spec: DatasetSpec,
+    period: str,
+    source: str | None = None,
+    reference: Reference | None = None,
+) -> ValidationReport:
+    """Validate the batch file at ``path``; ``source`` names where it was delivered (default: the
+    path). A file that cannot be read as the spec's table fails with the reason and runs no
+    expectation; a readable one is judged by the suite and by ``retrainer.batchchecks`` (against
+    ``reference``, the versioned data, when given)."""
+    from retrainer import batchchecks
+
+    source = source or str(path)
+    delivery = read_delivery(path, spec, spec.ingest.limits)
+    if delivery.frame is None:
+        report = ValidationReport(spec.name, period, source, False, 0, 0, delivery.problems)
+    else:
+        df = delivery.frame
+        report = validate_frame(df, spec, period, source=source)
+        found = [
+            *delivery.problems,
+            *batchchecks.column_problems(df, spec),
+            *batchchecks.leak_problems(df, spec),
+            *batchchecks.reference_problems(df, spec, period, reference or batchchecks.Reference()),
+        ]
+        absent = [c for c in (spec.time_column, spec.target.column, *spec.feature_names) if c not in df]
+        # a missing column is said once, not once per expectation on it
+        said = [f for f in report.failures if not any(f.startswith(f"column '{c}': ") for c in absent)]
+        report.failures = found + said
+        report.evaluated += 4
+        report.success = not report.failures
     if report.success:
         log.info("validation passed: %s", report.summary())
     else:

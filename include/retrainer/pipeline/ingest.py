@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import logging
 import shutil
+from pathlib import Path
 
 from retrainer import storage
+from retrainer.batchchecks import REFERENCE_PERIODS, Reference
 from retrainer.contracts import BatchValidation, QuarantinedBatch, VersionedBatch
+from retrainer.delivery import write_canonical
 from retrainer.settings import Settings
 from retrainer.sources import DataFileError
+from retrainer.spec import DatasetSpec
 from retrainer.validation import DataValidationError, file_md5, validate_file
-from retrainer.versioning import DataRegistry
+from retrainer.versioning import DataRegistry, DataVersionError
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +27,59 @@ log = logging.getLogger(__name__)
 QUARANTINE_MARKER = "validation.json"
 
 
+class BatchPathError(ValueError):
+    """A batch named outside the landing location, or not a regular file there: it is not read,
+    copied or quarantined (it may be anything on the worker, e.g. ``/etc/passwd``)."""
+
+
+def checked_batch(settings: Settings, batch: str) -> str:
+    """``batch`` if it is a delivery under the landing location, else BatchPathError. A local
+    path is resolved (links followed, ``..`` removed) before it is compared; a relative one is
+    taken below the landing location."""
+    landing = settings.landing
+    outside = f"batch {batch!r} is outside the landing location {landing}: only deliveries under it are read"
+    if storage.is_s3(batch) or storage.is_s3(landing):
+        inside = storage.is_s3(batch) and storage.is_s3(landing) and batch.startswith(landing.rstrip("/") + "/")
+        if not inside or ".." in batch.split("/"):
+            raise BatchPathError(outside)
+        return batch
+    root = Path(landing).resolve()
+    given = Path(batch) if Path(batch).is_absolute() else root / batch
+    real = given.resolve()
+    if not real.is_relative_to(root):
+        via = f" (it leads to {real})" if real != given.absolute() else ""
+        raise BatchPathError(outside.replace(": only", f"{via}: only"))
+    if real.exists() and not real.is_file():
+        raise BatchPathError(f"batch {batch!r} is not a regular file (a folder, a pipe or a device)")
+    return str(given)
+
+
+def _reference(settings: Settings, spec: DatasetSpec, period: str) -> Reference:
+    """The versioned data a batch is compared with: its own period if it was versioned (a
+    re-delivery) and the periods before it, from the latest data version."""
+    registry = DataRegistry(settings)
+    try:
+        latest = registry.latest(spec.name)
+    except DataVersionError:
+        return Reference()
+    before = [p for p in latest.periods if p < period][-REFERENCE_PERIODS:]
+    if not before:
+        before = [p for p in latest.periods if p != period][:REFERENCE_PERIODS]
+    pick = before + ([period] if period in latest.periods else [])
+    return Reference(latest.label, {p: registry.read_periods(spec, latest, [p]) for p in pick})
+
+
 def validate_batch(settings: Settings, dataset: str, batch: str, period: str) -> BatchValidation:
-    """Validate a landed batch file against its spec's suite; the full GX result is kept on disk."""
+    """Validate a landed batch file: can it be read as the spec's table, does it meet the
+    spec's suite, does it fit the data already versioned. The full result is kept on disk."""
     storage.sweep_scratch()  # what ingests killed half way left on this host
+    batch = checked_batch(settings, batch)
     spec = settings.load_spec(dataset)
     with storage.local_copy(batch, settings.s3_endpoint_url) as path:
         if path is None:
             raise DataFileError(f"{batch}: batch file for {dataset} {period} does not exist")
         md5 = file_md5(path)
-        report = validate_file(path, spec, period, source=batch)
+        report = validate_file(path, spec, period, source=batch, reference=_reference(settings, spec, period))
     result_path = storage.join(settings.validation_results, dataset, period, f"{md5}.json")
     storage.write_text(result_path, report.to_json(), settings.s3_endpoint_url)
     return BatchValidation(
@@ -59,6 +107,7 @@ def quarantine_batch(settings: Settings, validation: BatchValidation) -> Quarant
     name = validation.batch.rstrip("/").rsplit("/", 1)[-1]
     dest = storage.join(settings.quarantine, validation.dataset, validation.period, validation.md5[:12])
     if not storage.exists(storage.join(dest, QUARANTINE_MARKER), endpoint):
+        storage.set_aside_incomplete(dest, QUARANTINE_MARKER, endpoint)  # an interrupted copy, on a local disk
         staging = storage.temp_dir("retrainer-quarantine-")
         try:
             with storage.local_copy(validation.batch, endpoint) as src:
@@ -95,7 +144,11 @@ def version_batch(settings: Settings, validation: BatchValidation) -> VersionedB
             raise DataValidationError(
                 f"{validation.batch} changed after it was validated (md5 {validation.md5} -> {md5})"
             )
-        res = DataRegistry(settings).add_batch(spec, validation.period, path, md5)
+        with storage.scratch("retrainer-canonical-") as scratch:
+            # one spelling of the same data (encoding, line ends, column order, time zone), so a
+            # re-encoded delivery of versioned data is that version, not a new one
+            canonical = write_canonical(path, spec, scratch / f"{validation.period}.csv", spec.ingest.other_columns)
+            res = DataRegistry(settings).add_batch(spec, validation.period, canonical, file_md5(canonical))
     return VersionedBatch(
         dataset=spec.name,
         period=validation.period,

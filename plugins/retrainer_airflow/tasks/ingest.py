@@ -23,7 +23,11 @@ def validate_batch() -> Json:
     p = params()
     s = settings()
     batch = p.get("batch") or storage.join(s.landing, p["dataset"], f"{p['period']}.csv")
-    result = ingest.validate_batch(s, p["dataset"], batch, p["period"])
+    try:
+        result = ingest.validate_batch(s, p["dataset"], batch, p["period"])
+    except ingest.BatchPathError as exc:  # not read, not copied: no retry can change it
+        log.error("REFUSED %s %s: %s", p["dataset"], p["period"], exc)
+        raise AirflowFailException(f"refused: {exc}") from exc
     log.info("%s", result.summary)
     return result.to_json()
 

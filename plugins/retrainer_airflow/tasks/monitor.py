@@ -10,6 +10,11 @@ from retrainer_airflow.tasks.runtime import Json, context, params, read, run_con
 RETRAIN_DAG_ID = "retrain_model"
 
 
+def drift_run_id(dataset: str, data_version: str) -> str:
+    """The run id of the retraining that drift starts on a data version: one per version."""
+    return f"drift__{dataset}__{data_version}"
+
+
 def check_drift(dataset: str, data_version: str) -> DriftCheck:
     from retrainer.pipeline import monitor
 
@@ -35,4 +40,4 @@ def start_retraining(check: Json | None) -> Json:
     if wait > 0:
         raise AirflowSkipException(f"in cooldown for another {wait / 3600:.1f} h after the last drift retraining")
     conf = RetrainConf(dataset, drift.data_version, f"drift: {drift.reason}", drift.summary())
-    return RetrainRequest(f"drift__{dataset}__{drift.data_version}", conf).to_json()
+    return RetrainRequest(drift_run_id(dataset, drift.data_version), conf).to_json()

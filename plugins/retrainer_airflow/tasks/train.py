@@ -20,6 +20,36 @@ def _requested_version(dataset: str) -> str | None:
     return named[-1] if named else None
 
 
+#: states of a retraining on newer data that a drift retraining gives way to
+LIVE_OR_DONE = ["queued", "running", "success"]
+#: how many of the newest data versions are looked at for such a retraining
+LOOKAHEAD = 20
+
+
+def _version_number(label: str) -> int:
+    return int(label.lstrip("v") or 0) if label.lstrip("v").isdigit() else -1
+
+
+def _newer_drift_retraining(plan: TrainingPlan) -> str | None:
+    """For a run that drift started: the run id of a drift retraining on a newer data version
+    of the dataset that is queued, running or done, if any. Two monitor_drift runs that decide
+    at once on a burst of data versions (each past the in-flight check before the other
+    triggered) start one retraining each; the one on older data gives way, so one trains."""
+    from retrainer.versioning import DataRegistry
+    from retrainer_airflow.tasks.monitor import RETRAIN_DAG_ID, drift_run_id
+
+    ti = context()["ti"]
+    if ti.run_id != drift_run_id(plan.dataset, plan.data_version):
+        return None
+    mine = _version_number(plan.data_version)
+    newer = [v.label for v in DataRegistry(settings()).versions(plan.dataset) if _version_number(v.label) > mine]
+    for label in reversed(newer[-LOOKAHEAD:]):
+        run_id = drift_run_id(plan.dataset, label)
+        if ti.get_dr_count(dag_id=RETRAIN_DAG_ID, run_ids=[run_id], states=LIVE_OR_DONE):
+            return run_id
+    return None
+
+
 def plan_training() -> Json:
     """Pin the data version: the one named by the ``data_version`` Param, else the one a retrain
     request (asset event) named, else the one that was current at the end of the run's data
@@ -49,6 +79,9 @@ def plan_training() -> Json:
             f"{plan.data_tag} with this window was already trained by {earlier}; "
             "nothing new to learn (trigger with force=true to train again)"
         )
+    newer = _newer_drift_retraining(plan)
+    if newer:
+        raise AirflowSkipException(f"{newer} retrains on newer data than {plan.data_tag}; this one gives way to it")
     return plan.to_json()
 
 

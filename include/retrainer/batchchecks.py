@@ -1,0 +1,138 @@
+"""Checks of a readable batch that no per-value expectation makes: columns the spec does not
+name, a feature that leaks the target, and, against the data already versioned, a partial
+re-delivery, a numeric feature gone constant and a unit change.
+
+Each check returns reasons in words (column, what, by how much); an empty list means the
+batch passed. The versioned data is a few periods of the latest data version
+(``Reference``); with none yet (the first batch), only the checks that need none run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from retrainer.delivery import sample
+from retrainer.spec import DatasetSpec
+
+#: how many versioned periods before the batch's own are compared with
+REFERENCE_PERIODS = 3
+#: fewer rows than this in a batch: no constant or scale judgement
+MIN_ROWS_TO_JUDGE = 20
+
+
+@dataclass
+class Reference:
+    """Versioned data to compare a batch with: frames by period, and the version they are from."""
+
+    version: str = ""
+    periods: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def others(self, period: str) -> list[pd.DataFrame]:
+        return [df for p, df in sorted(self.periods.items()) if p != period]
+
+
+def column_problems(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:
+    """Columns the spec does not name (when ``ingest.unexpected_columns`` is ``refuse``)."""
+    if spec.ingest.unexpected_columns != "refuse":
+        return []
+    known = {spec.time_column, spec.target.column, *spec.feature_names, *spec.ingest.other_columns}
+    extra = [c for c in df.columns if c not in known]
+    if not extra:
+        return []
+    return [
+        f"unexpected column{'s' if len(extra) > 1 else ''} {sample(extra) if len(extra) <= 3 else extra[:3]}"
+        f"{f' and {len(extra) - 3} more' if len(extra) > 3 else ''}: not in the spec (list known extra columns"
+        " under ingest.other_columns; they are kept, never used as features)"
+    ]
+
+
+def leak_problems(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:
+    """Features that carry the target: equal to it in nearly every row, or (numeric) correlated
+    with it beyond ``ingest.leak_correlation``."""
+    target = spec.target.column
+    if target not in df or len(df) < MIN_ROWS_TO_JUDGE:
+        return []
+    limit = spec.ingest.leak_correlation
+    y = df[target]
+    problems = []
+    for f in spec.features:
+        if f.name not in df:
+            continue
+        x = df[f.name]
+        both = x.notna() & y.notna()
+        if both.sum() < MIN_ROWS_TO_JUDGE:
+            continue
+        same = float((x[both].astype(str) == y[both].astype(str)).mean())
+        if same >= limit:
+            problems.append(f"feature '{f.name}' equals the target '{target}' in {same:.1%} of rows: a leak")
+            continue
+        if f.type == "numeric" and pd.api.types.is_numeric_dtype(y) and pd.api.types.is_numeric_dtype(x):
+            xs, ys = x[both].astype("float64"), y[both].astype("float64")
+            finite = np.isfinite(xs) & np.isfinite(ys)
+            xs, ys = xs[finite], ys[finite]
+            if len(xs) >= MIN_ROWS_TO_JUDGE and xs.std() > 0 and ys.std() > 0:
+                r = float(np.corrcoef(xs, ys)[0, 1])
+                if abs(r) >= limit:
+                    problems.append(
+                        f"feature '{f.name}' is correlated with the target '{target}' at r={r:.4f}"
+                        f" (limit {limit}, ingest.leak_correlation): a leak"
+                    )
+    return problems
+
+
+def _spread(s: pd.Series) -> float:
+    q = s.dropna().astype("float64").quantile([0.1, 0.9])
+    return float(q.iloc[1] - q.iloc[0])
+
+
+def reference_problems(df: pd.DataFrame, spec: DatasetSpec, period: str, ref: Reference) -> list[str]:
+    """What the versioned data shows wrong with the batch: a re-delivery that would lose rows, a
+    feature constant where it always varied, a numeric feature on another scale (a unit change)."""
+    if not ref.periods:
+        return []
+    problems = []
+    cfg = spec.ingest
+    if period in ref.periods:
+        had = len(ref.periods[period])
+        if len(df) < had * (1 - cfg.redelivery_max_row_loss):
+            problems.append(
+                f"a re-delivery of {period} with {len(df)} rows would replace the {had} rows versioned in"
+                f" {ref.version} ({had - len(df)} fewer): a partial delivery? (ingest.redelivery_max_row_loss"
+                f" {cfg.redelivery_max_row_loss:g})"
+            )
+    others = ref.others(period) or list(ref.periods.values())
+    if len(df) < MIN_ROWS_TO_JUDGE:
+        return problems
+    for f in spec.numeric_features:  # a category may well hold one value all period (holiday in June)
+        if f.name not in df:
+            continue
+        col = df[f.name].dropna()
+        if col.empty:
+            continue
+        before = [o[f.name].dropna() for o in others if f.name in o and len(o) >= MIN_ROWS_TO_JUDGE]
+        if not before:
+            continue
+        if col.nunique() == 1 and all(b.nunique() > 1 for b in before):
+            problems.append(
+                f"column '{f.name}' holds one value ({sample([col.iloc[0]])[1:-1]}) in all {len(col)} rows;"
+                f" it varies in every versioned period compared ({ref.version})"
+            )
+            continue
+        if not pd.api.types.is_numeric_dtype(col):
+            continue
+        new = _spread(col)
+        old = float(np.median([_spread(b) for b in before if pd.api.types.is_numeric_dtype(b)] or [0.0]))
+        if new <= 0 or old <= 0:
+            continue
+        ratio = new / old
+        if ratio >= cfg.max_scale_change or ratio <= 1 / cfg.max_scale_change:
+            way = f"{ratio:.3g}x wider" if ratio > 1 else f"{1 / ratio:.3g}x narrower"
+            problems.append(
+                f"column '{f.name}': its values spread {way} than in the versioned data ({new:.3g} vs {old:.3g}"
+                f" between the 10th and 90th percentiles, {ref.version}): a unit change?"
+                f" (ingest.max_scale_change {cfg.max_scale_change:g})"
+            )
+    return problems

@@ -1,0 +1,293 @@
+"""What a delivered batch file is, before any expectation runs: readable CSV text, or why not.
+
+A landed file may be anything a broken export, a wrong button or an attacker produces: empty,
+cut off, compressed, binary, in another encoding, separated by semicolons, with a header
+twice or none, with a field of ten megabytes. ``read_delivery`` reads it as the table the
+spec describes or returns, in words, what is wrong and where (line, column, byte), so the
+batch is quarantined with that reason instead of failing with a parser's traceback.
+
+``canonical_csv`` writes an accepted batch in one form (UTF-8 without BOM, ``\\n`` line ends,
+the spec's column order, timestamps as naive UTC ISO 8601, every other value as delivered), so
+a re-encoding of the same data is the same data version and not a new one.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from retrainer.sources import DataFileError
+from retrainer.spec import DatasetSpec
+
+#: first bytes of formats that are not CSV text
+MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "gzip-compressed data"),
+    (b"PK\x03\x04", "a ZIP archive (or an Excel workbook)"),
+    (b"BZh", "bzip2-compressed data"),
+    (b"\xfd7zXZ\x00", "xz-compressed data"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed data"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"PAR1", "a Parquet file"),
+    (b"\x89HDF", "an HDF5 file"),
+    (b"%PDF", "a PDF document"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel/Office document"),
+)
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+OTHER_DELIMITERS = (";", "\t", "|")
+SAMPLE_CHARS = 40  # a value quoted in a reason is cut to this many characters
+_ZONE = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$")
+_TOKENIZE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a batch may be at most (spec section ``ingest``)."""
+
+    max_bytes: int = 512 * 1024 * 1024
+    max_field_chars: int = 10_000
+
+
+@dataclass
+class Delivery:
+    """A delivered file read as a table (``frame``), or the reasons it cannot be (``problems``).
+
+    Problems found in a readable table (a value that is not a number, an infinite value, a
+    timestamp that is not ISO 8601) are listed too; the frame is then still validated, so the
+    quarantine reason names everything at once."""
+
+    frame: pd.DataFrame | None
+    problems: list[str] = field(default_factory=list)
+
+
+def sample(values: object) -> str:
+    """A few values for a reason, each cut short (a huge field must not be repeated whole)."""
+    out = []
+    for v in list(values)[:3]:  # type: ignore[call-overload]
+        s = str(v)
+        out.append(s if len(s) <= SAMPLE_CHARS else s[:SAMPLE_CHARS] + f"...({len(s)} chars)")
+    return repr(out)
+
+
+def _lines(rows: pd.Index | list[int]) -> str:
+    """File line numbers of frame rows (the header is line 1)."""
+    shown = [str(int(i) + 2) for i in list(rows)[:5]]
+    more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+    return f"line{'s' if len(rows) > 1 else ''} {', '.join(shown)}{more}"
+
+
+class _Unreadable(Exception):
+    """The file is no CSV text; the message says why."""
+
+
+def _scan_bytes(path: Path, limits: Limits) -> tuple[str, int, bytes]:
+    """The file's header line (text), its number of lines and its last line when that has no line
+    end; _Unreadable with the reason when the bytes are no CSV text."""
+    size = path.stat().st_size
+    if size == 0:
+        raise _Unreadable("the file is empty (0 bytes)")
+    if size > limits.max_bytes:
+        limit = limits.max_bytes
+        raise _Unreadable(f"the file is {size} bytes, more than the {limit} a batch may have (ingest.max_file_mb)")
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    for magic, kind in MAGIC:
+        if head.startswith(magic):
+            raise _Unreadable(f"{kind}, not CSV text: deliver the CSV file itself, uncompressed")
+    if head.startswith(UTF16_BOMS) or head.startswith(b"\xef\xbb\xbf\xff\xfe"):
+        raise _Unreadable("UTF-16 text (it starts with a UTF-16 byte order mark): deliver UTF-8")
+    nul = head.find(b"\x00")
+    if nul >= 0:
+        raise _Unreadable(f"binary data, not CSV text (a NUL byte at offset {nul})")
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    newlines, offset, tail = 0, 0, b""
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                at = offset + exc.start
+                line_start = (tail + chunk[: exc.start]).rfind(b"\n")
+                line = newlines + chunk[: exc.start].count(b"\n") + 1
+                column = len(tail + chunk[: exc.start]) - line_start
+                bad = chunk[exc.start]
+                raise _Unreadable(
+                    f"not UTF-8 text: byte 0x{bad:02x} at line {line}, column {column} (offset {at});"
+                    " the file looks like Latin-1 or Windows-1252: deliver UTF-8"
+                ) from None
+            newlines += chunk.count(b"\n")
+            offset += len(chunk)
+            tail = (tail + chunk)[-(1 << 16) :]
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise _Unreadable("not UTF-8 text: the file ends inside a multi-byte character (cut off?)") from None
+    text_head = head.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    first = text_head.splitlines()[0] if text_head.strip() else ""
+    if not first.strip():
+        raise _Unreadable("the file holds no header: its first line is empty")
+    lines = newlines + (0 if tail.endswith(b"\n") else 1)
+    last = tail if tail.endswith(b"\n") else tail.rsplit(b"\n", 1)[-1]
+    return first, lines, b"" if tail.endswith(b"\n") else last
+
+
+def _header_problems(first: str, spec: DatasetSpec) -> list[str]:
+    try:
+        header = next(csv.reader([first]))
+    except (csv.Error, StopIteration) as exc:
+        return [f"the header line cannot be read as CSV ({exc})"]
+    header = [h.strip() for h in header]
+    expected = [spec.time_column, spec.target.column, *spec.feature_names]
+    if len(header) == 1:
+        for d in OTHER_DELIMITERS:
+            if sum(c in first.split(d) for c in expected) >= 2:
+                shown = "tab" if d == "\t" else repr(d)
+                return [f"the columns are separated by {shown}, not ',': deliver comma-separated values"]
+    if not set(header) & set(expected):
+        return [
+            f"the header names none of the spec's columns (first line: {sample([first])[2:-2]!r}):"
+            " a file without a header, or another dataset's file?"
+        ]
+    problems = []
+    seen: dict[str, int] = {}
+    for name in header:
+        seen[name] = seen.get(name, 0) + 1
+    for name, n in seen.items():
+        if name == "":
+            problems.append(f"the header has {n} unnamed column{'s' if n > 1 else ''}")
+        elif n > 1:
+            problems.append(f"column '{name}' appears {n} times in the header")
+    return problems
+
+
+def read_delivery(path: Path | str, spec: DatasetSpec, limits: Limits | None = None) -> Delivery:
+    """Read a delivered CSV batch as the spec's table, or say why it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{path}: batch file does not exist")
+    limits = limits or Limits()
+    try:
+        first, n_lines, cut = _scan_bytes(path, limits)
+    except _Unreadable as exc:
+        return Delivery(None, [str(exc)])
+    problems = _header_problems(first, spec)
+    if problems:
+        return Delivery(None, problems)
+    n_fields = len(next(csv.reader([first])))
+    if cut:
+        try:
+            last = next(csv.reader([cut.decode("utf-8")]))
+        except (csv.Error, StopIteration):
+            last = []
+        if len(last) < n_fields:
+            return Delivery(None, [
+                f"the last line (line {n_lines}) has {len(last)} of {n_fields} fields and no line end:"
+                " the file looks cut off"
+            ])  # fmt: skip
+    dtypes = {f.name: "str" for f in spec.categorical_features}
+    dtypes[spec.time_column] = "str"
+    try:
+        df = pd.read_csv(path, dtype=dtypes, encoding="utf-8-sig", skipinitialspace=False)
+    except pd.errors.EmptyDataError:
+        return Delivery(None, ["the file holds no columns"])
+    except pd.errors.ParserError as exc:
+        msg = str(exc).strip().splitlines()[-1]
+        m = _TOKENIZE.search(msg)
+        if m:
+            return Delivery(None, [f"line {m.group(2)} has {m.group(3)} fields, the header has {m.group(1)}"])
+        return Delivery(None, [f"not readable as CSV: {msg[:200]} (an unbalanced quote?)"])
+    except (UnicodeDecodeError, ValueError) as exc:
+        return Delivery(None, [f"not readable as CSV: {str(exc)[:200]}"])
+    df.columns = [str(c).strip() for c in df.columns]
+    return Delivery(df, _value_problems(df, spec, limits))
+
+
+def _value_problems(df: pd.DataFrame, spec: DatasetSpec, limits: Limits) -> list[str]:
+    """Values a table can hold that no expectation names well: too long, not numbers, infinite,
+    timestamps not ISO 8601. Numbers and timestamps are converted in place (bad ones missing)."""
+    problems = []
+    for col in df.columns:
+        if _is_text(df[col]):
+            lengths = df[col].str.len()
+            if lengths.max(skipna=True) > limits.max_field_chars:
+                long = df.index[lengths > limits.max_field_chars]
+                problems.append(
+                    f"column '{col}': a value of {int(lengths.max())} characters at {_lines(long)}"
+                    f" (at most {limits.max_field_chars}, ingest.max_field_chars)"
+                )
+    numeric = [f.name for f in spec.numeric_features]
+    if spec.target.task == "regression":
+        numeric.append(spec.target.column)
+    for col in numeric:
+        if col not in df:
+            continue
+        if _is_text(df[col]):
+            converted = pd.to_numeric(df[col].str.strip(), errors="coerce")
+            bad = df.index[df[col].notna() & converted.isna()]
+            if len(bad):
+                problems.append(
+                    f"column '{col}': {len(bad)} values are not numbers, e.g. {sample(df[col][bad])} ({_lines(bad)})"
+                )
+            df[col] = converted
+        if pd.api.types.is_numeric_dtype(df[col]):
+            inf = df.index[np.isinf(df[col].to_numpy(dtype="float64", na_value=np.nan))]
+            if len(inf):
+                problems.append(f"column '{col}': {len(inf)} values are infinite ({_lines(inf)})")
+    tcol = spec.time_column
+    if tcol in df:
+        problems += _parse_times(df, tcol)
+    return problems
+
+
+def _is_text(s: pd.Series) -> bool:
+    return pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)
+
+
+def _parse_times(df: pd.DataFrame, tcol: str) -> list[str]:
+    raw = df[tcol].astype("string").str.strip()
+    present = raw.notna() & (raw != "")
+    zoned = raw.str.contains(_ZONE, na=False)
+    problems = []
+    if zoned.any() and (present & ~zoned).any():
+        mixed = df.index[present & ~zoned]
+        problems.append(
+            f"column '{tcol}': {int(zoned.sum())} timestamps carry a zone and {len(mixed)} do not"
+            f" ({_lines(mixed)}): the naive ones cannot be placed in time"
+        )
+    parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601", utc=bool(zoned.any()))
+    if zoned.any():
+        parsed = parsed.dt.tz_convert(None)  # UTC, as the periods are
+    bad = df.index[present & parsed.isna()]
+    if len(bad):
+        hint = " (day-first dates?)" if raw[bad].str.match(r"^\d{1,2}[/.]\d{1,2}[/.]\d{4}").any() else ""
+        problems.append(
+            f"column '{tcol}': {len(bad)} values are not ISO 8601 timestamps{hint}, e.g. {sample(raw[bad])}"
+            f" ({_lines(bad)})"
+        )
+    df[tcol] = parsed
+    return problems
+
+
+def write_canonical(path: Path | str, spec: DatasetSpec, dest: Path, other: tuple[str, ...] = ()) -> Path:
+    """Write an accepted batch in the one form a data version holds: every value as the text
+    delivered, the time column as naive UTC ISO 8601 (the same instant, one spelling), the
+    spec's column order, UTF-8 without BOM, ``\\n`` line ends."""
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    df.columns = [str(c).strip() for c in df.columns]
+    tcol = spec.time_column
+    raw = df[tcol].str.strip()
+    zoned = bool(raw.str.contains(_ZONE, na=False).any())
+    ts = pd.to_datetime(raw, format="ISO8601", utc=zoned)
+    if zoned:
+        ts = ts.dt.tz_convert(None)
+    df[tcol] = ts.dt.strftime("%Y-%m-%dT%H:%M:%S")
+    first = [spec.time_column, *spec.feature_names, spec.target.column, *other]
+    order = [c for c in first if c in df.columns]
+    order += sorted(c for c in df.columns if c not in order)
+    df[order].to_csv(dest, index=False, lineterminator="\n", encoding="utf-8")
+    return dest

@@ -1,0 +1,159 @@
+"""What a delivered file is before any expectation runs (retrainer.delivery), the checks against
+the versioned data (retrainer.batchchecks), the one form a data version holds, and which batch
+paths ingest reads at all. The whole catalogue runs through ``ingest_batch`` in
+tests/integration/test_bad_deliveries.py; here, every kind the checks before the suite catch,
+without Great Expectations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from retrainer import storage
+from retrainer.batchchecks import Reference, column_problems, leak_problems, reference_problems
+from retrainer.delivery import read_delivery, write_canonical
+from retrainer.pipeline.ingest import BatchPathError, checked_batch
+from retrainer.settings import Settings
+from retrainer.sources import load_bike_sharing, split_periods, write_batch
+from retrainer.spec import DatasetSpec, SpecError
+from retrainer.validation import file_md5
+from tests.bad_deliveries import CATALOGUE, Bad, build
+
+
+@pytest.fixture(scope="module")
+def months(bike_spec: DatasetSpec) -> dict[str, pd.DataFrame]:
+    return split_periods(load_bike_sharing(), bike_spec)
+
+
+def _problems(path: Path, spec: DatasetSpec, period: str, ref: Reference) -> list[str]:
+    found = read_delivery(path, spec, spec.ingest.limits)
+    if found.frame is None:
+        return found.problems
+    df = found.frame
+    checks = column_problems(df, spec) + leak_problems(df, spec) + reference_problems(df, spec, period, ref)
+    return found.problems + checks
+
+
+BEFORE_THE_SUITE = [b for b in CATALOGUE if not b.gx and not b.refused]
+
+
+@pytest.mark.parametrize("bad", BEFORE_THE_SUITE, ids=[b.kind for b in BEFORE_THE_SUITE])
+def test_a_bad_delivery_is_named_before_the_suite_runs(
+    bad: Bad, months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    batch, period = build(bad, months["2011-03"], months["2011-02"], tmp_path, CATALOGUE.index(bad))
+    ref = Reference("v0002", {"2011-01": months["2011-01"], "2011-02": months["2011-02"]})
+    problems = _problems(Path(batch), bike_spec, period, ref)
+    assert any(bad.reason.lower() in p.lower() for p in problems), problems
+    assert all(len(p) < 1000 for p in problems), "a reason repeats a field whole"
+
+
+def test_good_months_raise_nothing(months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path) -> None:
+    """Every real month against the three before it: no false alarm from the checks."""
+    names = list(months)
+    for i, period in enumerate(names):
+        path = write_batch(months[period], bike_spec, tmp_path / f"{period}.csv")
+        ref = Reference("v", {p: months[p] for p in names[max(0, i - 3) : i]})
+        assert _problems(path, bike_spec, period, ref) == [], period
+
+
+def test_one_form_of_the_same_data(months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path) -> None:
+    """BOM, CRLF, another column order and zoned UTC timestamps: the same bytes once written
+    in the form a data version holds; the form of a plain delivery is the delivery itself."""
+    df = months["2011-03"]
+    plain = write_batch(df, bike_spec, tmp_path / "plain.csv")
+    other = df[list(reversed(df.columns))].copy()
+    other["timestamp"] = pd.to_datetime(other["timestamp"]).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    odd = tmp_path / "odd.csv"
+    odd.write_bytes(b"\xef\xbb\xbf" + other.to_csv(index=False, lineterminator="\r\n").encode())
+    a = write_canonical(plain, bike_spec, tmp_path / "a.csv", bike_spec.ingest.other_columns)
+    b = write_canonical(odd, bike_spec, tmp_path / "b.csv", bike_spec.ingest.other_columns)
+    assert file_md5(a) == file_md5(b)
+    assert pd.read_csv(a).columns[0] == "timestamp"
+    assert read_delivery(odd, bike_spec).problems == []
+
+
+def test_zoned_timestamps_are_read_as_utc(
+    months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    df = months["2011-03"].copy()
+    df["timestamp"] = (pd.to_datetime(df["timestamp"]) + pd.Timedelta(hours=1)).dt.strftime("%Y-%m-%dT%H:%M:%S+01:00")
+    path = tmp_path / "zoned.csv"
+    path.write_bytes(df.to_csv(index=False).encode())
+    found = read_delivery(path, bike_spec)
+    assert found.problems == [] and found.frame is not None
+    assert found.frame["timestamp"].iloc[0] == pd.Timestamp(months["2011-03"]["timestamp"].iloc[0])
+
+
+def test_batch_paths_outside_the_landing_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETRAINER_HOME", str(tmp_path))
+    settings = Settings.from_env()
+    landing = Path(settings.landing)
+    (landing / "bike_sharing").mkdir(parents=True)
+    ok = landing / "bike_sharing" / "2011-03.csv"
+    ok.write_text("x\n")
+    assert checked_batch(settings, str(ok)) == str(ok)
+    assert checked_batch(settings, "bike_sharing/2011-03.csv") == str(ok)
+    inner = landing / "bike_sharing" / "link.csv"
+    inner.symlink_to(ok)
+    assert checked_batch(settings, str(inner)) == str(inner)  # a link that stays inside is read
+    (landing / "bike_sharing" / "passwd.csv").symlink_to("/etc/passwd")
+    os.mkfifo(landing / "bike_sharing" / "pipe.csv")
+    for batch, words in [
+        ("/etc/hosts", "outside the landing location"),
+        (str(landing / "bike_sharing" / "passwd.csv"), "leads to /etc/passwd"),
+        (str(landing / ".." / ".." / "etc" / "hosts"), "outside the landing location"),
+        ("../secrets.csv", "outside the landing location"),
+        (str(landing / "bike_sharing"), "not a regular file"),
+        (str(landing / "bike_sharing" / "pipe.csv"), "not a regular file"),
+        ("s3://bucket/landing/x.csv", "outside the landing location"),
+    ]:
+        with pytest.raises(BatchPathError, match=words):
+            checked_batch(settings, batch)
+
+
+def test_s3_batches_must_be_under_an_s3_landing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETRAINER_HOME", str(tmp_path))
+    monkeypatch.setenv("RETRAINER_LANDING", "s3://data/landing")
+    settings = Settings.from_env()
+    assert checked_batch(settings, "s3://data/landing/bike_sharing/2011-03.csv")
+    for batch in ("s3://data/landing-other/x.csv", "s3://data/landing/../private/x.csv", "/etc/hosts"):
+        with pytest.raises(BatchPathError):
+            checked_batch(settings, batch)
+
+
+def test_an_interrupted_copy_is_set_aside_not_lost(tmp_path: Path) -> None:
+    dest = tmp_path / "q" / "abc"
+    dest.mkdir(parents=True)
+    (dest / "part.csv").write_text("half")
+    aside = storage.set_aside_incomplete(str(dest), "validation.json")
+    assert aside and Path(aside).is_dir() and (Path(aside) / "part.csv").read_text() == "half"
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "validation.json").write_text("{}")
+    assert storage.publish_dir(src, str(dest), "validation.json")
+    assert storage.set_aside_incomplete(str(dest), "validation.json") is None  # complete: left alone
+
+
+@pytest.mark.parametrize(
+    ("ingest", "field"),
+    [
+        ({"other_colums": []}, "ingest.other_colums"),
+        ({"other_columns": ["temp"]}, "ingest.other_columns"),
+        ({"unexpected_columns": "ignore"}, "ingest.unexpected_columns"),
+        ({"max_field_chars": 0}, "ingest.max_field_chars"),
+        ({"redelivery_max_row_loss": 2}, "ingest.redelivery_max_row_loss"),
+        ({"max_scale_change": 1}, "ingest"),
+    ],
+)
+def test_ingest_section_errors_name_the_field(bike_spec: DatasetSpec, ingest: dict, field: str) -> None:  # type: ignore[type-arg]
+    import yaml
+
+    raw = yaml.safe_load(Path(bike_spec.source_path).read_text())
+    raw["ingest"] = ingest
+    with pytest.raises(SpecError) as err:
+        DatasetSpec.from_dict(raw)
+    assert err.value.field == field
