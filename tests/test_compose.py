@@ -223,6 +223,8 @@ OPTIONAL = {
     "RETRAINER_LOCK_DEAD_AFTER_S": "30: when a lock ticket that stopped beating is taken as its owner's death",
     "RETRAINER_FAULT": "fault points for the reliability suite only",
     "RETRAINER_FAULT_ONCE": "fault points for the reliability suite only",
+    "RETRAINER_FAULT_ACTION": "fault points for the reliability suite only",
+    "RETRAINER_FAULT_STALL_S": "fault points for the reliability suite only",
 }
 
 

@@ -3,7 +3,10 @@
 ``RETRAINER_FAULT=<point>`` (e.g. ``rollback:alias``) makes the process that reaches that
 point kill itself with SIGKILL there, as a lost worker would be: no cleanup, no exception
 handler, no ``finally``. ``RETRAINER_FAULT_ONCE=<file>`` makes it fire only while that file
-does not exist (it is created just before the kill), so the retry runs through.
+does not exist (it is created just before the kill, holding the point and the process id),
+so the retry runs through. With ``RETRAINER_FAULT_ACTION=stall`` the process instead stops
+at the point for ``RETRAINER_FAULT_STALL_S`` seconds (600 unless set), so that a test can
+kill the whole host (a Celery worker and its task processes) at a known moment.
 
 A test running the pipeline in its own process can instead hook a point (``hooked``): the
 hook runs there, e.g. stops the S3 endpoint or the MLflow server the run talks to, and the
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +27,7 @@ from pathlib import Path
 POINTS = (
     "version:pushing",  # the batch is added to DVC; its push to the remote starts
     "version:pushed",  # the data is in the remote; the commit and tag are not made yet
+    "train:epoch",  # an epoch of training is over, the next not begun (the run and its tags exist)
     "train:model",  # params, metrics and reports logged; the model's artifacts not yet
     "register:created",
     "promote:alias",
@@ -71,5 +76,8 @@ def point(name: str) -> None:
     if once:
         if Path(once).exists():
             return
-        Path(once).write_text(name)
+        Path(once).write_text(f"{name} {os.getpid()}")
+    if os.environ.get("RETRAINER_FAULT_ACTION") == "stall":
+        time.sleep(float(os.environ.get("RETRAINER_FAULT_STALL_S", "600")))
+        return
     os.kill(os.getpid(), signal.SIGKILL)

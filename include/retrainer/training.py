@@ -123,6 +123,20 @@ def split_train_val(df: pd.DataFrame, spec: DatasetSpec, fraction: float) -> tup
     return df.iloc[:-n_val], df.iloc[-n_val:]
 
 
+def _progress(keras: Any, name: str, epochs: int) -> Any:
+    """A line per epoch in the task log (loss and val_loss), so a long training shows where it is."""
+    from retrainer import faults
+
+    class Progress(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            logs = logs or {}
+            log.info("%s: epoch %d/%d, loss %.4f, val_loss %.4f", name, epoch + 1, epochs,
+                     logs.get("loss", float("nan")), logs.get("val_loss", float("nan")))  # fmt: skip
+            faults.point("train:epoch")
+
+    return Progress()
+
+
 def train(train_window: pd.DataFrame, spec: DatasetSpec, cfg: TrainingConfig | None = None) -> TrainResult:
     """Train on a window (seeded, deterministic ops), early-stopping on its latest slice."""
     import keras
@@ -140,7 +154,7 @@ def train(train_window: pd.DataFrame, spec: DatasetSpec, cfg: TrainingConfig | N
         make_dataset(train_df, spec, cfg, shuffle=True),
         validation_data=make_dataset(val_df, spec, cfg, shuffle=False),
         epochs=cfg.epochs,
-        callbacks=[stop],
+        callbacks=[stop, _progress(keras, spec.name, cfg.epochs)],
         verbose=0,
     )
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}

@@ -15,6 +15,7 @@ asset events, task logs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import psutil
 import pytest
 import requests
 
@@ -404,26 +406,49 @@ class AirflowStack:
         t0 = time.monotonic()
         setup_airflow(self.env)  # the metadata DB and the DAGs' pools
         for c in self.components:
-            with open(self.logs / f"{c.name}.log", "wb") as out:
-                # the first component leads a new process group; the others join it, so one
-                # signal to the group reaches every component and every task process
-                proc = subprocess.Popen(
-                    c.args,
-                    env={**self.env, **c.env},
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    cwd=self.root,
-                    process_group=0 if self.pgid is None else self.pgid,
-                )
-            if self.pgid is None:
-                self.pgid = proc.pid
-            self.procs[c.name] = proc
+            self._launch(c)
         self._wait_healthy(timeout - (time.monotonic() - t0))
         passwords = Path(self.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
         self.api = AirflowAPI(self.base_url, json.loads(passwords.read_text())[USER])
         self.api.watchdog = self.check_alive
         self.started_in = time.monotonic() - t0
+
+    def _launch(self, c: Component) -> None:
+        with open(self.logs / f"{c.name}.log", "ab") as out:
+            # the first component leads a new process group; the others join it, so one
+            # signal to the group reaches every component and every task process
+            proc = subprocess.Popen(
+                c.args,
+                env={**self.env, **c.env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.root,
+                process_group=0 if self.pgid is None else self.pgid,
+            )
+        if self.pgid is None:
+            self.pgid = proc.pid
+        self.procs[c.name] = proc
+
+    def processes(self, name: str) -> list[psutil.Process]:
+        """A component's process and every process it started (a worker's task processes)."""
+        root = psutil.Process(self.procs[name].pid)
+        return [root, *root.children(recursive=True)]
+
+    def kill_host(self, name: str) -> list[int]:
+        """SIGKILL a component and every process it started at once, as when its host is lost:
+        no handler, no ``finally`` runs anywhere in it. Returns the process ids killed."""
+        procs = self.processes(name)
+        for p in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
+        psutil.wait_procs(procs, timeout=30)
+        self.procs[name].wait(timeout=10)
+        return [p.pid for p in procs]
+
+    def relaunch(self, name: str) -> None:
+        """Start a component again as it was first started (its host is back)."""
+        self._launch(next(c for c in self.components if c.name == name))
 
     def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -138,8 +138,8 @@ def make_celery_stack(parent: Path, s3: str, bucket: str) -> AirflowStack:
     return stack
 
 
-@pytest.fixture(scope="module", name="celery_stack")
-def celery_stack_fixture(request: pytest.FixtureRequest, moto_endpoint: str) -> Iterator[AirflowStack]:
+def new_celery_stack(moto_endpoint: str) -> AirflowStack:
+    """A celery stack (not started) with a bucket of its own on ``moto_endpoint``."""
     import boto3
 
     bucket = f"retrainer-celery-{secrets.token_hex(4)}"
@@ -147,5 +147,9 @@ def celery_stack_fixture(request: pytest.FixtureRequest, moto_endpoint: str) -> 
         "s3", endpoint_url=moto_endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
         region_name="us-east-1",
     ).create_bucket(Bucket=bucket)  # fmt: skip
-    parent = Path(os.environ["AIRFLOW_HOME"]).parent
-    yield from serve(make_celery_stack(parent, moto_endpoint, bucket), request, "celery stack")
+    return make_celery_stack(Path(os.environ["AIRFLOW_HOME"]).parent, moto_endpoint, bucket)
+
+
+@pytest.fixture(scope="module", name="celery_stack")
+def celery_stack_fixture(request: pytest.FixtureRequest, moto_endpoint: str) -> Iterator[AirflowStack]:
+    yield from serve(new_celery_stack(moto_endpoint), request, "celery stack")

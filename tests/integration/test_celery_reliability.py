@@ -1,25 +1,36 @@
-"""The distributed stack under a burst and a database fault: 8 batches delivered at once to
-the S3 landing prefix, ingested by two Celery workers (hosts) that share only S3, the data
-registry's git remote and the MLflow server, while every connection to the Airflow metadata
-database (PostgreSQL) is cut three times. Every batch becomes one data version, numbered in
-order with none lost, announced once."""
+"""The distributed stack under a burst, a database fault and a lost host.
+
+8 batches delivered at once to the S3 landing prefix, ingested by two Celery workers (hosts)
+that share only S3, the data registry's git remote and the MLflow server, while every
+connection to the Airflow metadata database (PostgreSQL) is cut three times: every batch
+becomes one data version, numbered in order with none lost, announced once.
+
+Then, on those versions, a retraining whose worker is killed mid-training (the Celery worker
+and every process it started, SIGKILL): the scheduler finds the task without a heartbeat
+and fails it for retry; the retry reuses the MLflow run and the run ends with one model
+version, promoted and deployed. Tasks get one retry in this module, as in production (the
+other stacks of the suite run without retries, so a failure shows at once)."""
 
 from __future__ import annotations
 
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from retrainer import modelstore, schema
+from retrainer.registry import CHAMPION, Registry
 from retrainer.sources import load_bike_sharing, split_periods, write_batch
 from retrainer.versioning import DataRegistry
 from tests.reliability.conftest import record
 
-from .airflow_stack import AirflowStack
-from .celery_stack import celery_stack_fixture  # noqa: F401  (the fixture)
-from .test_celery_e2e import _runs, _s3, _settled
+from .airflow_stack import AirflowStack, serve
+from .celery_stack import WORKERS, new_celery_stack
+from .test_celery_e2e import _runs, _s3, _settled, _task_instances, _wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.celery, pytest.mark.s3, pytest.mark.reliability,
               pytest.mark.timeout(1800)]  # fmt: skip
@@ -27,6 +38,25 @@ pytestmark = [pytest.mark.integration, pytest.mark.celery, pytest.mark.s3, pytes
 #: months of the bike data that pass the suite as delivered
 MONTHS = ("2011-01", "2011-02", "2011-03", "2011-04", "2011-05", "2011-06", "2011-08", "2011-09")
 CUTS = 3
+HEARTBEAT_TIMEOUT_S = 30  # the scheduler fails a running task whose heartbeat is this old
+
+
+@pytest.fixture(scope="module", name="celery_stack")
+def celery_stack_fixture(request: pytest.FixtureRequest, moto_endpoint: str) -> Iterator[AirflowStack]:
+    """The Celery stack with a retry per task, a short heartbeat timeout, and training that
+    stops after its first epoch (once), so the test knows when to kill the host running it."""
+    stack = new_celery_stack(moto_endpoint)
+    stack.env.update(
+        {
+            "RETRAINER_TASK_RETRIES": "1",
+            "RETRAINER_RETRY_DELAY_S": "5",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_S),
+            "RETRAINER_FAULT": "train:epoch",
+            "RETRAINER_FAULT_ACTION": "stall",
+            "RETRAINER_FAULT_ONCE": str(stack.root / "training-stalled"),
+        }
+    )
+    yield from serve(stack, request, "celery stack")
 
 
 def _cut_connections(db_url: str) -> int:
@@ -92,9 +122,68 @@ def test_eight_batches_at_once_on_two_workers_with_the_metadata_db_cut(
            len(MONTHS) if ok else min(succeeded, len(versions)), 0 if ok else len(MONTHS) - len(versions),
            "8 data versions numbered in order, each one period more, 8 asset events")  # fmt: skip
     alive = len(cut) == CUTS and succeeded == len(MONTHS)
+    retried = sum(int(ti["try_number"]) > 1 for ti in _task_instances(api) if ti["dag_id"] == "ingest_batch")
     record(f"metadata DB (PostgreSQL) connections cut {CUTS} times during those ingests", CUTS,
            CUTS if alive else len(cut), 0 if alive else CUTS - len(cut),
-           f"{sum(cut)} connections terminated; every component and every run went on")  # fmt: skip
+           f"{sum(cut)} connections terminated; every component and every run went on "
+           f"({retried} task{'' if retried == 1 else 's'} needed a retry)")  # fmt: skip
     assert len(cut) == CUTS and all(n > 0 for n in cut), cut
     assert succeeded == len(MONTHS), [(r["dag_run_id"], r["state"]) for r in runs]
     assert ok, ([v.label for v in versions], [v.periods for v in versions], tags, len(events))
+
+
+def test_a_worker_killed_mid_training_is_retried_on_the_same_run(
+    celery_stack: AirflowStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack, api = celery_stack, celery_stack.client
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):  # to look at S3 from here
+        monkeypatch.setenv(key, stack.env[key])
+    settings = stack.settings
+    spec = settings.load_spec("bike_sharing")
+    assert DataRegistry(settings).versions("bike_sharing"), "needs the data versions the test above ingests"
+    stalled = Path(stack.env["RETRAINER_FAULT_ONCE"])
+    api.unpause("retrain_model")  # its monthly schedule starts a retraining on the newest data
+    _wait_for("the training's first epoch", stalled.exists, api, timeout=900)
+    point, pid = stalled.read_text().split()
+    hosts = [h.split(".")[0] for h in WORKERS]
+    (host,) = [h for h in hosts if int(pid) in {p.pid for p in stack.processes(h)}]
+    (run,) = _runs(api, "retrain_model")
+    registry = Registry(settings)
+    at_kill = _training_runs(registry, spec, run["dag_run_id"])
+    killed = stack.kill_host(host)
+    stack.relaunch(host)  # the host comes back, as a restarted node does
+
+    state = api.wait_for_run("retrain_model", run["dag_run_id"], timeout=1500)
+    tries = api.request("GET", f"/api/v2/dags/retrain_model/dagRuns/{run['dag_run_id']}/taskInstances/train/tries")[
+        "task_instances"
+    ]
+    after = _training_runs(registry, spec, run["dag_run_id"])
+    versions = registry.client.search_model_versions(f"name = '{spec.model_name}'")
+    version = versions[0].version if len(versions) == 1 else None
+    mid_training = len(at_kill) == 1 and schema.MODEL_URI not in at_kill[0].data.tags
+    reused = len(after) == 1 and bool(at_kill) and after[0].info.run_id == at_kill[0].info.run_id
+    history = registry.client.get_metric_history(after[0].info.run_id, schema.METRIC_LOSS) if after else []
+    steps = [m.step for m in history]
+    served = version is not None and modelstore.has_version(
+        settings.model_store, spec.model_name, version, settings.s3_endpoint_url
+    )
+    ok = state == "success" and mid_training and reused and after[0].info.status == "FINISHED"
+    ok = ok and len(steps) == len(set(steps)) > 0 and version is not None and versions[0].run_id == after[0].info.run_id
+    ok = ok and registry.alias_version(spec, CHAMPION) == version and served
+    retried_on = tries[-1].get("hostname", "?").split(".")[0] if tries else "?"
+    record(f"a Celery worker killed mid-training (SIGKILL to it and its {len(killed) - 1} task processes); "
+           f"the scheduler's heartbeat timeout ({HEARTBEAT_TIMEOUT_S} s) fails the task, the retry runs", 1, int(ok),
+           0 if ok else 1, f"killed on {host} at {point}, retried on {retried_on}: the same MLflow run, one learning "
+           "curve, one model version, champion and deployed")  # fmt: skip
+    assert state == "success", api.describe("retrain_model", run["dag_run_id"])
+    assert [t["state"] for t in tries] == ["failed", "success"], tries
+    assert mid_training, [r.data.tags for r in at_kill]
+    assert ok, (reused, [r.info for r in after], steps, [(v.version, v.run_id) for v in versions], served)
+
+
+def _training_runs(registry: Registry, spec: Any, run_id: str) -> list[Any]:
+    """The MLflow training runs of an Airflow run (the drift checks are runs of their own kind)."""
+    runs = registry.client.search_runs(
+        [registry.experiment_id(spec)], filter_string=schema.tag_filter({schema.AIRFLOW_RUN_ID: run_id})
+    )
+    return [r for r in runs if r.data.tags.get(schema.RUN_KIND) != schema.DRIFT_CHECK_KIND]

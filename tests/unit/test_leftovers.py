@@ -39,6 +39,22 @@ def test_every_fault_point_is_in_the_code() -> None:
         pass
 
 
+def test_a_stalled_point_stops_once_and_says_where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    once = tmp_path / "stalled"
+    monkeypatch.setenv("RETRAINER_FAULT", "train:epoch")
+    monkeypatch.setenv("RETRAINER_FAULT_ACTION", "stall")
+    monkeypatch.setenv("RETRAINER_FAULT_STALL_S", "0.2")
+    monkeypatch.setenv("RETRAINER_FAULT_ONCE", str(once))
+    faults.point("train:model")  # another point: nothing
+    assert not once.exists()
+    t0 = time.monotonic()
+    faults.point("train:epoch")
+    assert time.monotonic() - t0 >= 0.2 and once.read_text() == f"train:epoch {os.getpid()}"
+    t0 = time.monotonic()
+    faults.point("train:epoch")  # once: the retry goes through
+    assert time.monotonic() - t0 < 0.2
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,9 +42,17 @@ def test_model_takes_raw_features_and_beats_the_mean(
     assert len(trained.history["val_loss"]) == trained.epochs_run
 
 
-def test_training_is_deterministic(bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+def test_training_is_deterministic(
+    bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], caplog: pytest.LogCaptureFixture
+) -> None:
     cfg = replace(bike_spec.training, epochs=2)
-    a = training.predict(training.train(window[0], bike_spec, cfg).model, window[1].iloc[:50], bike_spec)
+    with caplog.at_level(logging.INFO, logger="retrainer.training"):
+        a = training.predict(training.train(window[0], bike_spec, cfg).model, window[1].iloc[:50], bike_spec)
+    # a line per epoch in the task log
+    assert [r.getMessage().split(",")[0] for r in caplog.records if "epoch" in r.getMessage()][:2] == [
+        f"{bike_spec.name}: epoch 1/2",
+        f"{bike_spec.name}: epoch 2/2",
+    ]
     b = training.predict(training.train(window[0], bike_spec, cfg).model, window[1].iloc[:50], bike_spec)
     np.testing.assert_allclose(a, b, rtol=1e-5)
 
