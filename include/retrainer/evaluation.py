@@ -109,6 +109,20 @@ class GateDecision:
         return None if self.champion is None else self.candidate - self.champion
 
 
+#: why a metric can be undefined on a set of rows
+_WHY_UNDEFINED = {"auc": " (AUC needs both classes)"}
+
+
+def _undefined_slices(cfg: GateConfig, slices: list[SliceRow]) -> list[SliceRow]:
+    """Slices with enough rows to judge where the candidate's or the champion's metric is undefined."""
+    return [
+        s
+        for s in slices
+        if s.rows >= cfg.min_slice_rows
+        and not (np.isfinite(s.candidate) and (s.champion is None or np.isfinite(s.champion)))
+    ]
+
+
 def _beats(candidate: float, reference: float, margin: float, higher_is_better: bool) -> bool:
     if higher_is_better:
         return candidate >= reference * (1 + margin)
@@ -133,7 +147,7 @@ def gate(
     passed = True
     if not np.isfinite(c):
         passed = False
-        reasons.append(f"candidate {m} is not finite ({c})")
+        reasons.append(f"candidate {m} is undefined on this holdout ({c}){_WHY_UNDEFINED.get(m, '')}")
     elif _beats(c, b, cfg.baseline_margin, hib):
         reasons.append(f"beats the baseline: {m} {c:.4g} vs {b:.4g} (margin {cfg.baseline_margin:.0%})")
     else:
@@ -149,6 +163,12 @@ def gate(
         reasons.append(
             f"does not beat champion v{champion_version} by {cfg.champion_margin:.0%}: {m} {c:.4g} vs {ch:.4g}"
         )
+    undefined = _undefined_slices(cfg, slices or [])
+    if undefined:  # shown, not judged: never a silent pass
+        where = ", ".join(f"{s.feature}={s.value} ({s.rows} rows)" for s in undefined[:5])
+        more = f" and {len(undefined) - 5} more" if len(undefined) > 5 else ""
+        reasons.append(f"{m} is undefined on {len(undefined)} slice(s){_WHY_UNDEFINED.get(m, '')}, not judged: "
+                       f"{where}{more}")  # fmt: skip
     failed = [s for s in slices or [] if s.failed]
     if failed:
         passed = False

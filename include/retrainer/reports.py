@@ -188,13 +188,19 @@ def _slice_plot(decision: Any, feature: str, holdout: Any, y: np.ndarray, candid
     return _png_base64(fig)
 
 
+def _metric(value: float | None) -> str:
+    """A metric for a table cell: blank when there is none, 'undefined' when it is not finite."""
+    if value is None:
+        return ""
+    return f"{value:.4g}" if np.isfinite(value) else "undefined"
+
+
 def _slice_rows(decision: Any) -> str:
     import html
 
     return "".join(
         f"<tr class='{'drift' if s.failed else ''}'><td>{html.escape(s.feature)}</td><td>{html.escape(s.value)}</td>"
-        f"<td>{s.rows}</td><td>{s.candidate:.4g}</td>"
-        f"<td>{'' if s.champion is None else f'{s.champion:.4g}'}</td>"
+        f"<td>{s.rows}</td><td>{_metric(s.candidate)}</td><td>{_metric(s.champion)}</td>"
         f"<td>{'' if s.regression is None else f'{s.regression:+.1%}'}</td>"
         f"<td>{'FAIL' if s.failed else ('ok' if s.judged else 'not judged')}</td></tr>"
         for s in decision.slices

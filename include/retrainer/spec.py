@@ -8,6 +8,7 @@ file. Where things live is apart, in ``retrainer.settings``.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,6 +26,17 @@ Frequency = Literal["monthly"]
 HIGHER_IS_BETTER = frozenset({"auc", "accuracy"})
 REGRESSION_METRICS = frozenset({"rmse", "mae"})
 CLASSIFICATION_METRICS = frozenset({"log_loss", "auc", "accuracy"})
+#: the keys a spec may have at the top level, in a target, a feature and ``rows``
+TOP_LEVEL_KEYS = frozenset({"name", "description", "model_name", "time_column", "frequency", "target", "features",
+                            "rows", "training", "gate", "drift", "approval", "deploy", "ingest"})  # fmt: skip
+TARGET_KEYS = frozenset({"column", "task", "min", "max", "positive"})
+FEATURE_KEYS = frozenset({"type", "min", "max", "categories", "max_null_rate"})
+ROWS_KEYS = frozenset({"min", "max"})
+#: what YAML 1.1 reads an unquoted yes/no/on/off/true/false as
+_YAML_BOOLEAN = (
+    "is read as the boolean {value} (YAML takes unquoted yes, no, on, off, true and false as booleans); "
+    'quote it, e.g. "No"'
+)
 
 
 class SpecError(ValueError):
@@ -204,13 +216,14 @@ class DatasetSpec:
     @classmethod
     def from_dict(cls, raw: dict[str, Any], path: Path | str = "<spec>") -> DatasetSpec:
         p = _SpecParser(raw, path)
+        p._known("", raw, TOP_LEVEL_KEYS)
         name = p.string("name")
         target = p.target(p.mapping("target"))
         features = p.features(p.mapping("features"))
         time_column = p.string("time_column")
         if time_column in p.raw["features"] or target.column in p.raw["features"]:
             raise SpecError(path, "features", "must not contain the time column or the target")
-        rows = p.mapping("rows", required=False)
+        rows = p.rows(p.mapping("rows", required=False))
         training = p.training(p.mapping("training", required=False))
         if training.window_periods < 1 or training.holdout_periods < 1:
             raise SpecError(path, "training.window_periods", "window and holdout must be >= 1")
@@ -221,8 +234,8 @@ class DatasetSpec:
             frequency=p.choice("frequency", raw.get("frequency", "monthly"), ("monthly",)),  # type: ignore[arg-type]
             target=target,
             features=features,
-            min_rows=int(rows.get("min", 1)),
-            max_rows=None if rows.get("max") is None else int(rows["max"]),
+            min_rows=rows[0],
+            max_rows=rows[1],
             training=training,
             gate=p.gate(p.mapping("gate", required=False), target.task, features),
             drift=p.drift(p.mapping("drift", required=False), {f.name for f in features}),
@@ -263,20 +276,41 @@ class _SpecParser:
         return str(value)
 
     def optional_number(self, name: str, value: Any) -> float | None:
-        if value is None:
-            return None
+        return None if value is None else self.number(name, value)
+
+    def number(self, name: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(self.path, name, f"must be a number, got {value!r}")
         return float(value)
 
+    def integer(self, name: str, value: Any, least: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise SpecError(self.path, name, f"must be an integer of at least {least}, got {value!r}")
+        return value
+
+    def rows(self, raw: dict[str, Any]) -> tuple[int, int | None]:
+        self._known("rows", raw, ROWS_KEYS)
+        least = self.integer("rows.min", raw.get("min", 1), 1)
+        most = None if raw.get("max") is None else self.integer("rows.max", raw["max"], least)
+        return least, most
+
+    def text_value(self, name: str, value: Any) -> str:
+        """A value that names a class or a category: YAML's booleans are refused, not turned into 'True'."""
+        if isinstance(value, bool):
+            raise SpecError(self.path, name, _YAML_BOOLEAN.format(value=str(value).lower()))
+        if value is None or isinstance(value, (dict, list)):
+            raise SpecError(self.path, name, f"must be a value, got {value!r}")
+        return str(value)
+
     def target(self, raw: dict[str, Any]) -> Target:
+        self._known("target", raw, TARGET_KEYS)
         task = self.choice("target.task", raw.get("task"), ("regression", "classification"))
         target = Target(
             column=self.string("target.column", raw.get("column")),
             task=task,  # type: ignore[arg-type]
             min=self.optional_number("target.min", raw.get("min")),
             max=self.optional_number("target.max", raw.get("max")),
-            positive=None if raw.get("positive") is None else str(raw["positive"]),
+            positive=None if raw.get("positive") is None else self.text_value("target.positive", raw["positive"]),
         )
         if task == "classification" and target.positive is None:
             raise SpecError(self.path, "target.positive", "classification needs the positive class value")
@@ -288,6 +322,7 @@ class _SpecParser:
         return tuple(self.feature(fname, fraw) for fname, fraw in raw.items())
 
     def gate(self, raw: dict[str, Any], task: str, features: tuple[Feature, ...]) -> GateConfig:
+        self._known("gate", raw, GateConfig.__dataclass_fields__)
         metric = str(raw.get("metric", "rmse" if task == "regression" else "log_loss"))
         allowed = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
         if metric not in allowed:
@@ -298,20 +333,18 @@ class _SpecParser:
             raise SpecError(self.path, "gate.slices", f"must list categorical features, got {slices!r}")
         return GateConfig(
             metric=metric,
-            baseline_margin=float(raw.get("baseline_margin", 0.1)),
-            champion_margin=float(raw.get("champion_margin", 0.0)),
+            baseline_margin=self.number("gate.baseline_margin", raw.get("baseline_margin", 0.1)),
+            champion_margin=self.number("gate.champion_margin", raw.get("champion_margin", 0.0)),
             slices=tuple(slices),
             max_slice_regression=self._unit("gate.max_slice_regression", raw.get("max_slice_regression", 0.2), None),
-            min_slice_rows=int(raw.get("min_slice_rows", 30)),
+            min_slice_rows=self.integer("gate.min_slice_rows", raw.get("min_slice_rows", 30), 1),
         )
 
     def training(self, raw: dict[str, Any]) -> TrainingConfig:
         defaults = TrainingConfig()
         values: dict[str, Any] = {}
+        self._known("training", raw, TrainingConfig.__dataclass_fields__)
         for key, value in raw.items():
-            if key not in TrainingConfig.__dataclass_fields__:
-                known = sorted(TrainingConfig.__dataclass_fields__)
-                raise SpecError(self.path, f"training.{key}", f"unknown; known: {known}")
             default = getattr(defaults, key)
             if isinstance(default, tuple):
                 if not isinstance(value, list) or not all(isinstance(u, int) and u > 0 for u in value):
@@ -345,9 +378,7 @@ class _SpecParser:
     def drift(self, raw: dict[str, Any], feature_names: set[str]) -> DriftConfig:
         known = {"drift_share", "null_rate_delta", "weights", "features", "target", "prediction",
                  "performance_drop", "require_performance_drop", "cooldown_hours"}  # fmt: skip
-        for key in raw:
-            if key not in known:
-                raise SpecError(self.path, f"drift.{key}", f"unknown; known: {sorted(known)}")
+        self._known("drift", raw, known)
         for section in ("weights", "features"):
             value = raw.get(section) or {}
             if not isinstance(value, dict):
@@ -375,9 +406,13 @@ class _SpecParser:
         )
 
     def _known(self, section: str, raw: dict[str, Any], known: Any) -> None:
+        """Refuse a key the section does not have (a typo would otherwise fall back to a default)."""
         for key in raw:
             if key not in known:
-                raise SpecError(self.path, f"{section}.{key}", f"unknown; known: {sorted(known)}")
+                close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1, cutoff=0.75)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                where = f"{section}.{key}" if section else str(key)
+                raise SpecError(self.path, where, f"unknown key; {hint}known: {', '.join(sorted(known))}")
 
     def approval(self, raw: dict[str, Any]) -> ApprovalConfig:
         self._known("approval", raw, ApprovalConfig.__dataclass_fields__)
@@ -437,6 +472,7 @@ class _SpecParser:
         where = f"features.{fname}"
         if not isinstance(fraw, dict):
             raise SpecError(self.path, where, "must be a mapping with at least 'type'")
+        self._known(where, fraw, FEATURE_KEYS)
         ftype = self.choice(f"{where}.type", fraw.get("type"), ("numeric", "categorical"))
         rate = fraw.get("max_null_rate", 0.0)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
@@ -446,7 +482,7 @@ class _SpecParser:
             cats = fraw.get("categories")
             if not isinstance(cats, list) or not cats:
                 raise SpecError(self.path, f"{where}.categories", "a categorical feature needs a non-empty list")
-            categories = tuple(str(c) for c in cats)
+            categories = tuple(self.text_value(f"{where}.categories", c) for c in cats)
             if len(set(categories)) != len(categories):
                 raise SpecError(self.path, f"{where}.categories", "has duplicates")
         lo = self.optional_number(f"{where}.min", fraw.get("min"))

@@ -81,6 +81,41 @@ def test_a_slice_regression_fails_the_gate() -> None:
     assert gate(cfg, {"rmse": 0.9}, {"rmse": 5.0}, {"rmse": 1.0}, "4", slices[2:]).passed  # sun alone passes
 
 
+def test_a_metric_undefined_on_a_slice_is_reported_and_carried_as_null() -> None:
+    """AUC on a slice that holds one class is undefined: the slice is shown and named in the
+    reasons, not judged; the evaluation record still crosses to the next task as strict JSON."""
+    import json
+
+    import pandas as pd
+
+    from retrainer.contracts import Evaluation, SliceRow
+    from retrainer.evaluation import slice_table
+
+    cfg = GateConfig(metric="auc", baseline_margin=0.05, slices=("plan",), min_slice_rows=5)
+    frame = pd.DataFrame({"plan": ["basic"] * 40 + ["pro"] * 10})
+    y = np.array([0.0, 1.0] * 20 + [1.0] * 10)  # every "pro" row is positive
+    candidate = np.where(y > 0.5, 0.8, 0.2)
+    candidate[:4] = [0.6, 0.4, 0.6, 0.4]
+    champion = np.full(50, 0.5)
+    slices = slice_table(cfg, "classification", frame, y, candidate, champion)
+    pro = next(s for s in slices if s.value == "pro")
+    assert np.isnan(pro.candidate) and not pro.judged and not pro.failed
+    decision = gate(cfg, {"auc": 0.95}, {"auc": 0.5}, {"auc": 0.5}, "1", slices)
+    assert decision.passed
+    assert "auc is undefined on 1 slice(s) (AUC needs both classes), not judged: plan=pro (10 rows)" in decision.reasons
+    record = Evaluation(True, "auc", 0.95, 0.5, 0.5, "1", decision.reasons,
+                        [SliceRow(s.feature, s.value, s.rows, s.candidate, s.champion, s.regression, s.judged, s.failed)
+                         for s in slices], 0.45, {"auc": 0.95}, {"auc": 0.5}, {"auc": 0.5}, 50)  # fmt: skip
+    wire = json.loads(json.dumps(record.to_json(), allow_nan=False))
+    assert wire["unrepresentable"] == {
+        "slices[1].candidate": "nan is not a JSON number",
+        "slices[1].champion": "nan is not a JSON number",
+    }
+    assert np.isnan(Evaluation.from_json(wire).slices[1].candidate)
+    one_class = gate(cfg, {"auc": float("nan")}, {"auc": float("nan")}, None, None)
+    assert not one_class.passed and "candidate auc is undefined on this holdout" in one_class.reasons[0]
+
+
 def test_evaluation_report(tmp_path: object) -> None:
     from pathlib import Path
 

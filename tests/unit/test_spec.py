@@ -59,6 +59,17 @@ def test_missing_spec_file_names_the_file(tmp_path: Path) -> None:
         (lambda d: d.update(deploy={"canary": "yes"}), "deploy.canary"),
         (lambda d: d.update(deploy={"check_rows": 0}), "deploy.check_rows"),
         (lambda d: d.update(deploy={"max_p99_ms": -1}), "deploy.max_p99_ms"),
+        # unknown keys anywhere are refused: a typo would otherwise fall back to a default
+        (lambda d: d.update(trainig={"epochs": 3}), "trainig"),
+        (lambda d: d["target"].update(max_null_rate=0.1), "target.max_null_rate"),
+        (lambda d: d["features"]["temp"].update(maximum=50), "features.temp.maximum"),
+        (lambda d: d["gate"].update(baseline_margn=0.2), "gate.baseline_margn"),
+        (lambda d: d["rows"].update(minimum=5), "rows.minimum"),
+        (lambda d: d["rows"].update(min="many"), "rows.min"),
+        (lambda d: d["rows"].update(max=10), "rows.max"),
+        (lambda d: d["gate"].update(baseline_margin="a lot"), "gate.baseline_margin"),
+        (lambda d: d["gate"].update(min_slice_rows=0), "gate.min_slice_rows"),
+        (lambda d: d["features"]["season"].update(categories=["winter", None]), "features.season.categories"),
     ],
 )
 def test_malformed_spec_names_file_and_field(tmp_path: Path, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
@@ -107,3 +118,26 @@ def test_approval_and_deploy_sections(bike_spec: DatasetSpec, tmp_path: Path) ->
     data["approval"] = {"policy": "review", "timeout_hours": 0.5}
     spec = DatasetSpec.load(_write(tmp_path, data))
     assert (spec.approval.policy, spec.approval.timeout_hours) == ("review", 0.5)
+
+
+def test_a_typo_is_named_with_what_was_meant(tmp_path: Path) -> None:
+    data = _valid()
+    data["gate"]["baseline_margn"] = data["gate"].pop("baseline_margin")
+    with pytest.raises(SpecError, match=r"field 'gate\.baseline_margn': unknown key; did you mean 'baseline_margin'\?"):
+        DatasetSpec.load(_write(tmp_path, data))
+
+
+def test_yaml_booleans_are_refused_where_a_value_is_named(tmp_path: Path) -> None:
+    """Unquoted No/Yes (and on/off/true/false) are booleans in YAML 1.1: a category or a class
+    written so is refused with how to write it, never turned into 'False'/'True'."""
+    text = (REPO / "include" / "specs" / "bike_sharing.yaml").read_text()
+    path = tmp_path / "spec.yaml"
+    path.write_text(text.replace('holiday:    {type: categorical, categories: ["No", "Yes"]}',
+                                 "holiday:    {type: categorical, categories: [No, Yes]}"))  # fmt: skip
+    with pytest.raises(SpecError, match=r"features\.holiday\.categories.*boolean false.*quote it"):
+        DatasetSpec.load(path)
+    data = _valid()
+    data["target"] = {"column": "cnt", "task": "classification", "positive": True}
+    data["gate"] = {"metric": "log_loss"}
+    with pytest.raises(SpecError, match=r"target\.positive.*boolean true"):
+        DatasetSpec.load(_write(tmp_path, data))
