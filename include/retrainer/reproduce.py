@@ -542,8 +542,9 @@ def _compare(settings: Settings, registry: Registry, spec: DatasetSpec, orig: _O
     from retrainer import evaluation, training
 
     holdout = _read_pinned(settings, spec, job, job.holdout_periods)
-    y = training.target_array(holdout, spec)
-    rebuilt_metrics = evaluation.metrics(spec.target.task, y, rebuilt.predictions)
+    known = holdout[spec.target.column].notna().to_numpy()  # unlabelled rows are predicted, not scored
+    y = training.target_array(holdout[known], spec)
+    rebuilt_metrics = evaluation.metrics(spec.target.task, y, rebuilt.predictions[known])
     metric = orig.version_tags.get(schema.GATE_METRIC) or spec.gate.metric
     try:
         original_pred = training.predict(registry.load_keras(spec, orig.version), holdout, spec)

@@ -63,6 +63,8 @@ PARAM_TRAIN_PERIODS = "train_periods"
 PARAM_HOLDOUT_PERIODS = "holdout_periods"
 PARAM_N_TRAIN = "n_train"
 PARAM_N_VAL = "n_val"
+PARAM_N_UNLABELLED = "n_unlabelled"  # rows of the training window without a target, left out
+METRIC_HOLDOUT_UNLABELLED = "holdout_unlabelled_rows"  # holdout rows without a target, left out
 PARAM_TRAINING = "<training field>"
 METRIC_LOSS = "loss"  # per epoch (step = epoch), as Keras names it
 METRIC_VAL_LOSS = "val_loss"
@@ -265,7 +267,9 @@ def training_run_tags(plan: TrainingPlan) -> dict[str, str]:
     return {DATASET: plan.dataset, RUN_DATA_VERSION: plan.data_version, RUN_DATA_REV: plan.data_rev}
 
 
-def training_params(plan: TrainingPlan, training: dict[str, object], n_train: int, n_val: int) -> dict[str, object]:
+def training_params(
+    plan: TrainingPlan, training: dict[str, object], n_train: int, n_val: int, n_unlabelled: int = 0
+) -> dict[str, object]:
     return {
         **training,
         PARAM_DATA_VERSION: plan.data_version,
@@ -274,6 +278,7 @@ def training_params(plan: TrainingPlan, training: dict[str, object], n_train: in
         PARAM_HOLDOUT_PERIODS: ",".join(plan.holdout_periods),
         PARAM_N_TRAIN: n_train,
         PARAM_N_VAL: n_val,
+        PARAM_N_UNLABELLED: n_unlabelled,
     }
 
 

@@ -29,7 +29,7 @@ CLASSIFICATION_METRICS = frozenset({"log_loss", "auc", "accuracy"})
 #: the keys a spec may have at the top level, in a target, a feature and ``rows``
 TOP_LEVEL_KEYS = frozenset({"name", "description", "model_name", "time_column", "frequency", "target", "features",
                             "rows", "training", "gate", "drift", "approval", "deploy", "ingest"})  # fmt: skip
-TARGET_KEYS = frozenset({"column", "task", "min", "max", "positive"})
+TARGET_KEYS = frozenset({"column", "task", "min", "max", "positive", "max_null_rate"})
 FEATURE_KEYS = frozenset({"type", "min", "max", "categories", "max_null_rate"})
 ROWS_KEYS = frozenset({"min", "max"})
 #: what YAML 1.1 reads an unquoted yes/no/on/off/true/false as
@@ -66,6 +66,7 @@ class Target:
     min: float | None = None
     max: float | None = None
     positive: str | None = None  # classification: the value that counts as the positive class
+    max_null_rate: float = 0.0  # unlabelled rows a batch may have; they train and judge nothing
 
 
 @dataclass(frozen=True)
@@ -311,7 +312,10 @@ class _SpecParser:
             min=self.optional_number("target.min", raw.get("min")),
             max=self.optional_number("target.max", raw.get("max")),
             positive=None if raw.get("positive") is None else self.text_value("target.positive", raw["positive"]),
+            max_null_rate=self._unit("target.max_null_rate", raw.get("max_null_rate", 0.0)),
         )
+        if target.max_null_rate >= 1:
+            raise SpecError(self.path, "target.max_null_rate", "must be below 1 (a batch needs labelled rows)")
         if task == "classification" and target.positive is None:
             raise SpecError(self.path, "target.positive", "classification needs the positive class value")
         return target

@@ -56,6 +56,13 @@ def feature_arrays(df: pd.DataFrame, spec: DatasetSpec) -> dict[str, np.ndarray]
     return out
 
 
+def labelled(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """The rows whose target is known: unlabelled rows (as many as ``target.max_null_rate``
+    lets a batch have) neither train a model nor judge one."""
+    known = df[spec.target.column].notna()
+    return df if bool(known.all()) else df[known]
+
+
 def target_array(df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
     col = df[spec.target.column]
     if spec.target.task == "classification":
@@ -113,6 +120,7 @@ class TrainResult:
     epochs_run: int
     n_train: int
     n_val: int
+    n_unlabelled: int = 0  # rows of the window without a target, left out
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -145,7 +153,11 @@ def train(train_window: pd.DataFrame, spec: DatasetSpec, cfg: TrainingConfig | N
     cfg = cfg or spec.training
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
-    train_df, val_df = split_train_val(train_window, spec, cfg.validation_fraction)
+    window = labelled(train_window, spec)
+    if len(window) < len(train_window):
+        log.info("%s: %d unlabelled rows of %d left out of training", spec.name, len(train_window) - len(window),
+                 len(train_window))  # fmt: skip
+    train_df, val_df = split_train_val(window, spec, cfg.validation_fraction)
     if len(train_df) < 10:
         raise ValueError(f"training window of {spec.name} has only {len(train_df)} rows")
     model = build_model(spec, train_df, cfg)
@@ -165,6 +177,7 @@ def train(train_window: pd.DataFrame, spec: DatasetSpec, cfg: TrainingConfig | N
         epochs_run=len(history["loss"]),
         n_train=len(train_df),
         n_val=len(val_df),
+        n_unlabelled=len(train_window) - len(window),
         params={
             "window_periods": cfg.window_periods,
             "holdout_periods": cfg.holdout_periods,

@@ -151,7 +151,7 @@ def _classification_spec(specs: Path) -> None:
         "name": "churn",
         "model_name": "churn_model",
         "time_column": "ts",
-        "target": {"column": "churned", "task": "classification", "positive": "yes"},
+        "target": {"column": "churned", "task": "classification", "positive": "yes", "max_null_rate": 0.05},
         "features": {
             "tenure": {"type": "numeric", "min": 0, "max": 120},
             "spend": {"type": "numeric", "min": 0, "max": 1000},
@@ -172,7 +172,8 @@ def _churn_month(period: str, rng: np.random.Generator, n: int = 500) -> pd.Data
     spend = rng.uniform(0, 1000, n)
     plan = rng.choice(["basic", "plus", "pro"], n)
     logit = 2.0 - 0.05 * tenure + 0.002 * spend + np.where(plan == "basic", 1.0, -0.5)
-    churned = np.where(rng.uniform(size=n) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    churned = np.where(rng.uniform(size=n) < 1 / (1 + np.exp(-logit)), "yes", "no").astype(object)
+    churned[rng.choice(n, n // 50, replace=False)] = None  # 2% not labelled yet
     return pd.DataFrame({"ts": ts, "tenure": tenure, "spend": spend, "plan": plan, "churned": churned})
 
 
@@ -199,6 +200,12 @@ def test_binary_classification_end_to_end(make_pipeline: Any, home: Path, monkey
     store = home / "model-store" / "churn_model" / "1"
     assert (store / "saved_model.pb").is_file()
     assert run.values["verify"]["check"]["max_abs_diff"] < 1e-3
+    # the rows not labelled yet passed validation (within target.max_null_rate), trained and
+    # judged nothing, and were counted on the run
+    mlflow_run = Registry(Settings.from_env()).client.get_run(run.values["train"]["run_id"])
+    assert int(mlflow_run.data.params["n_unlabelled"]) == 2 * (500 // 50)
+    assert mlflow_run.data.metrics["holdout_unlabelled_rows"] == 500 // 50
+    assert evaluated["n_holdout"] == 500 - 500 // 50
 
 
 @pytest.mark.s3

@@ -57,6 +57,18 @@ def test_training_is_deterministic(
     np.testing.assert_allclose(a, b, rtol=1e-5)
 
 
+def test_unlabelled_rows_train_nothing_and_are_counted(
+    bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    rows = window[0].copy()
+    rows.loc[rows.index[::10], bike_spec.target.column] = np.nan
+    result = training.train(rows, bike_spec, replace(bike_spec.training, epochs=1))
+    assert result.n_unlabelled == len(rows.index[::10])
+    assert result.n_train + result.n_val == len(rows) - result.n_unlabelled
+    assert all(np.isfinite(result.history["loss"]))
+    assert len(training.labelled(rows, bike_spec)) == len(rows) - result.n_unlabelled
+
+
 def test_missing_categories_map_to_oov(
     bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], trained: training.TrainResult
 ) -> None:

@@ -61,7 +61,8 @@ def test_missing_spec_file_names_the_file(tmp_path: Path) -> None:
         (lambda d: d.update(deploy={"max_p99_ms": -1}), "deploy.max_p99_ms"),
         # unknown keys anywhere are refused: a typo would otherwise fall back to a default
         (lambda d: d.update(trainig={"epochs": 3}), "trainig"),
-        (lambda d: d["target"].update(max_null_rate=0.1), "target.max_null_rate"),
+        (lambda d: d["target"].update(positve="yes"), "target.positve"),
+        (lambda d: d["target"].update(max_null_rate=1.0), "target.max_null_rate"),
         (lambda d: d["features"]["temp"].update(maximum=50), "features.temp.maximum"),
         (lambda d: d["gate"].update(baseline_margn=0.2), "gate.baseline_margn"),
         (lambda d: d["rows"].update(minimum=5), "rows.minimum"),

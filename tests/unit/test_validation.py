@@ -27,6 +27,20 @@ def test_bike_data_is_sorted_and_complete(months: dict[str, pd.DataFrame]) -> No
     assert first["timestamp"].is_monotonic_increasing
 
 
+def test_unlabelled_rows_pass_up_to_the_targets_null_rate(
+    months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    month = months["2011-03"].copy()
+    month.loc[month.index[::25], "cnt"] = None  # 4% of the rows without a label
+    refused = _check(month, bike_spec, tmp_path)
+    assert not refused.success and any("'cnt'" in f and "missing" in f for f in refused.failures), refused.failures
+    lenient = replace(bike_spec, target=replace(bike_spec.target, max_null_rate=0.05))
+    assert _check(month, lenient, tmp_path).success
+    assert not _check(month, replace(lenient, target=replace(lenient.target, max_null_rate=0.03)), tmp_path).success
+
+
 def test_good_month_passes(months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path) -> None:
     report = _check(months["2011-03"], bike_spec, tmp_path)
     assert report.success, report.failures

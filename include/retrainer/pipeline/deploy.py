@@ -111,7 +111,7 @@ def _tflite(settings: Settings, spec: DatasetSpec, plan: TrainingPlan, version: 
     if not storage.exists(location, settings.s3_endpoint_url):
         faults.point("deploy:tflite")
         storage.write_bytes(location, blob, settings.s3_endpoint_url)
-    holdout = read_plan(settings, spec, plan, plan.holdout_periods)
+    holdout = training.labelled(read_plan(settings, spec, plan, plan.holdout_periods), spec)
     y = training.target_array(holdout, spec)
     metric = spec.gate.metric
     full = evaluation.metrics(spec.target.task, y, training.predict(model, holdout, spec))[metric]

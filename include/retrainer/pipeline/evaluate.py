@@ -39,6 +39,7 @@ class _Scored:
     y: np.ndarray
     candidate: np.ndarray
     champion: np.ndarray | None
+    unlabelled: int  # holdout rows without a target, left out
 
 
 def evaluate(settings: Settings, plan: TrainingPlan, trained: TrainedRun) -> Evaluation:
@@ -82,8 +83,9 @@ def _score(
 ) -> _Scored:
     from retrainer import evaluation, training
 
-    holdout = read_plan(settings, spec, plan, plan.holdout_periods)
-    train_df = read_plan(settings, spec, plan, plan.train_periods)
+    everything = read_plan(settings, spec, plan, plan.holdout_periods)
+    holdout = training.labelled(everything, spec)  # unlabelled rows judge nothing
+    train_df = training.labelled(read_plan(settings, spec, plan, plan.train_periods), spec)
     y = training.target_array(holdout, spec)
     task = spec.target.task
     cand_pred = training.predict(registry.load_model_uri(trained.model_uri), holdout, spec)
@@ -104,7 +106,7 @@ def _score(
         champion_metrics=champ,
         n_holdout=len(y),
     )
-    return _Scored(record, decision, holdout, y, cand_pred, champ_pred)
+    return _Scored(record, decision, holdout, y, cand_pred, champ_pred, len(everything) - len(holdout))
 
 
 def _log_evaluation(
@@ -123,6 +125,7 @@ def _log_evaluation(
     with registry.active_run(trained.run_id), storage.scratch("retrainer-report-") as tmp:
         for family, values in finite.items():
             mlflow.log_metrics(schema.metric_names(family, {k: v for k, v in values.items() if np.isfinite(v)}))
+        mlflow.log_metric(schema.METRIC_HOLDOUT_UNLABELLED, scored.unlabelled)
         mlflow.set_tags(schema.gate_run_tags(ev))
         plot = Path(tmp) / schema.artifact_file(schema.ARTIFACT_HOLDOUT_PLOT)
         reports.holdout_plot(scored.y, scored.candidate, scored.champion, plot, f"holdout {holdout_name}")

@@ -132,7 +132,10 @@ def _measure(
     )
     metric = spec.gate.metric
     champion_score = schema.read_gate_score(tags, metric)
-    current_score = evaluation.metrics(spec.target.task, training.target_array(current, spec), pred_cur)[metric]
+    known = current[spec.target.column].notna().to_numpy()  # unlabelled rows count for drift, not for the score
+    current_score = evaluation.metrics(spec.target.task, training.target_array(current[known], spec), pred_cur[known])[
+        metric
+    ]
     drop = drift.performance_drop(champion_score, current_score, spec.gate.higher_is_better)
     dropped = bool(np.isfinite(drop) and drop > spec.drift.performance_drop)
     result.extra["performance"] = {

@@ -183,7 +183,9 @@ def _log_training(
     from retrainer import reports, training
     from retrainer.lineage import code_version
 
-    params: dict[str, Any] = schema.training_params(plan, result.params, result.n_train, result.n_val)
+    params: dict[str, Any] = schema.training_params(
+        plan, result.params, result.n_train, result.n_val, result.n_unlabelled
+    )
     with registry.active_run(run_id):
         mlflow.log_params(params)  # the same values again on a retry: MLflow accepts that
         _log_curves(registry, run_id, result, validation)
