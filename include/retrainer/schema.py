@@ -63,6 +63,7 @@ PARAM_TRAIN_PERIODS = "train_periods"
 PARAM_HOLDOUT_PERIODS = "holdout_periods"
 PARAM_N_TRAIN = "n_train"
 PARAM_N_VAL = "n_val"
+PARAM_IMPUTE = "impute.<feature>"  # how the model fills a missing value of a numeric feature, and with what
 PARAM_N_UNLABELLED = "n_unlabelled"  # rows of the training window without a target, left out
 METRIC_HOLDOUT_UNLABELLED = "holdout_unlabelled_rows"  # holdout rows without a target, left out
 PARAM_TRAINING = "<training field>"
@@ -458,6 +459,10 @@ def pick(tags: dict[str, str], *names: str) -> dict[str, str]:
 
 
 # =============================================================================== docs
+
+
+def impute_param(feature: str) -> str:
+    return PARAM_IMPUTE.replace("<feature>", feature)
 
 
 def names() -> set[str]:

@@ -30,7 +30,9 @@ CLASSIFICATION_METRICS = frozenset({"log_loss", "auc", "accuracy"})
 TOP_LEVEL_KEYS = frozenset({"name", "description", "model_name", "time_column", "frequency", "target", "features",
                             "rows", "training", "gate", "drift", "approval", "deploy", "ingest"})  # fmt: skip
 TARGET_KEYS = frozenset({"column", "task", "min", "max", "positive", "max_null_rate"})
-FEATURE_KEYS = frozenset({"type", "min", "max", "categories", "max_null_rate"})
+FEATURE_KEYS = frozenset({"type", "min", "max", "categories", "max_null_rate", "impute", "fill_value"})
+#: how a missing numeric value is filled, inside the model (so serving fills as training did)
+IMPUTE = ("mean", "median", "constant")
 ROWS_KEYS = frozenset({"min", "max"})
 #: what YAML 1.1 reads an unquoted yes/no/on/off/true/false as
 _YAML_BOOLEAN = (
@@ -57,6 +59,8 @@ class Feature:
     max: float | None = None
     categories: tuple[str, ...] = ()
     max_null_rate: float = 0.0
+    impute: str | None = None  # numeric: how the model fills a missing value (mean, median, constant)
+    fill_value: float | None = None  # impute: constant
 
 
 @dataclass(frozen=True)
@@ -493,6 +497,7 @@ class _SpecParser:
         hi = self.optional_number(f"{where}.max", fraw.get("max"))
         if lo is not None and hi is not None and lo > hi:
             raise SpecError(self.path, f"{where}.min", f"min {lo} is above max {hi}")
+        impute, fill = self.impute(where, ftype, float(rate), fraw)
         return Feature(
             name=fname,
             type=ftype,  # type: ignore[arg-type]
@@ -500,4 +505,23 @@ class _SpecParser:
             max=hi,
             categories=categories,
             max_null_rate=float(rate),
+            impute=impute,
+            fill_value=fill,
         )
+
+    def impute(self, where: str, ftype: str, rate: float, fraw: dict[str, Any]) -> tuple[str | None, float | None]:
+        """How a numeric feature that may be missing is filled: required when it may be."""
+        impute, fill = fraw.get("impute"), fraw.get("fill_value")
+        if impute is not None and ftype != "numeric":
+            raise SpecError(self.path, f"{where}.impute", "only numeric features are imputed (a missing category "
+                            "has a slot of its own)")  # fmt: skip
+        if impute is not None:
+            impute = self.choice(f"{where}.impute", impute, IMPUTE)
+        if ftype == "numeric" and rate > 0 and impute is None:
+            raise SpecError(self.path, f"{where}.impute", f"may be missing (max_null_rate {rate:g}): say how the "
+                            f"model fills it, impute: {', '.join(IMPUTE)}")  # fmt: skip
+        if impute == "constant":
+            return impute, self.number(f"{where}.fill_value", fill)
+        if fill is not None:
+            raise SpecError(self.path, f"{where}.fill_value", "is used only with impute: constant")
+        return impute, None

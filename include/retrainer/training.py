@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from retrainer.spec import DatasetSpec, TrainingConfig
+from retrainer import schema
+from retrainer.spec import DatasetSpec, Feature, TrainingConfig
 
 if TYPE_CHECKING:
     import keras
@@ -48,8 +49,10 @@ def feature_arrays(df: pd.DataFrame, spec: DatasetSpec) -> dict[str, np.ndarray]
         col = df[f.name]
         if f.type == "numeric":
             arr = pd.to_numeric(col, errors="raise").to_numpy(dtype="float32")
-            if np.isnan(arr).any():
-                raise ValueError(f"numeric feature '{f.name}' has missing values; the model needs them filled")
+            if f.impute is None and np.isnan(arr).any():
+                raise ValueError(
+                    f"numeric feature '{f.name}' has missing values and its spec says no 'impute' to fill them"
+                )
         else:
             arr = col.astype("object").where(col.notna(), MISSING).astype(str).to_numpy(dtype=object)
         out[f.name] = arr.reshape(-1, 1)
@@ -79,6 +82,16 @@ def make_dataset(df: pd.DataFrame, spec: DatasetSpec, cfg: TrainingConfig, shuff
     return ds.batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def fill_value(feature: Feature, values: np.ndarray) -> float:
+    """What the model puts in place of a missing value of ``feature``, from the training rows."""
+    if feature.impute == "constant":
+        return float(feature.fill_value or 0.0)
+    present = values[~np.isnan(values)]
+    if present.size == 0:
+        raise ValueError(f"numeric feature '{feature.name}' is missing on every training row; nothing to impute from")
+    return float(np.mean(present) if feature.impute == "mean" else np.median(present))
+
+
 def build_model(spec: DatasetSpec, train_df: pd.DataFrame, cfg: TrainingConfig) -> keras.Model:
     import keras
 
@@ -87,9 +100,15 @@ def build_model(spec: DatasetSpec, train_df: pd.DataFrame, cfg: TrainingConfig) 
     for f in spec.features:
         if f.type == "numeric":
             inp = keras.Input(shape=(1,), name=f.name, dtype="float32")
+            values = train_df[f.name].to_numpy(dtype="float32").reshape(-1, 1)
+            filled: Any = inp
+            if f.impute is not None:  # inside the model: a served request is filled as training was
+                fill = fill_value(f, values)
+                filled = keras.ops.where(keras.ops.not_equal(inp, inp), keras.ops.full_like(inp, fill), inp)
+                values = np.where(np.isnan(values), np.float32(fill), values)
             norm = keras.layers.Normalization(name=f"norm_{f.name}")
-            norm.adapt(train_df[f.name].to_numpy(dtype="float32").reshape(-1, 1))
-            encoded.append(norm(inp))
+            norm.adapt(values)
+            encoded.append(norm(filled))
         else:
             inp = keras.Input(shape=(1,), name=f.name, dtype="string")
             lookup = keras.layers.StringLookup(
@@ -170,6 +189,11 @@ def train(train_window: pd.DataFrame, spec: DatasetSpec, cfg: TrainingConfig | N
         verbose=0,
     )
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    fills = {  # what the model puts in place of a missing value, recorded with the params
+        schema.impute_param(f.name): f"{f.impute} {fill_value(f, train_df[f.name].to_numpy(dtype='float32')):.6g}"
+        for f in spec.numeric_features
+        if f.impute is not None
+    }
     log.info("trained %s: %d epochs, best val_loss %.4f", spec.name, len(history["loss"]), min(history["val_loss"]))
     return TrainResult(
         model=model,
@@ -188,6 +212,7 @@ def train(train_window: pd.DataFrame, spec: DatasetSpec, cfg: TrainingConfig | N
             "patience": cfg.patience,
             "seed": cfg.seed,
             "validation_fraction": cfg.validation_fraction,
+            **fills,
         },
     )
 

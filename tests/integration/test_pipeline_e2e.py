@@ -154,7 +154,7 @@ def _classification_spec(specs: Path) -> None:
         "target": {"column": "churned", "task": "classification", "positive": "yes", "max_null_rate": 0.05},
         "features": {
             "tenure": {"type": "numeric", "min": 0, "max": 120},
-            "spend": {"type": "numeric", "min": 0, "max": 1000},
+            "spend": {"type": "numeric", "min": 0, "max": 1000, "max_null_rate": 0.05, "impute": "mean"},
             "plan": {"type": "categorical", "categories": ["basic", "plus", "pro"], "max_null_rate": 0.05},
         },
         "rows": {"min": 300, "max": 1000},
@@ -174,6 +174,7 @@ def _churn_month(period: str, rng: np.random.Generator, n: int = 500) -> pd.Data
     logit = 2.0 - 0.05 * tenure + 0.002 * spend + np.where(plan == "basic", 1.0, -0.5)
     churned = np.where(rng.uniform(size=n) < 1 / (1 + np.exp(-logit)), "yes", "no").astype(object)
     churned[rng.choice(n, n // 50, replace=False)] = None  # 2% not labelled yet
+    spend[rng.choice(n, n // 50, replace=False)] = np.nan  # 2% without a spend: the model fills in the mean
     return pd.DataFrame({"ts": ts, "tenure": tenure, "spend": spend, "plan": plan, "churned": churned})
 
 
@@ -206,6 +207,7 @@ def test_binary_classification_end_to_end(make_pipeline: Any, home: Path, monkey
     assert int(mlflow_run.data.params["n_unlabelled"]) == 2 * (500 // 50)
     assert mlflow_run.data.metrics["holdout_unlabelled_rows"] == 500 // 50
     assert evaluated["n_holdout"] == 500 - 500 // 50
+    assert mlflow_run.data.params["impute.spend"].startswith("mean ")
 
 
 @pytest.mark.s3

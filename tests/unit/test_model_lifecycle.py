@@ -69,6 +69,40 @@ def test_unlabelled_rows_train_nothing_and_are_counted(
     assert len(training.labelled(rows, bike_spec)) == len(rows) - result.n_unlabelled
 
 
+def test_a_missing_numeric_value_is_filled_inside_the_model(
+    bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
+) -> None:
+    """impute: median is learned from the training rows and done by the model itself: the
+    SavedModel that serves and the TFLite artifact fill a missing value as training did."""
+    hum = next(f for f in bike_spec.features if f.name == "hum")
+    spec = replace(
+        bike_spec,
+        features=tuple(replace(f, max_null_rate=0.2, impute="median") if f is hum else f for f in bike_spec.features),
+    )
+    rows = window[0].copy()
+    rows.loc[rows.index[::7], "hum"] = np.nan
+    result = training.train(rows, spec, replace(spec.training, epochs=1))
+    how, value = result.params["impute.hum"].split()
+    train_part = training.split_train_val(rows, spec, spec.training.validation_fraction)[0]
+    median = float(np.median(train_part["hum"].dropna().to_numpy(dtype="float32")))
+    assert how == "median" and float(value) == pytest.approx(median, rel=1e-5)
+    holdout = window[1].iloc[:40].copy()
+    holdout.loc[holdout.index[::2], "hum"] = np.nan
+    filled = holdout.fillna({"hum": median})
+    missing = training.predict(result.model, holdout, spec)
+    assert np.all(np.isfinite(missing))
+    np.testing.assert_allclose(missing, training.predict(result.model, filled, spec), rtol=1e-5, atol=1e-4)
+    served = deployment.serve_predictions(str(deployment.export_saved_model(result.model, tmp_path / "1")), holdout,
+                                          spec, None)  # fmt: skip
+    np.testing.assert_allclose(served, missing, rtol=1e-5, atol=1e-4)
+    blob, _ = deployment.convert_tflite(result.model)
+    lite = deployment.tflite_predictions(blob, holdout, spec)  # quantized: compared with itself on filled rows
+    np.testing.assert_allclose(lite, deployment.tflite_predictions(blob, filled, spec), rtol=1e-5, atol=1e-3)
+    assert np.all(np.isfinite(lite))
+    with pytest.raises(ValueError, match="'hum' has missing values and its spec says no 'impute'"):
+        training.predict(result.model, holdout, bike_spec)
+
+
 def test_missing_categories_map_to_oov(
     bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], trained: training.TrainResult
 ) -> None:

@@ -71,6 +71,12 @@ def test_missing_spec_file_names_the_file(tmp_path: Path) -> None:
         (lambda d: d["gate"].update(baseline_margin="a lot"), "gate.baseline_margin"),
         (lambda d: d["gate"].update(min_slice_rows=0), "gate.min_slice_rows"),
         (lambda d: d["features"]["season"].update(categories=["winter", None]), "features.season.categories"),
+        # a numeric feature that may be missing says how the model fills it
+        (lambda d: d["features"]["hum"].update(max_null_rate=0.1), "features.hum.impute"),
+        (lambda d: d["features"]["hum"].update(max_null_rate=0.1, impute="zero"), "features.hum.impute"),
+        (lambda d: d["features"]["hum"].update(max_null_rate=0.1, impute="constant"), "features.hum.fill_value"),
+        (lambda d: d["features"]["hum"].update(impute="mean", fill_value=3), "features.hum.fill_value"),
+        (lambda d: d["features"]["season"].update(impute="mean"), "features.season.impute"),
     ],
 )
 def test_malformed_spec_names_file_and_field(tmp_path: Path, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
