@@ -191,6 +191,7 @@ class BatchValidation(Record):
     failures: list[str]  # each failed expectation in words: what was wrong and where
     summary: str
     result_path: str  # the full GX result, kept on disk
+    notes: list[str] = field(default_factory=list)  # passed, but worth a look (unseen categories within limits)
 
 
 @dataclass(frozen=True)

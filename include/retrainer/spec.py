@@ -30,7 +30,9 @@ CLASSIFICATION_METRICS = frozenset({"log_loss", "auc", "accuracy"})
 TOP_LEVEL_KEYS = frozenset({"name", "description", "model_name", "time_column", "frequency", "target", "features",
                             "rows", "training", "gate", "drift", "approval", "deploy", "ingest"})  # fmt: skip
 TARGET_KEYS = frozenset({"column", "task", "min", "max", "positive", "max_null_rate"})
-FEATURE_KEYS = frozenset({"type", "min", "max", "categories", "max_null_rate", "impute", "fill_value"})
+FEATURE_KEYS = frozenset(
+    {"type", "min", "max", "categories", "max_null_rate", "max_unseen_rate", "impute", "fill_value"}
+)
 #: how a missing numeric value is filled, inside the model (so serving fills as training did)
 IMPUTE = ("mean", "median", "constant")
 ROWS_KEYS = frozenset({"min", "max"})
@@ -59,6 +61,7 @@ class Feature:
     max: float | None = None
     categories: tuple[str, ...] = ()
     max_null_rate: float = 0.0
+    max_unseen_rate: float = 0.0  # categorical: share of values outside the categories a batch may have
     impute: str | None = None  # numeric: how the model fills a missing value (mean, median, constant)
     fill_value: float | None = None  # impute: constant
 
@@ -498,6 +501,9 @@ class _SpecParser:
         if lo is not None and hi is not None and lo > hi:
             raise SpecError(self.path, f"{where}.min", f"min {lo} is above max {hi}")
         impute, fill = self.impute(where, ftype, float(rate), fraw)
+        unseen = self._unit(f"{where}.max_unseen_rate", fraw.get("max_unseen_rate", 0.0))
+        if unseen > 0 and ftype != "categorical":
+            raise SpecError(self.path, f"{where}.max_unseen_rate", "is for categorical features")
         return Feature(
             name=fname,
             type=ftype,  # type: ignore[arg-type]
@@ -505,6 +511,7 @@ class _SpecParser:
             max=hi,
             categories=categories,
             max_null_rate=float(rate),
+            max_unseen_rate=unseen,
             impute=impute,
             fill_value=fill,
         )

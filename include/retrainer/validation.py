@@ -46,11 +46,13 @@ class ValidationReport:
     evaluated: int
     failures: list[str] = field(default_factory=list)
     gx_result: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # passed, but worth a look (unseen categories within limits)
 
     def summary(self) -> str:
         head = f"{self.dataset} {self.period} ({self.source}, {self.n_rows} rows)"
         if self.success:
-            return f"{head}: passed {self.evaluated} expectations"
+            noted = f" ({'; '.join(self.notes)})" if self.notes else ""
+            return f"{head}: passed {self.evaluated} expectations{noted}"
         return f"{head}: FAILED {len(self.failures)} of {self.evaluated} expectations: " + "; ".join(self.failures)
 
     def to_json(self) -> str:
@@ -98,7 +100,11 @@ def build_suite(spec: DatasetSpec, period: str | None) -> gx.ExpectationSuite:
                     E.ExpectColumnValuesToBeBetween(column=feat.name, min_value=feat.min, max_value=feat.max)
                 )
         else:
-            suite.add_expectation(E.ExpectColumnValuesToBeInSet(column=feat.name, value_set=list(feat.categories)))
+            suite.add_expectation(
+                E.ExpectColumnValuesToBeInSet(
+                    column=feat.name, value_set=list(feat.categories), mostly=1.0 - feat.max_unseen_rate
+                )
+            )
     return suite
 
 
@@ -122,7 +128,7 @@ def _describe_failure(res: Any) -> str:
         return f"{where}: {kind} could not be evaluated (is the column missing?)"
     pct = r.get("unexpected_percent") or 0.0
     count = r.get("unexpected_count")
-    shown = sample(r.get("partial_unexpected_list") or [])
+    shown = _examples(r)
     if kind == "column_values_to_not_be_null":
         allowed = (1 - kw.get("mostly", 1.0)) * 100
         return f"{where}: {pct:.1f}% missing ({count} rows), at most {allowed:.1f}% allowed"
@@ -131,7 +137,9 @@ def _describe_failure(res: Any) -> str:
             f"{where}: {count} values ({pct:.1f}%) outside [{kw.get('min_value')}, {kw.get('max_value')}], e.g. {shown}"
         )
     if kind == "column_values_to_be_in_set":
-        return f"{where}: {count} values ({pct:.1f}%) not among the allowed categories, e.g. {shown}"
+        allowed = (1 - kw.get("mostly", 1.0)) * 100
+        tolerated = f", at most {allowed:.1f}% allowed" if allowed > 0 else ""
+        return f"{where}: {count} values ({pct:.1f}%) not among the allowed categories{tolerated}, e.g. {shown}"
     if kind == "column_values_to_be_unique":
         return f"{where}: {count} rows share a value with another row, e.g. {shown}"
     return f"{where}: {kind} failed ({count} unexpected)"
@@ -158,6 +166,7 @@ def validate_frame(df: pd.DataFrame, spec: DatasetSpec, period: str | None, sour
     batch = asset.add_batch_definition_whole_dataframe("batch").get_batch(batch_parameters={"dataframe": df})
     result = batch.validate(build_suite(spec, period))
     failures = [_describe_failure(r) for r in result.results if not r.success]
+    notes = [_describe_tolerated(r) for r in result.results if r.success and _tolerated(r)]
     return ValidationReport(
         dataset=spec.name,
         period=period or "window",
@@ -167,7 +176,30 @@ def validate_frame(df: pd.DataFrame, spec: DatasetSpec, period: str | None, sour
         evaluated=len(result.results),
         failures=failures,
         gx_result=json.loads(json.dumps(result.to_json_dict(), default=str)),
+        notes=notes,
     )
+
+
+def _tolerated(res: Any) -> bool:
+    """An expectation that passed with values outside the categories, within the spec's share."""
+    cfg = res.expectation_config
+    return cfg.type == "expect_column_values_to_be_in_set" and bool((res.result or {}).get("unexpected_count"))
+
+
+def _describe_tolerated(res: Any) -> str:
+    r, col = res.result or {}, res.expectation_config.kwargs.get("column")
+    allowed = (1 - res.expectation_config.kwargs.get("mostly", 1.0)) * 100
+    shown = _examples(r)
+    return (
+        f"column '{col}': {r.get('unexpected_count')} values ({r.get('unexpected_percent') or 0.0:.1f}%) not among "
+        f"the categories, e.g. {shown}: the model reads them as unseen (its out-of-vocabulary slot); at most "
+        f"{allowed:.1f}% allowed"
+    )
+
+
+def _examples(result: dict[str, Any]) -> str:
+    """A few of the unexpected values GX kept, each once."""
+    return sample(list(dict.fromkeys(result.get("partial_unexpected_list") or [])))
 
 
 def file_md5(path: Path | str) -> str:

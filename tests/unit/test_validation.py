@@ -41,6 +41,32 @@ def test_unlabelled_rows_pass_up_to_the_targets_null_rate(
     assert not _check(month, replace(lenient, target=replace(lenient.target, max_null_rate=0.03)), tmp_path).success
 
 
+def test_unseen_categories_pass_up_to_their_share_and_are_reported(
+    months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    """One value outside a feature's categories quarantines nothing when the spec tolerates a
+    share of them (max_unseen_rate): the model reads them as unseen, and the report says so."""
+    from dataclasses import replace
+
+    month = months["2011-03"].copy()
+    month.loc[month.index[:5], "weathersit"] = "Sandstorm"
+    refused = _check(month, bike_spec, tmp_path)
+    assert not refused.success
+    assert any("'weathersit': 5 values (0.7%) not among the allowed categories" in f for f in refused.failures)
+    tolerant = replace(bike_spec, features=tuple(
+        replace(f, max_unseen_rate=0.01) if f.name == "weathersit" else f for f in bike_spec.features))  # fmt: skip
+    accepted = _check(month, tolerant, tmp_path)
+    assert accepted.success, accepted.failures
+    assert accepted.notes == [
+        "column 'weathersit': 5 values (0.7%) not among the categories, e.g. ['Sandstorm']: the model reads them "
+        "as unseen (its out-of-vocabulary slot); at most 1.0% allowed"
+    ]
+    assert "Sandstorm" in accepted.summary()
+    month.loc[month.index[:20], "weathersit"] = "Sandstorm"  # 2.7%: over the share
+    over = _check(month, tolerant, tmp_path)
+    assert not over.success and "at most 1.0% allowed" in over.failures[0]
+
+
 def test_good_month_passes(months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path) -> None:
     report = _check(months["2011-03"], bike_spec, tmp_path)
     assert report.success, report.failures

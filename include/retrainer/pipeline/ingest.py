@@ -93,6 +93,7 @@ def validate_batch(settings: Settings, dataset: str, batch: str, period: str) ->
         failures=report.failures,
         summary=report.summary(),
         result_path=result_path,
+        notes=report.notes,
     )
 
 

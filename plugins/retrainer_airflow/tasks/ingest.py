@@ -29,6 +29,8 @@ def validate_batch() -> Json:
         log.error("REFUSED %s %s: %s", p["dataset"], p["period"], exc)
         raise AirflowFailException(f"refused: {exc}") from exc
     log.info("%s", result.summary)
+    for note in result.notes:  # accepted, but an operator should know
+        log.warning("%s %s: %s", p["dataset"], p["period"], note)
     return result.to_json()
 
 
