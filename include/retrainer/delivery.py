@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\xd0\xcf\x11\xe0", "an old Excel/Office document"),
 )
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+PARQUET_EXTENSION = ".parquet"
 OTHER_DELIMITERS = (";", "\t", "|")
 SAMPLE_CHARS = 40  # a value quoted in a reason is cut to this many characters
 _ZONE = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$")
@@ -165,12 +167,20 @@ def _header_problems(first: str, spec: DatasetSpec) -> list[str]:
     return problems
 
 
+def is_parquet(path: Path | str) -> bool:
+    """Whether a batch is delivered as Parquet (by its extension; anything else is read as CSV)."""
+    return str(path).lower().endswith(PARQUET_EXTENSION)
+
+
 def read_delivery(path: Path | str, spec: DatasetSpec, limits: Limits | None = None) -> Delivery:
-    """Read a delivered CSV batch as the spec's table, or say why it cannot be read."""
+    """Read a delivered batch (CSV text, or Parquet by its extension) as the spec's table, or say
+    why it cannot be read."""
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{path}: batch file does not exist")
     limits = limits or Limits()
+    if is_parquet(path):
+        return _read_parquet(path, spec, limits)
     try:
         first, n_lines, cut = _scan_bytes(path, limits)
     except _Unreadable as exc:
@@ -189,10 +199,8 @@ def read_delivery(path: Path | str, spec: DatasetSpec, limits: Limits | None = N
                 f"the last line (line {n_lines}) has {len(last)} of {n_fields} fields and no line end:"
                 " the file looks cut off"
             ])  # fmt: skip
-    dtypes = {f.name: "str" for f in spec.categorical_features}
-    dtypes[spec.time_column] = "str"
     try:
-        df = pd.read_csv(path, dtype=dtypes, encoding="utf-8-sig", skipinitialspace=False)
+        df = pd.read_csv(path, dtype=_text_columns(spec), encoding="utf-8-sig", skipinitialspace=False)
     except pd.errors.EmptyDataError:
         return Delivery(None, ["the file holds no columns"])
     except pd.errors.ParserError as exc:
@@ -205,6 +213,63 @@ def read_delivery(path: Path | str, spec: DatasetSpec, limits: Limits | None = N
         return Delivery(None, [f"not readable as CSV: {str(exc)[:200]}"])
     df.columns = [str(c).strip() for c in df.columns]
     return Delivery(df, _value_problems(df, spec, limits))
+
+
+def _read_parquet(path: Path, spec: DatasetSpec, limits: Limits) -> Delivery:
+    """A Parquet batch as the same table a CSV delivery gives: every column as text (timestamps
+    as ISO 8601, zoned ones in UTC), so the same checks and the same canonical form apply."""
+    size = path.stat().st_size
+    if size == 0:
+        return Delivery(None, ["the file is empty (0 bytes)"])
+    if size > limits.max_bytes:
+        return Delivery(None, [
+            f"the file is {size} bytes, more than the {limits.max_bytes} a batch may have (ingest.max_file_mb)"
+        ])  # fmt: skip
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        fh.seek(-4, 2)
+        tail = fh.read(4)
+    if head != b"PAR1" or tail != b"PAR1":
+        what = "it does not start with" if head != b"PAR1" else "it does not end with (cut off?)"
+        return Delivery(None, [f"named {PARQUET_EXTENSION} but not a Parquet file: {what} the Parquet magic PAR1"])
+    try:
+        df = parquet_text(path)
+    except Exception as exc:  # pyarrow's errors are many and untyped: the reason is its message
+        return Delivery(None, [f"not readable as Parquet: {str(exc).splitlines()[0][:200]}"])
+    problems = _header_problems(",".join(f'"{c}"' for c in df.columns), spec)
+    if problems:
+        return Delivery(None, problems)
+    # typed as a CSV of the same values would be: one path for the checks and the canonical form
+    frame = pd.read_csv(io.StringIO(df.to_csv(index=False)), dtype=_text_columns(spec))
+    return Delivery(frame, _value_problems(frame, spec, limits))
+
+
+def parquet_text(path: Path | str) -> pd.DataFrame:
+    """A Parquet file's columns as text, as a CSV of it would spell them: missing values empty,
+    timestamps ISO 8601 (zoned ones converted to naive UTC), numbers as Python writes them."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    if len(set(table.column_names)) != len(table.column_names):
+        dupes = sorted({c for c in table.column_names if table.column_names.count(c) > 1})
+        raise ValueError(f"columns {dupes} appear more than once")
+    df = table.to_pandas()
+    out = {}
+    for name in df.columns:
+        col = df[name]
+        if isinstance(col.dtype, pd.DatetimeTZDtype):
+            col = col.dt.tz_convert("UTC").dt.tz_localize(None)
+        if pd.api.types.is_datetime64_any_dtype(col.dtype):
+            text = col.dt.strftime("%Y-%m-%dT%H:%M:%S")
+        else:
+            text = col.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore")
+        out[str(name)] = text.where(col.notna(), np.nan).astype(object)
+    return pd.DataFrame(out)
+
+
+def _text_columns(spec: DatasetSpec) -> dict[str, str]:
+    """The columns read as text whatever they look like: the time column and the categories."""
+    return {spec.time_column: "str", **{f.name: "str" for f in spec.categorical_features}}
 
 
 def _value_problems(df: pd.DataFrame, spec: DatasetSpec, limits: Limits) -> list[str]:
@@ -277,7 +342,10 @@ def write_canonical(path: Path | str, spec: DatasetSpec, dest: Path, other: tupl
     """Write an accepted batch in the one form a data version holds: every value as the text
     delivered, the time column as naive UTC ISO 8601 (the same instant, one spelling), the
     spec's column order, UTF-8 without BOM, ``\\n`` line ends."""
-    df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    if is_parquet(path):
+        df = parquet_text(path).fillna("")
+    else:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     df.columns = [str(c).strip() for c in df.columns]
     tcol = spec.time_column
     raw = df[tcol].str.strip()

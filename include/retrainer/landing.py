@@ -1,6 +1,6 @@
 """Deliveries: batch files that land in the landing location start their own ingest.
 
-A delivery is a file at ``<landing>/<dataset>/<period>.csv`` (or ``<period>.<label>.csv``,
+A delivery is a file at ``<landing>/<dataset>/<period>.csv`` or ``.parquet`` (or ``<period>.<label>.csv``,
 e.g. ``2012-06.redelivery.csv``), in a local folder or under an ``s3://`` prefix; names that
 start with a dot are not deliveries yet (write there, then rename). Its identity is its bytes:
 the MD5 of a local file, the ETag of an S3 object (the MD5 of a single-part upload). The
@@ -27,7 +27,7 @@ from retrainer.settings import Settings
 #: the folder of the quarantine that holds refused deliveries
 UNROUTABLE = "_unroutable"
 REASON_FILE = "reason.json"
-EXTENSIONS = (".csv",)
+EXTENSIONS = (".csv", ".parquet")
 _NAME = re.compile(r"^(?P<period>\d{4}-(0[1-9]|1[0-2]))(\.(?P<label>[A-Za-z0-9_-]+))?(?P<ext>\.[A-Za-z0-9]+)$")
 _DATASET = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -44,7 +44,7 @@ class Route:
 
 def route(relative: str, settings: Settings) -> Route:
     """Dataset and period of a landed file from its path below the landing location."""
-    expected = "<dataset>/<YYYY-MM>.csv (or <dataset>/<YYYY-MM>.<label>.csv)"
+    expected = "<dataset>/<YYYY-MM>.csv (or .parquet, or <dataset>/<YYYY-MM>.<label>.csv)"
     parts = relative.split("/")
     if len(parts) != 2:
         raise DeliveryNameError(f"'{relative}' is not a batch path: expected {expected}")

@@ -76,6 +76,44 @@ def test_one_form_of_the_same_data(months: dict[str, pd.DataFrame], bike_spec: D
     assert read_delivery(odd, bike_spec).problems == []
 
 
+def test_a_parquet_delivery_is_the_same_data_as_its_csv(
+    months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    """Parquet, chosen by the extension: read as the same table, with the same checks, and
+    versioned in the same one form, zoned timestamps included; a Parquet file cut off, or CSV
+    named .parquet, is named for what it is."""
+    from retrainer.landing import route
+
+    df = months["2011-03"].copy()
+    plain = write_batch(df, bike_spec, tmp_path / "2011-03.csv")
+    df["timestamp"] = pd.to_datetime(df["timestamp"]).dt.tz_localize("UTC").dt.tz_convert("Europe/Paris")
+    parquet = tmp_path / "2011-03.parquet"
+    df.to_parquet(parquet)
+    found = read_delivery(parquet, bike_spec, bike_spec.ingest.limits)
+    assert found.problems == [] and found.frame is not None
+    assert found.frame["timestamp"].iloc[0] == pd.Timestamp("2011-03-01T00:00:00")  # the same instant, in UTC
+    assert _problems(parquet, bike_spec, "2011-03", Reference("v", {})) == []
+    a = write_canonical(plain, bike_spec, tmp_path / "a.csv", bike_spec.ingest.other_columns)
+    b = write_canonical(parquet, bike_spec, tmp_path / "b.csv", bike_spec.ingest.other_columns)
+    assert file_md5(a) == file_md5(b)
+    # a value that is no number is named as in a CSV delivery
+    df["hum"] = df["hum"].astype(str)  # a text column in the Parquet schema
+    df.loc[df.index[3], "hum"] = "high"
+    df.to_parquet(bad := tmp_path / "bad.parquet")
+    assert read_delivery(bad, bike_spec).problems == ["column 'hum': 1 values are not numbers, e.g. ['high'] (line 5)"]
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(parquet.read_bytes()[:-100])
+    assert "it does not end with (cut off?) the Parquet magic" in read_delivery(cut, bike_spec).problems[0]
+    fake = tmp_path / "fake.parquet"
+    fake.write_bytes(plain.read_bytes())
+    assert read_delivery(fake, bike_spec).problems == [
+        "named .parquet but not a Parquet file: it does not start with the Parquet magic PAR1"
+    ]
+    specs = str(Path(bike_spec.source_path).parent)
+    settings = Settings.from_env({"RETRAINER_HOME": str(tmp_path), "RETRAINER_SPECS_DIR": specs})
+    assert route("bike_sharing/2011-03.parquet", settings).period == "2011-03"
+
+
 def test_zoned_timestamps_are_read_as_utc(
     months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
 ) -> None:
