@@ -53,6 +53,7 @@ class Limits:
 
     max_bytes: int = 512 * 1024 * 1024
     max_field_chars: int = 10_000
+    encoding: str = "utf-8"  # of CSV text (Python's codec name); anything else is read as UTF-8 first
 
 
 @dataclass
@@ -98,11 +99,10 @@ def _scan_bytes(path: Path, limits: Limits) -> tuple[str, int, bytes]:
         raise _Unreadable(f"the file is {size} bytes, more than the {limit} a batch may have (ingest.max_file_mb)")
     with open(path, "rb") as fh:
         head = fh.read(1 << 16)
-    for magic, kind in MAGIC:
-        if head.startswith(magic):
-            raise _Unreadable(f"{kind}, not CSV text: deliver the CSV file itself, uncompressed")
+    _not_text(head)
     if head.startswith(UTF16_BOMS) or head.startswith(b"\xef\xbb\xbf\xff\xfe"):
-        raise _Unreadable("UTF-16 text (it starts with a UTF-16 byte order mark): deliver UTF-8")
+        raise _Unreadable("UTF-16 text (it starts with a UTF-16 byte order mark): deliver UTF-8 (or declare"
+                          " ingest.encoding: utf-16)")  # fmt: skip
     nul = head.find(b"\x00")
     if nul >= 0:
         raise _Unreadable(f"binary data, not CSV text (a NUL byte at offset {nul})")
@@ -120,7 +120,7 @@ def _scan_bytes(path: Path, limits: Limits) -> tuple[str, int, bytes]:
                 bad = chunk[exc.start]
                 raise _Unreadable(
                     f"not UTF-8 text: byte 0x{bad:02x} at line {line}, column {column} (offset {at});"
-                    " the file looks like Latin-1 or Windows-1252: deliver UTF-8"
+                    " the file looks like Latin-1 or Windows-1252: deliver UTF-8 (or declare ingest.encoding)"
                 ) from None
             newlines += chunk.count(b"\n")
             offset += len(chunk)
@@ -181,6 +181,49 @@ def read_delivery(path: Path | str, spec: DatasetSpec, limits: Limits | None = N
     limits = limits or Limits()
     if is_parquet(path):
         return _read_parquet(path, spec, limits)
+    if limits.encoding == "utf-8":
+        return _read_csv(path, spec, limits)
+    from retrainer import storage
+
+    with storage.scratch("retrainer-delivery-") as tmp:
+        try:
+            utf8 = _as_utf8(path, limits, tmp / path.name)
+        except _Unreadable as exc:
+            return Delivery(None, [str(exc)])
+        return _read_csv(utf8, spec, limits)
+
+
+def _as_utf8(path: Path, limits: Limits, dest: Path) -> Path:
+    """A CSV delivery in the spec's declared encoding, written as UTF-8 (what the checks read)."""
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise _Unreadable(f"the file is {size} bytes, more than the {limits.max_bytes} a batch may have"
+                          " (ingest.max_file_mb)")  # fmt: skip
+    with open(path, "rb") as fh:
+        _not_text(fh.read(16))
+    try:
+        with (
+            open(path, encoding=limits.encoding, newline="") as src,
+            open(dest, "w", encoding="utf-8", newline="") as out,
+        ):
+            for chunk in iter(lambda: src.read(1 << 20), ""):
+                out.write(chunk)
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(
+            f"not {limits.encoding} text (ingest.encoding): {exc.reason}, byte 0x{exc.object[exc.start]:02x}"
+        ) from None
+    return dest
+
+
+def _not_text(head: bytes) -> None:
+    """_Unreadable when the first bytes say the file is a compressed, archived or binary format."""
+    for magic, kind in MAGIC:
+        if head.startswith(magic):
+            raise _Unreadable(f"{kind}, not CSV text: deliver the CSV file itself, uncompressed")
+
+
+def _read_csv(path: Path, spec: DatasetSpec, limits: Limits) -> Delivery:
+    """A CSV delivery in UTF-8, read as the spec's table, or why it cannot be."""
     try:
         first, n_lines, cut = _scan_bytes(path, limits)
     except _Unreadable as exc:
@@ -345,7 +388,8 @@ def write_canonical(path: Path | str, spec: DatasetSpec, dest: Path, other: tupl
     if is_parquet(path):
         df = parquet_text(path).fillna("")
     else:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        encoding = "utf-8-sig" if spec.ingest.encoding == "utf-8" else spec.ingest.encoding
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
     df.columns = [str(c).strip() for c in df.columns]
     tcol = spec.time_column
     raw = df[tcol].str.strip()

@@ -8,6 +8,7 @@ file. Where things live is apart, in ``retrainer.settings``.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,12 +141,15 @@ class IngestConfig:
     redelivery_max_row_loss: float = 0.0  # a re-delivery may replace a versioned period losing at most this share
     max_scale_change: float = 10.0  # a numeric feature's spread this many times off the versioned data's: a unit change
     leak_correlation: float = 0.999  # a feature this correlated with (or equal to) the target is a leak
+    encoding: str = "utf-8"  # of CSV deliveries (a Python codec: latin-1, cp1252, utf-16, ...)
 
     @property
     def limits(self) -> Limits:
         from retrainer.delivery import Limits
 
-        return Limits(max_bytes=int(self.max_file_mb * 1024 * 1024), max_field_chars=self.max_field_chars)
+        return Limits(
+            max_bytes=int(self.max_file_mb * 1024 * 1024), max_field_chars=self.max_field_chars, encoding=self.encoding
+        )
 
 
 DRIFT_METHODS = ("ks", "wasserstein", "psi", "chisquare", "jensenshannon")
@@ -477,7 +481,17 @@ class _SpecParser:
             ),
             max_scale_change=scale,
             leak_correlation=self._unit("ingest.leak_correlation", raw.get("leak_correlation", 0.999)),
+            encoding=self.encoding(raw.get("encoding", "utf-8")),
         )
+
+    def encoding(self, value: Any) -> str:
+        """A codec Python knows, by its canonical name (``UTF8`` and ``utf_8`` are ``utf-8``)."""
+        try:
+            name = codecs.lookup(str(value)).name
+        except LookupError:
+            raise SpecError(self.path, "ingest.encoding", f"unknown encoding {value!r} (e.g. utf-8, latin-1, cp1252, "
+                            "utf-16)") from None  # fmt: skip
+        return name
 
     def feature(self, fname: str, fraw: Any) -> Feature:
         where = f"features.{fname}"

@@ -114,6 +114,34 @@ def test_a_parquet_delivery_is_the_same_data_as_its_csv(
     assert route("bike_sharing/2011-03.parquet", settings).period == "2011-03"
 
 
+def test_a_declared_encoding_is_read_and_versioned_as_utf8(
+    months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    """ingest.encoding: a Latin-1 or UTF-16 delivery is read in that encoding and versioned as
+    the same UTF-8 form; bytes the declared encoding has no character for are named."""
+    from dataclasses import replace
+
+    df = months["2011-03"]
+    plain = write_batch(df, bike_spec, tmp_path / "plain.csv")
+    want = file_md5(write_canonical(plain, bike_spec, tmp_path / "want.csv", bike_spec.ingest.other_columns))
+    text = plain.read_text()
+    for encoding in ("latin-1", "utf-16", "cp1252"):
+        spec = replace(bike_spec, ingest=replace(bike_spec.ingest, encoding=encoding))
+        delivered = tmp_path / f"{encoding}.csv"
+        delivered.write_bytes(text.encode(encoding))
+        found = read_delivery(delivered, spec, spec.ingest.limits)
+        assert found.problems == [] and found.frame is not None and len(found.frame) == len(df), encoding
+        got = write_canonical(delivered, spec, tmp_path / f"{encoding}.out.csv", spec.ingest.other_columns)
+        assert file_md5(got) == want, encoding
+    assert "deliver UTF-8 (or declare ingest.encoding: utf-16)" in read_delivery(tmp_path / "utf-16.csv",
+                                                                                 bike_spec).problems[0]  # fmt: skip
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(text.encode("cp1252").replace(b"Clear", b"Cl\x81ar", 1))
+    cp1252 = replace(bike_spec, ingest=replace(bike_spec.ingest, encoding="cp1252"))
+    problems = read_delivery(broken, cp1252, cp1252.ingest.limits).problems
+    assert problems == ["not cp1252 text (ingest.encoding): character maps to <undefined>, byte 0x81"]
+
+
 def test_zoned_timestamps_are_read_as_utc(
     months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
 ) -> None:
@@ -185,6 +213,7 @@ def test_an_interrupted_copy_is_set_aside_not_lost(tmp_path: Path) -> None:
         ({"max_field_chars": 0}, "ingest.max_field_chars"),
         ({"redelivery_max_row_loss": 2}, "ingest.redelivery_max_row_loss"),
         ({"max_scale_change": 1}, "ingest"),
+        ({"encoding": "latin-99"}, "ingest.encoding"),
     ],
 )
 def test_ingest_section_errors_name_the_field(bike_spec: DatasetSpec, ingest: dict, field: str) -> None:  # type: ignore[type-arg]
