@@ -28,8 +28,10 @@ HIGHER_IS_BETTER = frozenset({"auc", "accuracy"})
 REGRESSION_METRICS = frozenset({"rmse", "mae"})
 CLASSIFICATION_METRICS = frozenset({"log_loss", "auc", "accuracy"})
 #: the keys a spec may have at the top level, in a target, a feature and ``rows``
-TOP_LEVEL_KEYS = frozenset({"name", "description", "model_name", "time_column", "frequency", "target", "features",
-                            "rows", "training", "gate", "drift", "approval", "deploy", "ingest"})  # fmt: skip
+TOP_LEVEL_KEYS = frozenset(
+    {"name", "description", "model_name", "time_column", "frequency", "target", "features", "unique_by", "rows",
+     "training", "gate", "drift", "approval", "deploy", "ingest"}
+)  # fmt: skip
 TARGET_KEYS = frozenset({"column", "task", "min", "max", "positive", "max_null_rate"})
 FEATURE_KEYS = frozenset(
     {"type", "min", "max", "categories", "max_null_rate", "max_unseen_rate", "impute", "fill_value"}
@@ -199,6 +201,7 @@ class DatasetSpec:
     ingest: IngestConfig = IngestConfig()
     description: str = ""
     source_path: str = ""
+    unique_by: tuple[str, ...] = ()  # the columns no two rows of a batch share; () = rows need not be unique
 
     @property
     def numeric_features(self) -> tuple[Feature, ...]:
@@ -239,6 +242,8 @@ class DatasetSpec:
         training = p.training(p.mapping("training", required=False))
         if training.window_periods < 1 or training.holdout_periods < 1:
             raise SpecError(path, "training.window_periods", "window and holdout must be >= 1")
+        columns = {time_column, target.column, *p.raw["features"]}
+        ingest = p.ingest(p.mapping("ingest", required=False), columns)
         return cls(
             name=name,
             model_name=str(raw.get("model_name") or f"{name}_model"),
@@ -253,9 +258,10 @@ class DatasetSpec:
             drift=p.drift(p.mapping("drift", required=False), {f.name for f in features}),
             approval=p.approval(p.mapping("approval", required=False)),
             deploy=p.deploy(p.mapping("deploy", required=False)),
-            ingest=p.ingest(p.mapping("ingest", required=False), {time_column, target.column, *p.raw["features"]}),
+            ingest=ingest,
             description=str(raw.get("description", "")),
             source_path=str(path),
+            unique_by=p.unique_by(raw.get("unique_by", [time_column]), {*columns, *ingest.other_columns}),
         )
 
 
@@ -294,6 +300,20 @@ class _SpecParser:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(self.path, name, f"must be a number, got {value!r}")
         return float(value)
+
+    def unique_by(self, value: Any, columns: set[str]) -> tuple[str, ...]:
+        """The key no two rows of a batch share: the time column by default; several columns for
+        event data (many rows per timestamp); an empty list when rows need not be unique."""
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(c, str) and c for c in value):
+            raise SpecError(self.path, "unique_by", f"must be a list of column names, got {value!r}")
+        unknown = [c for c in value if c not in columns]
+        if unknown:
+            raise SpecError(self.path, "unique_by", f"{unknown} are not columns of this spec")
+        if len(set(value)) != len(value):
+            raise SpecError(self.path, "unique_by", "has duplicates")
+        return tuple(value)
 
     def integer(self, name: str, value: Any, least: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < least:

@@ -72,7 +72,10 @@ def build_suite(spec: DatasetSpec, period: str | None) -> gx.ExpectationSuite:
 
     suite.add_expectation(E.ExpectTableRowCountToBeBetween(min_value=spec.min_rows, max_value=spec.max_rows))
     suite.add_expectation(E.ExpectColumnValuesToNotBeNull(column=tcol))
-    suite.add_expectation(E.ExpectColumnValuesToBeUnique(column=tcol))
+    if len(spec.unique_by) == 1:
+        suite.add_expectation(E.ExpectColumnValuesToBeUnique(column=spec.unique_by[0]))
+    elif spec.unique_by:  # event data: unique by a key of several columns (or, with none, not at all)
+        suite.add_expectation(E.ExpectCompoundColumnsToBeUnique(column_list=list(spec.unique_by)))
     if period is not None:
         start, end = period_bounds(period)
         last = (end - pd.Timedelta(seconds=1)).to_pydatetime()
@@ -142,6 +145,9 @@ def _describe_failure(res: Any) -> str:
         return f"{where}: {count} values ({pct:.1f}%) not among the allowed categories{tolerated}, e.g. {shown}"
     if kind == "column_values_to_be_unique":
         return f"{where}: {count} rows share a value with another row, e.g. {shown}"
+    if kind == "compound_columns_to_be_unique":
+        key = ", ".join(kw.get("column_list") or [])
+        return f"columns ({key}): {count} rows share their values with another row, e.g. {shown}"
     return f"{where}: {kind} failed ({count} unexpected)"
 
 
@@ -199,7 +205,8 @@ def _describe_tolerated(res: Any) -> str:
 
 def _examples(result: dict[str, Any]) -> str:
     """A few of the unexpected values GX kept, each once."""
-    return sample(list(dict.fromkeys(result.get("partial_unexpected_list") or [])))
+    seen = {repr(v): v for v in result.get("partial_unexpected_list") or []}
+    return sample(list(seen.values()))
 
 
 def file_md5(path: Path | str) -> str:

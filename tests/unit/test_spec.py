@@ -78,6 +78,8 @@ def test_missing_spec_file_names_the_file(tmp_path: Path) -> None:
         (lambda d: d["features"]["hum"].update(impute="mean", fill_value=3), "features.hum.fill_value"),
         (lambda d: d["features"]["season"].update(impute="mean"), "features.season.impute"),
         (lambda d: d["features"]["temp"].update(max_unseen_rate=0.1), "features.temp.max_unseen_rate"),
+        (lambda d: d.update(unique_by=["timestamp", "flight"]), "unique_by"),
+        (lambda d: d.update(unique_by={"timestamp": 1}), "unique_by"),
         (lambda d: d["features"]["season"].update(max_unseen_rate=2), "features.season.max_unseen_rate"),
     ],
 )

@@ -67,6 +67,26 @@ def test_unseen_categories_pass_up_to_their_share_and_are_reported(
     assert not over.success and "at most 1.0% allowed" in over.failures[0]
 
 
+def test_rows_are_unique_by_the_specs_key(
+    months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    """By default no two rows of a batch share a timestamp; event data (many rows at one time)
+    declares its key (unique_by: [time, ...]) or none at all (unique_by: [])."""
+    from dataclasses import replace
+
+    month = months["2011-03"]
+    events = pd.concat([month, month.iloc[:6].assign(weathersit="Mist")], ignore_index=True)
+    refused = _check(events, bike_spec, tmp_path)
+    assert any("column 'timestamp': 12 rows share a value with another row" in f for f in refused.failures)
+    keyed = replace(bike_spec, unique_by=("timestamp", "weathersit"))
+    assert (month.iloc[:6]["weathersit"] != "Mist").all()  # so each added row differs in the key
+    assert _check(events, keyed, tmp_path).success
+    twice = pd.concat([month, month.iloc[:3]], ignore_index=True)
+    failures = _check(twice, keyed, tmp_path).failures
+    assert any("columns (timestamp, weathersit): 6 rows share their values with another row" in f for f in failures)
+    assert _check(twice, replace(bike_spec, unique_by=()), tmp_path).success
+
+
 def test_good_month_passes(months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path) -> None:
     report = _check(months["2011-03"], bike_spec, tmp_path)
     assert report.success, report.failures
