@@ -348,7 +348,7 @@ def _value_problems(df: pd.DataFrame, spec: DatasetSpec, limits: Limits) -> list
                 problems.append(f"column '{col}': {len(inf)} values are infinite ({_lines(inf)})")
     tcol = spec.time_column
     if tcol in df:
-        problems += _parse_times(df, tcol)
+        problems += _parse_times(df, tcol, spec.time_format)
     return problems
 
 
@@ -356,7 +356,18 @@ def _is_text(s: pd.Series) -> bool:
     return pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)
 
 
-def _parse_times(df: pd.DataFrame, tcol: str) -> list[str]:
+def parse_times(raw: pd.Series, fmt: str | None, utc: bool) -> pd.Series:
+    """Timestamps in the spec's ``time_format`` (ISO 8601 without one, and ISO 8601 too where
+    the format does not match: a typed Parquet timestamp is written so); NaT where neither."""
+    parsed = pd.to_datetime(raw, errors="coerce", format=fmt or "ISO8601", utc=utc)
+    if fmt:
+        rest = parsed.isna() & raw.notna()
+        if rest.any():
+            parsed[rest] = pd.to_datetime(raw[rest], errors="coerce", format="ISO8601", utc=utc)
+    return parsed
+
+
+def _parse_times(df: pd.DataFrame, tcol: str, fmt: str | None = None) -> list[str]:
     raw = df[tcol].astype("string").str.strip()
     present = raw.notna() & (raw != "")
     zoned = raw.str.contains(_ZONE, na=False)
@@ -367,15 +378,15 @@ def _parse_times(df: pd.DataFrame, tcol: str) -> list[str]:
             f"column '{tcol}': {int(zoned.sum())} timestamps carry a zone and {len(mixed)} do not"
             f" ({_lines(mixed)}): the naive ones cannot be placed in time"
         )
-    parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601", utc=bool(zoned.any()))
+    parsed = parse_times(raw, fmt, bool(zoned.any()))
     if zoned.any():
         parsed = parsed.dt.tz_convert(None)  # UTC, as the periods are
     bad = df.index[present & parsed.isna()]
     if len(bad):
         hint = " (day-first dates?)" if raw[bad].str.match(r"^\d{1,2}[/.]\d{1,2}[/.]\d{4}").any() else ""
+        what = f"timestamps in the spec's time_format {fmt!r} (nor ISO 8601)" if fmt else "ISO 8601 timestamps"
         problems.append(
-            f"column '{tcol}': {len(bad)} values are not ISO 8601 timestamps{hint}, e.g. {sample(raw[bad])}"
-            f" ({_lines(bad)})"
+            f"column '{tcol}': {len(bad)} values are not {what}{hint}, e.g. {sample(raw[bad])} ({_lines(bad)})"
         )
     df[tcol] = parsed
     return problems
@@ -394,7 +405,7 @@ def write_canonical(path: Path | str, spec: DatasetSpec, dest: Path, other: tupl
     tcol = spec.time_column
     raw = df[tcol].str.strip()
     zoned = bool(raw.str.contains(_ZONE, na=False).any())
-    ts = pd.to_datetime(raw, format="ISO8601", utc=zoned)
+    ts = parse_times(raw, spec.time_format, zoned)
     if zoned:
         ts = ts.dt.tz_convert(None)
     df[tcol] = ts.dt.strftime("%Y-%m-%dT%H:%M:%S")

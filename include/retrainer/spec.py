@@ -29,8 +29,8 @@ REGRESSION_METRICS = frozenset({"rmse", "mae"})
 CLASSIFICATION_METRICS = frozenset({"log_loss", "auc", "accuracy"})
 #: the keys a spec may have at the top level, in a target, a feature and ``rows``
 TOP_LEVEL_KEYS = frozenset(
-    {"name", "description", "model_name", "time_column", "frequency", "target", "features", "unique_by", "rows",
-     "training", "gate", "drift", "approval", "deploy", "ingest"}
+    {"name", "description", "model_name", "time_column", "time_format", "frequency", "target", "features",
+     "unique_by", "rows", "training", "gate", "drift", "approval", "deploy", "ingest"}
 )  # fmt: skip
 TARGET_KEYS = frozenset({"column", "task", "min", "max", "positive", "max_null_rate"})
 FEATURE_KEYS = frozenset(
@@ -202,6 +202,7 @@ class DatasetSpec:
     description: str = ""
     source_path: str = ""
     unique_by: tuple[str, ...] = ()  # the columns no two rows of a batch share; () = rows need not be unique
+    time_format: str | None = None  # how deliveries spell a timestamp (strftime codes); None: ISO 8601
 
     @property
     def numeric_features(self) -> tuple[Feature, ...]:
@@ -262,6 +263,7 @@ class DatasetSpec:
             description=str(raw.get("description", "")),
             source_path=str(path),
             unique_by=p.unique_by(raw.get("unique_by", [time_column]), {*columns, *ingest.other_columns}),
+            time_format=p.time_format(raw.get("time_format")),
         )
 
 
@@ -300,6 +302,22 @@ class _SpecParser:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(self.path, name, f"must be a number, got {value!r}")
         return float(value)
+
+    def time_format(self, value: Any) -> str | None:
+        """A strftime format that spells a whole timestamp (it reads back what it wrote)."""
+        if value is None:
+            return None
+        from datetime import datetime
+
+        sample = datetime(2011, 3, 14, 15, 9, 26)
+        try:
+            ok = isinstance(value, str) and datetime.strptime(sample.strftime(value), value) == sample
+        except ValueError:
+            ok = False
+        if not ok:
+            raise SpecError(self.path, "time_format", f"{value!r} does not spell a timestamp to the second that reads "
+                            "back (strftime codes, e.g. '%d/%m/%Y %H:%M:%S')")  # fmt: skip
+        return str(value)
 
     def unique_by(self, value: Any, columns: set[str]) -> tuple[str, ...]:
         """The key no two rows of a batch share: the time column by default; several columns for

@@ -142,6 +142,33 @@ def test_a_declared_encoding_is_read_and_versioned_as_utf8(
     assert problems == ["not cp1252 text (ingest.encoding): character maps to <undefined>, byte 0x81"]
 
 
+def test_a_declared_time_format_is_honoured(
+    months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    """time_format: day-first timestamps are read as the spec says, versioned as ISO 8601 (the
+    same data version as an ISO delivery); a value in neither form is named with the format."""
+    from dataclasses import replace
+
+    df = months["2011-03"].copy()
+    plain = write_batch(df, bike_spec, tmp_path / "plain.csv")
+    want = file_md5(write_canonical(plain, bike_spec, tmp_path / "want.csv", bike_spec.ingest.other_columns))
+    spec = replace(bike_spec, time_format="%d/%m/%Y %H:%M")
+    df["timestamp"] = pd.to_datetime(df["timestamp"]).dt.strftime("%d/%m/%Y %H:%M")
+    dayfirst = tmp_path / "dayfirst.csv"
+    df.to_csv(dayfirst, index=False)
+    assert "(day-first dates?)" in read_delivery(dayfirst, bike_spec).problems[0]
+    found = read_delivery(dayfirst, spec)
+    assert found.problems == [] and found.frame is not None
+    assert found.frame["timestamp"].iloc[13] == pd.Timestamp("2011-03-01T13:00:00")
+    assert file_md5(write_canonical(dayfirst, spec, tmp_path / "got.csv", spec.ingest.other_columns)) == want
+    df.loc[df.index[2], "timestamp"] = "March 1st"
+    df.to_csv(bad := tmp_path / "bad.csv", index=False)
+    assert read_delivery(bad, spec).problems == [
+        "column 'timestamp': 1 values are not timestamps in the spec's time_format '%d/%m/%Y %H:%M' (nor ISO 8601),"
+        " e.g. ['March 1st'] (line 4)"
+    ]
+
+
 def test_zoned_timestamps_are_read_as_utc(
     months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
 ) -> None:

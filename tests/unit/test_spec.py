@@ -80,6 +80,8 @@ def test_missing_spec_file_names_the_file(tmp_path: Path) -> None:
         (lambda d: d["features"]["temp"].update(max_unseen_rate=0.1), "features.temp.max_unseen_rate"),
         (lambda d: d.update(unique_by=["timestamp", "flight"]), "unique_by"),
         (lambda d: d.update(unique_by={"timestamp": 1}), "unique_by"),
+        (lambda d: d.update(time_format="%Y-%m-%d"), "time_format"),
+        (lambda d: d.update(time_format=42), "time_format"),
         (lambda d: d["features"]["season"].update(max_unseen_rate=2), "features.season.max_unseen_rate"),
     ],
 )
