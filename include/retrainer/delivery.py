@@ -41,6 +41,7 @@ MAGIC: tuple[tuple[bytes, str], ...] = (
 )
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 PARQUET_EXTENSION = ".parquet"
+PARQUET_MIN_BYTES = 12  # the magic, a footer length and the magic again
 OTHER_DELIMITERS = (";", "\t", "|")
 SAMPLE_CHARS = 40  # a value quoted in a reason is cut to this many characters
 _ZONE = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$")
@@ -270,13 +271,13 @@ def _read_parquet(path: Path, spec: DatasetSpec, limits: Limits) -> Delivery:
         ])  # fmt: skip
     with open(path, "rb") as fh:
         head = fh.read(4)
-        fh.seek(-4, 2)
+        fh.seek(max(0, size - 4))
         tail = fh.read(4)
-    if head != b"PAR1" or tail != b"PAR1":
+    if size < PARQUET_MIN_BYTES or head != b"PAR1" or tail != b"PAR1":
         what = "it does not start with" if head != b"PAR1" else "it does not end with (cut off?)"
         return Delivery(None, [f"named {PARQUET_EXTENSION} but not a Parquet file: {what} the Parquet magic PAR1"])
     try:
-        df = parquet_text(path)
+        df = parquet_text(path, limits.max_bytes)
     except Exception as exc:  # pyarrow's errors are many and untyped: the reason is its message
         return Delivery(None, [f"not readable as Parquet: {str(exc).splitlines()[0][:200]}"])
     problems = _header_problems(",".join(f'"{c}"' for c in df.columns), spec)
@@ -287,16 +288,25 @@ def _read_parquet(path: Path, spec: DatasetSpec, limits: Limits) -> Delivery:
     return Delivery(frame, _value_problems(frame, spec, limits))
 
 
-def parquet_text(path: Path | str) -> pd.DataFrame:
+def parquet_text(path: Path | str, max_bytes: int | None = None) -> pd.DataFrame:
     """A Parquet file's columns as text, as a CSV of it would spell them: missing values empty,
-    timestamps ISO 8601 (zoned ones converted to naive UTC), numbers as Python writes them."""
+    timestamps ISO 8601 (zoned ones converted to naive UTC), numbers as Python writes them.
+    Read in batches, and refused once its data in memory passes ``max_bytes`` (a small file may
+    unpack to far more)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
-    if len(set(table.column_names)) != len(table.column_names):
-        dupes = sorted({c for c in table.column_names if table.column_names.count(c) > 1})
-        raise ValueError(f"columns {dupes} appear more than once")
-    df = table.to_pandas()
+    source = pq.ParquetFile(path)
+    names = source.schema_arrow.names
+    if len(set(names)) != len(names):
+        raise ValueError(f"columns {sorted({c for c in names if names.count(c) > 1})} appear more than once")
+    batches, size = [], 0
+    for batch in source.iter_batches(batch_size=65_536):
+        size += batch.nbytes
+        if max_bytes is not None and size > max_bytes:
+            raise ValueError(f"its data takes more than the {max_bytes} bytes a batch may have (ingest.max_file_mb)")
+        batches.append(batch)
+    df = pa.Table.from_batches(batches, schema=source.schema_arrow).to_pandas()
     out = {}
     for name in df.columns:
         col = df[name]

@@ -82,6 +82,8 @@ def test_a_parquet_delivery_is_the_same_data_as_its_csv(
     """Parquet, chosen by the extension: read as the same table, with the same checks, and
     versioned in the same one form, zoned timestamps included; a Parquet file cut off, or CSV
     named .parquet, is named for what it is."""
+    from dataclasses import replace
+
     from retrainer.landing import route
 
     df = months["2011-03"].copy()
@@ -104,6 +106,14 @@ def test_a_parquet_delivery_is_the_same_data_as_its_csv(
     cut = tmp_path / "cut.parquet"
     cut.write_bytes(parquet.read_bytes()[:-100])
     assert "it does not end with (cut off?) the Parquet magic" in read_delivery(cut, bike_spec).problems[0]
+    tiny = tmp_path / "tiny.parquet"
+    tiny.write_bytes(b"PAR1")
+    assert "not a Parquet file" in read_delivery(tiny, bike_spec).problems[0]
+    small = replace(bike_spec.ingest.limits, max_bytes=parquet.stat().st_size)  # the file fits, its data not
+    assert read_delivery(parquet, bike_spec, small).problems == [
+        f"not readable as Parquet: its data takes more than the {small.max_bytes} bytes a batch may have"
+        " (ingest.max_file_mb)"
+    ]
     fake = tmp_path / "fake.parquet"
     fake.write_bytes(plain.read_bytes())
     assert read_delivery(fake, bike_spec).problems == [
