@@ -92,12 +92,7 @@ class _Unreadable(Exception):
 def _scan_bytes(path: Path, limits: Limits) -> tuple[str, int, bytes]:
     """The file's header line (text), its number of lines and its last line when that has no line
     end; _Unreadable with the reason when the bytes are no CSV text."""
-    size = path.stat().st_size
-    if size == 0:
-        raise _Unreadable("the file is empty (0 bytes)")
-    if size > limits.max_bytes:
-        limit = limits.max_bytes
-        raise _Unreadable(f"the file is {size} bytes, more than the {limit} a batch may have (ingest.max_file_mb)")
+    _check_size(path, limits)
     with open(path, "rb") as fh:
         head = fh.read(1 << 16)
     _not_text(head)
@@ -196,10 +191,7 @@ def read_delivery(path: Path | str, spec: DatasetSpec, limits: Limits | None = N
 
 def _as_utf8(path: Path, limits: Limits, dest: Path) -> Path:
     """A CSV delivery in the spec's declared encoding, written as UTF-8 (what the checks read)."""
-    size = path.stat().st_size
-    if size > limits.max_bytes:
-        raise _Unreadable(f"the file is {size} bytes, more than the {limits.max_bytes} a batch may have"
-                          " (ingest.max_file_mb)")  # fmt: skip
+    _check_size(path, limits)
     with open(path, "rb") as fh:
         _not_text(fh.read(16))
     try:
@@ -214,6 +206,18 @@ def _as_utf8(path: Path, limits: Limits, dest: Path) -> Path:
             f"not {limits.encoding} text (ingest.encoding): {exc.reason}, byte 0x{exc.object[exc.start]:02x}"
         ) from None
     return dest
+
+
+def _check_size(path: Path, limits: Limits) -> int:
+    """The file's size; _Unreadable when it is empty or over the spec's ``ingest.max_file_mb``."""
+    size = path.stat().st_size
+    if size == 0:
+        raise _Unreadable("the file is empty (0 bytes)")
+    if size > limits.max_bytes:
+        raise _Unreadable(
+            f"the file is {size} bytes, more than the {limits.max_bytes} a batch may have (ingest.max_file_mb)"
+        )
+    return size
 
 
 def _not_text(head: bytes) -> None:
@@ -262,13 +266,10 @@ def _read_csv(path: Path, spec: DatasetSpec, limits: Limits) -> Delivery:
 def _read_parquet(path: Path, spec: DatasetSpec, limits: Limits) -> Delivery:
     """A Parquet batch as the same table a CSV delivery gives: every column as text (timestamps
     as ISO 8601, zoned ones in UTC), so the same checks and the same canonical form apply."""
-    size = path.stat().st_size
-    if size == 0:
-        return Delivery(None, ["the file is empty (0 bytes)"])
-    if size > limits.max_bytes:
-        return Delivery(None, [
-            f"the file is {size} bytes, more than the {limits.max_bytes} a batch may have (ingest.max_file_mb)"
-        ])  # fmt: skip
+    try:
+        size = _check_size(path, limits)
+    except _Unreadable as exc:
+        return Delivery(None, [str(exc)])
     with open(path, "rb") as fh:
         head = fh.read(4)
         fh.seek(max(0, size - 4))

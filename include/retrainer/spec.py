@@ -232,7 +232,7 @@ class DatasetSpec:
     @classmethod
     def from_dict(cls, raw: dict[str, Any], path: Path | str = "<spec>") -> DatasetSpec:
         p = _SpecParser(raw, path)
-        p._known("", raw, TOP_LEVEL_KEYS)
+        p.known("", raw, TOP_LEVEL_KEYS)
         name = p.string("name")
         target = p.target(p.mapping("target"))
         features = p.features(p.mapping("features"))
@@ -339,7 +339,7 @@ class _SpecParser:
         return value
 
     def rows(self, raw: dict[str, Any]) -> tuple[int, int | None]:
-        self._known("rows", raw, ROWS_KEYS)
+        self.known("rows", raw, ROWS_KEYS)
         least = self.integer("rows.min", raw.get("min", 1), 1)
         most = None if raw.get("max") is None else self.integer("rows.max", raw["max"], least)
         return least, most
@@ -353,7 +353,7 @@ class _SpecParser:
         return str(value)
 
     def target(self, raw: dict[str, Any]) -> Target:
-        self._known("target", raw, TARGET_KEYS)
+        self.known("target", raw, TARGET_KEYS)
         task = self.choice("target.task", raw.get("task"), ("regression", "classification"))
         target = Target(
             column=self.string("target.column", raw.get("column")),
@@ -375,7 +375,7 @@ class _SpecParser:
         return tuple(self.feature(fname, fraw) for fname, fraw in raw.items())
 
     def gate(self, raw: dict[str, Any], task: str, features: tuple[Feature, ...]) -> GateConfig:
-        self._known("gate", raw, GateConfig.__dataclass_fields__)
+        self.known("gate", raw, GateConfig.__dataclass_fields__)
         metric = str(raw.get("metric", "rmse" if task == "regression" else "log_loss"))
         allowed = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
         if metric not in allowed:
@@ -396,7 +396,7 @@ class _SpecParser:
     def training(self, raw: dict[str, Any]) -> TrainingConfig:
         defaults = TrainingConfig()
         values: dict[str, Any] = {}
-        self._known("training", raw, TrainingConfig.__dataclass_fields__)
+        self.known("training", raw, TrainingConfig.__dataclass_fields__)
         for key, value in raw.items():
             default = getattr(defaults, key)
             if isinstance(default, tuple):
@@ -431,7 +431,7 @@ class _SpecParser:
     def drift(self, raw: dict[str, Any], feature_names: set[str]) -> DriftConfig:
         known = {"drift_share", "null_rate_delta", "weights", "features", "target", "prediction",
                  "performance_drop", "require_performance_drop", "cooldown_hours"}  # fmt: skip
-        self._known("drift", raw, known)
+        self.known("drift", raw, known)
         for section in ("weights", "features"):
             value = raw.get(section) or {}
             if not isinstance(value, dict):
@@ -458,7 +458,7 @@ class _SpecParser:
             cooldown_hours=self._unit("drift.cooldown_hours", raw.get("cooldown_hours", 0.0), None),
         )
 
-    def _known(self, section: str, raw: dict[str, Any], known: Any) -> None:
+    def known(self, section: str, raw: dict[str, Any], known: Any) -> None:
         """Refuse a key the section does not have (a typo would otherwise fall back to a default)."""
         for key in raw:
             if key not in known:
@@ -468,7 +468,7 @@ class _SpecParser:
                 raise SpecError(self.path, where, f"unknown key; {hint}known: {', '.join(sorted(known))}")
 
     def approval(self, raw: dict[str, Any]) -> ApprovalConfig:
-        self._known("approval", raw, ApprovalConfig.__dataclass_fields__)
+        self.known("approval", raw, ApprovalConfig.__dataclass_fields__)
         policy = self.choice("approval.policy", raw.get("policy", "auto"), APPROVAL_POLICIES)
         timeout = self._unit("approval.timeout_hours", raw.get("timeout_hours", 72.0), None)
         if timeout <= 0:
@@ -476,7 +476,7 @@ class _SpecParser:
         return ApprovalConfig(policy=policy, timeout_hours=timeout)
 
     def deploy(self, raw: dict[str, Any]) -> DeployConfig:
-        self._known("deploy", raw, DeployConfig.__dataclass_fields__)
+        self.known("deploy", raw, DeployConfig.__dataclass_fields__)
         canary = raw.get("canary", True)
         if not isinstance(canary, bool):
             raise SpecError(self.path, "deploy.canary", f"must be true or false, got {canary!r}")
@@ -494,7 +494,7 @@ class _SpecParser:
         )
 
     def ingest(self, raw: dict[str, Any], spec_columns: set[str]) -> IngestConfig:
-        self._known("ingest", raw, IngestConfig.__dataclass_fields__)
+        self.known("ingest", raw, IngestConfig.__dataclass_fields__)
         other = raw.get("other_columns") or []
         if not isinstance(other, list) or not all(isinstance(c, str) and c for c in other):
             raise SpecError(self.path, "ingest.other_columns", f"must be a list of column names, got {other!r}")
@@ -535,7 +535,7 @@ class _SpecParser:
         where = f"features.{fname}"
         if not isinstance(fraw, dict):
             raise SpecError(self.path, where, "must be a mapping with at least 'type'")
-        self._known(where, fraw, FEATURE_KEYS)
+        self.known(where, fraw, FEATURE_KEYS)
         ftype = self.choice(f"{where}.type", fraw.get("type"), ("numeric", "categorical"))
         rate = fraw.get("max_null_rate", 0.0)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
