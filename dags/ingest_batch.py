@@ -35,7 +35,7 @@ from airflow.sdk import Param, dag, task
 
 from retrainer_airflow import tasks
 from retrainer_airflow.assets import DATA_VERSIONS
-from retrainer_airflow.defaults import REGISTRY_POOL, dag_defaults, dataset_param
+from retrainer_airflow.defaults import REGISTRY_POOL, dag_defaults, dataset_param, period_param
 
 
 @dag(
@@ -47,7 +47,7 @@ from retrainer_airflow.defaults import REGISTRY_POOL, dag_defaults, dataset_para
     tags=["retrainer", "data"],
     params={
         "dataset": dataset_param(),
-        "period": Param("2011-01", type="string", pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM"),
+        "period": period_param(),
         "batch": Param(
             None,
             type=["null", "string"],

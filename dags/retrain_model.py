@@ -65,9 +65,9 @@ from retrainer_airflow.review import ModelReviewOperator
             None,
             type=["null", "integer"],
             minimum=1,
-            maximum=60,
+            maximum=8784,  # a leap year of hourly periods
             title="Training window",
-            description="periods to train on (empty: the spec's window)",
+            description="periods of the dataset's frequency to train on (empty: the spec's window)",
         ),
         "epochs": Param(
             None,

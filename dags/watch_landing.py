@@ -3,7 +3,9 @@
 
 Runs continuously. **wait_for_deliveries** (`LandingSensor`, deferrable) lists the landing
 location (`RETRAINER_LANDING`: a local folder or an `s3://` prefix) and routes each file by
-its path, `<dataset>/<YYYY-MM>.csv` or `.parquet` (or `<dataset>/<YYYY-MM>.<label>.csv`). A file whose
+its path, `<dataset>/<period>.csv` or `.parquet` (or `<dataset>/<period>.<label>.csv`; the
+period written in the spec's frequency: `2011-03` monthly, `2011-W09` weekly, `2011-03-05`
+daily, `2011-03-05T14` hourly). A file whose
 `ingest_batch` run does not exist yet is a new delivery: **start_ingest** starts that run,
 named by the dataset, the period and the file's bytes (MD5, or the S3 ETag), so the same
 bytes delivered again start nothing and new bytes for a period are a new delivery. With

@@ -4,6 +4,7 @@ loop, the sensor deferring with the right trigger)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -34,15 +35,39 @@ def test_a_delivery_is_routed_by_its_path(settings: Settings, relative: str, rou
         ("2011-04.csv", "is not a batch path"),
         ("bike_sharing/extra/2011-04.csv", "is not a batch path"),
         ("weather/2011-04.csv", "no dataset spec named 'weather'"),
-        ("bike_sharing/2011-4.csv", "does not start with a period"),
-        ("bike_sharing/2011-13.csv", "does not start with a period"),
-        ("bike_sharing/april.csv", "does not start with a period"),
+        ("bike_sharing/2011-4.csv", "does not start with a monthly period"),
+        ("bike_sharing/2011-13.csv", "does not start with a monthly period"),
+        ("bike_sharing/april.csv", "does not start with a monthly period \\(YYYY-MM, e.g. 2011-03\\)"),
         ("bike_sharing/2011-04.xlsx", ".xlsx batches are not read"),
+        ("bike_sharing/2011-04-02.csv", "bike_sharing is delivered monthly: .* written as a daily period"),
     ],
 )
 def test_a_path_that_names_no_dataset_and_period_is_refused(settings: Settings, relative: str, says: str) -> None:
     with pytest.raises(landing.DeliveryNameError, match=says):
         landing.route(relative, settings)
+
+
+@pytest.mark.parametrize(
+    ("frequency", "name", "period"),
+    [
+        ("hourly", "2011-03-05T14.csv", "2011-03-05T14"),
+        ("daily", "2011-03-05.redelivery.parquet", "2011-03-05"),
+        ("weekly", "2011-W09.csv", "2011-W09"),
+    ],
+)
+def test_a_delivery_is_routed_by_the_period_of_its_spec(
+    settings: Settings, tmp_path: Path, frequency: str, name: str, period: str
+) -> None:
+    """A dataset of another frequency names its batches in that frequency, and only in it."""
+    spec = settings.spec_path("bike_sharing").read_text().replace("frequency: monthly", f"frequency: {frequency}")
+    settings = replace(settings, specs_dir=str(tmp_path))
+    settings.spec_path("bike_sharing").write_text(spec)
+    assert landing.route(f"bike_sharing/{name}", settings).period == period
+    with pytest.raises(landing.DeliveryNameError, match=f"bike_sharing is delivered {frequency}"):
+        landing.route("bike_sharing/2011-03.csv", settings)
+    if frequency == "weekly":  # 2010 has 52 ISO weeks
+        with pytest.raises(landing.DeliveryNameError, match="no real weekly period"):
+            landing.route("bike_sharing/2010-W53.csv", settings)
 
 
 def test_the_run_of_a_delivery_is_named_by_its_bytes(settings: Settings, tmp_path: Path) -> None:

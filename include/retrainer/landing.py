@@ -20,7 +20,7 @@ import re
 import shutil
 from dataclasses import dataclass
 
-from retrainer import storage
+from retrainer import periods, storage
 from retrainer.contracts import Delivery, LandingScan, RefusedDelivery
 from retrainer.settings import Settings
 
@@ -28,7 +28,7 @@ from retrainer.settings import Settings
 UNROUTABLE = "_unroutable"
 REASON_FILE = "reason.json"
 EXTENSIONS = (".csv", ".parquet")
-_NAME = re.compile(r"^(?P<period>\d{4}-(0[1-9]|1[0-2]))(\.(?P<label>[A-Za-z0-9_-]+))?(?P<ext>\.[A-Za-z0-9]+)$")
+_NAME = re.compile(rf"^(?P<period>{periods.ANY})(\.(?P<label>[A-Za-z0-9_-]+))?(?P<ext>\.[A-Za-z0-9]+)$")
 _DATASET = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -44,19 +44,33 @@ class Route:
 
 def route(relative: str, settings: Settings) -> Route:
     """Dataset and period of a landed file from its path below the landing location."""
-    expected = "<dataset>/<YYYY-MM>.csv (or .parquet, or <dataset>/<YYYY-MM>.<label>.csv)"
+    expected = "<dataset>/<period>.csv (or .parquet, or <dataset>/<period>.<label>.csv)"
     parts = relative.split("/")
     if len(parts) != 2:
         raise DeliveryNameError(f"'{relative}' is not a batch path: expected {expected}")
     dataset, name = parts
     if not _DATASET.match(dataset) or not settings.spec_path(dataset).is_file():
         raise DeliveryNameError(f"'{relative}': there is no dataset spec named '{dataset}' ({settings.specs_dir})")
+    from retrainer.spec import SpecError
+
+    try:
+        frequency = settings.load_spec(dataset).frequency
+    except SpecError as exc:
+        raise DeliveryNameError(f"'{relative}': the spec of '{dataset}' cannot be read: {exc}") from exc
+    form = f"{periods.FORMS[frequency]}, e.g. {periods.EXAMPLES[frequency]}"
+    expected = expected.replace("<period>", f"<{periods.FORMS[frequency]}>")
     m = _NAME.match(name)
     if not m:
-        raise DeliveryNameError(f"'{relative}': the file name does not start with a period: expected {expected}")
+        raise DeliveryNameError(
+            f"'{relative}': the file name does not start with a {frequency} period ({form}): expected {expected}"
+        )
     if m.group("ext").lower() not in EXTENSIONS:
         raise DeliveryNameError(f"'{relative}': {m.group('ext')} batches are not read; deliver {', '.join(EXTENSIONS)}")
-    return Route(dataset, m.group("period"))
+    try:
+        period = periods.check(m.group("period"), frequency)
+    except periods.PeriodError as exc:
+        raise DeliveryNameError(f"'{relative}': {dataset} is delivered {frequency}: {exc}") from exc
+    return Route(dataset, period)
 
 
 def identity(found: storage.StoredFile) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from retrainer import periods
 from retrainer.spec import DatasetSpec
 
 
@@ -48,25 +49,9 @@ def load_bike_sharing(path: Path | None = None) -> pd.DataFrame:
     return df.sort_values("timestamp", kind="stable").reset_index(drop=True)
 
 
-def period_of(ts: pd.Timestamp) -> str:
-    return f"{ts.year:04d}-{ts.month:02d}"
-
-
-def period_bounds(period: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """[start, end) of a monthly period written ``YYYY-MM``."""
-    try:
-        start = pd.Timestamp(f"{period}-01")
-    except ValueError as exc:
-        raise ValueError(f"period {period!r} is not of the form YYYY-MM") from exc
-    if len(period) != 7 or period_of(start) != period:
-        raise ValueError(f"period {period!r} is not of the form YYYY-MM")
-    return start, start + pd.offsets.MonthBegin(1)
-
-
 def split_periods(df: pd.DataFrame, spec: DatasetSpec) -> dict[str, pd.DataFrame]:
-    """One frame per period (monthly), keyed ``YYYY-MM``, in time order."""
-    ts = pd.to_datetime(df[spec.time_column])
-    keys = ts.dt.strftime("%Y-%m")
+    """One frame per period of the spec's frequency, keyed by the period, in time order."""
+    keys = periods.labels(pd.to_datetime(df[spec.time_column]), spec.frequency)
     return {str(k): g.reset_index(drop=True) for k, g in df.groupby(keys, sort=True)}
 
 

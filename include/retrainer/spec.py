@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
+from retrainer.periods import FREQUENCIES, Frequency
+
 if TYPE_CHECKING:
     from retrainer.delivery import Limits
 
 TaskType = Literal["regression", "classification"]
 FeatureType = Literal["numeric", "categorical"]
-Frequency = Literal["monthly"]
 
 #: metrics where a larger value is better; every other metric is "lower is better"
 HIGHER_IS_BETTER = frozenset({"auc", "accuracy"})
@@ -249,7 +250,7 @@ class DatasetSpec:
             name=name,
             model_name=str(raw.get("model_name") or f"{name}_model"),
             time_column=time_column,
-            frequency=p.choice("frequency", raw.get("frequency", "monthly"), ("monthly",)),  # type: ignore[arg-type]
+            frequency=p.choice("frequency", raw.get("frequency", "monthly"), FREQUENCIES),  # type: ignore[arg-type]
             target=target,
             features=features,
             min_rows=rows[0],

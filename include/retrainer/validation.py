@@ -12,13 +12,14 @@ import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from retrainer import periods
 from retrainer.delivery import read_delivery, sample
-from retrainer.sources import period_bounds
 from retrainer.spec import DatasetSpec
 
 if TYPE_CHECKING:
@@ -77,11 +78,9 @@ def build_suite(spec: DatasetSpec, period: str | None) -> gx.ExpectationSuite:
     elif spec.unique_by:  # event data: unique by a key of several columns (or, with none, not at all)
         suite.add_expectation(E.ExpectCompoundColumnsToBeUnique(column_list=list(spec.unique_by)))
     if period is not None:
-        start, end = period_bounds(period)
-        last = (end - pd.Timedelta(seconds=1)).to_pydatetime()
-        suite.add_expectation(
-            E.ExpectColumnValuesToBeBetween(column=tcol, min_value=start.to_pydatetime(), max_value=last)
-        )
+        start, end = periods.bounds(period, spec.frequency)
+        last = end - timedelta(microseconds=1)
+        suite.add_expectation(E.ExpectColumnValuesToBeBetween(column=tcol, min_value=start, max_value=last))
 
     target = spec.target
     suite.add_expectation(E.ExpectColumnValuesToNotBeNull(column=target.column, mostly=1.0 - target.max_null_rate))

@@ -50,6 +50,15 @@ def dataset_param() -> Param:
                  description="the dataset spec to work on")  # fmt: skip
 
 
+def period_param() -> Param:
+    from retrainer.periods import ANY, EXAMPLES, FORMS
+
+    forms = ", ".join(f"{FORMS[f]} ({f})" for f in FORMS)
+    return Param("2011-01", type="string", pattern=f"^(?:{ANY})$", title="Period",
+                 description=f"the batch's period, written in its dataset's frequency: {forms}",
+                 examples=[EXAMPLES[f] for f in EXAMPLES])  # fmt: skip
+
+
 def data_version_param() -> Param:
     return Param("latest", type="string", pattern=r"^(latest|v[0-9]{4,})$", title="Data version",
                  description="'latest' or a data version such as v0007")  # fmt: skip

@@ -61,4 +61,4 @@ def test_the_params_form_describes_every_field(api: Any) -> None:
     for name in ("dataset", "data_version", "window", "epochs", "force", "reason"):
         assert params[name]["description"], name
         assert params[name]["schema"].get("title"), name
-    assert params["force"]["value"] is False and params["window"]["schema"]["maximum"] == 60
+    assert params["force"]["value"] is False and params["window"]["schema"]["maximum"] == 8784

@@ -22,7 +22,8 @@ import yaml
 from retrainer import modelstore
 from retrainer.registry import CHAMPION, Registry
 from retrainer.settings import Settings
-from retrainer.sources import write_batch
+from retrainer.sources import load_bike_sharing, split_periods, write_batch
+from retrainer.spec import DatasetSpec
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -242,3 +243,59 @@ def test_pipeline_on_s3(
     assert any(k.startswith("models/bike_demand/1/variables/") for k in keys)
     assert any(k.startswith("mlflow/") and k.endswith("learning_curves.png") for k in keys)
     assert not (home / "dvc-remote").exists() and not (home / "not-used").exists()
+
+
+def _daily_bike_spec(specs: Path) -> DatasetSpec:
+    """The bike data delivered a day at a time (about 24 hourly rows a day): windows and
+    holdouts in days."""
+    spec = yaml.safe_load((REPO / "include" / "specs" / "bike_sharing.yaml").read_text())
+    spec.update(name="bike_daily", model_name="bike_daily_demand", frequency="daily")
+    spec["rows"] = {"min": 18, "max": 24}  # a day of hours, a few hours may be missing
+    for col in ("weekday", "weathersit"):  # a share of a day's 24 rows: 2 to 4 missing happens
+        spec["features"][col]["max_null_rate"] = 0.25
+    spec["training"].update(window_periods=7, holdout_periods=2, epochs=30)
+    spec["gate"].update(baseline_margin=0.05, min_slice_rows=12)
+    specs.mkdir(parents=True, exist_ok=True)
+    (specs / "bike_daily.yaml").write_text(yaml.safe_dump(spec))
+    return DatasetSpec.load(specs / "bike_daily.yaml")
+
+
+def test_daily_regression_end_to_end(
+    make_pipeline: Any, home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A daily data set: batches named by day, a month's name refused, a day delivered under
+    another day's name quarantined, a window of 7 days and a holdout of 2 days trained, judged,
+    promoted and served."""
+    spec = _daily_bike_spec(home / "specs")
+    monkeypatch.setenv("RETRAINER_SPECS_DIR", str(home / "specs"))
+    days = split_periods(load_bike_sharing(), spec)
+    june = [d for d in days if d.startswith("2011-06-")][:9]
+    assert june[0] == "2011-06-01" and june[-1] == "2011-06-09"
+    pipe = make_pipeline(2034)
+    from retrainer_dev.runner import load_dags
+
+    pipe.dags = load_dags()
+    landing = home / "landing" / "bike_daily"
+    batches = {d: write_batch(days[d], spec, landing / f"{d}.csv") for d in june}
+
+    month = pipe.ingest("bike_daily", "2011-06", batches["2011-06-01"])  # a monthly name for daily data
+    assert month.states["validate_batch"] == "failed" and month.states["version_batch"] != "success"
+    assert "period '2011-06' is not daily (it is written as a monthly period)" in caplog.text
+    shifted = pipe.ingest("bike_daily", "2011-06-02", batches["2011-06-01"])  # the 1st's rows named the 2nd
+    assert shifted.states["quarantine_batch"] == "failed"
+    assert any("timestamp" in f for f in shifted.values["validate_batch"]["failures"])
+    for day in june:
+        run = pipe.ingest("bike_daily", day, batches[day])
+        assert run.state == "success", (day, run.states)
+    assert run.values["version_batch"]["data_version"] == "v0009"
+
+    run = pipe.retrain("bike_daily", "latest")
+    assert run.state == "success", run.states
+    plan = run.values["plan_training"]
+    assert plan["train_periods"] == june[:7] and plan["holdout_periods"] == june[7:]
+    evaluated = run.values["evaluate"]
+    assert evaluated["metric"] == "rmse" and evaluated["n_holdout"] == sum(len(days[d]) for d in june[7:])
+    assert evaluated["passed"], evaluated
+    assert run.values["promote"]["promoted"]
+    assert (home / "model-store" / "bike_daily_demand" / "1" / "saved_model.pb").is_file()
+    assert run.values["verify"]["check"]["max_abs_diff"] < 1e-3

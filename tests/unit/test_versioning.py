@@ -106,10 +106,6 @@ def test_the_version_as_of_a_period(
     settings: Settings, bike_spec: DatasetSpec, months: dict[str, pd.DataFrame]
 ) -> None:
     """A scheduled run or a backfill of an old month trains on the version of its time."""
-    from datetime import UTC, datetime
-
-    from retrainer.pipeline.train import period_before
-
     reg = DataRegistry(settings)
     for period in ("2011-01", "2011-02", "2011-03"):
         _add(reg, bike_spec, settings, period, months[period])
@@ -120,9 +116,6 @@ def test_the_version_as_of_a_period(
     assert reg.as_of(bike_spec.name, "2012-12").label == "v0004"
     with pytest.raises(DataVersionError, match="up to 2010-12"):
         reg.as_of(bike_spec.name, "2010-12")
-    assert period_before(datetime(2011, 8, 1, tzinfo=UTC)) == "2011-07"
-    assert period_before(datetime(2011, 8, 15, 6, tzinfo=UTC)) == "2011-07"
-    assert period_before(datetime(2012, 1, 1, tzinfo=UTC)) == "2011-12"
 
 
 # ------------------------------------------------------------------ a registry shared by hosts

@@ -166,19 +166,23 @@ class Demo:
         self.settings = Settings.from_env()
         self.t_start = time.monotonic()
         self.seen: dict[str, int] = {}
+        self.frequency = self.settings.load_spec(DATASET).frequency
+        self.step = timedelta(0)
 
     def say(self, what: str) -> None:
         print(f"[{time.monotonic() - self.t_start:6.1f}s] {what}".rstrip(), flush=True)
 
     def batch(self, period: str, path: Path, note: str) -> Row:
         """Ingest one delivery; then the first training, or a drift check (and a retraining)."""
-        from retrainer.sources import period_bounds
+        from retrainer import periods
 
         row = Row(period, note)
         self.say(f"ingest_batch  {period} {note}")
-        # the run is dated at the end of the batch's month; a second delivery of a month an hour later
-        _, end = period_bounds(period)
-        logical = end.to_pydatetime().replace(tzinfo=UTC) + timedelta(hours=self.seen.get(period, 0))
+        # the run is dated at the end of the batch's period; a second delivery of it a sixteenth of
+        # a period later, its drift check and retraining later still, all before the next period's
+        start, end = periods.bounds(period, self.frequency)
+        self.step = (end - start) / 16
+        logical = end.replace(tzinfo=UTC) + self.step * self.seen.get(period, 0)
         self.seen[period] = self.seen.get(period, 0) + 1
         run = run_dag(self.dags["ingest_batch"], logical, {"dataset": DATASET, "period": period, "batch": str(path)},
                       self.log_file)  # fmt: skip
@@ -203,7 +207,7 @@ class Demo:
         row.drift = "(first model)"
         self.say(f"retrain_model {row.period} data {row.data_version}")
         conf = {"dataset": DATASET, "data_version": row.data_version, "reason": "first model after the history"}
-        return run_dag(self.dags["retrain_model"], logical + timedelta(hours=12), conf, self.log_file)
+        return run_dag(self.dags["retrain_model"], logical + 8 * self.step, conf, self.log_file)
 
     def monitor(self, row: Row, logical: datetime) -> RunOutcome | None:
         """monitor_drift on the new data version, and the retraining it starts, if any."""
@@ -211,7 +215,7 @@ class Demo:
 
         self.say(f"monitor_drift {row.period} data {row.data_version}")
         conf = {"dataset": DATASET, "data_version": row.data_version}
-        monitor = run_dag(self.dags["monitor_drift"], logical + timedelta(hours=6), conf, self.log_file)
+        monitor = run_dag(self.dags["monitor_drift"], logical + 4 * self.step, conf, self.log_file)
         row.times.update(_stage_times(monitor))
         check = recorded_check(self.settings, DATASET, monitor.dag_id, monitor.run_id)
         row.drift = _fmt_drift(check)

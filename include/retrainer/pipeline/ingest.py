@@ -11,7 +11,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from retrainer import storage
+from retrainer import periods, storage
 from retrainer.batchchecks import REFERENCE_PERIODS, Reference
 from retrainer.contracts import BatchValidation, QuarantinedBatch, VersionedBatch
 from retrainer.delivery import write_canonical
@@ -75,6 +75,7 @@ def validate_batch(settings: Settings, dataset: str, batch: str, period: str) ->
     storage.sweep_scratch()  # what ingests killed half way left on this host
     batch = checked_batch(settings, batch)
     spec = settings.load_spec(dataset)
+    periods.check(period, spec.frequency)  # PeriodError: refused before anything is read
     with storage.local_copy(batch, settings.s3_endpoint_url) as path:
         if path is None:
             raise DataFileError(f"{batch}: batch file for {dataset} {period} does not exist")

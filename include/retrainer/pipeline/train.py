@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,13 +29,6 @@ log = logging.getLogger(__name__)
 
 class NotEnoughDataError(LookupError):
     """The data version holds fewer periods than a training window and its holdout need."""
-
-
-def period_before(when: datetime) -> str:
-    """The last whole monthly period before ``when`` (a data interval's end): 2011-08-01 -> 2011-07,
-    and 2011-08-15 -> 2011-07 too (August is not whole yet)."""
-    year, month = (when.year, when.month - 1) if when.month > 1 else (when.year - 1, 12)
-    return f"{year:04d}-{month:02d}"
 
 
 def plan_training(

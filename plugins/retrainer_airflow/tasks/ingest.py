@@ -18,6 +18,7 @@ ANNOUNCEMENTS_SEEN = 500
 
 
 def validate_batch() -> Json:
+    from retrainer.periods import PeriodError
     from retrainer.pipeline import ingest
 
     p = params()
@@ -25,7 +26,7 @@ def validate_batch() -> Json:
     batch = p.get("batch") or storage.join(s.landing, p["dataset"], f"{p['period']}.csv")
     try:
         result = ingest.validate_batch(s, p["dataset"], batch, p["period"])
-    except ingest.BatchPathError as exc:  # not read, not copied: no retry can change it
+    except (ingest.BatchPathError, PeriodError) as exc:  # not read, not copied: no retry can change it
         log.error("REFUSED %s %s: %s", p["dataset"], p["period"], exc)
         raise AirflowFailException(f"refused: {exc}") from exc
     log.info("%s", result.summary)

@@ -6,7 +6,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from retrainer.contracts import TrainingPlan, WindowValidation
 from retrainer_airflow.assets import RETRAIN_REQUESTS
-from retrainer_airflow.tasks.runtime import Json, context, is_backfill, params, read, run_context, settings
+from retrainer_airflow.tasks.runtime import Json, context, is_backfill, params, read, run_context, run_type, settings
 
 
 def _requested_version(dataset: str) -> str | None:
@@ -55,6 +55,7 @@ def plan_training() -> Json:
     request (asset event) named, else the one that was current at the end of the run's data
     interval (a scheduled run or a backfill trains on the data of its own time). A data
     version already trained by another run is not trained again unless ``force`` is set."""
+    from retrainer import periods
     from retrainer.pipeline import train
     from retrainer.versioning import DataVersionError
 
@@ -62,11 +63,19 @@ def plan_training() -> Json:
     dataset = p["dataset"]
     wanted = p.get("data_version") or "latest"
     as_of = None
+    s = settings()
     if wanted == "latest":
         wanted = _requested_version(dataset) or "latest"
-    if wanted == "latest" and context().get("data_interval_end") is not None:
-        as_of = train.period_before(context()["data_interval_end"])
-    s = settings()
+    if wanted == "latest":
+        # the last whole period (of the dataset's own frequency) before the end of a scheduled
+        # run's or a backfill's data interval, or before a manual run was started (its interval
+        # ends with the last month: daily data would lose the days since)
+        ctx = context()
+        end = ctx.get("data_interval_end")
+        if run_type() == "manual":
+            end = ctx.get("logical_date") or getattr(ctx.get("dag_run"), "run_after", None) or end
+        if end is not None:
+            as_of = periods.before(end, s.load_spec(dataset).frequency)
     try:
         plan = train.plan_training(s, dataset, wanted, p.get("window"), as_of=as_of, backfill=is_backfill())
     except train.NotEnoughDataError as exc:
