@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from retrainer import periods
 from retrainer import spec as specs
 from retrainer.spec import DatasetSpec
 
@@ -45,9 +46,13 @@ def test_every_field_has_a_row_and_every_row_a_field() -> None:
     assert documented - known == set(), "rows in docs/specs.md that the spec parser does not know"
 
 
-def test_the_example_loads(tmp_path: Path) -> None:
-    (block,) = re.findall(r"```yaml\n(.*?)```", PAGE.read_text(), flags=re.S)
-    spec = DatasetSpec.from_dict(yaml.safe_load(block), "docs/specs.md")
+def test_the_examples_load_and_cover_every_task_and_frequency(tmp_path: Path) -> None:
+    blocks = re.findall(r"```yaml\n(.*?)```", PAGE.read_text(), flags=re.S)
+    examples = [DatasetSpec.from_dict(yaml.safe_load(b), "docs/specs.md") for b in blocks]
+    bike = DatasetSpec.load(Path(__file__).resolve().parents[1] / "include" / "specs" / "bike_sharing.yaml")
+    assert {s.target.task for s in examples} == set(specs.TASKS)
+    assert {s.frequency for s in [*examples, bike]} == set(periods.FREQUENCIES)
+    spec = examples[0]
     assert spec.unique_by == ("ts", "customer") and spec.time_format == "%d/%m/%Y %H:%M"
     assert spec.ingest.encoding == "cp1252" and spec.target.max_null_rate == 0.05
     spend = next(f for f in spec.features if f.name == "spend")

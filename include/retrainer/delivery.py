@@ -248,7 +248,7 @@ def _read_csv(path: Path, spec: DatasetSpec, limits: Limits) -> Delivery:
                 " the file looks cut off"
             ])  # fmt: skip
     try:
-        df = pd.read_csv(path, dtype=_text_columns(spec), encoding="utf-8-sig", skipinitialspace=False)
+        df = pd.read_csv(path, dtype=text_columns(spec), encoding="utf-8-sig", skipinitialspace=False)
     except pd.errors.EmptyDataError:
         return Delivery(None, ["the file holds no columns"])
     except pd.errors.ParserError as exc:
@@ -285,7 +285,7 @@ def _read_parquet(path: Path, spec: DatasetSpec, limits: Limits) -> Delivery:
     if problems:
         return Delivery(None, problems)
     # typed as a CSV of the same values would be: one path for the checks and the canonical form
-    frame = pd.read_csv(io.StringIO(df.to_csv(index=False)), dtype=_text_columns(spec))
+    frame = pd.read_csv(io.StringIO(df.to_csv(index=False)), dtype=text_columns(spec))
     return Delivery(frame, _value_problems(frame, spec, limits))
 
 
@@ -321,9 +321,12 @@ def parquet_text(path: Path | str, max_bytes: int | None = None) -> pd.DataFrame
     return pd.DataFrame(out)
 
 
-def _text_columns(spec: DatasetSpec) -> dict[str, str]:
+def text_columns(spec: DatasetSpec) -> dict[str, str]:
     """The columns read as text whatever they look like: the time column and the categories."""
-    return {spec.time_column: "str", **{f.name: "str" for f in spec.categorical_features}}
+    text = {spec.time_column: "str", **{f.name: "str" for f in spec.categorical_features}}
+    if spec.target.task != "regression":  # classes are text: "1" is a class, not a number
+        text[spec.target.column] = "str"
+    return text
 
 
 def _value_problems(df: pd.DataFrame, spec: DatasetSpec, limits: Limits) -> list[str]:

@@ -24,7 +24,7 @@ from retrainer import modelstore, storage
 from retrainer.modelstore import SAVED_MODEL, SIGNATURE
 from retrainer.settings import Settings
 from retrainer.spec import DatasetSpec
-from retrainer.training import feature_arrays, predict
+from retrainer.training import feature_arrays, predict, shaped
 
 log = logging.getLogger(__name__)
 
@@ -134,4 +134,4 @@ def tflite_predictions(blob: bytes, df: pd.DataFrame, spec: DatasetSpec) -> np.n
     inputs = {
         k: v.astype(bytes) if v.dtype == object else v.astype(np.float32) for k, v in feature_arrays(df, spec).items()
     }
-    return np.asarray(next(iter(runner(**inputs).values()))).reshape(-1)
+    return shaped(next(iter(runner(**inputs).values())), spec)

@@ -430,9 +430,15 @@ def detect_for_spec(spec: DatasetSpec, reference: pd.DataFrame, current: pd.Data
 
 
 def prediction_drift(reference_pred: np.ndarray, current_pred: np.ndarray, test: DriftTest) -> FeatureDrift:
-    """Drift of the serving model's predictions on current data against reference data."""
-    frame_r = pd.DataFrame({"prediction": np.asarray(reference_pred, dtype=float).reshape(-1)})
-    frame_c = pd.DataFrame({"prediction": np.asarray(current_pred, dtype=float).reshape(-1)})
+    """Drift of the serving model's predictions on current data against reference data: of the
+    predicted value (one per row), or of the predicted class (class probabilities per row)."""
+    ref, cur = np.asarray(reference_pred, dtype=float), np.asarray(current_pred, dtype=float)
+    if ref.ndim == 2 and ref.shape[1] > 1:
+        frame_r = pd.DataFrame({"prediction": np.argmax(ref, axis=1).astype(str)})
+        frame_c = pd.DataFrame({"prediction": np.argmax(cur, axis=1).astype(str)})
+        return detect(frame_r, frame_c, [], ["prediction"], choices={"prediction": test}).features[0]
+    frame_r = pd.DataFrame({"prediction": ref.reshape(-1)})
+    frame_c = pd.DataFrame({"prediction": cur.reshape(-1)})
     return detect(frame_r, frame_c, ["prediction"], [], choices={"prediction": test}).features[0]
 
 

@@ -1,7 +1,7 @@
 """Evaluation: metrics, the naive baseline and the promotion gate.
 
 The candidate, the current champion and a naive baseline (the training window's mean,
-or its positive rate for classification) are all scored on the same held-out time slice
+its positive rate for classification, its class shares for multiclass) are all scored on the same held-out time slice
 that follows the training window. The gate is a pure function of those scores.
 """
 
@@ -51,16 +51,45 @@ def classification_metrics(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
     }
 
 
+def multiclass_metrics(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
+    """Log-loss, accuracy and macro-F1 of class probabilities ``prob`` [rows, classes] against
+    class indices ``y``. Macro-F1 averages the F1 of every class that occurs in ``y`` or is
+    predicted (a class neither present nor predicted says nothing); none: undefined."""
+    idx = y.astype(int)
+    p = np.clip(prob, EPS, 1.0)
+    predicted = np.argmax(prob, axis=1)
+    f1 = []
+    for c in sorted(set(idx.tolist()) | set(predicted.tolist())):
+        tp = float(np.sum((predicted == c) & (idx == c)))
+        fp = float(np.sum((predicted == c) & (idx != c)))
+        fn = float(np.sum((predicted != c) & (idx == c)))
+        f1.append(2 * tp / (2 * tp + fp + fn))
+    return {
+        "log_loss": float(-np.mean(np.log(p[np.arange(len(idx)), idx]))),
+        "accuracy": float(np.mean(predicted == idx)),
+        "macro_f1": float(np.mean(f1)) if f1 else float("nan"),
+    }
+
+
 def metrics(task: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """The task's metrics of predictions ``pred`` (flat, or [rows, classes] for multiclass)."""
     y = np.asarray(y, dtype=float).reshape(-1)
-    pred = np.asarray(pred, dtype=float).reshape(-1)
     if len(y) == 0:
         raise ValueError("cannot score an empty holdout")
+    if task == "multiclass":
+        return multiclass_metrics(y, np.asarray(pred, dtype=float).reshape(len(y), -1))
+    pred = np.asarray(pred, dtype=float).reshape(-1)
     return regression_metrics(y, pred) if task == "regression" else classification_metrics(y, pred)
 
 
-def baseline_predictions(task: str, y_train: np.ndarray, n: int) -> np.ndarray:
-    """The naive model: the training window's mean (regression) or positive rate."""
+def baseline_predictions(task: str, y_train: np.ndarray, n: int, n_classes: int = 0) -> np.ndarray:
+    """The naive model: the training window's mean (regression), positive rate (classification)
+    or share of each class (multiclass; a class the window never saw gets half a row's share,
+    so it is unlikely, not impossible)."""
+    if task == "multiclass":
+        counts = np.bincount(np.asarray(y_train, dtype=int), minlength=n_classes).astype(float)
+        shares = np.where(counts > 0, counts, 0.5) / max(float(np.sum(np.where(counts > 0, counts, 0.5))), 1.0)
+        return np.tile(shares, (n, 1))
     return np.full(n, float(np.mean(y_train)))
 
 
@@ -110,7 +139,7 @@ class GateDecision:
 
 
 #: why a metric can be undefined on a set of rows
-_WHY_UNDEFINED = {"auc": " (AUC needs both classes)"}
+_WHY_UNDEFINED = {"auc": " (AUC needs both classes)", "macro_f1": " (no class present or predicted)"}
 
 
 def _undefined_slices(cfg: GateConfig, slices: list[SliceRow]) -> list[SliceRow]:

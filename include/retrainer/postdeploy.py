@@ -176,9 +176,10 @@ def _check_predictions(
     status, body = client.call("POST", route + ":predict", {"instances": rows})
     if status != 200 or not isinstance(body, dict) or "predictions" not in body:
         raise DeployCheckError(f"predict: {base_url}{route}:predict answered HTTP {status}: {str(body)[:300]}")
-    served = np.asarray(body["predictions"], dtype=float).reshape(-1)
-    if served.shape != expected.shape:
-        raise DeployCheckError(f"predict: {len(served)} predictions for {len(expected)} rows")
+    served = np.asarray(body["predictions"], dtype=float)
+    if served.size != expected.size or len(served) != len(expected):
+        raise DeployCheckError(f"predict: {served.size} predicted values for {expected.size} ({len(expected)} rows)")
+    served = served.reshape(expected.shape)
     diff, allowed = compare(served, expected, tolerance)
     if not diff <= allowed:
         raise DeployCheckError(

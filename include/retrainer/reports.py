@@ -29,10 +29,20 @@ def learning_curves(history: dict[str, list[float]], path: Path, title: str) -> 
 
 
 def holdout_plot(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray | None, path: Path, title: str) -> Path:
-    """Actual vs predicted on the holdout for the candidate (and the champion, if any)."""
+    """Actual vs predicted on the holdout for the candidate (and the champion, if any); with
+    class probabilities, the actual class against the most probable one."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 3.5))
     n = min(len(y), 168)  # the first 168 rows: a week of hourly data
+    if np.ndim(candidate) == 2:
+        ax.step(range(n), y[:n], label="actual class", color="black", linewidth=1.5, where="mid")
+        ax.step(range(n), np.argmax(candidate[:n], axis=1), label="candidate's class", linewidth=1, where="mid")
+        if champion is not None:
+            ax.step(range(n), np.argmax(champion[:n], axis=1), label="champion's class", linewidth=1,
+                    linestyle="--", where="mid")  # fmt: skip
+        ax.set_xlabel("row (time order)")
+        ax.set_ylabel("class index")
+        return _save(fig, ax, title, path)
     ax.plot(y[:n], label="actual", color="black", linewidth=1.5)
     ax.plot(candidate[:n], label="candidate", linewidth=1)
     if champion is not None:
@@ -147,6 +157,26 @@ tr.drift td{{background:#fdecea}} .verdict{{font-size:1.3em;font-weight:bold}}</
     return path
 
 
+def _confusion(y: np.ndarray, candidate: np.ndarray, classes: tuple[str, ...]) -> str:
+    """How often each actual class was predicted as each class, by the candidate."""
+    plt = _pyplot()
+    k = candidate.shape[1]
+    names = list(classes) if len(classes) == k else [str(i) for i in range(k)]
+    counts = np.zeros((k, k), dtype=int)
+    np.add.at(counts, (y.astype(int), np.argmax(candidate, axis=1)), 1)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * k, 1.0 + 0.5 * k))
+    ax.imshow(counts, cmap="Blues")
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(k), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title("candidate: actual vs predicted class")
+    return _png_base64(fig)
+
+
 def _predicted_vs_actual(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray | None) -> str:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 4))
@@ -170,7 +200,10 @@ def _slice_plot(decision: Any, feature: str, holdout: Any, y: np.ndarray, candid
     plt = _pyplot()
     rows = [s for s in decision.slices if s.feature == feature]
     values = holdout[feature].astype("object").where(holdout[feature].notna(), "(missing)").astype(str)
-    frame = pd.DataFrame({"slice": values.to_numpy(), "residual": candidate - y})
+    # with class probabilities: what the model missed of the actual class
+    two_d = np.ndim(candidate) == 2
+    residual = 1.0 - candidate[np.arange(len(y)), y.astype(int)] if two_d else candidate - y
+    frame = pd.DataFrame({"slice": values.to_numpy(), "residual": residual})
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
     order = [r.value for r in rows]
     left.boxplot([frame.loc[frame["slice"] == v, "residual"] for v in order], tick_labels=order)
@@ -215,12 +248,17 @@ def evaluation_report_html(
     champion: np.ndarray | None,
     holdout: Any,
     path: Path,
+    classes: tuple[str, ...] = (),
 ) -> Path:
     """The evidence a registry reviewer reads: the gate's decision and reasons, predicted vs
-    actual, residuals by slice, and candidate vs champion per slice."""
+    actual (a confusion matrix of the ``classes`` for class probabilities), residuals by slice
+    (1 - the actual class's probability), and candidate vs champion per slice."""
     import html
 
-    images = [_predicted_vs_actual(y, candidate, champion)]
+    if np.ndim(candidate) == 2:
+        images = [_confusion(y, candidate, classes)]
+    else:
+        images = [_predicted_vs_actual(y, candidate, champion)]
     for feature in sorted({s.feature for s in decision.slices}):
         images.append(_slice_plot(decision, feature, holdout, y, candidate, champion is not None))
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in decision.reasons)

@@ -357,7 +357,7 @@ version = DataVersion(job["dataset"], tag, job["data_rev"], tuple(job["train_per
 reg = DataRegistry(Settings.from_env())
 result = training.train(reg.read_periods(spec, version, job["train_periods"]), spec, cfg)
 pred = training.predict(result.model, reg.read_periods(spec, version, job["holdout_periods"]), spec)
-np.save(out / "predictions.npy", np.asarray(pred, dtype="float32").reshape(-1))
+np.save(out / "predictions.npy", np.asarray(pred, dtype="float32"))
 (out / "result.json").write_text(json.dumps({"epochs_run": result.epochs_run, "module": retrainer.__file__}))
 """
 

@@ -114,7 +114,9 @@ class ModelServer:
                     HTTPStatus.BAD_REQUEST, f"input '{name}' must be {spec.dtype.name} values: {exc}"
                 ) from None
             tensors[name] = tf.constant(arr.reshape(-1, 1))
-        out = next(iter(fn(**tensors).values())).numpy().reshape(-1).tolist()
+        raw = next(iter(fn(**tensors).values())).numpy()
+        # one value per row (a [rows, 1] output) flat; class probabilities as one list per row
+        out = raw.reshape(-1).tolist() if raw.ndim < 2 or raw.shape[-1] == 1 else raw.reshape(len(raw), -1).tolist()
         return {"predictions": out} if row_format else {"outputs": out}
 
     def status(self, model: str, version: int | None = None, label: str | None = None) -> dict[str, Any]:

@@ -21,19 +21,24 @@ from retrainer.periods import FREQUENCIES, Frequency
 if TYPE_CHECKING:
     from retrainer.delivery import Limits
 
-TaskType = Literal["regression", "classification"]
+TaskType = Literal["regression", "classification", "multiclass"]
+TASKS: tuple[str, ...] = ("regression", "classification", "multiclass")
 FeatureType = Literal["numeric", "categorical"]
 
 #: metrics where a larger value is better; every other metric is "lower is better"
-HIGHER_IS_BETTER = frozenset({"auc", "accuracy"})
+HIGHER_IS_BETTER = frozenset({"auc", "accuracy", "macro_f1"})
 REGRESSION_METRICS = frozenset({"rmse", "mae"})
 CLASSIFICATION_METRICS = frozenset({"log_loss", "auc", "accuracy"})
+MULTICLASS_METRICS = frozenset({"log_loss", "accuracy", "macro_f1"})
+#: the metrics a gate may judge by, per task
+TASK_METRICS = {"regression": REGRESSION_METRICS, "classification": CLASSIFICATION_METRICS,
+                "multiclass": MULTICLASS_METRICS}  # fmt: skip
 #: the keys a spec may have at the top level, in a target, a feature and ``rows``
 TOP_LEVEL_KEYS = frozenset(
     {"name", "description", "model_name", "time_column", "time_format", "frequency", "target", "features",
      "unique_by", "rows", "training", "gate", "drift", "approval", "deploy", "ingest"}
 )  # fmt: skip
-TARGET_KEYS = frozenset({"column", "task", "min", "max", "positive", "max_null_rate"})
+TARGET_KEYS = frozenset({"column", "task", "min", "max", "positive", "classes", "max_null_rate"})
 FEATURE_KEYS = frozenset(
     {"type", "min", "max", "categories", "max_null_rate", "max_unseen_rate", "impute", "fill_value"}
 )
@@ -77,6 +82,7 @@ class Target:
     min: float | None = None
     max: float | None = None
     positive: str | None = None  # classification: the value that counts as the positive class
+    classes: tuple[str, ...] = ()  # multiclass: the classes, in the order of the model's outputs
     max_null_rate: float = 0.0  # unlabelled rows a batch may have; they train and judge nothing
 
 
@@ -329,7 +335,11 @@ class _SpecParser:
             raise SpecError(self.path, "unique_by", f"must be a list of column names, got {value!r}")
         unknown = [c for c in value if c not in columns]
         if unknown:
-            raise SpecError(self.path, "unique_by", f"{unknown} are not columns of this spec")
+            raise SpecError(
+                self.path,
+                "unique_by",
+                f"{unknown} are not columns of this spec (a key that is not a feature goes in ingest.other_columns)",
+            )
         if len(set(value)) != len(value):
             raise SpecError(self.path, "unique_by", "has duplicates")
         return tuple(value)
@@ -355,7 +365,7 @@ class _SpecParser:
 
     def target(self, raw: dict[str, Any]) -> Target:
         self.known("target", raw, TARGET_KEYS)
-        task = self.choice("target.task", raw.get("task"), ("regression", "classification"))
+        task = self.choice("target.task", raw.get("task"), TASKS)
         target = Target(
             column=self.string("target.column", raw.get("column")),
             task=task,  # type: ignore[arg-type]
@@ -363,12 +373,33 @@ class _SpecParser:
             max=self.optional_number("target.max", raw.get("max")),
             positive=None if raw.get("positive") is None else self.text_value("target.positive", raw["positive"]),
             max_null_rate=self._unit("target.max_null_rate", raw.get("max_null_rate", 0.0)),
+            classes=self.classes(raw.get("classes")) if task == "multiclass" else (),
         )
+        if task != "multiclass" and raw.get("classes") is not None:
+            raise SpecError(self.path, "target.classes", f"is for task: multiclass, not {task}")
+        if task != "classification" and raw.get("positive") is not None:
+            raise SpecError(self.path, "target.positive", f"is for task: classification, not {task}")
         if target.max_null_rate >= 1:
             raise SpecError(self.path, "target.max_null_rate", "must be below 1 (a batch needs labelled rows)")
         if task == "classification" and target.positive is None:
             raise SpecError(self.path, "target.positive", "classification needs the positive class value")
         return target
+
+    def classes(self, raw: Any) -> tuple[str, ...]:
+        """A multiclass target's classes: at least three distinct values, written as text."""
+        if not isinstance(raw, list):
+            raise SpecError(self.path, "target.classes", f"multiclass needs the list of classes, got {raw!r}")
+        classes = tuple(self.text_value(f"target.classes[{i}]", v) for i, v in enumerate(raw))
+        if len(set(classes)) != len(classes):
+            raise SpecError(self.path, "target.classes", f"lists a class twice: {list(classes)}")
+        if len(classes) < 3:
+            raise SpecError(
+                self.path,
+                "target.classes",
+                f"multiclass needs 3 classes or more, got {len(classes)} (two: use "
+                "task: classification with its positive class)",
+            )
+        return classes
 
     def features(self, raw: dict[str, Any]) -> tuple[Feature, ...]:
         if not raw:
@@ -378,7 +409,7 @@ class _SpecParser:
     def gate(self, raw: dict[str, Any], task: str, features: tuple[Feature, ...]) -> GateConfig:
         self.known("gate", raw, GateConfig.__dataclass_fields__)
         metric = str(raw.get("metric", "rmse" if task == "regression" else "log_loss"))
-        allowed = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
+        allowed = TASK_METRICS[task]
         if metric not in allowed:
             raise SpecError(self.path, "gate.metric", f"'{metric}' is not one of {sorted(allowed)} for {task}")
         slices = raw.get("slices") or []

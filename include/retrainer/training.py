@@ -4,7 +4,8 @@ The model takes raw features (one named input per feature: float32 for numeric, 
 for categorical), normalizes numeric inputs with statistics adapted on the training
 window and one-hot encodes categories through ``StringLookup`` layers built from the
 spec's vocabulary. A regression head rescales to the target's units; a classification
-head outputs the positive-class probability. So what trains is what serves.
+head outputs the positive-class probability, a multiclass head one probability per class
+(in the order of the spec's ``target.classes``). So what trains is what serves.
 """
 
 from __future__ import annotations
@@ -67,9 +68,18 @@ def labelled(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
 
 
 def target_array(df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
+    """What the model learns: the target's value (regression), 1.0 for the positive class
+    (classification), the class's index in ``target.classes`` (multiclass)."""
     col = df[spec.target.column]
     if spec.target.task == "classification":
         return (col.astype(str) == str(spec.target.positive)).to_numpy(dtype="float32")
+    if spec.target.task == "multiclass":
+        index = {c: i for i, c in enumerate(spec.target.classes)}
+        coded = col.astype(str).map(index)
+        if coded.isna().any():
+            unknown = sorted(set(col[coded.isna()].astype(str)))[:5]
+            raise ValueError(f"target '{spec.target.column}' holds values not among its classes: {unknown}")
+        return coded.to_numpy(dtype="float32")
     return col.to_numpy(dtype="float32")
 
 
@@ -122,6 +132,9 @@ def build_model(spec: DatasetSpec, train_df: pd.DataFrame, cfg: TrainingConfig) 
     if spec.target.task == "classification":
         out = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
         loss: Any = "binary_crossentropy"
+    elif spec.target.task == "multiclass":
+        out = keras.layers.Dense(len(spec.target.classes), activation="softmax", name="probabilities")(x)
+        loss = "sparse_categorical_crossentropy"
     else:
         y = target_array(train_df, spec)
         raw = keras.layers.Dense(1, name="standardized")(x)
@@ -218,8 +231,17 @@ def train(train_window: pd.DataFrame, spec: DatasetSpec, cfg: TrainingConfig | N
 
 
 def predict(model: Any, df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
-    """Predictions of a Keras model on raw rows, flat."""
+    """Predictions of a Keras model on raw rows: one value per row (regression, classification),
+    one row of class probabilities per row (multiclass)."""
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices(feature_arrays(df, spec)).batch(1024)
-    return np.asarray(model.predict(ds, verbose=0)).reshape(-1)
+    return shaped(model.predict(ds, verbose=0), spec)
+
+
+def shaped(predictions: Any, spec: DatasetSpec) -> np.ndarray:
+    """A model's raw outputs as :func:`predict` returns them: flat, or [rows, classes]."""
+    out = np.asarray(predictions)
+    if spec.target.task == "multiclass":
+        return out.reshape(-1, len(spec.target.classes))
+    return out.reshape(-1)

@@ -84,6 +84,8 @@ def build_suite(spec: DatasetSpec, period: str | None) -> gx.ExpectationSuite:
 
     target = spec.target
     suite.add_expectation(E.ExpectColumnValuesToNotBeNull(column=target.column, mostly=1.0 - target.max_null_rate))
+    if target.task == "multiclass":  # a class the model has no output for cannot be learned or judged
+        suite.add_expectation(E.ExpectColumnValuesToBeInSet(column=target.column, value_set=list(target.classes)))
     if target.task == "regression":
         suite.add_expectation(E.ExpectColumnValuesToBeInTypeList(column=target.column, type_list=NUMERIC_TYPES))
         if target.min is not None or target.max is not None:

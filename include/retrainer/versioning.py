@@ -353,7 +353,9 @@ class DataRegistry:
         if missing:
             raise DataVersionError(f"periods {missing} are not in {version.tag}")
         frames = []
-        dtypes = {f.name: "str" for f in spec.categorical_features}
+        from retrainer.delivery import text_columns
+
+        dtypes = text_columns(spec)  # categories and classes stay text ("1" is not a number)
         for period in periods:
             rel = f"{BATCH_DIR}/{spec.name}/{period}.csv"
             text = dvc.api.read(rel, repo=str(self.root), rev=version.rev, mode="r")

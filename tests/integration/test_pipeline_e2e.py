@@ -294,8 +294,120 @@ def test_daily_regression_end_to_end(
     plan = run.values["plan_training"]
     assert plan["train_periods"] == june[:7] and plan["holdout_periods"] == june[7:]
     evaluated = run.values["evaluate"]
+    print("\nbike_daily evaluation:", {k: evaluated[k] for k in ("candidate_metrics", "baseline_metrics", "n_holdout")})
     assert evaluated["metric"] == "rmse" and evaluated["n_holdout"] == sum(len(days[d]) for d in june[7:])
     assert evaluated["passed"], evaluated
     assert run.values["promote"]["promoted"]
     assert (home / "model-store" / "bike_daily_demand" / "1" / "saved_model.pb").is_file()
     assert run.values["verify"]["check"]["max_abs_diff"] < 1e-3
+
+
+CARRIERS = ["AA", "B6", "DL", "UA", "WN", "AS"]
+DELAYS = ["on_time", "late", "very_late"]
+
+
+def _flights_spec(specs: Path) -> DatasetSpec:
+    """Event data delivered by the hour: many flights per timestamp (unique by flight id), a
+    three-class target."""
+    spec = {
+        "name": "flights",
+        "model_name": "flight_delay",
+        "time_column": "scheduled_at",
+        "frequency": "hourly",
+        "unique_by": ["flight_id"],
+        "target": {"column": "delay", "task": "multiclass", "classes": DELAYS},
+        "features": {
+            "carrier": {"type": "categorical", "categories": CARRIERS},
+            "distance": {"type": "numeric", "min": 50, "max": 5000},
+            "load": {"type": "numeric", "min": 0, "max": 1},
+        },
+        "rows": {"min": 100, "max": 400},
+        "ingest": {"other_columns": ["flight_id"]},  # kept in the data versions, not a feature
+        "training": {
+            "window_periods": 6,
+            "holdout_periods": 2,
+            "epochs": 25,
+            "batch_size": 64,
+            "learning_rate": 0.01,
+            "hidden_units": [16],
+        },
+        "gate": {"metric": "log_loss", "baseline_margin": 0.05, "slices": ["carrier"], "min_slice_rows": 20},
+    }
+    specs.mkdir(parents=True, exist_ok=True)
+    (specs / "flights.yaml").write_text(yaml.safe_dump(spec))
+    return DatasetSpec.load(specs / "flights.yaml")
+
+
+def _flights_hour(period: str, rng: np.random.Generator, n: int = 240) -> pd.DataFrame:
+    """An hour of departures: several per minute, ids unique, the delay class driven by load,
+    carrier and distance."""
+    start = pd.Timestamp(period.replace("T", " ") + ":00")
+    ts = start + pd.to_timedelta(np.sort(rng.integers(0, 60, n)), unit="min")  # many rows share a minute
+    carrier = rng.choice(CARRIERS, n)
+    distance = rng.uniform(50, 5000, n).round(0)
+    load = rng.uniform(0, 1, n).round(3)
+    score = 3.0 * load + np.where(np.isin(carrier, ["B6", "WN"]), 1.0, 0.0) - distance / 5000 + rng.normal(0, 0.4, n)
+    delay = np.array(DELAYS, dtype=object)[np.digitize(score, [1.2, 2.4])]
+    ids = [f"{period}-{i:04d}" for i in range(n)]
+    return pd.DataFrame({"flight_id": ids, "scheduled_at": ts, "carrier": carrier, "distance": distance,
+                         "load": load, "delay": delay})  # fmt: skip
+
+
+def test_hourly_event_data_multiclass_end_to_end(
+    make_pipeline: Any, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Event data by the hour: many rows per timestamp, zoned timestamps, three classes, judged
+    by log-loss (accuracy and macro-F1 recorded), slices per carrier, served as class
+    probabilities and checked through the model server and the TFLite artifact."""
+    spec = _flights_spec(home / "specs")
+    monkeypatch.setenv("RETRAINER_SPECS_DIR", str(home / "specs"))
+    pipe = make_pipeline(2035)
+    from retrainer_dev.runner import load_dags
+
+    pipe.dags = load_dags()
+    rng = np.random.default_rng(7)
+    hours = [f"2024-03-05T{h:02d}" for h in range(8, 16)]
+    landing = home / "landing" / "flights"
+    landing.mkdir(parents=True)
+    for i, hour in enumerate(hours):
+        frame = _flights_hour(hour, rng)
+        batch = landing / f"{hour}.csv"
+        if i % 2:  # this producer writes UTC with a Z, the other an offset of one hour
+            frame["scheduled_at"] = frame["scheduled_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        else:
+            frame["scheduled_at"] = (frame["scheduled_at"] + pd.Timedelta(hours=1)).dt.strftime(
+                "%Y-%m-%dT%H:%M:%S+01:00"
+            )
+        frame.to_csv(batch, index=False)
+        run = pipe.ingest("flights", hour, batch)
+        assert run.state == "success", (hour, run.states, run.values.get("validate_batch"))
+
+    unknown = _flights_hour("2024-03-05T16", rng).assign(delay="cancelled")  # a class the spec does not list
+    unknown.to_csv(landing / "2024-03-05T16.csv", index=False)
+    refused = pipe.ingest("flights", "2024-03-05T16", landing / "2024-03-05T16.csv")
+    assert refused.states["quarantine_batch"] == "failed"
+    assert any("'delay'" in f and "cancelled" in f for f in refused.values["validate_batch"]["failures"])
+
+    run = pipe.retrain("flights", "latest")
+    assert run.state == "success", run.states
+    plan = run.values["plan_training"]
+    assert plan["train_periods"] == hours[:6] and plan["holdout_periods"] == hours[6:]
+    evaluated = run.values["evaluate"]
+    print("\nflights evaluation:", {k: evaluated[k] for k in ("candidate_metrics", "baseline_metrics", "n_holdout")})
+    assert evaluated["metric"] == "log_loss" and evaluated["passed"], evaluated
+    assert set(evaluated["candidate_metrics"]) == {"log_loss", "accuracy", "macro_f1"}
+    assert evaluated["candidate_metrics"]["accuracy"] > evaluated["baseline_metrics"]["accuracy"]
+    assert {s["value"] for s in evaluated["slices"]} == set(CARRIERS)
+    assert run.values["promote"]["promoted"]
+    assert run.values["verify"]["check"]["max_abs_diff"] < 1e-3
+    tags = Registry(Settings.from_env()).version_tags(spec, "1")
+    assert tags["deploy.verified"] == "true" and "tflite.log_loss_change" in tags
+    assert (home / "model-store" / "flight_delay" / "1" / "saved_model.pb").is_file()
+
+    from retrainer import serving
+
+    server = serving.ModelServer(home / "model-store")
+    rows = [{"carrier": "WN", "distance": 300.0, "load": 0.95}, {"carrier": "DL", "distance": 4000.0, "load": 0.05}]
+    probs = np.asarray(server.predict("flight_delay", {"instances": rows})["predictions"])
+    assert probs.shape == (2, 3) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert np.argmax(probs[0]) == DELAYS.index("very_late") and np.argmax(probs[1]) == DELAYS.index("on_time")

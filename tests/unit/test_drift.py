@@ -189,3 +189,15 @@ def test_wrong_method_for_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="'wasserstein' does not apply to categorical feature 'c'"):
         drift.detect(pd.DataFrame({"c": ["x"]}), pd.DataFrame({"c": ["x"]}), [], ["c"],
                      choices={"c": DriftTest("wasserstein")})  # fmt: skip
+
+
+def test_the_drift_of_class_probabilities_is_the_drift_of_the_predicted_class() -> None:
+    from retrainer.drift import prediction_drift
+    from retrainer.spec import DriftTest
+
+    rng = np.random.default_rng(0)
+    reference = rng.dirichlet([4, 2, 1], 1000)
+    assert not prediction_drift(reference, rng.permutation(reference), DriftTest()).drifted
+    moved = rng.dirichlet([1, 2, 4], 1000)  # the third class is now the likely one
+    shifted = prediction_drift(reference, moved, DriftTest())
+    assert shifted.drifted and shifted.kind == "categorical"

@@ -133,3 +133,55 @@ def test_evaluation_report(tmp_path: object) -> None:
     text = page.read_text()
     assert "gate PASSED" in text and text.count("data:image/png;base64,") == 2
     assert "<td>weather</td><td>rain</td><td>20</td>" in text
+
+
+def test_multiclass_metrics_match_their_definitions() -> None:
+    from sklearn.metrics import accuracy_score, f1_score, log_loss
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 4, 500).astype(float)
+    prob = rng.dirichlet(np.ones(4), 500)
+    prob[np.arange(250), y[:250].astype(int)] += 1.5  # half the rows: the right class is likely
+    prob /= prob.sum(axis=1, keepdims=True)
+    got = metrics("multiclass", y, prob)
+    assert got["log_loss"] == pytest.approx(log_loss(y, prob, labels=[0, 1, 2, 3]), rel=1e-6)
+    assert got["accuracy"] == pytest.approx(accuracy_score(y, prob.argmax(axis=1)))
+    assert got["macro_f1"] == pytest.approx(f1_score(y, prob.argmax(axis=1), average="macro"))
+
+
+def test_a_multiclass_slice_of_one_class_is_scored() -> None:
+    """Macro-F1 over the classes present or predicted: one class, all right, is 1.0; log-loss is defined."""
+    y = np.zeros(5)
+    prob = np.tile([0.8, 0.1, 0.1], (5, 1))
+    got = metrics("multiclass", y, prob)
+    assert got["macro_f1"] == 1.0 and got["accuracy"] == 1.0 and got["log_loss"] == pytest.approx(-np.log(0.8))
+
+
+def test_the_multiclass_baseline_is_the_window_class_shares() -> None:
+    base = baseline_predictions("multiclass", np.array([0, 0, 0, 1.0]), 2, n_classes=3)
+    assert base.shape == (2, 3) and np.allclose(base.sum(axis=1), 1.0)
+    assert base[0, 0] == pytest.approx(3 / 4.5) and base[0, 2] == pytest.approx(0.5 / 4.5)  # unseen: unlikely
+
+
+def test_a_multiclass_evaluation_report_shows_the_confusion(tmp_path: object) -> None:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from retrainer import reports
+    from retrainer.evaluation import slice_table
+
+    cfg = GateConfig(metric="log_loss", slices=("weather",), min_slice_rows=1)
+    frame = pd.DataFrame({"weather": ["sun", "rain"] * 30})
+    y = np.tile([0.0, 1.0, 2.0], 20)
+    cand = np.full((60, 3), 0.1)
+    cand[np.arange(60), y.astype(int)] = 0.8
+    slices = slice_table(cfg, "multiclass", frame, y, cand, None)
+    assert {s.value for s in slices} == {"sun", "rain"} and all(np.isfinite(s.candidate) for s in slices)
+    decision = gate(cfg, metrics("multiclass", y, cand), {"log_loss": 1.1}, None, None, slices)
+    page = reports.evaluation_report_html(
+        "t", decision, y, cand, None, frame, Path(str(tmp_path)) / "e.html", ("a", "b", "c")
+    )
+    assert "gate PASSED" in page.read_text() and page.read_text().count("data:image/png;base64,") == 2
+    plot = reports.holdout_plot(y, cand, cand, Path(str(tmp_path)) / "h.png", "holdout")
+    assert plot.stat().st_size > 1000

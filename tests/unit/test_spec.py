@@ -155,3 +155,50 @@ def test_yaml_booleans_are_refused_where_a_value_is_named(tmp_path: Path) -> Non
     data["gate"] = {"metric": "log_loss"}
     with pytest.raises(SpecError, match=r"target\.positive.*boolean true"):
         DatasetSpec.load(_write(tmp_path, data))
+
+
+def _multiclass(tmp_path: Path, target: dict, gate: dict | None = None) -> DatasetSpec:
+    data = _valid()
+    data["target"] = {"column": "weathersit", "task": "multiclass", **target}
+    del data["features"]["weathersit"]
+    data["gate"] = {"metric": "macro_f1"} if gate is None else gate
+    return DatasetSpec.load(_write(tmp_path, data))
+
+
+def test_a_multiclass_target_lists_its_classes(tmp_path: Path) -> None:
+    spec = _multiclass(tmp_path, {"classes": ["Clear", "Mist", "Light Rain", "Heavy Rain"]})
+    assert spec.target.classes == ("Clear", "Mist", "Light Rain", "Heavy Rain")
+    assert spec.gate.metric == "macro_f1" and spec.gate.higher_is_better
+    assert _multiclass(tmp_path, {"classes": [0, 1, 2]}, {}).gate.metric == "log_loss"  # the default
+    assert _multiclass(tmp_path, {"classes": [0, 1, 2]}, {}).target.classes == ("0", "1", "2")
+
+
+@pytest.mark.parametrize(
+    ("target", "gate", "says"),
+    [
+        ({}, None, "multiclass needs the list of classes"),
+        ({"classes": ["a", "b"]}, None, "3 classes or more, got 2 .*task: classification"),
+        ({"classes": ["a", "b", "a"]}, None, "lists a class twice"),
+        ({"classes": ["a", "b", "c"], "positive": "a"}, None, "target.positive.*for task: classification"),
+        ({"classes": ["a", "b", "c"]}, {"metric": "auc"}, "'auc' is not one of .*macro_f1.* for multiclass"),
+        ({"classes": ["a", "No", "c"]}, None, None),
+    ],
+)
+def test_a_multiclass_target_is_refused_saying_why(
+    tmp_path: Path, target: dict, gate: dict | None, says: str | None
+) -> None:
+    if says is None:  # a quoted "No" is a class; the YAML boolean is refused below
+        _multiclass(tmp_path, target, gate)
+        (tmp_path / "spec.yaml").write_text((tmp_path / "spec.yaml").read_text().replace("'No'", "No"))
+        with pytest.raises(SpecError, match="is read as the boolean false"):
+            DatasetSpec.load(tmp_path / "spec.yaml")
+        return
+    with pytest.raises(SpecError, match=says):
+        _multiclass(tmp_path, target, gate)
+
+
+def test_classes_belong_to_multiclass_only(tmp_path: Path) -> None:
+    data = _valid()
+    data["target"]["classes"] = ["a", "b", "c"]
+    with pytest.raises(SpecError, match=r"target\.classes.*for task: multiclass, not regression"):
+        DatasetSpec.load(_write(tmp_path, data))

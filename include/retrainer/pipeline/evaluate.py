@@ -90,7 +90,9 @@ def _score(
     task = spec.target.task
     cand_pred = training.predict(registry.load_model_uri(trained.model_uri), holdout, spec)
     cand = evaluation.metrics(task, y, cand_pred)
-    base_pred = evaluation.baseline_predictions(task, training.target_array(train_df, spec), len(y))
+    base_pred = evaluation.baseline_predictions(
+        task, training.target_array(train_df, spec), len(y), len(spec.target.classes)
+    )
     base = evaluation.metrics(task, y, base_pred)
     champ, champ_pred = None, None
     if champ_version is not None:
@@ -133,7 +135,7 @@ def _log_evaluation(
         page = Path(tmp) / schema.artifact_file(schema.ARTIFACT_EVALUATION_REPORT)
         reports.evaluation_report_html(
             f"{spec.model_name}: candidate vs champion v{ev.champion_version or '-'} on {holdout_name}",
-            scored.decision, scored.y, scored.candidate, scored.champion, scored.holdout, page,
+            scored.decision, scored.y, scored.candidate, scored.champion, scored.holdout, page, spec.target.classes,
         )  # fmt: skip
         mlflow.log_artifact(str(page), artifact_path=schema.artifact_dir(schema.ARTIFACT_EVALUATION_REPORT))
         ev = replace(ev, report_uri=f"{mlflow.get_artifact_uri()}/{schema.ARTIFACT_EVALUATION_REPORT}")

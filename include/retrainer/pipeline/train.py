@@ -194,7 +194,7 @@ def _log_training(
             reports.learning_curves(result.history, curves, f"{spec.model_name} on {plan.data_version}")
             mlflow.log_artifact(str(curves), artifact_path=schema.artifact_dir(schema.ARTIFACT_LEARNING_CURVES))
         signature = infer_signature(
-            training.feature_arrays(sample, spec), training.predict(result.model, sample, spec).reshape(-1, 1)
+            training.feature_arrays(sample, spec), training.predict(result.model, sample, spec).reshape(len(sample), -1)
         )
         faults.point("train:model")
         info = mlflow.tensorflow.log_model(result.model, name=schema.ARTIFACT_MODEL, signature=signature,
