@@ -265,7 +265,8 @@ CATALOGUE: tuple[Bad, ...] = (
     Bad("humidity as a fraction", "units", "column 'hum': its values spread", _unit),
     Bad("a feature constant all month", "units", "column 'temp' holds one value", _constant),
     # re-deliveries (of the month versioned before)
-    Bad("a partial re-delivery", "re-deliveries", "would replace the", None),
+    Bad("a partial re-delivery", "re-deliveries", "differs from it: 25 missing", None),
+    Bad("a re-delivery with changed values", "re-deliveries", "differs from it: 3 changed", None),
     # hostile paths: refused, never read or copied
     Bad("a system file", "paths", "outside the landing location", None, refused=True),
     Bad("a link to a system file", "paths", "leads to /etc/passwd", None, refused=True),
@@ -286,6 +287,12 @@ def build(bad: Bad, good: pd.DataFrame, redelivered: pd.DataFrame, home: Path, i
         period = str(pd.to_datetime(redelivered["timestamp"]).iloc[0])[:7]
         name = landing / f"{period}.bad{index:02d}.csv"
         name.write_bytes(_csv(redelivered.iloc[:-25]))  # still enough rows for a month
+    elif bad.kind == "a re-delivery with changed values":  # every row there, three counts different
+        period = str(pd.to_datetime(redelivered["timestamp"]).iloc[0])[:7]
+        name = landing / f"{period}.bad{index:02d}.csv"
+        changed = redelivered.copy()
+        changed.loc[changed.index[[10, 200, 400]], "cnt"] += 7
+        name.write_bytes(_csv(changed))
     elif bad.kind == "a system file":
         return "/etc/hosts", period
     elif bad.kind == "a link to a system file":

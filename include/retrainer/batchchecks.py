@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from retrainer.delivery import sample
+from retrainer.delivery import canonical_order, sample
 from retrainer.spec import DatasetSpec
 
 #: how many versioned periods before the batch's own are compared with
@@ -25,22 +25,27 @@ MIN_ROWS_TO_JUDGE = 20
 
 @dataclass
 class Reference:
-    """Versioned data to compare a batch with: frames by period, and the version they are from."""
+    """Versioned data to compare a batch with: frames by period, and the version they are from;
+    ``texts`` holds the versioned file of the batch's own period when it is a re-delivery."""
 
     version: str = ""
     periods: dict[str, pd.DataFrame] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
 
     def others(self, period: str) -> list[pd.DataFrame]:
         return [df for p, df in sorted(self.periods.items()) if p != period]
 
 
+def unexpected_columns(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:
+    """The batch's columns the spec does not name (neither used nor in ``ingest.other_columns``)."""
+    known = {spec.time_column, spec.target.column, *spec.feature_names, *spec.ingest.other_columns}
+    return [str(c) for c in df.columns if c not in known]
+
+
 def column_problems(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:
     """Columns the spec does not name (when ``ingest.unexpected_columns`` is ``refuse``)."""
-    if spec.ingest.unexpected_columns != "refuse":
-        return []
-    known = {spec.time_column, spec.target.column, *spec.feature_names, *spec.ingest.other_columns}
-    extra = [c for c in df.columns if c not in known]
-    if not extra:
+    extra = unexpected_columns(df, spec)
+    if spec.ingest.unexpected_columns != "refuse" or not extra:
         return []
     return [
         f"unexpected column{'s' if len(extra) > 1 else ''} {sample(extra) if len(extra) <= 3 else extra[:3]}"
@@ -95,7 +100,7 @@ def reference_problems(df: pd.DataFrame, spec: DatasetSpec, period: str, ref: Re
         return []
     problems = []
     cfg = spec.ingest
-    if period in ref.periods:
+    if period in ref.periods and cfg.redelivery == "replace":  # reject and append: see redelivery_problems
         had = len(ref.periods[period])
         if len(df) < had * (1 - cfg.redelivery_max_row_loss):
             problems.append(
@@ -136,3 +141,94 @@ def reference_problems(df: pd.DataFrame, spec: DatasetSpec, period: str, ref: Re
                 f" (ingest.max_scale_change {cfg.max_scale_change:g})"
             )
     return problems
+
+
+@dataclass(frozen=True)
+class Redelivery:
+    """How a re-delivered period differs from its versioned rows (both canonical text frames):
+    rows only in the version (``missing``), only in the delivery (``new``), and rows whose key
+    is in both with other values (``changed``). Without a key (``unique_by: []``) a row is its
+    values, so a changed row counts as one missing and one new."""
+
+    rows_versioned: int
+    rows_delivered: int
+    missing: int
+    new: int
+    changed: int
+    examples: tuple[str, ...] = ()
+
+    @property
+    def same(self) -> bool:
+        return self.missing == self.new == self.changed == 0 and self.rows_versioned == self.rows_delivered
+
+    def says(self) -> str:
+        parts = [f"{n} {what}" for n, what in ((self.missing, "missing"), (self.changed, "changed"),
+                                               (self.new, "new")) if n]  # fmt: skip
+        shown = f" (e.g. {'; '.join(self.examples)})" if self.examples else ""
+        return f"{', '.join(parts) or 'no row differs'}{shown}"
+
+
+def _key(spec: DatasetSpec, columns: list[str]) -> list[str]:
+    key = [c for c in spec.unique_by if c in columns]
+    return key if key and len(key) == len(spec.unique_by) else []
+
+
+def compare_redelivery(new: pd.DataFrame, old: pd.DataFrame, spec: DatasetSpec) -> Redelivery:
+    """Row by row, the delivery ``new`` against the versioned ``old`` (canonical text frames)."""
+    columns = list(dict.fromkeys([*old.columns, *new.columns]))
+    new = new.reindex(columns=columns, fill_value="").astype(str)
+    old = old.reindex(columns=columns, fill_value="").astype(str)
+    key = _key(spec, columns)
+    if not key:  # rows are their values: compare as multisets
+        counted_new = new.value_counts().rename("n_new")
+        counted_old = old.value_counts().rename("n_old")
+        both = pd.concat([counted_new, counted_old], axis=1).fillna(0)
+        extra = (both["n_new"] - both["n_old"]).clip(lower=0)
+        gone = (both["n_old"] - both["n_new"]).clip(lower=0)
+        return Redelivery(len(old), len(new), int(gone.sum()), int(extra.sum()), 0)
+    merged = old.drop_duplicates(key).merge(
+        new.drop_duplicates(key), on=key, how="outer", suffixes=("_old", "_new"), indicator=True
+    )
+    missing = int((merged["_merge"] == "left_only").sum())
+    added = int((merged["_merge"] == "right_only").sum())
+    inside = merged[merged["_merge"] == "both"]
+    values = [c for c in columns if c not in key]
+    differs = pd.Series(False, index=inside.index)
+    first: dict[int, str] = {}
+    for c in values:
+        d = inside[f"{c}_old"] != inside[f"{c}_new"]
+        for i in d[d & ~differs].index[:3]:
+            row = ", ".join(f"{k}={inside.at[i, k]!s}" for k in key)
+            was, now = sample([inside.at[i, f"{c}_old"]]), sample([inside.at[i, f"{c}_new"]])
+            first.setdefault(i, f"{row}: {c} {was} -> {now}")
+        differs |= d
+    examples = tuple(first[i] for i in sorted(first)[:3])
+    return Redelivery(len(old), len(new), missing, added, int(differs.sum()), examples)
+
+
+def redelivery_problems(diff: Redelivery, spec: DatasetSpec, period: str, version: str) -> list[str]:
+    """What ``ingest.redelivery`` makes of a re-delivered period: ``reject`` refuses any
+    difference, ``append`` refuses changed rows (it only adds), ``replace`` leaves the judgement
+    to the row-loss limit (``reference_problems``)."""
+    policy = spec.ingest.redelivery
+    versioned = f"{period} is versioned already ({version}, {diff.rows_versioned} rows)"
+    if diff.same or policy == "replace":
+        return []
+    if policy == "reject":
+        return [
+            f"{versioned} and this re-delivery of {diff.rows_delivered} rows differs from it: {diff.says()}; "
+            "ingest.redelivery is 'reject' (a corrected delivery needs 'replace', late rows 'append')"
+        ]
+    if diff.changed:
+        return [
+            f"{versioned} and this re-delivery changes {diff.changed} of its rows: {diff.says()}; ingest.redelivery "
+            "is 'append', which adds rows and never changes versioned ones"
+        ]
+    return []
+
+
+def appended(old: pd.DataFrame, new: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """The versioned rows and the delivery's rows that are not among them (canonical order)."""
+    columns = list(dict.fromkeys([*old.columns, *new.columns]))
+    both = pd.concat([old.reindex(columns=columns, fill_value=""), new.reindex(columns=columns, fill_value="")])
+    return canonical_order(both.astype(str).drop_duplicates(_key(spec, columns) or None, keep="first"), spec)

@@ -70,12 +70,28 @@ class Delivery:
 
 
 def sample(values: object) -> str:
-    """A few values for a reason, each cut short (a huge field must not be repeated whole)."""
-    out = []
-    for v in list(values)[:3]:  # type: ignore[call-overload]
+    """A few distinct values for a reason, each cut short (a huge field must not be repeated whole)."""
+    out: list[str] = []
+    for v in values:  # type: ignore[attr-defined]
         s = str(v)
-        out.append(s if len(s) <= SAMPLE_CHARS else s[:SAMPLE_CHARS] + f"...({len(s)} chars)")
+        s = s if len(s) <= SAMPLE_CHARS else s[:SAMPLE_CHARS] + f"...({len(s)} chars)"
+        if s not in out:
+            out.append(s)
+        if len(out) == 3:
+            break
     return repr(out)
+
+
+#: the most reasons a message or a task's record lists; the validation result keeps them all
+MAX_REASONS = 20
+
+
+def capped(reasons: list[str], where: str = "") -> list[str]:
+    """At most MAX_REASONS reasons: the first ones and how many more (and where they all are)."""
+    if len(reasons) <= MAX_REASONS:
+        return reasons
+    rest = len(reasons) - (MAX_REASONS - 1)
+    return [*reasons[: MAX_REASONS - 1], f"and {rest} more" + (f" (all in {where})" if where else "")]
 
 
 def _lines(rows: pd.Index | list[int]) -> str:
@@ -406,15 +422,18 @@ def _parse_times(df: pd.DataFrame, tcol: str, fmt: str | None = None) -> list[st
     return problems
 
 
-def write_canonical(path: Path | str, spec: DatasetSpec, dest: Path, other: tuple[str, ...] = ()) -> Path:
-    """Write an accepted batch in the one form a data version holds: every value as the text
-    delivered, the time column as naive UTC ISO 8601 (the same instant, one spelling), the
-    spec's column order, UTF-8 without BOM, ``\\n`` line ends."""
-    if is_parquet(path):
-        df = parquet_text(path).fillna("")
+def canonical_frame(source: Path | str | io.StringIO, spec: DatasetSpec, other: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A batch (a delivered file, or a versioned period's CSV text) in the one form a data
+    version holds, as text: the time column as naive UTC ISO 8601 (the same instant, one
+    spelling), numbers of the spec's numeric columns in their shortest exact spelling
+    (``0.240`` and ``0.24`` are one value), the spec's column order, rows in the order of the
+    time column and the spec's key (``unique_by``; every column when it has none). Equal
+    content gives equal text, whatever the encoding, line ends, column or row order."""
+    if not isinstance(source, io.StringIO) and is_parquet(source):
+        df = parquet_text(source).fillna("")
     else:
         encoding = "utf-8-sig" if spec.ingest.encoding == "utf-8" else spec.ingest.encoding
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
+        df = pd.read_csv(source, dtype=str, keep_default_na=False, encoding=encoding)
     df.columns = [str(c).strip() for c in df.columns]
     tcol = spec.time_column
     raw = df[tcol].str.strip()
@@ -423,8 +442,49 @@ def write_canonical(path: Path | str, spec: DatasetSpec, dest: Path, other: tupl
     if zoned:
         ts = ts.dt.tz_convert(None)
     df[tcol] = ts.dt.strftime("%Y-%m-%dT%H:%M:%S")
+    numeric = [f.name for f in spec.numeric_features]
+    if spec.target.task == "regression":
+        numeric.append(spec.target.column)
+    for col in numeric:
+        if col in df:
+            df[col] = df[col].map(_number_text)
     first = [spec.time_column, *spec.feature_names, spec.target.column, *other]
     order = [c for c in first if c in df.columns]
     order += sorted(c for c in df.columns if c not in order)
-    df[order].to_csv(dest, index=False, lineterminator="\n", encoding="utf-8")
+    if spec.ingest.unexpected_columns == "drop":  # a column the spec does not name is not versioned
+        known = {tcol, spec.target.column, *spec.feature_names, *spec.ingest.other_columns, *other}
+        order = [c for c in order if c in known]
+    return canonical_order(df[order], spec)
+
+
+def canonical_order(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows in the order a data version holds them: by the time column and the spec's key
+    (every column when it has none), as text."""
+    key = [c for c in (spec.time_column, *spec.unique_by) if c in df.columns]
+    key += [c for c in df.columns if c not in key] if not spec.unique_by else []
+    return df.sort_values(list(dict.fromkeys(key)), kind="stable").reset_index(drop=True)
+
+
+def _number_text(value: str) -> str:
+    """The shortest spelling that reads back as the same float; a value that is no number as it is."""
+    stripped = value.strip()
+    if not stripped:
+        return ""
+    try:
+        number = float(stripped)
+    except ValueError:
+        return value
+    if not np.isfinite(number):
+        return value
+    return np.format_float_positional(number, trim="-") if number != 0 else "0"
+
+
+def write_frame(df: pd.DataFrame, dest: Path, encoding: str = "utf-8") -> Path:
+    """A canonical frame as the file a data version holds: UTF-8 without BOM, ``\\n`` line ends."""
+    df.to_csv(dest, index=False, lineterminator="\n", encoding=encoding)
     return dest
+
+
+def write_canonical(path: Path | str, spec: DatasetSpec, dest: Path, other: tuple[str, ...] = ()) -> Path:
+    """Write an accepted batch in the one form a data version holds (:func:`canonical_frame`)."""
+    return write_frame(canonical_frame(path, spec, other), dest)

@@ -64,6 +64,7 @@ PARAM_HOLDOUT_PERIODS = "holdout_periods"
 PARAM_N_TRAIN = "n_train"
 PARAM_N_VAL = "n_val"
 PARAM_IMPUTE = "impute.<feature>"  # how the model fills a missing value of a numeric feature, and with what
+PARAM_CATEGORIES = "categories.<feature>"  # a learned vocabulary: its size and how many rows it covers
 PARAM_N_UNLABELLED = "n_unlabelled"  # rows of the training window without a target, left out
 METRIC_HOLDOUT_UNLABELLED = "holdout_unlabelled_rows"  # holdout rows without a target, left out
 PARAM_TRAINING = "<training field>"
@@ -463,6 +464,10 @@ def pick(tags: dict[str, str], *names: str) -> dict[str, str]:
 
 def impute_param(feature: str) -> str:
     return PARAM_IMPUTE.replace("<feature>", feature)
+
+
+def categories_param(feature: str) -> str:
+    return PARAM_CATEGORIES.replace("<feature>", feature)
 
 
 def names() -> set[str]:

@@ -40,8 +40,11 @@ TOP_LEVEL_KEYS = frozenset(
 )  # fmt: skip
 TARGET_KEYS = frozenset({"column", "task", "min", "max", "positive", "classes", "max_null_rate"})
 FEATURE_KEYS = frozenset(
-    {"type", "min", "max", "categories", "max_null_rate", "max_unseen_rate", "impute", "fill_value"}
+    {"type", "min", "max", "categories", "max_categories", "max_null_rate", "max_unseen_rate", "impute", "fill_value"}
 )
+#: ``categories: learn``: a categorical feature's vocabulary comes from each training window
+LEARN = "learn"
+DEFAULT_MAX_CATEGORIES = 100
 #: how a missing numeric value is filled, inside the model (so serving fills as training did)
 IMPUTE = ("mean", "median", "constant")
 ROWS_KEYS = frozenset({"min", "max"})
@@ -73,6 +76,8 @@ class Feature:
     max_unseen_rate: float = 0.0  # categorical: share of values outside the categories a batch may have
     impute: str | None = None  # numeric: how the model fills a missing value (mean, median, constant)
     fill_value: float | None = None  # impute: constant
+    learn_categories: bool = False  # categorical: the vocabulary is learned from each training window
+    max_categories: int = 0  # learn: at most this many, the most frequent (the rest share the unseen slot)
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,9 @@ class DeployConfig:
     max_p99_ms: float = 250.0  # the check fails when their 99th percentile is slower
 
 
-UNEXPECTED_COLUMNS = ("refuse", "keep")
+UNEXPECTED_COLUMNS = ("refuse", "keep", "drop")
+#: what a delivery of a period that is versioned already may do to it
+REDELIVERY = ("reject", "replace", "append")
 
 
 @dataclass(frozen=True)
@@ -144,7 +151,8 @@ class IngestConfig:
     and ``retrainer.batchchecks``."""
 
     other_columns: tuple[str, ...] = ()  # delivered and kept, never used as features
-    unexpected_columns: str = "refuse"  # refuse: a column the spec does not name quarantines the batch
+    unexpected_columns: str = "refuse"  # a column the spec does not name: refuse (quarantine), keep or drop it
+    redelivery: str = "reject"  # a versioned period delivered again with other content: reject, replace or append
     max_file_mb: float = 512.0
     max_field_chars: int = 10_000
     redelivery_max_row_loss: float = 0.0  # a re-delivery may replace a versioned period losing at most this share
@@ -546,6 +554,7 @@ class _SpecParser:
             ),
             max_file_mb=size,
             max_field_chars=field_chars,
+            redelivery=self.choice("ingest.redelivery", raw.get("redelivery", "reject"), REDELIVERY),
             redelivery_max_row_loss=self._unit(
                 "ingest.redelivery_max_row_loss", raw.get("redelivery_max_row_loss", 0.0)
             ),
@@ -573,21 +582,30 @@ class _SpecParser:
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
             raise SpecError(self.path, f"{where}.max_null_rate", f"must be in [0, 1], got {rate!r}")
         categories: tuple[str, ...] = ()
+        learn, cap = False, 0
         if ftype == "categorical":
             cats = fraw.get("categories")
-            if not isinstance(cats, list) or not cats:
-                raise SpecError(self.path, f"{where}.categories", "a categorical feature needs a non-empty list")
-            categories = tuple(self.text_value(f"{where}.categories", c) for c in cats)
-            if len(set(categories)) != len(categories):
-                raise SpecError(self.path, f"{where}.categories", "has duplicates")
+            learn = cats == LEARN
+            if learn:
+                cap = self.integer(f"{where}.max_categories", fraw.get("max_categories", DEFAULT_MAX_CATEGORIES), 1)
+            elif not isinstance(cats, list) or not cats:
+                raise SpecError(self.path, f"{where}.categories", f"a categorical feature needs a non-empty list, or "
+                                f"'{LEARN}' (from the training window), got {cats!r}")  # fmt: skip
+            else:
+                categories = tuple(self.text_value(f"{where}.categories", c) for c in cats)
+                if len(set(categories)) != len(categories):
+                    raise SpecError(self.path, f"{where}.categories", "has duplicates")
+        if not learn and "max_categories" in fraw:
+            raise SpecError(self.path, f"{where}.max_categories", f"caps learned categories (categories: {LEARN})")
         lo = self.optional_number(f"{where}.min", fraw.get("min"))
         hi = self.optional_number(f"{where}.max", fraw.get("max"))
         if lo is not None and hi is not None and lo > hi:
             raise SpecError(self.path, f"{where}.min", f"min {lo} is above max {hi}")
         impute, fill = self.impute(where, ftype, float(rate), fraw)
         unseen = self._unit(f"{where}.max_unseen_rate", fraw.get("max_unseen_rate", 0.0))
-        if unseen > 0 and ftype != "categorical":
-            raise SpecError(self.path, f"{where}.max_unseen_rate", "is for categorical features")
+        if unseen > 0 and (ftype != "categorical" or learn):
+            raise SpecError(self.path, f"{where}.max_unseen_rate", "is for categorical features with listed categories"
+                            " (a learned vocabulary takes what the window holds)")  # fmt: skip
         return Feature(
             name=fname,
             type=ftype,  # type: ignore[arg-type]
@@ -598,6 +616,8 @@ class _SpecParser:
             max_unseen_rate=unseen,
             impute=impute,
             fill_value=fill,
+            learn_categories=learn,
+            max_categories=cap,
         )
 
     def impute(self, where: str, ftype: str, rate: float, fraw: dict[str, Any]) -> tuple[str | None, float | None]:

@@ -102,6 +102,34 @@ def fill_value(feature: Feature, values: np.ndarray) -> float:
     return float(np.mean(present) if feature.impute == "mean" else np.median(present))
 
 
+def vocabulary(feature: Feature, train_df: pd.DataFrame) -> tuple[str, ...]:
+    """The categories the model has a slot for: the spec's list, or (``categories: learn``) the
+    ``max_categories`` most frequent values of the training rows, most frequent first (ties in
+    text order, so the same window always learns the same vocabulary); every other value
+    shares the out-of-vocabulary slot."""
+    if not feature.learn_categories:
+        return feature.categories
+    col = train_df[feature.name]
+    counts = col[col.notna()].astype(str).value_counts()
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return tuple(str(value) for value, _ in ranked[: feature.max_categories] if str(value) != MISSING)
+
+
+def learned_categories(spec: DatasetSpec, train_df: pd.DataFrame) -> dict[str, str]:
+    """For the run's params: what each learned vocabulary is, how much it covers."""
+    out = {}
+    for f in spec.categorical_features:
+        if not f.learn_categories:
+            continue
+        vocab = vocabulary(f, train_df)
+        col = train_df[f.name].dropna().astype(str)
+        covered = float(col.isin(set(vocab)).mean()) if len(col) else 0.0
+        out[schema.categories_param(f.name)] = (
+            f"learned {len(vocab)} of {col.nunique()} values (max {f.max_categories}), {covered:.1%} of rows"
+        )
+    return out
+
+
 def build_model(spec: DatasetSpec, train_df: pd.DataFrame, cfg: TrainingConfig) -> keras.Model:
     import keras
 
@@ -122,7 +150,10 @@ def build_model(spec: DatasetSpec, train_df: pd.DataFrame, cfg: TrainingConfig) 
         else:
             inp = keras.Input(shape=(1,), name=f.name, dtype="string")
             lookup = keras.layers.StringLookup(
-                vocabulary=list(f.categories), num_oov_indices=1, output_mode="one_hot", name=f"lookup_{f.name}"
+                vocabulary=list(vocabulary(f, train_df)),
+                num_oov_indices=1,
+                output_mode="one_hot",
+                name=f"lookup_{f.name}",
             )
             encoded.append(lookup(inp))
         inputs[f.name] = inp
@@ -226,6 +257,7 @@ def train(train_window: pd.DataFrame, spec: DatasetSpec, cfg: TrainingConfig | N
             "seed": cfg.seed,
             "validation_fraction": cfg.validation_fraction,
             **fills,
+            **learned_categories(spec, train_df),
         },
     )
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from retrainer import periods
-from retrainer.delivery import read_delivery, sample
+from retrainer.delivery import capped, read_delivery, sample
 from retrainer.spec import DatasetSpec
 
 if TYPE_CHECKING:
@@ -52,9 +52,10 @@ class ValidationReport:
     def summary(self) -> str:
         head = f"{self.dataset} {self.period} ({self.source}, {self.n_rows} rows)"
         if self.success:
-            noted = f" ({'; '.join(self.notes)})" if self.notes else ""
+            noted = f" ({'; '.join(capped(self.notes))})" if self.notes else ""
             return f"{head}: passed {self.evaluated} expectations{noted}"
-        return f"{head}: FAILED {len(self.failures)} of {self.evaluated} expectations: " + "; ".join(self.failures)
+        failed = f"{head}: FAILED {len(self.failures)} of {self.evaluated} expectations: "
+        return failed + "; ".join(capped(self.failures))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
@@ -103,7 +104,7 @@ def build_suite(spec: DatasetSpec, period: str | None) -> gx.ExpectationSuite:
                 suite.add_expectation(
                     E.ExpectColumnValuesToBeBetween(column=feat.name, min_value=feat.min, max_value=feat.max)
                 )
-        else:
+        elif not feat.learn_categories:  # a learned vocabulary takes whatever the window holds
             suite.add_expectation(
                 E.ExpectColumnValuesToBeInSet(
                     column=feat.name, value_set=list(feat.categories), mostly=1.0 - feat.max_unseen_rate
@@ -210,6 +211,46 @@ def _examples(result: dict[str, Any]) -> str:
     return sample(list(seen.values()))
 
 
+REFUSED = "refused: "
+
+
+def check_redelivery(
+    path: Path | str, spec: DatasetSpec, period: str, reference: Any
+) -> tuple[pd.DataFrame | None, list[str]]:
+    """A delivery of a period that is versioned already, against the versioned rows, by the
+    spec's ``ingest.redelivery``: what to say (refusals prefixed ``refused: ``) and, for
+    ``append``, the frame of the period with the late rows added (else None)."""
+    import io
+    import tempfile
+
+    from retrainer import batchchecks
+    from retrainer.delivery import canonical_frame, write_frame
+
+    text = reference.texts.get(period)
+    if text is None:
+        return None, []
+    other = spec.ingest.other_columns
+    try:
+        new = canonical_frame(path, spec, other)
+        old = canonical_frame(io.StringIO(text), spec, other)
+    except (ValueError, KeyError) as exc:  # the delivery's own problems are reported by the suite
+        log.warning("could not compare the re-delivery of %s with %s: %s", period, reference.version, exc)
+        return None, []
+    diff = batchchecks.compare_redelivery(new, old, spec)
+    refusals = [REFUSED + p for p in batchchecks.redelivery_problems(diff, spec, period, reference.version)]
+    if diff.same:
+        return None, [f"{period}: the same rows as versioned in {reference.version} (nothing new to version)"]
+    if refusals or spec.ingest.redelivery != "append":
+        said = [] if refusals else [f"{period} replaces the rows versioned in {reference.version}: {diff.says()}"]
+        return None, refusals + said
+    merged = batchchecks.appended(old, new, spec)
+    with tempfile.TemporaryDirectory(prefix="retrainer-append-") as tmp:
+        merged_file = write_frame(merged, Path(tmp) / f"{period}.csv", spec.ingest.encoding)
+        again = read_delivery(merged_file, spec, spec.ingest.limits).frame
+    note = f"{period}: {diff.new} late rows appended to the {diff.rows_versioned} versioned in {reference.version}"
+    return again, [note]
+
+
 def file_md5(path: Path | str) -> str:
     h = hashlib.md5(usedforsecurity=False)  # DVC's content hash, not a security measure
     with open(path, "rb") as fh:
@@ -232,18 +273,25 @@ def validate_file(
     from retrainer import batchchecks
 
     source = source or str(path)
+    reference = reference or batchchecks.Reference()
     delivery = read_delivery(path, spec, spec.ingest.limits)
     if delivery.frame is None:
         report = ValidationReport(spec.name, period, source, False, 0, 0, delivery.problems)
     else:
         df = delivery.frame
+        again, notes = check_redelivery(path, spec, period, reference)
+        if again is not None:  # append: the period as it would be versioned is judged
+            df = again
         report = validate_frame(df, spec, period, source=source)
+        report.notes += notes
         found = [
             *delivery.problems,
             *batchchecks.column_problems(df, spec),
             *batchchecks.leak_problems(df, spec),
-            *batchchecks.reference_problems(df, spec, period, reference or batchchecks.Reference()),
+            *batchchecks.reference_problems(df, spec, period, reference),
         ]
+        found += [n.removeprefix(REFUSED) for n in notes if n.startswith(REFUSED)]
+        report.notes = [n for n in report.notes if not n.startswith(REFUSED)]
         absent = [c for c in (spec.time_column, spec.target.column, *spec.feature_names) if c not in df]
         # a missing column is said once, not once per expectation on it
         said = [f for f in report.failures if not any(f.startswith(f"column '{c}': ") for c in absent)]

@@ -345,6 +345,21 @@ class DataRegistry:
                 return t
         raise DataVersionError(f"commit {commit} of {dvc_rel} carries no version tag")
 
+    def version_holding(self, spec: DatasetSpec, period: str) -> DataVersion:
+        """The data version that made ``period``'s current rows (the last one to change them)."""
+        self.latest(spec.name)  # synced with the remote; DataVersionError when there is none
+        return self._version(spec.name, self._tag_for(spec.name, f"{BATCH_DIR}/{spec.name}/{period}.csv.dvc"))
+
+    def read_text(self, spec: DatasetSpec, version: DataVersion, period: str) -> str:
+        """The versioned file of one period, as text, exactly as it was at ``version``."""
+        import dvc.api
+
+        if period not in version.periods:
+            raise DataVersionError(f"period {period} is not in {version.tag}")
+        return str(
+            dvc.api.read(f"{BATCH_DIR}/{spec.name}/{period}.csv", repo=str(self.root), rev=version.rev, mode="r")
+        )
+
     def read_periods(self, spec: DatasetSpec, version: DataVersion, periods: list[str]) -> pd.DataFrame:
         """The rows of ``periods`` exactly as they were at ``version`` (from the DVC cache or remote)."""
         import dvc.api

@@ -58,7 +58,7 @@ def test_deliveries_start_their_own_ingest(
     refused = sorted((incoming.parent / "quarantine" / "_unroutable").glob("*/reason.json"))
     reasons = sorted(json.loads(p.read_text())["reason"] for p in refused)
     assert len(reasons) == 2
-    assert "'bike_sharing/2011-13.csv': the file name does not start with a period" in reasons[0]
+    assert "'bike_sharing/2011-13.csv': the file name does not start with a monthly period (YYYY-MM" in reasons[0]
     assert "no dataset spec named 'no_such_dataset'" in reasons[1]
     started = sorted(set(_landed_runs()) - before)
     assert len(started) == 2 and all(r.startswith("landed__bike_sharing__2011-0") for r in started)
@@ -74,12 +74,22 @@ def test_deliveries_start_their_own_ingest(
     assert again.states["wait_for_deliveries"] == "skipped", again.states
     assert set(_landed_runs()) - before == set(started)
 
-    # new bytes for a period are a new delivery: one more run, a new data version
+    # new bytes for a period are a new delivery: one more run. A versioned month that comes
+    # back changed is refused by default (ingest.redelivery: reject), saying what changed; once
+    # the spec lets corrections replace a month, the same run makes a new data version
     changed = pd.read_csv(path)
     changed.loc[0, "cnt"] = int(changed.loc[0, "cnt"]) + 1
     changed.to_csv(path, index=False)
     third = watch()
     new = sorted(set(_landed_runs()) - before - set(started))
     assert len(new) == 1 and new[0].startswith("landed__bike_sharing__2011-02__"), third.states
+    refused = run_triggered(pipe.dags["ingest_batch"], new[0], pipe.log)
+    assert refused.states["quarantine_batch"] == "failed"
+    (reason,) = refused.values["validate_batch"]["failures"]
+    assert "2011-02 is versioned already (v0002" in reason
+    assert "1 changed (e.g. timestamp=2011-02-01T00:00:00: cnt" in reason
+    spec_file = settings.spec_path("bike_sharing")
+    assert "redelivery: reject" in spec_file.read_text()
+    spec_file.write_text(spec_file.read_text().replace("redelivery: reject", "redelivery: replace"))
     assert run_triggered(pipe.dags["ingest_batch"], new[0], pipe.log).state == "success"
     assert [v.label for v in DataRegistry(settings).versions("bike_sharing")] == ["v0001", "v0002", "v0003"]

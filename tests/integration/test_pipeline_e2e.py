@@ -304,6 +304,7 @@ def test_daily_regression_end_to_end(
 
 CARRIERS = ["AA", "B6", "DL", "UA", "WN", "AS"]
 DELAYS = ["on_time", "late", "very_late"]
+AIRPORTS = [f"{a}{b}X" for a in "ABCDEFGHIJKL" for b in "MNOPQRSTUV"]  # 120 made-up codes
 
 
 def _flights_spec(specs: Path) -> DatasetSpec:
@@ -318,6 +319,8 @@ def _flights_spec(specs: Path) -> DatasetSpec:
         "target": {"column": "delay", "task": "multiclass", "classes": DELAYS},
         "features": {
             "carrier": {"type": "categorical", "categories": CARRIERS},
+            # 120 airports, too many to list: the 40 most frequent of each window are learned
+            "origin": {"type": "categorical", "categories": "learn", "max_categories": 40},
             "distance": {"type": "numeric", "min": 50, "max": 5000},
             "load": {"type": "numeric", "min": 0, "max": 1},
         },
@@ -349,8 +352,10 @@ def _flights_hour(period: str, rng: np.random.Generator, n: int = 240) -> pd.Dat
     score = 3.0 * load + np.where(np.isin(carrier, ["B6", "WN"]), 1.0, 0.0) - distance / 5000 + rng.normal(0, 0.4, n)
     delay = np.array(DELAYS, dtype=object)[np.digitize(score, [1.2, 2.4])]
     ids = [f"{period}-{i:04d}" for i in range(n)]
-    return pd.DataFrame({"flight_id": ids, "scheduled_at": ts, "carrier": carrier, "distance": distance,
-                         "load": load, "delay": delay})  # fmt: skip
+    weights = 1.0 / np.arange(1, len(AIRPORTS) + 1)  # a few hubs, a long tail
+    origin = rng.choice(AIRPORTS, n, p=weights / weights.sum())
+    return pd.DataFrame({"flight_id": ids, "scheduled_at": ts, "carrier": carrier, "origin": origin,
+                         "distance": distance, "load": load, "delay": delay})  # fmt: skip
 
 
 def test_hourly_event_data_multiclass_end_to_end(
@@ -403,11 +408,16 @@ def test_hourly_event_data_multiclass_end_to_end(
     tags = Registry(Settings.from_env()).version_tags(spec, "1")
     assert tags["deploy.verified"] == "true" and "tflite.log_loss_change" in tags
     assert (home / "model-store" / "flight_delay" / "1" / "saved_model.pb").is_file()
+    params = Registry(Settings.from_env()).client.get_run(tags["mlflow.run_id"]).data.params
+    assert params["categories.origin"].startswith("learned 40 of ")  # the cap held; the tail shares one slot
 
     from retrainer import serving
 
     server = serving.ModelServer(home / "model-store")
-    rows = [{"carrier": "WN", "distance": 300.0, "load": 0.95}, {"carrier": "DL", "distance": 4000.0, "load": 0.05}]
+    rows = [
+        {"carrier": "WN", "origin": "AMX", "distance": 300.0, "load": 0.95},
+        {"carrier": "DL", "origin": "ZZZ", "distance": 4000.0, "load": 0.05},  # an airport never seen
+    ]
     probs = np.asarray(server.predict("flight_delay", {"instances": rows})["predictions"])
     assert probs.shape == (2, 3) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert np.argmax(probs[0]) == DELAYS.index("very_late") and np.argmax(probs[1]) == DELAYS.index("on_time")

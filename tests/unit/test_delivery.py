@@ -14,12 +14,12 @@ import pytest
 
 from retrainer import storage
 from retrainer.batchchecks import Reference, column_problems, leak_problems, reference_problems
-from retrainer.delivery import read_delivery, write_canonical
+from retrainer.delivery import canonical_frame, read_delivery, write_canonical
 from retrainer.pipeline.ingest import BatchPathError, checked_batch
 from retrainer.settings import Settings
 from retrainer.sources import load_bike_sharing, split_periods, write_batch
 from retrainer.spec import DatasetSpec, SpecError
-from retrainer.validation import file_md5
+from retrainer.validation import REFUSED, check_redelivery, file_md5
 from tests.bad_deliveries import CATALOGUE, Bad, build
 
 
@@ -34,7 +34,14 @@ def _problems(path: Path, spec: DatasetSpec, period: str, ref: Reference) -> lis
         return found.problems
     df = found.frame
     checks = column_problems(df, spec) + leak_problems(df, spec) + reference_problems(df, spec, period, ref)
-    return found.problems + checks
+    _, notes = check_redelivery(path, spec, period, ref)
+    return found.problems + checks + [n.removeprefix(REFUSED) for n in notes if n.startswith(REFUSED)]
+
+
+def _versioned(frame: pd.DataFrame, spec: DatasetSpec, tmp_path: Path) -> str:
+    """A period as a data version holds it (canonical text)."""
+    path = write_batch(frame, spec, tmp_path / "versioned" / "period.csv")
+    return canonical_frame(path, spec, spec.ingest.other_columns).to_csv(index=False, lineterminator="\n")
 
 
 BEFORE_THE_SUITE = [b for b in CATALOGUE if not b.gx and not b.refused]
@@ -45,7 +52,8 @@ def test_a_bad_delivery_is_named_before_the_suite_runs(
     bad: Bad, months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
 ) -> None:
     batch, period = build(bad, months["2011-03"], months["2011-02"], tmp_path, CATALOGUE.index(bad))
-    ref = Reference("v0002", {"2011-01": months["2011-01"], "2011-02": months["2011-02"]})
+    texts = {"2011-02": _versioned(months["2011-02"], bike_spec, tmp_path)}
+    ref = Reference("v0002", {"2011-01": months["2011-01"], "2011-02": months["2011-02"]}, texts)
     problems = _problems(Path(batch), bike_spec, period, ref)
     assert any(bad.reason.lower() in p.lower() for p in problems), problems
     assert all(len(p) < 1000 for p in problems), "a reason repeats a field whole"
@@ -261,3 +269,14 @@ def test_ingest_section_errors_name_the_field(bike_spec: DatasetSpec, ingest: di
     with pytest.raises(SpecError) as err:
         DatasetSpec.from_dict(raw)
     assert err.value.field == field
+
+
+def test_messages_are_capped_in_values_and_items() -> None:
+    from retrainer.delivery import MAX_REASONS, capped, sample
+
+    assert sample(["x" * 5000, "x" * 5000, "y"]) == repr(["x" * 40 + "...(5000 chars)", "y"])  # each value once
+    many = [f"column 'c{i}': missing" for i in range(45)]
+    shown = capped(many, "s3://bucket/validation/x.json")
+    assert len(shown) == MAX_REASONS == 20 and shown[:19] == many[:19]
+    assert shown[-1] == "and 26 more (all in s3://bucket/validation/x.json)"
+    assert capped(many[:20]) == many[:20]

@@ -202,3 +202,29 @@ def test_classes_belong_to_multiclass_only(tmp_path: Path) -> None:
     data["target"]["classes"] = ["a", "b", "c"]
     with pytest.raises(SpecError, match=r"target\.classes.*for task: multiclass, not regression"):
         DatasetSpec.load(_write(tmp_path, data))
+
+
+def test_categories_may_be_learned_with_a_cap(tmp_path: Path) -> None:
+    data = _valid()
+    data["features"]["weathersit"] = {"type": "categorical", "categories": "learn", "max_null_rate": 0.1}
+    data["features"]["season"] = {"type": "categorical", "categories": "learn", "max_categories": 3}
+    spec = DatasetSpec.load(_write(tmp_path, data))
+    weather, season = (next(f for f in spec.features if f.name == n) for n in ("weathersit", "season"))
+    assert weather.learn_categories and weather.max_categories == 100 and weather.categories == ()
+    assert season.max_categories == 3
+
+
+@pytest.mark.parametrize(
+    ("feature", "says"),
+    [
+        ({"type": "categorical", "categories": "lern"}, "a non-empty list, or 'learn'"),
+        ({"type": "categorical", "categories": "learn", "max_categories": 0}, "max_categories.*at least 1"),
+        ({"type": "categorical", "categories": ["a"], "max_categories": 5}, r"caps learned categories"),
+        ({"type": "categorical", "categories": "learn", "max_unseen_rate": 0.1}, "with listed categories"),
+    ],
+)
+def test_learned_categories_are_refused_saying_why(tmp_path: Path, feature: dict, says: str) -> None:
+    data = _valid()
+    data["features"]["season"] = feature
+    with pytest.raises(SpecError, match=says):
+        DatasetSpec.load(_write(tmp_path, data))

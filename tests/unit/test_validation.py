@@ -120,7 +120,7 @@ def test_corrupted_copy_is_caught_with_reasons(
     [
         (lambda d: d.drop(columns=["hum"]), "column 'hum' is missing"),
         (lambda d: d.assign(season="monsoon"), "not among the allowed categories"),
-        (lambda d: d.assign(hum="high"), "column 'hum': 730 values are not numbers, e.g. ['high', 'high', 'high']"),
+        (lambda d: d.assign(hum="high"), "column 'hum': 730 values are not numbers, e.g. ['high']"),
         (lambda d: d.assign(cnt=-5), "column 'cnt'"),
         (lambda d: d.iloc[:100], "row count 100"),
     ],

@@ -10,16 +10,20 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from retrainer import periods, storage
 from retrainer.batchchecks import REFERENCE_PERIODS, Reference
 from retrainer.contracts import BatchValidation, QuarantinedBatch, VersionedBatch
-from retrainer.delivery import write_canonical
+from retrainer.delivery import canonical_frame, capped, write_frame
 from retrainer.settings import Settings
 from retrainer.sources import DataFileError
 from retrainer.spec import DatasetSpec
 from retrainer.validation import DataValidationError, file_md5, validate_file
 from retrainer.versioning import DataRegistry, DataVersionError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +70,8 @@ def _reference(settings: Settings, spec: DatasetSpec, period: str) -> Reference:
     if not before:
         before = [p for p in latest.periods if p != period][:REFERENCE_PERIODS]
     pick = before + ([period] if period in latest.periods else [])
-    return Reference(latest.label, {p: registry.read_periods(spec, latest, [p]) for p in pick})
+    texts = {period: registry.read_text(spec, latest, period)} if period in latest.periods else {}
+    return Reference(latest.label, {p: registry.read_periods(spec, latest, [p]) for p in pick}, texts)
 
 
 def validate_batch(settings: Settings, dataset: str, batch: str, period: str) -> BatchValidation:
@@ -91,10 +96,10 @@ def validate_batch(settings: Settings, dataset: str, batch: str, period: str) ->
         success=report.success,
         n_rows=report.n_rows,
         evaluated=report.evaluated,
-        failures=report.failures,
+        failures=capped(report.failures, result_path),  # the result file keeps every one
         summary=report.summary(),
         result_path=result_path,
-        notes=report.notes,
+        notes=capped(report.notes, result_path),
     )
 
 
@@ -135,22 +140,48 @@ def quarantine_batch(settings: Settings, validation: BatchValidation) -> Quarant
     )
 
 
+def _versioned_rows(registry: DataRegistry, spec: DatasetSpec, period: str) -> pd.DataFrame | None:
+    """The rows the latest data version holds for ``period``, canonical (None: not versioned)."""
+    import io
+
+    try:
+        latest = registry.latest(spec.name)
+    except DataVersionError:
+        return None
+    if period not in latest.periods:
+        return None
+    return canonical_frame(io.StringIO(registry.read_text(spec, latest, period)), spec, spec.ingest.other_columns)
+
+
 def version_batch(settings: Settings, validation: BatchValidation) -> VersionedBatch:
-    """Add an accepted batch to the DVC data registry as a new immutable data version."""
+    """Add an accepted batch to the DVC data registry as a new immutable data version; the
+    same content as the period's versioned rows (in whatever form) is that version, not a new one."""
+    from retrainer.batchchecks import appended
+
     if not validation.success:
         raise DataValidationError(f"refusing to version {validation.batch}: {validation.summary}")
     spec = settings.load_spec(validation.dataset)
+    period = validation.period
     with storage.local_copy(validation.batch, settings.s3_endpoint_url) as path:
         md5 = file_md5(path) if path is not None else "(gone)"
         if path is None or md5 != validation.md5:
             raise DataValidationError(
                 f"{validation.batch} changed after it was validated (md5 {validation.md5} -> {md5})"
             )
+        registry = DataRegistry(settings)
+        # one spelling of the same data (encoding, line ends, column and row order, time zone,
+        # number spelling), so a re-encoded delivery of versioned data is that version
+        frame = canonical_frame(path, spec, spec.ingest.other_columns)
+        versioned = _versioned_rows(registry, spec, period)
+        if versioned is not None and spec.ingest.redelivery == "append":  # late rows join the versioned ones
+            frame = appended(versioned, frame, spec)
+        if versioned is not None and frame.equals(versioned):
+            held = registry.version_holding(spec, period)
+            log.info("%s %s: the same rows as versioned in %s; no new version", spec.name, period, held.label)
+            return VersionedBatch(spec.name, period, held.label, held.tag, held.rev, False, 0, len(held.periods))
         with storage.scratch("retrainer-canonical-") as scratch:
-            # one spelling of the same data (encoding, line ends, column order, time zone), so a
-            # re-encoded delivery of versioned data is that version, not a new one
-            canonical = write_canonical(path, spec, scratch / f"{validation.period}.csv", spec.ingest.other_columns)
-            res = DataRegistry(settings).add_batch(spec, validation.period, canonical, file_md5(canonical))
+            canonical = write_frame(frame, scratch / f"{period}.csv")
+            res = registry.add_batch(spec, period, canonical, file_md5(canonical))
     return VersionedBatch(
         dataset=spec.name,
         period=validation.period,
