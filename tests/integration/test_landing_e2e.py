@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 
 from retrainer.settings import Settings
 from retrainer.sources import load_bike_sharing, split_periods, write_batch
@@ -89,7 +90,8 @@ def test_deliveries_start_their_own_ingest(
     assert "2011-02 is versioned already (v0002" in reason
     assert "1 changed (e.g. timestamp=2011-02-01T00:00:00: cnt" in reason
     spec_file = settings.spec_path("bike_sharing")
-    assert "redelivery: reject" in spec_file.read_text()
-    spec_file.write_text(spec_file.read_text().replace("redelivery: reject", "redelivery: replace"))
+    raw = yaml.safe_load(spec_file.read_text())
+    raw["ingest"]["redelivery"] = "replace"
+    spec_file.write_text(yaml.safe_dump(raw))
     assert run_triggered(pipe.dags["ingest_batch"], new[0], pipe.log).state == "success"
     assert [v.label for v in DataRegistry(settings).versions("bike_sharing")] == ["v0001", "v0002", "v0003"]
