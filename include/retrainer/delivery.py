@@ -345,6 +345,11 @@ def text_columns(spec: DatasetSpec) -> dict[str, str]:
     return text
 
 
+def numeric_columns(spec: DatasetSpec) -> list[str]:
+    """The columns that hold numbers: the numeric features and a regression target."""
+    return [f.name for f in spec.numeric_features] + ([spec.target.column] if spec.target.task == "regression" else [])
+
+
 def _value_problems(df: pd.DataFrame, spec: DatasetSpec, limits: Limits) -> list[str]:
     """Values a table can hold that no expectation names well: too long, not numbers, infinite,
     timestamps not ISO 8601. Numbers and timestamps are converted in place (bad ones missing)."""
@@ -358,10 +363,7 @@ def _value_problems(df: pd.DataFrame, spec: DatasetSpec, limits: Limits) -> list
                     f"column '{col}': a value of {int(lengths.max())} characters at {_lines(long)}"
                     f" (at most {limits.max_field_chars}, ingest.max_field_chars)"
                 )
-    numeric = [f.name for f in spec.numeric_features]
-    if spec.target.task == "regression":
-        numeric.append(spec.target.column)
-    for col in numeric:
+    for col in numeric_columns(spec):
         if col not in df:
             continue
         if _is_text(df[col]):
@@ -442,17 +444,14 @@ def canonical_frame(source: Path | str | io.StringIO, spec: DatasetSpec, other: 
     if zoned:
         ts = ts.dt.tz_convert(None)
     df[tcol] = ts.dt.strftime("%Y-%m-%dT%H:%M:%S")
-    numeric = [f.name for f in spec.numeric_features]
-    if spec.target.task == "regression":
-        numeric.append(spec.target.column)
-    for col in numeric:
+    for col in numeric_columns(spec):
         if col in df:
             df[col] = df[col].map(_number_text)
     first = [spec.time_column, *spec.feature_names, spec.target.column, *other]
     order = [c for c in first if c in df.columns]
     order += sorted(c for c in df.columns if c not in order)
     if spec.ingest.unexpected_columns == "drop":  # a column the spec does not name is not versioned
-        known = {tcol, spec.target.column, *spec.feature_names, *spec.ingest.other_columns, *other}
+        known = {*first, *spec.ingest.other_columns}
         order = [c for c in order if c in known]
     return canonical_order(df[order], spec)
 

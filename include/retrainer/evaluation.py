@@ -1,8 +1,8 @@
 """Evaluation: metrics, the naive baseline and the promotion gate.
 
 The candidate, the current champion and a naive baseline (the training window's mean,
-its positive rate for classification, its class shares for multiclass) are all scored on the same held-out time slice
-that follows the training window. The gate is a pure function of those scores.
+its positive rate for classification, its class shares for multiclass) are all scored on
+the same held-out time slice that follows the training window. The gate is a pure function of those scores.
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ def baseline_predictions(task: str, y_train: np.ndarray, n: int, n_classes: int 
     so it is unlikely, not impossible)."""
     if task == "multiclass":
         counts = np.bincount(np.asarray(y_train, dtype=int), minlength=n_classes).astype(float)
-        shares = np.where(counts > 0, counts, 0.5) / max(float(np.sum(np.where(counts > 0, counts, 0.5))), 1.0)
-        return np.tile(shares, (n, 1))
+        weights = np.where(counts > 0, counts, 0.5)
+        return np.tile(weights / weights.sum(), (n, 1))
     return np.full(n, float(np.mean(y_train)))
 
 

@@ -42,8 +42,10 @@ class Route:
     period: str
 
 
-def route(relative: str, settings: Settings) -> Route:
-    """Dataset and period of a landed file from its path below the landing location."""
+def route(relative: str, settings: Settings, frequencies: dict[str, str] | None = None) -> Route:
+    """Dataset and period of a landed file from its path below the landing location;
+    ``frequencies`` keeps each dataset's frequency across the files of one listing (its spec
+    is read once)."""
     expected = "<dataset>/<period>.csv (or .parquet, or <dataset>/<period>.<label>.csv)"
     parts = relative.split("/")
     if len(parts) != 2:
@@ -53,10 +55,13 @@ def route(relative: str, settings: Settings) -> Route:
         raise DeliveryNameError(f"'{relative}': there is no dataset spec named '{dataset}' ({settings.specs_dir})")
     from retrainer.spec import SpecError
 
-    try:
-        frequency = settings.load_spec(dataset).frequency
-    except SpecError as exc:
-        raise DeliveryNameError(f"'{relative}': the spec of '{dataset}' cannot be read: {exc}") from exc
+    frequencies = {} if frequencies is None else frequencies
+    if dataset not in frequencies:
+        try:
+            frequencies[dataset] = settings.load_spec(dataset).frequency
+        except SpecError as exc:
+            raise DeliveryNameError(f"'{relative}': the spec of '{dataset}' cannot be read: {exc}") from exc
+    frequency = frequencies[dataset]
     form = f"{periods.FORMS[frequency]}, e.g. {periods.EXAMPLES[frequency]}"
     expected = expected.replace("<period>", f"<{periods.FORMS[frequency]}>")
     m = _NAME.match(name)
@@ -107,10 +112,11 @@ def scan(settings: Settings) -> LandingScan:
     endpoint = settings.s3_endpoint_url
     files = storage.list_files(settings.landing, endpoint)
     deliveries, refused = [], []
+    frequencies: dict[str, str] = {}  # each spec read once per listing
     for f in files:
         ident = identity(f)
         try:
-            r = route(f.relative, settings)
+            r = route(f.relative, settings, frequencies)
         except DeliveryNameError as exc:
             if not storage.exists(
                 storage.join(unroutable_location(settings, f.relative, ident), REASON_FILE), endpoint

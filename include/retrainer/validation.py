@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from retrainer.batchchecks import Reference
 
+
 log = logging.getLogger(__name__)
 
 
@@ -215,7 +216,7 @@ REFUSED = "refused: "
 
 
 def check_redelivery(
-    path: Path | str, spec: DatasetSpec, period: str, reference: Any
+    path: Path | str, spec: DatasetSpec, period: str, reference: Reference
 ) -> tuple[pd.DataFrame | None, list[str]]:
     """A delivery of a period that is versioned already, against the versioned rows, by the
     spec's ``ingest.redelivery``: what to say (refusals prefixed ``refused: ``) and, for

@@ -362,19 +362,18 @@ class DataRegistry:
 
     def read_periods(self, spec: DatasetSpec, version: DataVersion, periods: list[str]) -> pd.DataFrame:
         """The rows of ``periods`` exactly as they were at ``version`` (from the DVC cache or remote)."""
-        import dvc.api
-
         missing = [p for p in periods if p not in version.periods]
         if missing:
             raise DataVersionError(f"periods {missing} are not in {version.tag}")
-        frames = []
-        from retrainer.delivery import text_columns
-
-        dtypes = text_columns(spec)  # categories and classes stay text ("1" is not a number)
-        for period in periods:
-            rel = f"{BATCH_DIR}/{spec.name}/{period}.csv"
-            text = dvc.api.read(rel, repo=str(self.root), rev=version.rev, mode="r")
-            frames.append(pd.read_csv(io.StringIO(text), dtype=dtypes))
-        df = pd.concat(frames, ignore_index=True)
-        df[spec.time_column] = pd.to_datetime(df[spec.time_column], format="ISO8601")
+        df = pd.concat([period_frame(spec, self.read_text(spec, version, p)) for p in periods], ignore_index=True)
         return df.sort_values(spec.time_column, kind="stable").reset_index(drop=True)
+
+
+def period_frame(spec: DatasetSpec, text: str) -> pd.DataFrame:
+    """A versioned period's file as a frame: categories and classes as text ("1" is not a
+    number), the time column as timestamps."""
+    from retrainer.delivery import text_columns
+
+    df = pd.read_csv(io.StringIO(text), dtype=text_columns(spec))
+    df[spec.time_column] = pd.to_datetime(df[spec.time_column], format="ISO8601")
+    return df

@@ -245,6 +245,18 @@ def test_pipeline_on_s3(
     assert not (home / "dvc-remote").exists() and not (home / "not-used").exists()
 
 
+def _retrained(pipe: Any, dataset: str, train: list[str], holdout: list[str]) -> tuple[Any, dict[str, Any]]:
+    """A retraining on the latest data: it succeeded on the periods it should, and its evaluation
+    (printed, for the figures a note quotes)."""
+    run = pipe.retrain(dataset, "latest")
+    assert run.state == "success", run.states
+    plan = run.values["plan_training"]
+    assert plan["train_periods"] == train and plan["holdout_periods"] == holdout
+    evaluated = run.values["evaluate"]
+    print(f"\n{dataset} evaluation:", {k: evaluated[k] for k in ("candidate_metrics", "baseline_metrics", "n_holdout")})
+    return run, evaluated
+
+
 def _daily_bike_spec(specs: Path) -> DatasetSpec:
     """The bike data delivered a day at a time (about 24 hourly rows a day): windows and
     holdouts in days."""
@@ -289,12 +301,7 @@ def test_daily_regression_end_to_end(
         assert run.state == "success", (day, run.states)
     assert run.values["version_batch"]["data_version"] == "v0009"
 
-    run = pipe.retrain("bike_daily", "latest")
-    assert run.state == "success", run.states
-    plan = run.values["plan_training"]
-    assert plan["train_periods"] == june[:7] and plan["holdout_periods"] == june[7:]
-    evaluated = run.values["evaluate"]
-    print("\nbike_daily evaluation:", {k: evaluated[k] for k in ("candidate_metrics", "baseline_metrics", "n_holdout")})
+    run, evaluated = _retrained(pipe, "bike_daily", june[:7], june[7:])
     assert evaluated["metric"] == "rmse" and evaluated["n_holdout"] == sum(len(days[d]) for d in june[7:])
     assert evaluated["passed"], evaluated
     assert run.values["promote"]["promoted"]
@@ -393,12 +400,7 @@ def test_hourly_event_data_multiclass_end_to_end(
     assert refused.states["quarantine_batch"] == "failed"
     assert any("'delay'" in f and "cancelled" in f for f in refused.values["validate_batch"]["failures"])
 
-    run = pipe.retrain("flights", "latest")
-    assert run.state == "success", run.states
-    plan = run.values["plan_training"]
-    assert plan["train_periods"] == hours[:6] and plan["holdout_periods"] == hours[6:]
-    evaluated = run.values["evaluate"]
-    print("\nflights evaluation:", {k: evaluated[k] for k in ("candidate_metrics", "baseline_metrics", "n_holdout")})
+    run, evaluated = _retrained(pipe, "flights", hours[:6], hours[6:])
     assert evaluated["metric"] == "log_loss" and evaluated["passed"], evaluated
     assert set(evaluated["candidate_metrics"]) == {"log_loss", "accuracy", "macro_f1"}
     assert evaluated["candidate_metrics"]["accuracy"] > evaluated["baseline_metrics"]["accuracy"]

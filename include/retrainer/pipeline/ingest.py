@@ -20,7 +20,7 @@ from retrainer.settings import Settings
 from retrainer.sources import DataFileError
 from retrainer.spec import DatasetSpec
 from retrainer.validation import DataValidationError, file_md5, validate_file
-from retrainer.versioning import DataRegistry, DataVersionError
+from retrainer.versioning import DataRegistry, DataVersionError, period_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,9 +69,10 @@ def _reference(settings: Settings, spec: DatasetSpec, period: str) -> Reference:
     before = [p for p in latest.periods if p < period][-REFERENCE_PERIODS:]
     if not before:
         before = [p for p in latest.periods if p != period][:REFERENCE_PERIODS]
-    pick = before + ([period] if period in latest.periods else [])
+    frames = {p: registry.read_periods(spec, latest, [p]) for p in before}
     texts = {period: registry.read_text(spec, latest, period)} if period in latest.periods else {}
-    return Reference(latest.label, {p: registry.read_periods(spec, latest, [p]) for p in pick}, texts)
+    frames.update({p: period_frame(spec, text) for p, text in texts.items()})  # read once, used twice
+    return Reference(latest.label, frames, texts)
 
 
 def validate_batch(settings: Settings, dataset: str, batch: str, period: str) -> BatchValidation:
