@@ -2,9 +2,12 @@
 ### retrain_model: pinned data version to a verified deployment
 
 Runs monthly for the month that just ended, when `monitor_drift` finds that new data
-drifted (its conf carries the reason, the drift summary and the data version), when
-somebody posts an event to the asset `retrainer_retrain_requests`, or by hand with Params
-(a bad conf is refused before the run starts, naming the field). A backfill
+drifted (its conf carries the dataset, the reason, the drift summary and the data version),
+when somebody posts an event to the asset `retrainer_retrain_requests` (its extra may name
+`dataset` and `data_version`), or by hand with Params (a bad conf is refused before the run
+starts, naming the field). A run trains one dataset: a monthly run the dataset of its
+Params, and **retrain_other_datasets** starts a run of its own for every other spec; a run
+started by requests trains one requested dataset and starts the others the same way. A backfill
 (`airflow backfill create --dag-id retrain_model --from-date ... --to-date ...`) retrains
 the models of past months from the data of their time; they are registered and evaluated,
 tagged as backfill runs, and never promoted nor deployed.
@@ -38,6 +41,9 @@ tagged as backfill runs, and never promoted nor deployed.
 
 from __future__ import annotations
 
+import os
+
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.interval import CronDataIntervalTimetable
@@ -54,7 +60,9 @@ from retrainer_airflow.review import ModelReviewOperator
     schedule=AssetOrTimeSchedule(
         timetable=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"), assets=[RETRAIN_REQUESTS]
     ),
-    max_active_runs=1,
+    # several at once, so one dataset's retraining (or its review) never holds up another's;
+    # two drift retrainings of one dataset are kept apart by monitor_drift's in-flight check
+    max_active_runs=int(os.environ.get("RETRAINER_RETRAIN_MAX_RUNS", "4")),
     **dag_defaults(),
     doc_md=__doc__,
     tags=["retrainer", "training"],
@@ -130,6 +138,15 @@ def retrain_model() -> None:
     @task
     def verify(plan: dict, deployed: dict) -> dict:
         return tasks.deploy.verify(plan, deployed)
+
+    @task
+    def plan_other_datasets() -> list[dict]:
+        return tasks.train.other_retrainings()
+
+    # a run trains one dataset; the others its schedule or its requests cover get runs of their own
+    TriggerDagRunOperator.partial(
+        task_id="retrain_other_datasets", trigger_dag_id="retrain_model", skip_when_already_exists=True
+    ).expand_kwargs(plan_other_datasets())
 
     plan = plan_training()
     trained = train(plan, validate_window(plan))

@@ -84,6 +84,26 @@ def test_sensor_is_deferrable_by_default() -> None:
     assert DriftSensor(task_id="s", dataset="bike").deferrable is True
 
 
+def test_a_run_started_by_an_announcement_does_not_wait(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The next data version is announced too and starts a check of its own: without drift the
+    sensor ends as skipped at once (its check still in the XCom), where a scheduled run waits."""
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    monkeypatch.setenv("RETRAINER_DATA_REGISTRY", str(tmp_path / "reg"))
+    pushed: dict[str, Any] = {}
+    ti = SimpleNamespace(xcom_push=lambda key, value: pushed.update({key: value}))
+    announced = {"dag_run": SimpleNamespace(run_type="asset_triggered"), "ti": ti}
+    with pytest.raises(AirflowSkipException, match="bike v0004: no retraining; the next data version"):
+        _sensor(FakeChecks(NO_DRIFT)).execute(context=announced)
+    assert pushed == {"return_value": NO_DRIFT}
+    with pytest.raises(TaskDeferred):
+        _sensor(FakeChecks(NO_DRIFT)).execute(context={"dag_run": SimpleNamespace(run_type="scheduled"), "ti": ti})
+    sensor = _sensor(FakeChecks(DRIFT))
+    assert sensor.execute(context=announced) == DRIFT  # drift: done, whatever started the run
+
+
 def test_sensor_defers_with_the_right_trigger(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("RETRAINER_DATA_REGISTRY", str(tmp_path / "reg"))
     sensor = _sensor(FakeChecks(NO_DRIFT), poke_interval=30)

@@ -438,7 +438,7 @@ class DriftSummary(Record):
 class DriftCheck(Record):
     """wait_for_drift -> start_retraining: new data against the champion's, and the decision."""
 
-    status: str  # checked | no_champion | no_new_data
+    status: str  # checked | no_data | no_champion | no_new_data
     retrain: bool
     reason: str
     data_version: str | None = None
@@ -454,6 +454,7 @@ class DriftCheck(Record):
     mlflow_run_id: str | None = None
     mlflow_experiment_id: str | None = None
     report_uri: str | None = None
+    dataset: str | None = None  # the dataset spec checked
 
     def summary(self) -> DriftSummary:
         return DriftSummary(

@@ -287,9 +287,9 @@ def _when(millis: int | None) -> str:
 
 
 def _client(settings: Settings) -> MlflowClient:
-    import mlflow
+    from retrainer.registry import mlflow_client
 
-    return mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    return mlflow_client(settings.mlflow_tracking_uri)
 
 
 def find_model_version(settings: Settings, model: str, version: str) -> ModelVersion:

@@ -59,13 +59,32 @@ def _is(exc: BaseException, *codes: str) -> bool:
     return isinstance(exc, MlflowException) and error_code(exc) in codes
 
 
+def mlflow_client(tracking_uri: str) -> MlflowClient:
+    """An MLflow client. On a SQLite store (the embedded default) the first client creates and
+    migrates the database; tasks that start at once (a mapped drift check per dataset) would
+    migrate it twice over (``table _alembic_tmp_metrics already exists``), so clients of one
+    SQLite file are made one at a time, under a lock file beside it."""
+    import fcntl
+
+    import mlflow
+
+    if not tracking_uri.startswith("sqlite:///"):
+        return mlflow.MlflowClient(tracking_uri=tracking_uri)
+    db = Path(tracking_uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{db}.init-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return mlflow.MlflowClient(tracking_uri=tracking_uri)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class Registry:
     def __init__(self, settings: Settings) -> None:
-        import mlflow
-
         self.settings = settings
         self.tracking_uri = settings.mlflow_tracking_uri
-        self.client: MlflowClient = mlflow.MlflowClient(tracking_uri=self.tracking_uri)
+        self.client: MlflowClient = mlflow_client(self.tracking_uri)
 
     @contextmanager
     def tracking(self) -> Iterator[None]:
@@ -115,10 +134,12 @@ class Registry:
                 raise
             return str(exp.experiment_id)
 
-    def find_run(self, spec: DatasetSpec, ctx: RunContext) -> str | None:
+    def find_run(self, spec: DatasetSpec, ctx: RunContext, match: dict[str, str] | None = None) -> str | None:
+        """The MLflow run of this Airflow run (and, with ``match``, holding those tags too)."""
+        key = {schema.AIRFLOW_DAG_ID: ctx.dag_id, schema.AIRFLOW_RUN_ID: ctx.run_id, **(match or {})}
         runs = self.client.search_runs(
             [self.experiment_id(spec)],
-            filter_string=schema.tag_filter({schema.AIRFLOW_DAG_ID: ctx.dag_id, schema.AIRFLOW_RUN_ID: ctx.run_id}),
+            filter_string=schema.tag_filter(key),
             order_by=["attributes.start_time ASC"],
             max_results=2,
         )
@@ -126,9 +147,12 @@ class Registry:
             log.warning("more than one MLflow run for %s/%s; using the first", ctx.dag_id, ctx.run_id)
         return runs[0].info.run_id if runs else None
 
-    def get_or_create_run(self, spec: DatasetSpec, ctx: RunContext, tags: dict[str, str]) -> tuple[str, bool]:
-        """The MLflow run of this Airflow run: reused on retry, created on first try."""
-        existing = self.find_run(spec, ctx)
+    def get_or_create_run(
+        self, spec: DatasetSpec, ctx: RunContext, tags: dict[str, str], match: dict[str, str] | None = None
+    ) -> tuple[str, bool]:
+        """The MLflow run of this Airflow run (with ``match``: of this Airflow run and those tags):
+        reused on retry, created on first try."""
+        existing = self.find_run(spec, ctx, match)
         if existing:
             self.client.set_tag(existing, schema.AIRFLOW_TRY_NUMBER, str(ctx.try_number))
             return existing, False

@@ -116,6 +116,10 @@ class Settings:
             if not getattr(self, name):
                 raise ValueError(f"setting {name} ({ENV_VARS[name]}) is empty")
 
+    def datasets(self) -> list[str]:
+        """The datasets that have a spec (file names in the specs folder), sorted."""
+        return sorted(p.stem for p in Path(self.specs_dir).glob("*.yaml"))
+
     def spec_path(self, dataset: str) -> Path:
         return Path(self.specs_dir) / f"{dataset}.yaml"
 

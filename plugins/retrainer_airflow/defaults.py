@@ -45,9 +45,9 @@ def known_datasets() -> list[str]:
     return sorted({DEFAULT_DATASET, *(p.stem for p in folder.glob("*.yaml"))})
 
 
-def dataset_param() -> Param:
+def dataset_param(description: str = "the dataset spec to work on") -> Param:
     return Param(DEFAULT_DATASET, type="string", enum=known_datasets(), title="Dataset",
-                 description="the dataset spec to work on")  # fmt: skip
+                 description=description)  # fmt: skip
 
 
 def period_param() -> Param:

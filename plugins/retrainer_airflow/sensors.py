@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperatorLink, BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from retrainer.contracts import DriftCheck
 from retrainer_airflow.triggers import DriftTrigger, LandingTrigger
@@ -64,7 +64,9 @@ class DriftSensor(WaitsInTriggerer):
 
     :param dataset: the dataset spec's name (templated).
     :param data_version: the data version to look at first, ``latest`` or ``vNNNN`` (templated);
-        later looks (after a reschedule or a deferral) take the newest version.
+        later looks (after a reschedule or a deferral) take the newest version. In a run started
+        by a data-version announcement (asset event) there is no later look: without drift the
+        sensor ends as skipped, since the next version's announcement starts a check of its own.
     :param deferrable: wait for a newer data version in the triggerer (:class:`DriftTrigger`),
         holding no worker slot; ``False`` gives the classic ``poke``/``reschedule`` modes.
     :param kwargs: ``BaseSensorOperator``'s: ``poke_interval`` (also the trigger's polling
@@ -107,7 +109,17 @@ class DriftSensor(WaitsInTriggerer):
 
     def poke(self, context: Any) -> PokeReturnValue | bool:
         # the first look is at the version asked for; later looks (reschedule) at the newest
-        return self._judge(self.data_version if self._last is None else "latest")
+        done = self._judge(self.data_version if self._last is None else "latest")
+        started_by = str(getattr(context.get("dag_run"), "run_type", "")).lower()
+        if done is False and self._last is not None and "asset" in started_by:
+            # a run started by a data-version announcement does not wait: the next version is
+            # announced too and starts a check of its own (waiting would hold this run open)
+            context["ti"].xcom_push(key="return_value", value=self._last.to_json())
+            raise AirflowSkipException(
+                f"{self.dataset} {self._last.data_version}: {self._last.reason}; "
+                "the next data version starts a check of its own"
+            )
+        return done
 
     def _trigger(self) -> DriftTrigger:
         from retrainer_airflow.tasks import runtime

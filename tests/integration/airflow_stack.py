@@ -214,7 +214,14 @@ class AirflowAPI:
         out = self.request(
             "GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances", params={"limit": 1000}
         )
-        return {ti["task_id"]: ti for ti in out["task_instances"]}
+        # a mapped task's instances: task_id for the first, task_id[i] for each
+        found: dict[str, Json] = {}
+        for ti in sorted(out["task_instances"], key=lambda t: (t["task_id"], t.get("map_index", -1))):
+            index = int(ti.get("map_index", -1))
+            found.setdefault(ti["task_id"], ti)
+            if index >= 0:
+                found[f"{ti['task_id']}[{index}]"] = ti
+        return found
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         return {t: ti["state"] for t, ti in self.task_instances(dag_id, run_id).items()}
@@ -259,16 +266,20 @@ class AirflowAPI:
         """Each task's state and try, and the end of the log of every failed task."""
         tis = self.task_instances(dag_id, run_id)
         lines = [f"  {t:<20} {ti['state']!s:<16} try {ti['try_number']}" for t, ti in sorted(tis.items())]
-        for task_id, ti in sorted(tis.items()):
-            if ti["state"] == "failed":
-                lines.append(f"--- log of {task_id} (try {ti['try_number']}), last {log_lines} lines:")
-                lines.append(self.task_log(dag_id, run_id, task_id, int(ti["try_number"]), log_lines))
+        for key, ti in sorted(tis.items()):
+            if ti["state"] == "failed" and (key == ti["task_id"]) == (int(ti.get("map_index", -1)) < 0):
+                lines.append(f"--- log of {key} (try {ti['try_number']}), last {log_lines} lines:")
+                lines.append(self.task_log(dag_id, run_id, ti["task_id"], int(ti["try_number"]), log_lines,
+                                           int(ti.get("map_index", -1))))  # fmt: skip
         return "\n".join(lines)
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, lines: int = 40) -> str:
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, lines: int = 40, map_index: int = -1
+    ) -> str:
         path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/logs/{try_number}"
+        params = {"full_content": "true", "map_index": str(map_index)}
         try:
-            out = self.request("GET", path, params={"full_content": "true"}, headers={"Accept": "application/json"})
+            out = self.request("GET", path, params=params, headers={"Accept": "application/json"})
         except AssertionError as exc:
             return f"(no log: {exc})"
         text: list[str] = []

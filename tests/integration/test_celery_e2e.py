@@ -118,13 +118,23 @@ def test_the_loop_on_several_hosts(celery_stack: AirflowStack, tmp_path: Path, m
     registry = Registry(settings)
     assert registry.alias_version(spec, CHAMPION) == "1"
 
-    # new data drifts: the waiting drift sensor wakes in the triggerer and starts one retraining
+    # somebody starts a drift check by hand: nothing newer than the champion's data, so its
+    # sensor waits in the triggerer for the next data version
+    watching = api.trigger("monitor_drift", {"dataset": "bike_sharing"}, datetime.now().astimezone())
+    _wait_for(
+        "the hand-started drift check waiting",
+        lambda: api.task_states("monitor_drift", watching).get("wait_for_drift") == "deferred",
+        api,
+    )
+    # new data drifts: the waiting sensor wakes in the triggerer, and the new version's own
+    # monitor_drift run checks it too; both decide to retrain, one retraining starts
     _deliver(stack, tmp_path, {"2011-04.csv": parts["2011-04"]})
     drift_run = "drift__bike_sharing__v0004"
     _wait_for(
         "the drift retraining", lambda: any(r["dag_run_id"] == drift_run for r in _runs(api, "retrain_model")), api
     )
     api.wait_for_run("retrain_model", drift_run, timeout=900)
+    api.wait_for_run("monitor_drift", watching, timeout=300)
     assert registry.alias_version(spec, CHAMPION) == "2"
     assert modelstore.read_config(settings.model_store, settings.s3_endpoint_url)["bike_demand"].labels == {"stable": 2}
 
@@ -139,7 +149,8 @@ def test_the_loop_on_several_hosts(celery_stack: AirflowStack, tmp_path: Path, m
     _everything_exactly_once(stack, settings, registry)
     # the sensors waited in the triggerer, not on a worker: their tasks deferred
     for task_id in ("wait_for_drift", "wait_for_deliveries"):
-        logs = stack.root.glob(f"worker-*/airflow/logs/dag_id=*/run_id=*/task_id={task_id}/*.log")
+        # (a mapped task's logs are one folder deeper, map_index=<i>/)
+        logs = stack.root.glob(f"worker-*/airflow/logs/dag_id=*/run_id=*/task_id={task_id}/**/*.log")
         assert any("Pausing task as DEFERRED" in p.read_text() for p in logs), f"{task_id} never deferred"
     _both_hosts_worked_and_read_nothing_local(stack, api)
 

@@ -276,7 +276,11 @@ def test_clearing_any_retrain_task_makes_nothing_twice(airflow_stack: AirflowSta
     api.wait_for_run(RETRAIN, run_id, timeout=600)
     first = model_state(stack, model)
     first_states = api.task_states(RETRAIN, run_id)
-    assert set(first_states.values()) == {"success"}, first_states
+    # a run by hand covers its own dataset only: the mapped fan-out to other datasets is empty (skipped)
+    others = first_states["retrain_other_datasets"]
+    assert others == "skipped" and {v for t, v in first_states.items() if t != "retrain_other_datasets"} == {
+        "success"
+    }, first_states
     assert len(first.mlflow_runs) == len(before.mlflow_runs) + 1
     new_versions = sorted(set(first.model_versions) - set(before.model_versions))
     assert len(new_versions) == 1, new_versions

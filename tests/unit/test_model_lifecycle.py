@@ -201,3 +201,19 @@ def test_verify_catches_a_different_model(
     res = deployment.deploy(settings, bike_spec, "8", other.model)
     with pytest.raises(deployment.DeployVerificationError, match="differ from the registry model"):
         deployment.verify(settings, bike_spec, res.location, trained.model, window[1].iloc[:32])
+
+
+def _first_client(uri: str) -> int:
+    from retrainer.registry import mlflow_client
+
+    return len(mlflow_client(uri).search_experiments())
+
+
+def test_tasks_starting_at_once_create_the_sqlite_store_once(tmp_path: Path) -> None:
+    """Mapped drift checks start together on a fresh embedded store: each one's first MLflow
+    client would create and migrate the SQLite file; they take turns, and every one works."""
+    import multiprocessing
+
+    uri = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        assert pool.map(_first_client, [uri] * 4) == [1, 1, 1, 1]  # the Default experiment, in each

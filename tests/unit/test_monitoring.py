@@ -29,7 +29,14 @@ def test_cooldown_counts_from_the_last_drift_retraining(settings: Settings, bike
 def test_no_champion_means_no_check(settings: Settings, bike_spec: DatasetSpec, tmp_path: object) -> None:
     from retrainer.sources import load_bike_sharing, split_periods, write_batch
     from retrainer.validation import file_md5
-    from retrainer.versioning import DataRegistry
+    from retrainer.versioning import DataRegistry, DataVersionError
+
+    # no data at all yet: the newest version is nothing to check (a scheduled look at every
+    # spec meets a dataset whose first batch has not landed); a version asked for by name must exist
+    empty = monitoring.check_drift(settings, "bike_sharing", "latest", RunContext("monitor_drift", "r0"))
+    assert (empty.status, empty.retrain, empty.data_version, empty.dataset) == ("no_data", False, None, "bike_sharing")
+    with pytest.raises(DataVersionError, match="v0003"):
+        monitoring.check_drift(settings, "bike_sharing", "v0003", RunContext("monitor_drift", "r0"))
 
     part = split_periods(load_bike_sharing(), bike_spec)["2011-01"]
     path = write_batch(part, bike_spec, tmp_path / "b.csv")  # type: ignore[operator]
@@ -40,7 +47,27 @@ def test_no_champion_means_no_check(settings: Settings, bike_spec: DatasetSpec, 
         retrain=False,
         reason="no champion yet: nothing to compare against",
         data_version="v0001",
+        dataset="bike_sharing",
     )
+
+
+def test_announcements_give_each_dataset_one_check_at_its_newest_version() -> None:
+    announced = [
+        {"dataset": "bike_sharing", "data_version": "v0009", "period": "2011-09"},
+        {"dataset": "flights", "data_version": "v0012", "period": "2013-01-01T05"},
+        {"dataset": "bike_sharing", "data_version": "v0010", "period": "2011-10"},
+        {"dataset": "flights", "data_version": "v0011", "period": "2013-01-01T04"},
+        {"dataset": "gone", "data_version": "v0001"},
+        {"data_version": "v0002"},
+        {"dataset": "bike_sharing", "data_version": "latest"},
+    ]
+    checks, left_out = monitoring.checks_for_announcements(announced, ["bike_sharing", "flights"])
+    assert checks == [
+        {"dataset": "bike_sharing", "data_version": "v0010"},
+        {"dataset": "flights", "data_version": "v0012"},
+    ]
+    assert len(left_out) == 3 and "no spec gone.yaml" in left_out[0]
+    assert monitoring.checks_for_announcements([], ["bike_sharing"]) == ([], [])
 
 
 @pytest.mark.parametrize(("ref", "cur", "hib", "drop"), [(100, 120, False, 0.2), (0.8, 0.72, True, 0.1)])
@@ -48,3 +75,22 @@ def test_performance_drop(ref: float, cur: float, hib: bool, drop: float) -> Non
     from retrainer.drift import performance_drop
 
     assert performance_drop(ref, cur, hib) == pytest.approx(drop)
+
+
+def test_retrain_requests_name_the_datasets_a_run_covers() -> None:
+    from retrainer.pipeline.train import datasets_to_retrain, split_run
+
+    requests = [
+        {"dataset": "flights", "data_version": "v0009"},
+        {"reason": "upstream fix"},  # no dataset: the default
+        {"dataset": "flights", "data_version": "v0010"},
+        {"dataset": "flights"},
+        {"dataset": "gone"},
+        {"dataset": "bike_sharing", "data_version": "7"},
+    ]
+    asked, left_out = datasets_to_retrain(requests, "bike_sharing", ["bike_sharing", "flights"])
+    assert asked == {"bike_sharing": "latest", "flights": "v0010"}
+    assert len(left_out) == 2 and "'gone'" in left_out[0] and "'7'" in left_out[1]
+    assert split_run(asked, "bike_sharing") == ("bike_sharing", ["flights"])
+    assert split_run(["flights", "daily"], "bike_sharing") == ("daily", ["flights"])
+    assert split_run([], "bike_sharing") == (None, [])

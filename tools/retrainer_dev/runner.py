@@ -24,6 +24,7 @@ class RunOutcome:
     dag_id: str
     run_id: str
     state: str
+    # task_id -> ...; a mapped task's instances also as task_id[i]
     values: dict[str, Any] = field(default_factory=dict)  # task_id -> return value
     states: dict[str, str] = field(default_factory=dict)  # task_id -> final state
     durations: dict[str, float] = field(default_factory=dict)  # task_id -> seconds
@@ -142,13 +143,22 @@ def outcome_of(dag_id: str, run_id: str) -> RunOutcome:
             select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
         ).all()
         for ti in tis:
-            outcome.durations[ti.task_id] = float(ti.duration or 0.0)
-            outcome.states[ti.task_id] = str(ti.state)
+            for key in _keys(ti.task_id, ti.map_index):
+                outcome.durations[key] = float(ti.duration or 0.0)
+                outcome.states[key] = str(ti.state)
         rows = session.scalars(
             select(XComModel).where(
                 XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == "return_value"
             )
         ).all()
         for row in rows:
-            outcome.values[row.task_id] = XComModel.deserialize_value(row)
+            for key in _keys(row.task_id, row.map_index):
+                outcome.values[key] = XComModel.deserialize_value(row)
     return outcome
+
+
+def _keys(task_id: str, map_index: int | None) -> list[str]:
+    """A task's keys in an outcome: its id; a mapped task's instances also ``task_id[i]`` (the
+    plain id then names the first)."""
+    index = -1 if map_index is None else int(map_index)
+    return ([task_id] if index <= 0 else []) + ([f"{task_id}[{index}]"] if index >= 0 else [])

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +26,7 @@ from retrainer.contracts import DriftCheck, RunContext
 from retrainer.registry import CHAMPION, Registry
 from retrainer.settings import Settings
 from retrainer.spec import DatasetSpec
-from retrainer.versioning import DataRegistry, DataVersion
+from retrainer.versioning import DataRegistry, DataVersion, DataVersionError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     from retrainer.drift import DriftResult
 
 log = logging.getLogger(__name__)
+
+VERSION = re.compile(r"v[0-9]{4,}")
 
 
 def cooldown_remaining(settings: Settings, spec: DatasetSpec, now: datetime | None = None) -> float:
@@ -50,6 +54,28 @@ def cooldown_remaining(settings: Settings, spec: DatasetSpec, now: datetime | No
     started = datetime.fromtimestamp(runs[0].info.start_time / 1000, tz=UTC)
     elapsed = ((now or datetime.now(UTC)) - started).total_seconds()
     return max(0.0, spec.drift.cooldown_hours * 3600 - elapsed)
+
+
+def checks_for_announcements(
+    announced: Sequence[Mapping[str, Any]], known: Collection[str]
+) -> tuple[list[dict[str, str]], list[str]]:
+    """What a drift monitor started by data-version announcements looks at: each dataset once,
+    at the newest version announced for it (several announcements can start one run).
+
+    ``announced``: the announcements' extras (``dataset``, ``data_version``); ``known``: the
+    datasets that have a spec. Returns the checks (``{"dataset", "data_version"}``, by dataset)
+    and, for the log, why any announcement was left out."""
+    newest: dict[str, str] = {}
+    left_out: list[str] = []
+    for extra in announced:
+        dataset, version = extra.get("dataset"), extra.get("data_version")
+        if not isinstance(dataset, str) or not isinstance(version, str) or not VERSION.fullmatch(version):
+            left_out.append(f"an announcement without a dataset and data version: {dict(extra)!r:.200}")
+        elif dataset not in known:
+            left_out.append(f"{dataset} {version}: no spec {dataset}.yaml in the specs folder")
+        elif dataset not in newest or int(version[1:]) > int(newest[dataset][1:]):
+            newest[dataset] = version
+    return [{"dataset": d, "data_version": v} for d, v in sorted(newest.items())], left_out
 
 
 def recorded_check(settings: Settings, dataset: str, dag_id: str, run_id: str) -> DriftCheck | None:
@@ -82,25 +108,36 @@ def check_drift(settings: Settings, dataset: str, data_version: str | None, ctx:
     """Measure drift of the newest data against the champion's training data and decide."""
     spec = settings.load_spec(dataset)
     registry = Registry(settings)
-    earlier = _recorded(registry, registry.find_run(spec, ctx))
-    if earlier is not None:  # a retry or a rerun of the same Airflow run: the same answer, even if the champion moved
-        log.info("drift check of this Airflow run is already recorded in MLflow; reusing it")
-        return earlier
-    version = DataRegistry(settings).resolve(dataset, data_version)
+    try:
+        version = DataRegistry(settings).resolve(dataset, data_version)
+    except DataVersionError as exc:
+        if data_version not in (None, "", "latest"):
+            raise
+        return DriftCheck("no_data", False, f"nothing to check yet: {exc}", dataset=dataset)
+    # one check per Airflow run and data version: a retry or a rerun gets the same answer, even
+    # if the champion moved; a later look of the same run (a sensor that waited) at a newer
+    # version is a check of its own
+    this_version = {schema.RUN_DATA_VERSION: version.label}
+    earlier = _recorded(registry, registry.find_run(spec, ctx, this_version))
+    if earlier is not None:
+        log.info("drift check of %s %s in this Airflow run is already recorded in MLflow; reusing it", dataset,
+                 version.label)  # fmt: skip
+        return replace(earlier, dataset=dataset)
     champion = registry.alias_version(spec, CHAMPION)
     if champion is None:
-        return DriftCheck("no_champion", False, "no champion yet: nothing to compare against", version.label)
+        reason = "no champion yet: nothing to compare against"
+        return DriftCheck("no_champion", False, reason, version.label, dataset=dataset)
     ref = schema.read_data(registry.version_tags(spec, champion))
     new_periods = [p for p in version.periods if p > max(ref.periods_seen)][-spec.training.window_periods :]
     if not new_periods:
         reason = f"{version.tag} holds nothing newer than champion v{champion}'s data"
-        return DriftCheck("no_new_data", False, reason, version.label, champion)
+        return DriftCheck("no_new_data", False, reason, version.label, champion, dataset=dataset)
     run_id, _ = registry.get_or_create_run(
-        spec, ctx, {schema.RUN_KIND: schema.DRIFT_CHECK_KIND, schema.RUN_DATA_VERSION: version.label}
+        spec, ctx, {schema.RUN_KIND: schema.DRIFT_CHECK_KIND, **this_version}, match=this_version
     )
     measured = _measure(settings, registry, spec, champion, version, new_periods)
     check = _decide(spec, measured, version, champion, ref)
-    check = replace(check, mlflow_run_id=run_id, mlflow_experiment_id=registry.experiment_id(spec))
+    check = replace(check, mlflow_run_id=run_id, mlflow_experiment_id=registry.experiment_id(spec), dataset=dataset)
     check = _log_check(registry, spec, run_id, ctx, check, measured, version)
     log.info("drift check: %s", check.reason)
     return check

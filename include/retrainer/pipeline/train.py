@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,8 +29,42 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+VERSION = re.compile(r"v[0-9]{4,}")
+
+
 class NotEnoughDataError(LookupError):
     """The data version holds fewer periods than a training window and its holdout need."""
+
+
+def datasets_to_retrain(
+    requests: Sequence[Mapping[str, Any]], default: str, known: Collection[str]
+) -> tuple[dict[str, str], list[str]]:
+    """The datasets a run started by retrain requests covers, each with the data version asked
+    for it (the newest one named, else ``latest``); a request without a dataset is for
+    ``default``. The run trains one of them (:func:`split_run`) and starts a run for each of the
+    others. Returns them (by name) and, for the log, why any request was left out."""
+    asked: dict[str, str] = {}
+    left_out: list[str] = []
+    for extra in requests:
+        dataset = extra.get("dataset") or default
+        version = extra.get("data_version") or "latest"
+        if not isinstance(dataset, str) or dataset not in known:
+            left_out.append(f"a request for {dataset!r:.80}: no such dataset spec")
+        elif not isinstance(version, str) or not (version == "latest" or VERSION.fullmatch(version)):
+            left_out.append(f"a request for {dataset} {version!r:.80}: not 'latest' nor a data version like v0007")
+        elif version == "latest":
+            asked.setdefault(dataset, "latest")
+        elif asked.get(dataset, "latest") == "latest" or int(version[1:]) > int(asked[dataset][1:]):
+            asked[dataset] = version
+    return dict(sorted(asked.items())), left_out
+
+
+def split_run(datasets: Collection[str], preferred: str) -> tuple[str | None, list[str]]:
+    """Which dataset a run covering several trains itself (``preferred`` if among them, else the
+    first by name) and which get runs of their own."""
+    ordered = sorted(datasets)
+    mine = preferred if preferred in ordered else (ordered[0] if ordered else None)
+    return mine, [d for d in ordered if d != mine]
 
 
 def plan_training(

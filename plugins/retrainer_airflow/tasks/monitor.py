@@ -1,18 +1,60 @@
-"""monitor_drift's tasks: the drift check (``DriftSensor`` calls it) and start_retraining."""
+"""monitor_drift's tasks: which datasets to look at, the drift check (``DriftSensor`` calls it)
+and start_retraining."""
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowSkipException
+import logging
+
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from retrainer.contracts import DriftCheck, RetrainConf, RetrainRequest
-from retrainer_airflow.tasks.runtime import Json, context, params, read, run_context, settings
+from retrainer_airflow.assets import DATA_VERSIONS
+from retrainer_airflow.tasks.runtime import Json, context, params, read, run_context, run_type, settings
+
+log = logging.getLogger(__name__)
 
 RETRAIN_DAG_ID = "retrain_model"
+#: how many of a dataset's newest data versions are looked at for a drift retraining in flight
+IN_FLIGHT_LOOKBACK = 50
 
 
 def drift_run_id(dataset: str, data_version: str) -> str:
     """The run id of the retraining that drift starts on a data version: one per version."""
     return f"drift__{dataset}__{data_version}"
+
+
+def announced() -> list[Json]:
+    """The extras of the data-version announcements (asset events) that started this run."""
+    events = context().get("triggering_asset_events") or {}
+    out: list[Json] = []
+    for asset in events:
+        if getattr(asset, "name", None) == DATA_VERSIONS.name:
+            out += [dict(e.extra or {}) for e in events[asset]]
+    return out
+
+
+def datasets_to_check() -> list[Json]:
+    """What this run looks at, one check per dataset (each its own sensor, so one dataset's
+    wait never holds up another's): a run started by data-version announcements looks at each
+    announced dataset's newest announced version; a scheduled run at the newest version of
+    every dataset with a spec; a run started by hand at the dataset and version of its Params."""
+    from retrainer.pipeline import monitor
+
+    s = settings()
+    kind = run_type()
+    if "asset" in kind:
+        checks, left_out = monitor.checks_for_announcements(announced(), s.datasets())
+        for why in left_out:
+            log.warning("not checked: %s", why)
+    elif kind == "scheduled":
+        checks = [{"dataset": d, "data_version": "latest"} for d in s.datasets()]
+    else:
+        p = params()
+        if not s.spec_path(p["dataset"]).exists():
+            raise AirflowFailException(f"no spec {p['dataset']}.yaml in {s.specs_dir}")
+        checks = [{"dataset": p["dataset"], "data_version": p.get("data_version") or "latest"}]
+    log.info("checking %s", ", ".join(f"{c['dataset']} {c['data_version']}" for c in checks) or "nothing")
+    return checks
 
 
 def check_drift(dataset: str, data_version: str) -> DriftCheck:
@@ -22,22 +64,28 @@ def check_drift(dataset: str, data_version: str) -> DriftCheck:
 
 
 def start_retraining(check: Json | None) -> Json:
-    """Hygiene before a drift-triggered retraining: at most one retraining in flight per
-    model, and none within the spec's cooldown after the last one. Returns the run id
-    (one per data version, so two triggers for the same data give one retraining) and
-    the conf for ``retrain_model``."""
+    """Hygiene before a drift-triggered retraining: at most one drift retraining in flight per
+    dataset, and none within the spec's cooldown after the last one. Returns the run id (one
+    per data version, so two triggers for the same data give one retraining) and the conf
+    for ``retrain_model``."""
     from retrainer.pipeline import monitor
 
     drift = read(DriftCheck, check, "wait_for_drift") if check else None
     if drift is None or not drift.retrain or drift.data_version is None:
         raise AirflowSkipException("no drift that calls for retraining")
-    dataset = params()["dataset"]
-    in_flight = context()["ti"].get_dr_count(dag_id=RETRAIN_DAG_ID, states=["queued", "running"])
+    dataset = drift.dataset or params()["dataset"]
+    newest = int(drift.data_version.lstrip("v"))
+    recent = [drift_run_id(dataset, f"v{n:04d}") for n in range(max(1, newest - IN_FLIGHT_LOOKBACK + 1), newest + 1)]
+    in_flight = context()["ti"].get_dr_count(dag_id=RETRAIN_DAG_ID, run_ids=recent, states=["queued", "running"])
     if in_flight:
-        raise AirflowSkipException(f"{in_flight} {RETRAIN_DAG_ID} run(s) already in flight; not starting another")
+        raise AirflowSkipException(
+            f"{in_flight} drift retraining(s) of {dataset} already in flight; not starting another"
+        )
     s = settings()
     wait = monitor.cooldown_remaining(s, s.load_spec(dataset))
     if wait > 0:
-        raise AirflowSkipException(f"in cooldown for another {wait / 3600:.1f} h after the last drift retraining")
+        raise AirflowSkipException(
+            f"{dataset} is in cooldown for another {wait / 3600:.1f} h after its last drift retraining"
+        )
     conf = RetrainConf(dataset, drift.data_version, f"drift: {drift.reason}", drift.summary())
     return RetrainRequest(drift_run_id(dataset, drift.data_version), conf).to_json()

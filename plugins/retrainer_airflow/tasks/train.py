@@ -2,22 +2,65 @@
 
 from __future__ import annotations
 
+import logging
+
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from retrainer.contracts import TrainingPlan, WindowValidation
 from retrainer_airflow.assets import RETRAIN_REQUESTS
 from retrainer_airflow.tasks.runtime import Json, context, is_backfill, params, read, run_context, run_type, settings
 
+log = logging.getLogger(__name__)
 
-def _requested_version(dataset: str) -> str | None:
-    """The data version named by the retrain request (asset event) that started this run, if any."""
+
+def _requests() -> list[Json]:
+    """The extras of the retrain requests (asset events) that started this run."""
     events = context().get("triggering_asset_events") or {}
     try:
-        found = [e for e in events[RETRAIN_REQUESTS] if (e.extra or {}).get("dataset") in (dataset, None)]
+        return [dict(e.extra or {}) for e in events[RETRAIN_REQUESTS]]
     except (KeyError, TypeError):
-        return None
-    named = [str(e.extra["data_version"]) for e in found if (e.extra or {}).get("data_version")]
-    return named[-1] if named else None
+        return []
+
+
+def _covered() -> tuple[str, str | None, list[tuple[str, str]]]:
+    """The dataset this run trains, the data version asked for it (None: the Params'), and the
+    datasets it starts a run of their own for, with their data versions: a scheduled run
+    trains the dataset of its Params and starts one for every other spec; a run started by
+    retrain requests trains one requested dataset (the default if requested) and starts the
+    others; any other run trains the dataset of its Params (or conf) only."""
+    from retrainer.pipeline import train
+
+    p, kind = params(), run_type()
+    dataset = str(p["dataset"])
+    if kind == "scheduled":
+        _, others = train.split_run(settings().datasets(), dataset)
+        return dataset, None, [(d, "latest") for d in others]
+    if "asset" not in kind:
+        return dataset, None, []
+    asked, left_out = train.datasets_to_retrain(_requests(), dataset, settings().datasets())
+    for why in left_out:
+        log.warning("not retrained: %s", why)
+    mine, others = train.split_run(asked, dataset)
+    if mine is None:
+        raise AirflowSkipException("the retrain requests name no dataset with a spec: " + "; ".join(left_out))
+    return mine, asked[mine], [(d, asked[d]) for d in others]
+
+
+def other_retrainings() -> list[Json]:
+    """A run of ``retrain_model`` for each other dataset this run covers (a scheduled run: every
+    other spec; a run started by retrain requests: the other requested datasets), as keyword
+    arguments for the mapped ``retrain_other_datasets``. Run ids are derived from this run's,
+    so a retry starts none twice."""
+    _, _, others = _covered()
+    ti = context()["ti"]
+    kind = "monthly schedule" if run_type() == "scheduled" else "retrain request"
+    reason = str(params().get("reason") or "") or kind
+    out: list[Json] = []
+    for dataset, version in others:
+        conf = {"dataset": dataset, "data_version": version, "reason": f"{reason} (with {ti.run_id})"}
+        out.append({"trigger_run_id": f"{dataset}__{ti.run_id}", "conf": conf})
+    log.info("starting retrain_model for %s", ", ".join(str(o["trigger_run_id"]) for o in out) or "no other dataset")
+    return out
 
 
 #: states of a retraining on newer data that a drift retraining gives way to
@@ -60,12 +103,12 @@ def plan_training() -> Json:
     from retrainer.versioning import DataVersionError
 
     p = params()
-    dataset = p["dataset"]
+    dataset, requested, _ = _covered()
     wanted = p.get("data_version") or "latest"
     as_of = None
     s = settings()
     if wanted == "latest":
-        wanted = _requested_version(dataset) or "latest"
+        wanted = requested or "latest"
     if wanted == "latest":
         # the last whole period (of the dataset's own frequency) before the end of a scheduled
         # run's or a backfill's data interval, or before a manual run was started (its interval
