@@ -36,6 +36,18 @@ log = logging.getLogger(__name__)
 BATCH_DIR = "batches"
 BRANCH = "main"
 _TAG_RE = re.compile(r"^(?P<dataset>[A-Za-z0-9_.-]+)/v(?P<n>\d{4,})$")
+_LABEL_RE = re.compile(r"v(?P<n>\d{4,})")
+
+
+def version_number(label: str) -> int | None:
+    """The number of a data version label (``v0007`` -> 7); None for anything else."""
+    found = _LABEL_RE.fullmatch(label) if isinstance(label, str) else None
+    return int(found.group("n")) if found else None
+
+
+def version_label(n: int) -> str:
+    """The label of data version ``n`` (7 -> ``v0007``)."""
+    return f"v{n:04d}"
 
 
 def git_program() -> str:
@@ -331,7 +343,7 @@ class DataRegistry:
         self._git("add", "-A", str(rel.parent))
         tags = self._tags(spec.name)
         n = int(_TAG_RE.match(tags[-1]).group("n")) + 1 if tags else 1  # type: ignore[union-attr]
-        tag = f"{spec.name}/v{n:04d}"
+        tag = f"{spec.name}/{version_label(n)}"
         self._git("commit", "-q", "-m", f"{spec.name}: batch {period} (md5 {md5})")
         self._git("tag", tag)
         return tag, target.stat().st_size, pushed

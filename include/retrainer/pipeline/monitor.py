@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -26,7 +25,7 @@ from retrainer.contracts import DriftCheck, RunContext
 from retrainer.registry import CHAMPION, Registry
 from retrainer.settings import Settings
 from retrainer.spec import DatasetSpec
-from retrainer.versioning import DataRegistry, DataVersion, DataVersionError
+from retrainer.versioning import DataRegistry, DataVersion, DataVersionError, version_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,8 +33,6 @@ if TYPE_CHECKING:
     from retrainer.drift import DriftResult
 
 log = logging.getLogger(__name__)
-
-VERSION = re.compile(r"v[0-9]{4,}")
 
 
 def cooldown_remaining(settings: Settings, spec: DatasetSpec, now: datetime | None = None) -> float:
@@ -69,11 +66,12 @@ def checks_for_announcements(
     left_out: list[str] = []
     for extra in announced:
         dataset, version = extra.get("dataset"), extra.get("data_version")
-        if not isinstance(dataset, str) or not isinstance(version, str) or not VERSION.fullmatch(version):
+        number = version_number(version) if isinstance(version, str) else None
+        if not isinstance(dataset, str) or not isinstance(version, str) or number is None:
             left_out.append(f"an announcement without a dataset and data version: {dict(extra)!r:.200}")
         elif dataset not in known:
             left_out.append(f"{dataset} {version}: no spec {dataset}.yaml in the specs folder")
-        elif dataset not in newest or int(version[1:]) > int(newest[dataset][1:]):
+        elif dataset not in newest or number > (version_number(newest[dataset]) or 0):
             newest[dataset] = version
     return [{"dataset": d, "data_version": v} for d, v in sorted(newest.items())], left_out
 

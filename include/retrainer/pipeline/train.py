@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +18,7 @@ from retrainer.registry import Registry
 from retrainer.settings import Settings
 from retrainer.spec import DatasetSpec
 from retrainer.validation import DataValidationError, ValidationReport, validate_frame
-from retrainer.versioning import DataRegistry
+from retrainer.versioning import DataRegistry, version_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,9 +26,6 @@ if TYPE_CHECKING:
     from retrainer.training import TrainResult
 
 log = logging.getLogger(__name__)
-
-
-VERSION = re.compile(r"v[0-9]{4,}")
 
 
 class NotEnoughDataError(LookupError):
@@ -50,11 +46,11 @@ def datasets_to_retrain(
         version = extra.get("data_version") or "latest"
         if not isinstance(dataset, str) or dataset not in known:
             left_out.append(f"a request for {dataset!r:.80}: no such dataset spec")
-        elif not isinstance(version, str) or not (version == "latest" or VERSION.fullmatch(version)):
-            left_out.append(f"a request for {dataset} {version!r:.80}: not 'latest' nor a data version like v0007")
         elif version == "latest":
             asked.setdefault(dataset, "latest")
-        elif asked.get(dataset, "latest") == "latest" or int(version[1:]) > int(asked[dataset][1:]):
+        elif not isinstance(version, str) or (number := version_number(version)) is None:
+            left_out.append(f"a request for {dataset} {version!r:.80}: not 'latest' nor a data version like v0007")
+        elif number > (version_number(asked.get(dataset, "latest")) or 0):
             asked[dataset] = version
     return dict(sorted(asked.items())), left_out
 

@@ -74,8 +74,11 @@ def start_retraining(check: Json | None) -> Json:
     if drift is None or not drift.retrain or drift.data_version is None:
         raise AirflowSkipException("no drift that calls for retraining")
     dataset = drift.dataset or params()["dataset"]
-    newest = int(drift.data_version.lstrip("v"))
-    recent = [drift_run_id(dataset, f"v{n:04d}") for n in range(max(1, newest - IN_FLIGHT_LOOKBACK + 1), newest + 1)]
+    from retrainer.versioning import version_label, version_number
+
+    newest = version_number(drift.data_version) or 0
+    first = max(1, newest - IN_FLIGHT_LOOKBACK + 1)
+    recent = [drift_run_id(dataset, version_label(n)) for n in range(first, newest + 1)]
     in_flight = context()["ti"].get_dr_count(dag_id=RETRAIN_DAG_ID, run_ids=recent, states=["queued", "running"])
     if in_flight:
         raise AirflowSkipException(

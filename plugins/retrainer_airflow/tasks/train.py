@@ -70,7 +70,10 @@ LOOKAHEAD = 20
 
 
 def _version_number(label: str) -> int:
-    return int(label.lstrip("v") or 0) if label.lstrip("v").isdigit() else -1
+    from retrainer.versioning import version_number
+
+    found = version_number(label)
+    return -1 if found is None else found
 
 
 def _newer_drift_retraining(plan: TrainingPlan) -> str | None:
