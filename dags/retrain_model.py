@@ -1,15 +1,18 @@
 """
 ### retrain_model: pinned data version to a verified deployment
 
-Runs monthly for the month that just ended, when `monitor_drift` finds that new data
+Runs on schedule as each period starts (monthly while every spec retrains monthly; the most
+frequent `training.every` among the specs sets it, `RETRAINER_RETRAIN_SCHEDULE` overrides
+it) for the datasets whose retraining period just ended, when `monitor_drift` finds that new data
 drifted (its conf carries the dataset, the reason, the drift summary and the data version),
 when somebody posts an event to the asset `retrainer_retrain_requests` (its extra may name
 `dataset` and `data_version`), or by hand with Params (a bad conf is refused before the run
-starts, naming the field). A run trains one dataset: a monthly run the dataset of its
-Params, and **retrain_other_datasets** starts a run of its own for every other spec; a run
+starts, naming the field). A run trains one dataset: a scheduled run the dataset of its
+Params (if due), and **retrain_other_datasets** starts a run of its own for every other due spec; a run
 started by requests trains one requested dataset and starts the others the same way. A backfill
 (`airflow backfill create --dag-id retrain_model --from-date ... --to-date ...`) retrains
-the models of past months from the data of their time; they are registered and evaluated,
+the models of past periods from the data of their time (a run whose interval holds no end of
+the dataset's retraining period is skipped, saying so); they are registered and evaluated,
 tagged as backfill runs, and never promoted nor deployed.
 
 1. **plan_training** pins the data version (the `data_version` Param, else the one an asset
@@ -50,15 +53,16 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from retrainer_airflow import tasks
 from retrainer_airflow.assets import RETRAIN_REQUESTS
-from retrainer_airflow.defaults import dag_defaults, data_version_param, dataset_param
+from retrainer_airflow.defaults import dag_defaults, data_version_param, dataset_param, retrain_cron
 from retrainer_airflow.review import ModelReviewOperator
 
 
 @dag(
     dag_id="retrain_model",
-    # monthly, for the month that just ended (a data interval), and whenever somebody asks
+    # as each period starts (monthly for monthly specs: retrain_cron), for the period that just
+    # ended (a data interval), and whenever somebody asks
     schedule=AssetOrTimeSchedule(
-        timetable=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"), assets=[RETRAIN_REQUESTS]
+        timetable=CronDataIntervalTimetable(retrain_cron(), timezone="UTC"), assets=[RETRAIN_REQUESTS]
     ),
     # several at once, so one dataset's retraining (or its review) never holds up another's;
     # two drift retrainings of one dataset are kept apart by monitor_drift's in-flight check

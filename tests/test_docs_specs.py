@@ -28,6 +28,7 @@ def _known() -> set[str]:
     names |= {f"target.{k}" for k in specs.TARGET_KEYS}
     names |= {f"features.<column>.{k}" for k in specs.FEATURE_KEYS}
     names |= {f"rows.{k}" for k in specs.ROWS_KEYS}
+    names |= {f"training.{k}" for k in specs.TRAINING_SCHEDULE_KEYS}
     names |= {f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in fields(cls)}
     return names
 

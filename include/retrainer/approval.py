@@ -80,6 +80,11 @@ def mlflow_answer(tags: dict[str, str]) -> tuple[str, str] | None:
     return value, (tags.get(schema.APPROVAL_REVIEWER) or "").strip() or "unnamed MLflow user"
 
 
+def names_reviewer(tags: dict[str, str]) -> bool:
+    """Whether the version's tags name the reviewer of an MLflow answer."""
+    return bool((tags.get(schema.APPROVAL_REVIEWER) or "").strip())
+
+
 def _fmt(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}g}" if isinstance(value, (int, float)) else str(value)
 

@@ -58,7 +58,7 @@ def leak_problems(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:
     """Features that carry the target: equal to it in nearly every row, or (numeric) correlated
     with it beyond ``ingest.leak_correlation``."""
     target = spec.target.column
-    if target not in df or len(df) < MIN_ROWS_TO_JUDGE:
+    if not spec.ingest.checks_on("target_leak") or target not in df or len(df) < MIN_ROWS_TO_JUDGE:
         return []
     limit = spec.ingest.leak_correlation
     y = df[target]
@@ -72,7 +72,8 @@ def leak_problems(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:
             continue
         same = float((x[both].astype(str) == y[both].astype(str)).mean())
         if same >= limit:
-            problems.append(f"feature '{f.name}' equals the target '{target}' in {same:.1%} of rows: a leak")
+            problems.append(f"feature '{f.name}' equals the target '{target}' in {same:.1%} of rows: a leak"
+                            " (ingest.checks.target_leak)")  # fmt: skip
             continue
         if f.type == "numeric" and pd.api.types.is_numeric_dtype(y) and pd.api.types.is_numeric_dtype(x):
             xs, ys = x[both].astype("float64"), y[both].astype("float64")
@@ -83,7 +84,7 @@ def leak_problems(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:
                 if abs(r) >= limit:
                     problems.append(
                         f"feature '{f.name}' is correlated with the target '{target}' at r={r:.4f}"
-                        f" (limit {limit}, ingest.leak_correlation): a leak"
+                        f" (limit {limit}, ingest.leak_correlation): a leak (ingest.checks.target_leak)"
                     )
     return problems
 
@@ -95,7 +96,8 @@ def _spread(s: pd.Series) -> float:
 
 def reference_problems(df: pd.DataFrame, spec: DatasetSpec, period: str, ref: Reference) -> list[str]:
     """What the versioned data shows wrong with the batch: a re-delivery that would lose rows, a
-    feature constant where it always varied, a numeric feature on another scale (a unit change)."""
+    feature constant where it always varied, a numeric feature on another scale (a unit change);
+    the last two unless ``ingest.checks`` turns them off."""
     if not ref.periods:
         return []
     problems = []
@@ -120,13 +122,13 @@ def reference_problems(df: pd.DataFrame, spec: DatasetSpec, period: str, ref: Re
         before = [o[f.name].dropna() for o in others if f.name in o and len(o) >= MIN_ROWS_TO_JUDGE]
         if not before:
             continue
-        if col.nunique() == 1 and all(b.nunique() > 1 for b in before):
+        if cfg.checks_on("constant_feature") and col.nunique() == 1 and all(b.nunique() > 1 for b in before):
             problems.append(
                 f"column '{f.name}' holds one value ({sample([col.iloc[0]])[1:-1]}) in all {len(col)} rows;"
-                f" it varies in every versioned period compared ({ref.version})"
+                f" it varies in every versioned period compared ({ref.version}; ingest.checks.constant_feature)"
             )
             continue
-        if not pd.api.types.is_numeric_dtype(col):
+        if not cfg.checks_on("unit_change") or not pd.api.types.is_numeric_dtype(col):
             continue
         new = _spread(col)
         old = float(np.median([_spread(b) for b in before if pd.api.types.is_numeric_dtype(b)] or [0.0]))
@@ -138,7 +140,7 @@ def reference_problems(df: pd.DataFrame, spec: DatasetSpec, period: str, ref: Re
             problems.append(
                 f"column '{f.name}': its values spread {way} than in the versioned data ({new:.3g} vs {old:.3g}"
                 f" between the 10th and 90th percentiles, {ref.version}): a unit change?"
-                f" (ingest.max_scale_change {cfg.max_scale_change:g})"
+                f" (ingest.max_scale_change {cfg.max_scale_change:g}; ingest.checks.unit_change)"
             )
     return problems
 

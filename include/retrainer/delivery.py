@@ -55,6 +55,7 @@ class Limits:
     max_bytes: int = 512 * 1024 * 1024
     max_field_chars: int = 10_000
     encoding: str = "utf-8"  # of CSV text (Python's codec name); anything else is read as UTF-8 first
+    format: str = "auto"  # csv, parquet, or auto: by the file's extension (ingest.format)
 
 
 @dataclass
@@ -111,7 +112,7 @@ def _scan_bytes(path: Path, limits: Limits) -> tuple[str, int, bytes]:
     _check_size(path, limits)
     with open(path, "rb") as fh:
         head = fh.read(1 << 16)
-    _not_text(head)
+    _not_text(head, limits.format)
     if head.startswith(UTF16_BOMS) or head.startswith(b"\xef\xbb\xbf\xff\xfe"):
         raise _Unreadable("UTF-16 text (it starts with a UTF-16 byte order mark): deliver UTF-8 (or declare"
                           " ingest.encoding: utf-16)")  # fmt: skip
@@ -179,19 +180,22 @@ def _header_problems(first: str, spec: DatasetSpec) -> list[str]:
     return problems
 
 
-def is_parquet(path: Path | str) -> bool:
-    """Whether a batch is delivered as Parquet (by its extension; anything else is read as CSV)."""
+def is_parquet(path: Path | str, declared: str = "auto") -> bool:
+    """Whether a batch is read as Parquet: as the spec declares (``ingest.format``), or under
+    ``auto`` by its extension (anything else is read as CSV)."""
+    if declared != "auto":
+        return declared == "parquet"
     return str(path).lower().endswith(PARQUET_EXTENSION)
 
 
 def read_delivery(path: Path | str, spec: DatasetSpec, limits: Limits | None = None) -> Delivery:
-    """Read a delivered batch (CSV text, or Parquet by its extension) as the spec's table, or say
-    why it cannot be read."""
+    """Read a delivered batch (CSV text, or Parquet by the spec's ``ingest.format`` or the file's
+    extension) as the spec's table, or say why it cannot be read."""
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{path}: batch file does not exist")
     limits = limits or Limits()
-    if is_parquet(path):
+    if is_parquet(path, limits.format):
         return _read_parquet(path, spec, limits)
     if limits.encoding == "utf-8":
         return _read_csv(path, spec, limits)
@@ -209,7 +213,7 @@ def _as_utf8(path: Path, limits: Limits, dest: Path) -> Path:
     """A CSV delivery in the spec's declared encoding, written as UTF-8 (what the checks read)."""
     _check_size(path, limits)
     with open(path, "rb") as fh:
-        _not_text(fh.read(16))
+        _not_text(fh.read(16), limits.format)
     try:
         with (
             open(path, encoding=limits.encoding, newline="") as src,
@@ -236,8 +240,12 @@ def _check_size(path: Path, limits: Limits) -> int:
     return size
 
 
-def _not_text(head: bytes) -> None:
+def _not_text(head: bytes, declared: str = "auto") -> None:
     """_Unreadable when the first bytes say the file is a compressed, archived or binary format."""
+    if head.startswith(b"PAR1"):
+        if declared == "csv":
+            raise _Unreadable("a Parquet file, but the spec declares CSV deliveries (ingest.format: csv)")
+        raise _Unreadable(f"a Parquet file named as CSV: name it {PARQUET_EXTENSION} (or set ingest.format: parquet)")
     for magic, kind in MAGIC:
         if head.startswith(magic):
             raise _Unreadable(f"{kind}, not CSV text: deliver the CSV file itself, uncompressed")
@@ -292,7 +300,10 @@ def _read_parquet(path: Path, spec: DatasetSpec, limits: Limits) -> Delivery:
         tail = fh.read(4)
     if size < PARQUET_MIN_BYTES or head != b"PAR1" or tail != b"PAR1":
         what = "it does not start with" if head != b"PAR1" else "it does not end with (cut off?)"
-        return Delivery(None, [f"named {PARQUET_EXTENSION} but not a Parquet file: {what} the Parquet magic PAR1"])
+        said = (
+            "declared Parquet (ingest.format: parquet)" if limits.format == "parquet" else f"named {PARQUET_EXTENSION}"
+        )
+        return Delivery(None, [f"{said} but not a Parquet file: {what} the Parquet magic PAR1"])
     try:
         df = parquet_text(path, limits.max_bytes)
     except Exception as exc:  # pyarrow's errors are many and untyped: the reason is its message
@@ -431,7 +442,7 @@ def canonical_frame(source: Path | str | io.StringIO, spec: DatasetSpec, other: 
     (``0.240`` and ``0.24`` are one value), the spec's column order, rows in the order of the
     time column and the spec's key (``unique_by``; every column when it has none). Equal
     content gives equal text, whatever the encoding, line ends, column or row order."""
-    if not isinstance(source, io.StringIO) and is_parquet(source):
+    if not isinstance(source, io.StringIO) and is_parquet(source, spec.ingest.format):
         df = parquet_text(source).fillna("")
     else:
         encoding = "utf-8-sig" if spec.ingest.encoding == "utf-8" else spec.ingest.encoding

@@ -131,6 +131,16 @@ def before(when: datetime, frequency: str) -> str:
     return last if end <= when else label(start - timedelta(microseconds=1), frequency)
 
 
+#: a schedule that runs as each period of a frequency starts, in UTC (ISO weeks start on Monday)
+CRONS: dict[str, str] = {"hourly": "0 * * * *", "daily": "0 0 * * *", "weekly": "0 0 * * 1", "monthly": "0 0 1 * *"}
+
+
+def ended_within(start: datetime, end: datetime, frequency: str) -> bool:
+    """Whether a period of ``frequency`` ended within the data interval (start, end]: a
+    scheduled run over that interval has a new whole period to retrain on."""
+    return before(end, frequency) != before(start, frequency)
+
+
 def following(period: str, frequency: str) -> str:
     """The period right after ``period``."""
     return label(bounds(period, frequency)[1], frequency)

@@ -143,6 +143,12 @@ class DeployConfig:
 UNEXPECTED_COLUMNS = ("refuse", "keep", "drop")
 #: what a delivery of a period that is versioned already may do to it
 REDELIVERY = ("reject", "replace", "append")
+#: keys of ``training`` that are not TrainingConfig's (how the model is trained) but when it is
+TRAINING_SCHEDULE_KEYS = ("every",)
+#: how deliveries are read: by the file's extension (.parquet is Parquet, anything else CSV), or all as one
+FORMATS = ("auto", "csv", "parquet")
+#: the checks against the versioned data that ``ingest.checks`` may turn off (all on by default)
+INGEST_CHECKS = ("constant_feature", "target_leak", "unit_change")
 
 
 @dataclass(frozen=True)
@@ -159,14 +165,20 @@ class IngestConfig:
     max_scale_change: float = 10.0  # a numeric feature's spread this many times off the versioned data's: a unit change
     leak_correlation: float = 0.999  # a feature this correlated with (or equal to) the target is a leak
     encoding: str = "utf-8"  # of CSV deliveries (a Python codec: latin-1, cp1252, utf-16, ...)
+    format: str = "auto"  # csv, parquet, or auto: by the file's extension
+    checks: tuple[str, ...] = INGEST_CHECKS  # the checks against the versioned data that are on
 
     @property
     def limits(self) -> Limits:
         from retrainer.delivery import Limits
 
         return Limits(
-            max_bytes=int(self.max_file_mb * 1024 * 1024), max_field_chars=self.max_field_chars, encoding=self.encoding
-        )
+            max_bytes=int(self.max_file_mb * 1024 * 1024), max_field_chars=self.max_field_chars,
+            encoding=self.encoding, format=self.format,
+        )  # fmt: skip
+
+    def checks_on(self, check: str) -> bool:
+        return check in self.checks
 
 
 DRIFT_METHODS = ("ks", "wasserstein", "psi", "chisquare", "jensenshannon")
@@ -218,6 +230,15 @@ class DatasetSpec:
     source_path: str = ""
     unique_by: tuple[str, ...] = ()  # the columns no two rows of a batch share; () = rows need not be unique
     time_format: str | None = None  # how deliveries spell a timestamp (strftime codes); None: ISO 8601
+    training_every: str = ""  # training.every: hourly, daily, weekly, monthly ("": see retrain_every)
+
+    @property
+    def retrain_every(self) -> str:
+        """How often scheduled runs retrain this dataset: ``training.every``, else the data's own
+        frequency (hourly data: daily; a retraining every hour is asked for by name)."""
+        if self.training_every:
+            return self.training_every
+        return "daily" if self.frequency == "hourly" else self.frequency
 
     @property
     def numeric_features(self) -> tuple[Feature, ...]:
@@ -255,16 +276,26 @@ class DatasetSpec:
         if time_column in p.raw["features"] or target.column in p.raw["features"]:
             raise SpecError(path, "features", "must not contain the time column or the target")
         rows = p.rows(p.mapping("rows", required=False))
-        training = p.training(p.mapping("training", required=False))
+        training_raw = p.mapping("training", required=False)
+        every = (
+            str(p.choice("training.every", training_raw.get("every"), FREQUENCIES)) if "every" in training_raw else ""
+        )
+        training = p.training({k: v for k, v in training_raw.items() if k not in TRAINING_SCHEDULE_KEYS})
         if training.window_periods < 1 or training.holdout_periods < 1:
             raise SpecError(path, "training.window_periods", "window and holdout must be >= 1")
+        frequency = p.choice("frequency", raw.get("frequency", "monthly"), FREQUENCIES)
+        if every and FREQUENCIES.index(every) < FREQUENCIES.index(frequency):
+            raise SpecError(
+                path, "training.every", f"{every} retraining of {frequency} data would find no new"
+                f" period most times: at most as often as the data arrives ({frequency})"
+            )  # fmt: skip
         columns = {time_column, target.column, *p.raw["features"]}
         ingest = p.ingest(p.mapping("ingest", required=False), columns)
         return cls(
             name=name,
             model_name=str(raw.get("model_name") or f"{name}_model"),
             time_column=time_column,
-            frequency=p.choice("frequency", raw.get("frequency", "monthly"), FREQUENCIES),  # type: ignore[arg-type]
+            frequency=frequency,  # type: ignore[arg-type]
             target=target,
             features=features,
             min_rows=rows[0],
@@ -279,6 +310,7 @@ class DatasetSpec:
             source_path=str(path),
             unique_by=p.unique_by(raw.get("unique_by", [time_column]), {*columns, *ingest.other_columns}),
             time_format=p.time_format(raw.get("time_format")),
+            training_every=every,
         )
 
 
@@ -436,7 +468,7 @@ class _SpecParser:
     def training(self, raw: dict[str, Any]) -> TrainingConfig:
         defaults = TrainingConfig()
         values: dict[str, Any] = {}
-        self.known("training", raw, TrainingConfig.__dataclass_fields__)
+        self.known("training", raw, {*TrainingConfig.__dataclass_fields__, *TRAINING_SCHEDULE_KEYS})
         for key, value in raw.items():
             default = getattr(defaults, key)
             if isinstance(default, tuple):
@@ -561,7 +593,22 @@ class _SpecParser:
             max_scale_change=scale,
             leak_correlation=self._unit("ingest.leak_correlation", raw.get("leak_correlation", 0.999)),
             encoding=self.encoding(raw.get("encoding", "utf-8")),
+            format=self.choice("ingest.format", raw.get("format", "auto"), FORMATS),
+            checks=self.ingest_checks(raw.get("checks")),
         )
+
+    def ingest_checks(self, raw: Any) -> tuple[str, ...]:
+        """``ingest.checks``: a mapping of check name to true/false; a check not named stays on."""
+        if raw is None:
+            return INGEST_CHECKS
+        if not isinstance(raw, dict):
+            raise SpecError(self.path, "ingest.checks", f"must be a mapping of {', '.join(INGEST_CHECKS)} to"
+                            f" true or false, got {raw!r}")  # fmt: skip
+        self.known("ingest.checks", raw, INGEST_CHECKS)
+        for name, on in raw.items():
+            if not isinstance(on, bool):
+                raise SpecError(self.path, f"ingest.checks.{name}", f"must be true or false, got {on!r}")
+        return tuple(c for c in INGEST_CHECKS if raw.get(c, True))
 
     def encoding(self, value: Any) -> str:
         """A codec Python knows, by its canonical name (``UTF8`` and ``utf_8`` are ``utf-8``)."""

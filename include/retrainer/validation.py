@@ -8,6 +8,7 @@ categories, null-rate limits, row count, timestamps inside the batch's period an
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -247,7 +248,7 @@ def check_redelivery(
     merged = batchchecks.appended(old, new, spec)
     with tempfile.TemporaryDirectory(prefix="retrainer-append-") as tmp:
         merged_file = write_frame(merged, Path(tmp) / f"{period}.csv", spec.ingest.encoding)
-        again = read_delivery(merged_file, spec, spec.ingest.limits).frame
+        again = read_delivery(merged_file, spec, dataclasses.replace(spec.ingest.limits, format="csv")).frame
     note = f"{period}: {diff.new} late rows appended to the {diff.rows_versioned} versioned in {reference.version}"
     return again, [note]
 

@@ -37,7 +37,9 @@ class ReviewTrigger(HITLTrigger):
     """``HITLTrigger`` that also takes an answer from the model version's tags in MLflow.
 
     Every ``poke_interval`` seconds it looks at the Airflow response, then at the version's
-    ``approval`` tag; an MLflow answer is written back as the Airflow response. At
+    ``approval`` tag; an MLflow answer is written back as the Airflow response (an answer
+    that does not name its reviewer yet is taken one poke later, so a reviewer's name written
+    just after the answer is kept). At
     ``timeout_datetime`` with no answer it answers the defaults (Reject).
 
     :param tracking_uri: the MLflow tracking server (or store) the version is registered in.
@@ -52,6 +54,7 @@ class ReviewTrigger(HITLTrigger):
         self.tracking_uri = tracking_uri
         self.model_name = model_name
         self.version = version
+        self._unnamed_seen = False  # an answer without a reviewer's name was seen once
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         _, kwargs = super().serialize()
@@ -72,11 +75,18 @@ class ReviewTrigger(HITLTrigger):
         from retrainer import approval
 
         try:
-            answer = approval.mlflow_answer(await sync_to_async(self._version_tags)())
+            tags = await sync_to_async(self._version_tags)()
         except Exception as exc:  # MLflow briefly unreachable: look again at the next poke
             self.log.warning("could not read %s v%s tags from MLflow: %s", self.model_name, self.version, exc)
             return None
+        answer = approval.mlflow_answer(tags)
         if answer is None:
+            return None
+        if not approval.names_reviewer(tags) and not self._unnamed_seen:
+            # MLflow writes one tag per request: a reviewer who sets `approval` and then
+            # `approval.reviewer` (or the server recording the logged-in user) is named a
+            # moment later. Take the answer at the next poke, named if the name came.
+            self._unnamed_seen = True
             return None
         decision, reviewer = answer
         option = APPROVE if decision == approval.APPROVED else REJECT

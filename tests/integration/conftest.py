@@ -24,6 +24,24 @@ def dags() -> dict[str, Any]:
     return load_dags()
 
 
+@pytest.fixture(autouse=True)
+def _runs_of_one_test_only(request: pytest.FixtureRequest) -> Any:
+    """The tests share one metadata DB and run DAGs by hand: a run one test left (a retraining
+    it triggered, under a run id named by dataset and data version) would count as in flight,
+    or as there already, in the next. After each test that ran DAGs its runs are deleted, as
+    ``dag.test`` deletes a run it replaces."""
+    yield
+    if "dags" not in request.fixturenames:
+        return
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        for run in session.scalars(select(DagRun)):
+            session.delete(run)
+
+
 class Pipeline:
     """Drives the two DAGs for one test, each run at its own logical date."""
 

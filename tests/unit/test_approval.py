@@ -13,6 +13,8 @@ def test_an_mlflow_answer_is_read_leniently_and_only_when_it_is_one() -> None:
     assert approval.mlflow_answer({"approval": "maybe"}) is None  # not an answer: still waiting
     assert approval.mlflow_answer({"approval": " Approved "}) == ("approved", "unnamed MLflow user")
     assert approval.mlflow_answer({"approval": "rejected", "approval.reviewer": "bob"}) == ("rejected", "bob")
+    assert not approval.names_reviewer({"approval": "rejected", "approval.reviewer": " "})
+    assert approval.names_reviewer({"approval": "rejected", "approval.reviewer": "bob"})
 
 
 def test_the_first_recorded_decision_is_the_decision() -> None:

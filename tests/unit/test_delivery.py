@@ -132,6 +132,70 @@ def test_a_parquet_delivery_is_the_same_data_as_its_csv(
     assert route("bike_sharing/2011-03.parquet", settings).period == "2011-03"
 
 
+def test_a_declared_format_is_read_whatever_the_name(
+    months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    """``ingest.format: parquet`` reads a ``.csv``-named Parquet file as Parquet (and versions it
+    in the one form); ``csv`` names a Parquet file as not what the spec declares; ``auto``
+    names a Parquet file delivered as .csv and says how to deliver it."""
+    from dataclasses import replace
+
+    df = months["2011-03"]
+    plain = write_batch(df, bike_spec, tmp_path / "plain.csv")
+    pq_as_csv = tmp_path / "2011-03.csv"
+    df.to_parquet(pq_as_csv)
+    as_parquet = replace(bike_spec, ingest=replace(bike_spec.ingest, format="parquet"))
+    found = read_delivery(pq_as_csv, as_parquet, as_parquet.ingest.limits)
+    assert found.problems == [] and found.frame is not None and len(found.frame) == len(df)
+    a = write_canonical(plain, bike_spec, tmp_path / "a.csv", bike_spec.ingest.other_columns)
+    b = write_canonical(pq_as_csv, as_parquet, tmp_path / "b.csv", bike_spec.ingest.other_columns)
+    assert file_md5(a) == file_md5(b)
+    assert read_delivery(plain, as_parquet, as_parquet.ingest.limits).problems == [
+        "declared Parquet (ingest.format: parquet) but not a Parquet file: it does not start with the Parquet magic"
+        " PAR1"
+    ]
+    assert read_delivery(pq_as_csv, bike_spec, bike_spec.ingest.limits).problems == [
+        "a Parquet file named as CSV: name it .parquet (or set ingest.format: parquet)"
+    ]
+    as_csv = replace(bike_spec, ingest=replace(bike_spec.ingest, format="csv"))
+    pq = tmp_path / "2011-03.parquet"
+    df.to_parquet(pq)
+    assert read_delivery(pq, as_csv, as_csv.ingest.limits).problems == [
+        "a Parquet file, but the spec declares CSV deliveries (ingest.format: csv)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("check", "bad"),
+    [("constant_feature", "a feature constant all month"), ("target_leak", "a feature that is the target"),
+     ("unit_change", "humidity as a fraction")],
+)  # fmt: skip
+def test_each_check_against_the_versioned_data_can_be_turned_off(
+    check: str, bad: str, months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from retrainer.spec import INGEST_CHECKS
+
+    kind = next(b for b in CATALOGUE if b.kind == bad)
+    batch, period = build(kind, months["2011-03"], months["2011-02"], tmp_path, CATALOGUE.index(kind))
+    ref = Reference("v0002", {"2011-01": months["2011-01"], "2011-02": months["2011-02"]})
+    assert any(kind.reason.lower() in p.lower() for p in _problems(Path(batch), bike_spec, period, ref))
+    off = replace(bike_spec, ingest=replace(bike_spec.ingest, checks=tuple(c for c in INGEST_CHECKS if c != check)))
+    assert not any(kind.reason.lower() in p.lower() for p in _problems(Path(batch), off, period, ref))
+
+
+def test_ingest_checks_are_read_from_the_spec(bike_spec: DatasetSpec) -> None:
+    import yaml
+
+    raw = yaml.safe_load(Path(bike_spec.source_path).read_text())
+    assert DatasetSpec.from_dict(raw).ingest.checks == ("constant_feature", "target_leak", "unit_change")
+    raw["ingest"] = {**(raw.get("ingest") or {}), "checks": {"unit_change": False}, "format": "parquet"}
+    ingest = DatasetSpec.from_dict(raw).ingest
+    assert ingest.checks == ("constant_feature", "target_leak") and ingest.format == "parquet"
+    assert ingest.limits.format == "parquet"
+
+
 def test_a_declared_encoding_is_read_and_versioned_as_utf8(
     months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
 ) -> None:
@@ -259,6 +323,10 @@ def test_an_interrupted_copy_is_set_aside_not_lost(tmp_path: Path) -> None:
         ({"redelivery_max_row_loss": 2}, "ingest.redelivery_max_row_loss"),
         ({"max_scale_change": 1}, "ingest"),
         ({"encoding": "latin-99"}, "ingest.encoding"),
+        ({"format": "xlsx"}, "ingest.format"),
+        ({"checks": ["unit_change"]}, "ingest.checks"),
+        ({"checks": {"unit_changes": False}}, "ingest.checks.unit_changes"),
+        ({"checks": {"target_leak": "no"}}, "ingest.checks.target_leak"),
     ],
 )
 def test_ingest_section_errors_name_the_field(bike_spec: DatasetSpec, ingest: dict, field: str) -> None:  # type: ignore[type-arg]

@@ -94,3 +94,26 @@ def test_retrain_requests_name_the_datasets_a_run_covers() -> None:
     assert split_run(asked, "bike_sharing") == ("bike_sharing", ["flights"])
     assert split_run(["flights", "daily"], "bike_sharing") == ("daily", ["flights"])
     assert split_run([], "bike_sharing") == (None, [])
+
+
+def test_a_scheduled_run_retrains_the_datasets_whose_period_ended(tmp_path: object) -> None:
+    """A daily schedule with a monthly and a daily spec: the daily one every day, the monthly
+    one on the run whose interval holds a month's end; without an interval, every dataset."""
+    from pathlib import Path
+
+    import yaml
+
+    from retrainer.pipeline.train import due_datasets
+    from retrainer.settings import REPO_ROOT
+
+    specs = Path(str(tmp_path)) / "specs"
+    specs.mkdir()
+    bike = yaml.safe_load((REPO_ROOT / "include" / "specs" / "bike_sharing.yaml").read_text())
+    (specs / "bike_sharing.yaml").write_text(yaml.safe_dump(bike))
+    (specs / "daily.yaml").write_text(yaml.safe_dump({**bike, "name": "daily", "frequency": "daily"}))
+    s = Settings.from_env({"RETRAINER_HOME": str(tmp_path), "RETRAINER_SPECS_DIR": str(specs)})
+    assert due_datasets(s, datetime(2011, 3, 30, tzinfo=UTC), datetime(2011, 3, 31, tzinfo=UTC)) == ["daily"]
+    assert due_datasets(s, datetime(2011, 3, 31, tzinfo=UTC), datetime(2011, 4, 1, tzinfo=UTC)) == [
+        "bike_sharing", "daily"
+    ]  # fmt: skip
+    assert due_datasets(s, None, None) == ["bike_sharing", "daily"]

@@ -85,3 +85,25 @@ def test_every_form_is_recognised_by_the_shared_pattern() -> None:
     for frequency, example in periods.EXAMPLES.items():
         assert re.fullmatch(periods.ANY, example), frequency
         assert periods.frequency_of(example) == frequency
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "frequency", "ended"),
+    [
+        (datetime(2011, 3, 1), datetime(2011, 4, 1), "monthly", True),  # the monthly schedule's interval
+        (datetime(2011, 3, 31), datetime(2011, 4, 1), "monthly", True),  # a daily interval at a month's end
+        (datetime(2011, 3, 30), datetime(2011, 3, 31), "monthly", False),
+        (datetime(2011, 3, 13), datetime(2011, 3, 14), "weekly", True),  # Monday 14 March: a week ended
+        (datetime(2011, 3, 14), datetime(2011, 3, 15), "weekly", False),
+        (datetime(2011, 3, 14), datetime(2011, 3, 15), "daily", True),
+        (datetime(2011, 3, 14, 5), datetime(2011, 3, 14, 6), "daily", False),
+        (datetime(2011, 3, 14, 5), datetime(2011, 3, 14, 6), "hourly", True),
+    ],
+)
+def test_a_period_ended_within_a_data_interval(start: datetime, end: datetime, frequency: str, ended: bool) -> None:
+    assert periods.ended_within(start, end, frequency) is ended
+
+
+def test_each_frequency_has_a_schedule_that_starts_with_its_periods() -> None:
+    assert set(periods.CRONS) == set(periods.FREQUENCIES)
+    assert periods.CRONS["weekly"].endswith(" 1")  # ISO weeks start on Monday

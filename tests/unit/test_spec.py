@@ -84,6 +84,8 @@ def test_missing_spec_file_names_the_file(tmp_path: Path) -> None:
         (lambda d: d.update(time_format="%Y-%m"), "time_format"),
         (lambda d: d.update(time_format=42), "time_format"),
         (lambda d: d["features"]["season"].update(max_unseen_rate=2), "features.season.max_unseen_rate"),
+        (lambda d: d["training"].update(every="yearly"), "training.every"),
+        (lambda d: d["training"].update(every="weekly"), "training.every"),  # monthly data, weekly retraining
     ],
 )
 def test_malformed_spec_names_file_and_field(tmp_path: Path, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
@@ -228,3 +230,18 @@ def test_learned_categories_are_refused_saying_why(tmp_path: Path, feature: dict
     data["features"]["season"] = feature
     with pytest.raises(SpecError, match=says):
         DatasetSpec.load(_write(tmp_path, data))
+
+
+@pytest.mark.parametrize(
+    ("frequency", "every", "expected"),
+    [("monthly", None, "monthly"), ("weekly", None, "weekly"), ("daily", None, "daily"), ("hourly", None, "daily"),
+     ("hourly", "hourly", "hourly"), ("daily", "monthly", "monthly")],
+)  # fmt: skip
+def test_retraining_follows_the_data_unless_the_spec_says(
+    tmp_path: Path, frequency: str, every: str | None, expected: str
+) -> None:
+    data = _valid()
+    data["frequency"] = frequency
+    if every:
+        data["training"]["every"] = every
+    assert DatasetSpec.load(_write(tmp_path, data)).retrain_every == expected

@@ -92,6 +92,22 @@ def quiet(log_file: Path | None) -> Iterator[None]:
             os.close(saved[1])
 
 
+@contextlib.contextmanager
+def _params_kept(dag: Any) -> Iterator[None]:
+    """Keep the DAG's Param defaults across a run: tasks run in this process resolve the run's
+    conf into the DAG object's own Param objects (Airflow's ``process_params`` shares them), so
+    a later run without that key would otherwise get the earlier run's value, not the default."""
+    import copy
+
+    holders = [dag.params, *(t.params for t in dag.tasks if getattr(t, "params", None))]
+    saved = [(p, copy.deepcopy(p.value)) for h in holders for p in (h.get_param(k) for k in h)]
+    try:
+        yield
+    finally:
+        for param, value in saved:
+            param.value = value
+
+
 def run_dag(dag: Any, logical_date: datetime, conf: dict[str, Any], log_file: Path | None = None) -> RunOutcome:
     """One real DAG run. ``run_after = logical_date`` makes the run id depend on the date only,
     so running the same date again re-runs the same DAG run instead of starting a new one."""
@@ -100,7 +116,7 @@ def run_dag(dag: Any, logical_date: datetime, conf: dict[str, Any], log_file: Pa
     from sqlalchemy import update
 
     started = datetime.now(UTC)
-    with quiet(log_file):
+    with quiet(log_file), _params_kept(dag):
         dr = dag.test(logical_date=logical_date, run_after=logical_date, run_conf=conf)
     with create_session() as session:
         # dag.test dates the run's start at its logical date; record when it really started,

@@ -9,6 +9,7 @@ import json
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,18 @@ def datasets_to_retrain(
         elif number > (version_number(asked.get(dataset, "latest")) or 0):
             asked[dataset] = version
     return dict(sorted(asked.items())), left_out
+
+
+def due_datasets(settings: Settings, start: datetime | None, end: datetime | None) -> list[str]:
+    """The datasets a scheduled run (or a backfill) over the data interval (start, end] retrains:
+    those whose retraining period (``training.every``) ended within it. Without an interval
+    (a manual run), every dataset."""
+    from retrainer import periods
+
+    names = settings.datasets()
+    if start is None or end is None:
+        return names
+    return [d for d in names if periods.ended_within(start, end, settings.load_spec(d).retrain_every)]
 
 
 def split_run(datasets: Collection[str], preferred: str) -> tuple[str | None, list[str]]:

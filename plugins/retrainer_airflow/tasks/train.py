@@ -32,9 +32,21 @@ def _covered() -> tuple[str, str | None, list[tuple[str, str]]]:
 
     p, kind = params(), run_type()
     dataset = str(p["dataset"])
-    if kind == "scheduled":
-        _, others = train.split_run(settings().datasets(), dataset)
-        return dataset, None, [(d, "latest") for d in others]
+    if kind == "scheduled" or "backfill" in kind:
+        ctx = context()
+        start, end = ctx.get("data_interval_start"), ctx.get("data_interval_end")
+        due = train.due_datasets(settings(), start, end)
+        if "backfill" in kind:  # a backfill retrains the dataset of its Params, for the periods it covers
+            if dataset not in due:
+                every = settings().load_spec(dataset).retrain_every
+                raise AirflowSkipException(f"{dataset} retrains {every}: no {every} period of it ended in this"
+                                           f" run's interval ({start} to {end})")  # fmt: skip
+            return dataset, None, []
+        mine, others = train.split_run(due, dataset)
+        if mine is None:
+            raise AirflowSkipException(f"no dataset's retraining period (training.every) ended in this run's"
+                                       f" interval ({start} to {end})")  # fmt: skip
+        return mine, None, [(d, "latest") for d in others]
     if "asset" not in kind:
         return dataset, None, []
     asked, left_out = train.datasets_to_retrain(_requests(), dataset, settings().datasets())
@@ -53,7 +65,7 @@ def other_retrainings() -> list[Json]:
     so a retry starts none twice."""
     _, _, others = _covered()
     ti = context()["ti"]
-    kind = "monthly schedule" if run_type() == "scheduled" else "retrain request"
+    kind = "schedule" if run_type() == "scheduled" else "retrain request"
     reason = str(params().get("reason") or "") or kind
     out: list[Json] = []
     for dataset, version in others:
