@@ -51,10 +51,11 @@ from retrainer_airflow.defaults import REGISTRY_POOL, dag_defaults, dataset_para
         "batch": Param(
             None,
             type=["null", "string"],
-            title="Batch",
+            title="Batch (optional)",
             description=(
                 "the batch file or s3:// URI, under the landing location (empty: <landing>/<dataset>/<period>.csv)"
             ),
+            examples=["/data/landing/bike_sharing/2011-03.csv", "s3://landing/bike_sharing/2011-03.parquet"],
         ),
     },
 )

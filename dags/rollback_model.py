@@ -25,8 +25,22 @@ from retrainer_airflow.defaults import dag_defaults, dataset_param
     tags=["retrainer", "deployment"],
     params={
         "dataset": dataset_param(),
-        "version": Param("previous", type="string", pattern=r"^(previous|\d+)$", description="'previous' or a number"),
-        "reason": Param(type="string", minLength=3, description="why (recorded on the model versions)"),
+        "version": Param(
+            "previous",
+            type="string",
+            pattern=r"^(previous|\d+)$",
+            title="Version",
+            description="the model version to serve again: 'previous' (the one the champion replaced) or its number",
+            examples=["previous", "3"],
+        ),
+        "reason": Param(
+            type="string",
+            minLength=3,
+            maxLength=500,
+            title="Reason (required)",
+            description="why you roll back, at least 3 characters; recorded on both model versions",
+            examples=["v5 under-predicts weekend demand"],
+        ),
     },
 )
 def rollback_model() -> None:

@@ -213,6 +213,7 @@ OPTIONAL = {
     "RETRAINER_TASK_RETRIES": "2",
     "RETRAINER_RETRY_DELAY_S": "30",
     "RETRAINER_REVIEW_POKE_S": "the review trigger's default",
+    "RETRAINER_SERVING_OUT_OF_RANGE": "refuse (the embedded model server; the compose serves with TF Serving)",
     "RETRAINER_RETRAIN_SCHEDULE": "as each period of the most frequent training.every among the specs starts",
     "RETRAINER_ALERT_WEBHOOK": "no webhook: failures are in the task log and the Airflow UI",
     "RETRAINER_REVIEWER_PASSWORD": "only for `python -m retrainer reviewers add`",

@@ -50,9 +50,14 @@ def compare(served: np.ndarray, expected: np.ndarray, tolerance: float) -> tuple
     return float(np.max(np.abs(np.asarray(served, dtype=float) - expected))), allowed
 
 
-def export_saved_model(model: Any, out_dir: Path) -> Path:
-    """Write ``model`` as a SavedModel with a ``serving_default`` signature over raw features."""
+def export_saved_model(model: Any, out_dir: Path, spec: DatasetSpec | None = None) -> Path:
+    """Write ``model`` as a SavedModel with a ``serving_default`` signature over raw features,
+    and, given its spec, the request contract the model server checks requests against."""
+    from retrainer import request_contract
+
     model.export(str(out_dir), format="tf_saved_model", verbose=False)
+    if spec is not None:
+        request_contract.write(spec, out_dir)
     return out_dir
 
 
@@ -63,7 +68,7 @@ def deploy(settings: Settings, spec: DatasetSpec, version: str, model: Any) -> D
         return DeployResult(location, created=False)
     scratch = storage.temp_dir("retrainer-export-")
     try:
-        export_saved_model(model, scratch / "model")
+        export_saved_model(model, scratch / "model", spec)
         created = storage.publish_dir(scratch / "model", location, SAVED_MODEL, settings.s3_endpoint_url)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

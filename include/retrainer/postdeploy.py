@@ -92,7 +92,8 @@ def endpoint(settings: Settings, spec: DatasetSpec, version: str, labels: dict[s
         for label, v in labels.items():
             modelstore.set_label(scratch, spec.model_name, label, v)
         store = str(scratch)
-    httpd = serving.serve(Path(store), "127.0.0.1", 0)
+    # no warm-up of every served version: the check loads the one it checks, as a request would
+    httpd = serving.serve(Path(store), "127.0.0.1", 0, warm=False)
     thread = threading.Thread(target=httpd.serve_forever, name="deploy-check-server", daemon=True)
     thread.start()
     try:

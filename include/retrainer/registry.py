@@ -127,7 +127,9 @@ class Registry:
         if not location.startswith("s3://"):
             location = f"file://{location}"
         try:
-            return str(self.client.create_experiment(name, artifact_location=location))
+            # an ML experiment (training runs, models), not a GenAI one (traces, prompts), in the UI
+            tags = {schema.EXPERIMENT_KIND: schema.EXPERIMENT_KIND_ML}
+            return str(self.client.create_experiment(name, artifact_location=location, tags=tags))
         except Exception as exc:  # created concurrently by another task: use it
             exp = self.client.get_experiment_by_name(name)
             if exp is None or not _is(exc, "RESOURCE_ALREADY_EXISTS", "INVALID_STATE"):
@@ -148,17 +150,22 @@ class Registry:
         return runs[0].info.run_id if runs else None
 
     def get_or_create_run(
-        self, spec: DatasetSpec, ctx: RunContext, tags: dict[str, str], match: dict[str, str] | None = None
+        self,
+        spec: DatasetSpec,
+        ctx: RunContext,
+        tags: dict[str, str],
+        match: dict[str, str] | None = None,
+        what: str = "",
     ) -> tuple[str, bool]:
         """The MLflow run of this Airflow run (with ``match``: of this Airflow run and those tags):
-        reused on retry, created on first try."""
+        reused on retry, created on first try, named by ``what`` it does (``schema.run_name``)."""
         existing = self.find_run(spec, ctx, match)
         if existing:
             self.client.set_tag(existing, schema.AIRFLOW_TRY_NUMBER, str(ctx.try_number))
             return existing, False
         run = self.client.create_run(
             self.experiment_id(spec),
-            tags={**schema.context_tags(ctx), **tags, schema.RUN_NAME: schema.run_name(ctx)},
+            tags={**schema.context_tags(ctx), **tags, schema.RUN_NAME: schema.run_name(ctx, what)},
         )
         return run.info.run_id, True
 

@@ -94,6 +94,10 @@ GATE_DELTA = "gate.delta_<metric>_vs_champion"
 GATE_SLICES_FAILED = "gate.slices_failed"
 EVALUATION_REPORT = "evaluation.report"
 
+# Experiments: MLflow 3's UI opens an experiment by its kind
+EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND_ML = "custom_model_development"
+
 # Data
 VERSION_RUN_ID = "mlflow.run_id"
 DATA_VERSION = "data.version"
@@ -177,7 +181,9 @@ ARTIFACT_REPRODUCTION = "reproduction.json"
 ARTIFACT_REPRODUCTION_TEXT = "reproduction.txt"
 
 # values that code compares against (not names)
-VALUES = frozenset({"APPROVED", "REJECTED", "PROMOTED", "NOT_CONSIDERED_BACKFILL", "DRIFT_CHECK_KIND", "NONE"})
+VALUES = frozenset(
+    {"APPROVED", "REJECTED", "PROMOTED", "NOT_CONSIDERED_BACKFILL", "DRIFT_CHECK_KIND", "NONE", "EXPERIMENT_KIND_ML"}
+)
 APPROVED = "approved"
 REJECTED = "rejected"
 PROMOTED = "promoted"
@@ -250,8 +256,11 @@ def tag_filter(tags: dict[str, str], **attributes: str) -> str:
 # =============================================================================== write
 
 
-def run_name(ctx: RunContext) -> str:
-    return f"{ctx.dag_id}:{ctx.run_id}"
+def run_name(ctx: RunContext, what: str = "") -> str:
+    """An MLflow run's name, the telling part first (the UI cuts long names): what the run did,
+    on which dataset and data version, then the kind of Airflow run and its id."""
+    where = f"{ctx.dag_id}:{ctx.run_id}"
+    return f"{what} · {ctx.run_type} · {where}" if what else where
 
 
 def context_tags(ctx: RunContext) -> dict[str, str]:

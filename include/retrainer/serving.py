@@ -10,7 +10,13 @@ The server speaks TensorFlow Serving's REST API for the parts clients use:
 
 It serves what the label points to and notices a relabel without a restart (it re-reads
 the config file when its modification time changes). Malformed requests get a 4xx with a
-message that names what is wrong.
+message that names what is wrong; a request the version's contract refuses (the dataset
+spec's features: ``retrainer.request_contract``) gets a 400 naming row, field and rule; a
+wrong method gets a 405.
+
+At start it loads and warms every served version in the background: ``GET /healthz``
+answers as soon as the process listens (liveness), ``GET /readyz`` only once every served
+version answered a first call (readiness), so the first real request is as fast as the rest.
 
 ``python -m retrainer.serving --port 8501`` serves the store of the current settings.
 """
@@ -27,6 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from retrainer import request_contract
 from retrainer.modelstore import CONFIG_NAME, SAVED_MODEL, SIGNATURE, STABLE, ModelEntry, read_config
 
 log = logging.getLogger(__name__)
@@ -44,12 +51,21 @@ class RequestError(ValueError):
 class ModelServer:
     """Loads versions from the store on demand and answers predict and status calls."""
 
-    def __init__(self, store: Path) -> None:
+    def __init__(self, store: Path, out_of_range: str | None = None) -> None:
+        import os
+
         self.store = Path(store)
         self._lock = threading.Lock()
         self._loaded: dict[tuple[str, int], Any] = {}
+        self._contracts: dict[tuple[str, int], dict[str, Any] | None] = {}
         self._config_mtime: float | None = None
         self._config: dict[str, ModelEntry] = {}
+        self.out_of_range = out_of_range or os.environ.get("RETRAINER_SERVING_OUT_OF_RANGE", "refuse")
+        if self.out_of_range not in request_contract.OUT_OF_RANGE:
+            raise ValueError(f"RETRAINER_SERVING_OUT_OF_RANGE must be one of {list(request_contract.OUT_OF_RANGE)},"
+                             f" got {self.out_of_range!r}")  # fmt: skip
+        self.ready = threading.Event()
+        self.warm_error = ""
 
     def config(self) -> dict[str, ModelEntry]:
         path = self.store / CONFIG_NAME
@@ -89,9 +105,43 @@ class ModelServer:
                     loaded = tf.saved_model.load(str(self.store / model / str(version)))
                     fn = loaded.signatures[SIGNATURE]
                     fn._retrainer_keep = loaded  # keep the object graph alive with the function
+                    self._contracts[key] = request_contract.read(self.store / model / str(version))
                     self._loaded[key] = fn
                     log.info("loaded %s version %s", model, version)
         return fn
+
+    def contract(self, model: str, version: int) -> dict[str, Any] | None:
+        self.signature(model, version)
+        return self._contracts.get((model, version))
+
+    def warm(self) -> None:
+        """Load every served version and call it once (TensorFlow traces on the first call), then
+        set ``ready``. A version that fails to load is logged; the others are still served."""
+        import numpy as np
+        import tensorflow as tf
+
+        failed = []
+        for model, entry in self.config().items():
+            for version in entry.served():
+                try:
+                    fn = self.signature(model, version)
+                    inputs = {}
+                    for name, spec in fn.structured_input_signature[1].items():
+                        value = np.array([[""]], dtype=object) if spec.dtype == tf.string else np.zeros((1, 1))
+                        inputs[name] = tf.constant(value.astype(spec.dtype.as_numpy_dtype) if spec.dtype != tf.string
+                                                   else value)  # fmt: skip
+                    fn(**inputs)
+                except Exception as exc:  # a broken version must not keep the others from serving
+                    failed.append(f"{model} v{version}: {exc}")
+                    log.error("could not load and warm %s version %s: %s", model, version, exc)
+        self.warm_error = "; ".join(failed)
+        self.ready.set()
+        log.info("warm: every served version loaded%s", f" but {self.warm_error}" if failed else "")
+
+    def readiness(self) -> tuple[HTTPStatus, dict[str, Any]]:
+        if not self.ready.is_set():
+            return HTTPStatus.SERVICE_UNAVAILABLE, {"status": "loading"}
+        return HTTPStatus.OK, {"status": "ready", **({"errors": self.warm_error} if self.warm_error else {})}
 
     def predict(self, model: str, body: Any, version: int | None = None, label: str | None = None) -> dict[str, Any]:
         import numpy as np
@@ -100,7 +150,15 @@ class ModelServer:
         v = self.resolve(model, version, label)
         fn = self.signature(model, v)
         specs = fn.structured_input_signature[1]
-        columns, row_format = _columns(body, list(specs))
+        columns, row_format, extra, where = _columns(body, list(specs))
+        contract = self._contracts.get((model, v))
+        if contract is not None:
+            checked = request_contract.check(contract, columns, extra, where, self.out_of_range)
+            for warning in checked.warnings[: request_contract.MAX_PROBLEMS]:
+                log.warning("%s v%s: %s", model, v, warning)
+            if checked.problems:
+                raise RequestError(HTTPStatus.BAD_REQUEST, "request refused: " + "; ".join(checked.problems))
+            columns = {**columns, **checked.columns}
         tensors = {}
         for name, spec in specs.items():
             values = columns[name]
@@ -129,8 +187,9 @@ class ModelServer:
         }
 
 
-def _columns(body: Any, names: list[str]) -> tuple[dict[str, list[Any]], bool]:
-    """Columns of raw feature values from a row-format or a columnar request body."""
+def _columns(body: Any, names: list[str]) -> tuple[dict[str, list[Any]], bool, list[str], list[str]]:
+    """Columns of raw feature values from a row-format or a columnar request body, whether it
+    was row format, the fields it sent that are no input, and how to name each row."""
     if not isinstance(body, dict) or ("instances" in body) == ("inputs" in body):
         raise RequestError(HTTPStatus.BAD_REQUEST, "the body must be a JSON object with 'instances' or 'inputs'")
     if "instances" in body:
@@ -143,7 +202,8 @@ def _columns(body: Any, names: list[str]) -> tuple[dict[str, list[Any]], bool]:
             missing = [n for n in names if n not in row]
             if missing:
                 raise RequestError(HTTPStatus.BAD_REQUEST, f"instance {i} misses inputs {missing}")
-        return {n: [row[n] for row in rows] for n in names}, True
+        extra = sorted({str(k) for row in rows for k in row} - set(names))
+        return {n: [row[n] for row in rows] for n in names}, True, extra, [f"instance {i}" for i in range(len(rows))]
     inputs = body["inputs"]
     if not isinstance(inputs, dict):
         raise RequestError(HTTPStatus.BAD_REQUEST, "'inputs' must be an object of named input lists")
@@ -154,70 +214,109 @@ def _columns(body: Any, names: list[str]) -> tuple[dict[str, list[Any]], bool]:
     lengths = {len(v) for v in cols.values()}
     if len(lengths) != 1 or 0 in lengths:
         raise RequestError(HTTPStatus.BAD_REQUEST, "all inputs must have the same, non-zero length")
-    return cols, False
+    extra = sorted(str(k) for k in inputs if k not in names)
+    return cols, False, extra, [f"inputs[{i}]" for i in range(lengths.pop())]
 
 
 _PREDICT = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:predict$")
 _STATUS = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?$")
 
 
+class _Handler(BaseHTTPRequestHandler):
+    """The REST endpoints over ``model_server`` (set by :func:`make_handler`)."""
+
+    model_server: ModelServer
+
+    protocol_version = "HTTP/1.1"
+    # A response leaves in one write (headers and body buffered, flushed after each request)
+    # with Nagle off: otherwise a keep-alive client waits out its delayed ACK, ~40 ms a call.
+    wbufsize = -1
+    disable_nagle_algorithm = True
+
+    def handle_expect_100(self) -> bool:
+        ok = super().handle_expect_100()
+        self.wfile.flush()  # "100 Continue" must reach the client before it sends the body
+        return ok
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def _send(self, status: HTTPStatus, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        for key, value in {**(headers or {}), "Content-Type": "application/json"}.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _not_allowed(self, allow: str) -> None:
+        message = f"{self.command} is not allowed on {self.path} (use {allow})"
+        self._send(HTTPStatus.METHOD_NOT_ALLOWED, {"error": message}, {"Allow": allow})
+
+    def _other_method(self) -> None:
+        if _PREDICT.match(self.path):
+            self._not_allowed("POST")
+        elif _STATUS.match(self.path) or self.path in ("/healthz", "/readyz"):
+            self._not_allowed("GET")
+        else:
+            self._send(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: {self.command} {self.path}"})
+
+    do_PUT = do_DELETE = do_PATCH = _other_method
+
+    def do_GET(self) -> None:
+        if self.path == "/healthz":  # liveness: the process answers
+            self._send(HTTPStatus.OK, {"status": "alive"})
+            return
+        if self.path == "/readyz":  # readiness: every served version loaded and warmed
+            self._send(*self.model_server.readiness())
+            return
+        if _PREDICT.match(self.path):
+            self._not_allowed("POST")
+            return
+        m = _STATUS.match(self.path)
+        try:
+            if not m:
+                raise RequestError(HTTPStatus.NOT_FOUND, f"no such endpoint: GET {self.path}")
+            version = int(m.group(2)) if m.group(2) else None
+            self._send(HTTPStatus.OK, self.model_server.status(m.group(1), version, m.group(3)))
+        except RequestError as exc:
+            self._send(exc.status, {"error": str(exc)})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        m = _PREDICT.match(self.path)
+        if not m and (_STATUS.match(self.path) or self.path in ("/healthz", "/readyz")):
+            self._not_allowed("GET")
+            return
+        try:
+            if not m:
+                raise RequestError(HTTPStatus.NOT_FOUND, f"no such endpoint: POST {self.path}")
+            try:
+                body = json.loads(raw or b"null")
+            except json.JSONDecodeError as exc:
+                raise RequestError(HTTPStatus.BAD_REQUEST, f"the body is not valid JSON: {exc}") from None
+            version = int(m.group(2)) if m.group(2) else None
+            self._send(HTTPStatus.OK, self.model_server.predict(m.group(1), body, version, m.group(3)))
+        except RequestError as exc:
+            self._send(exc.status, {"error": str(exc)})
+
+
 def make_handler(server: ModelServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # A response leaves in one write (headers and body buffered, flushed after each request)
-        # with Nagle off: otherwise a keep-alive client waits out its delayed ACK, ~40 ms a call.
-        wbufsize = -1
-        disable_nagle_algorithm = True
-
-        def handle_expect_100(self) -> bool:
-            ok = super().handle_expect_100()
-            self.wfile.flush()  # "100 Continue" must reach the client before it sends the body
-            return ok
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("%s " + format, self.address_string(), *args)
-
-        def _send(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            m = _STATUS.match(self.path)
-            try:
-                if not m:
-                    raise RequestError(HTTPStatus.NOT_FOUND, f"no such endpoint: GET {self.path}")
-                version = int(m.group(2)) if m.group(2) else None
-                self._send(HTTPStatus.OK, server.status(m.group(1), version, m.group(3)))
-            except RequestError as exc:
-                self._send(exc.status, {"error": str(exc)})
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            m = _PREDICT.match(self.path)
-            try:
-                if not m:
-                    raise RequestError(HTTPStatus.NOT_FOUND, f"no such endpoint: POST {self.path}")
-                try:
-                    body = json.loads(raw or b"null")
-                except json.JSONDecodeError as exc:
-                    raise RequestError(HTTPStatus.BAD_REQUEST, f"the body is not valid JSON: {exc}") from None
-                version = int(m.group(2)) if m.group(2) else None
-                self._send(HTTPStatus.OK, server.predict(m.group(1), body, version, m.group(3)))
-            except RequestError as exc:
-                self._send(exc.status, {"error": str(exc)})
-
-    return Handler
+    return type("Handler", (_Handler,), {"model_server": server})
 
 
-def serve(store: Path, host: str = "127.0.0.1", port: int = 8501) -> ThreadingHTTPServer:
-    """A started-but-not-running server (call ``serve_forever``); ``port=0`` picks a free one."""
-    httpd = ThreadingHTTPServer((host, port), make_handler(ModelServer(store)))
+def serve(store: Path, host: str = "127.0.0.1", port: int = 8501, warm: bool = True) -> ThreadingHTTPServer:
+    """A started-but-not-running server (call ``serve_forever``); ``port=0`` picks a free one.
+    With ``warm``, every served version is loaded and called once in the background."""
+    model_server = ModelServer(store)
+    httpd = ThreadingHTTPServer((host, port), make_handler(model_server))
     httpd.daemon_threads = True
+    if warm:
+        threading.Thread(target=model_server.warm, name="warm", daemon=True).start()
+    else:
+        model_server.ready.set()
     return httpd
 
 

@@ -73,7 +73,8 @@ def retrain_cron() -> str:
 
 def dataset_param(description: str = "the dataset spec to work on") -> Param:
     return Param(DEFAULT_DATASET, type="string", enum=known_datasets(), title="Dataset",
-                 description=description)  # fmt: skip
+                 description=f"{description} (a spec file in the specs folder)",
+                 examples=[DEFAULT_DATASET])  # fmt: skip
 
 
 def period_param() -> Param:
@@ -87,7 +88,7 @@ def period_param() -> Param:
 
 def data_version_param() -> Param:
     return Param("latest", type="string", pattern=r"^(latest|v[0-9]{4,})$", title="Data version",
-                 description="'latest' or a data version such as v0007")  # fmt: skip
+                 description="'latest' or a data version such as v0007", examples=["latest", "v0007"])  # fmt: skip
 
 
 def sensor_args(name: str, poke_s: int, wait_s: int) -> dict[str, Any]:

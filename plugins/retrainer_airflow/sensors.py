@@ -96,14 +96,16 @@ class DriftSensor(WaitsInTriggerer):
         return monitor.check_drift(self.dataset, data_version)
 
     def _judge(self, data_version: str) -> PokeReturnValue | bool:
-        from retrainer import links
+        from retrainer import links, schema
         from retrainer_airflow.tasks import runtime
 
         check = self._last = self._check(data_version)
         self.log.info("drift check of %s %s: %s", self.dataset, check.data_version, check.reason)
         if check.report_uri and check.mlflow_run_id and check.mlflow_experiment_id:
             ui = runtime.settings().mlflow_ui_url
-            self.report_link = links.mlflow_artifacts(ui, check.mlflow_experiment_id, check.mlflow_run_id)
+            self.report_link = links.mlflow_artifacts(
+                ui, check.mlflow_experiment_id, check.mlflow_run_id, schema.ARTIFACT_DRIFT_REPORT
+            )  # the report itself, selected
             self.log.info("drift report: %s (MLflow UI: %s)", check.report_uri, self.report_link)
         return PokeReturnValue(is_done=True, xcom_value=check.to_json()) if check.retrain else False
 

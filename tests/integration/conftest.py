@@ -24,6 +24,26 @@ def dags() -> dict[str, Any]:
     return load_dags()
 
 
+@pytest.fixture(scope="module")
+def api(dags: dict[str, Any]) -> Any:
+    """Airflow's REST API in process (what the UI and `airflow dags trigger` call), as admin,
+    over the session's metadata DB with the DAGs serialized as the dag-processor would."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
+
+    subprocess.run([sys.executable, "-m", "airflow", "dags", "reserialize"], check=True, capture_output=True)
+    client = TestClient(create_app(apps="core"))
+    passwords = json.loads(Path(os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]).read_text())
+    token = client.post("/auth/token", json={"username": "admin", "password": passwords["admin"]})
+    client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    return client
+
+
 @pytest.fixture(autouse=True)
 def _runs_of_one_test_only(request: pytest.FixtureRequest) -> Any:
     """The tests share one metadata DB and run DAGs by hand: a run one test left (a retraining

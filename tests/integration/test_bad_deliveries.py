@@ -20,7 +20,7 @@ from retrainer.validation import file_md5
 from retrainer.versioning import DataRegistry
 from tests.bad_deliveries import CATALOGUE, DATASET, build
 from tests.helpers import small_bike_spec
-from tests.reliability.conftest import record
+from tests.reliability.conftest import record, record_delivery
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -71,6 +71,8 @@ def test_every_bad_delivery_is_stopped_with_its_reason(
             # refused before reading: nothing copied, the reason in the task's log
             if new or run.states.get("validate_batch") != "failed" or bad.reason not in log:
                 missed.append(f"{bad.kind}: not refused as expected ({run.states}, {len(new)} quarantined)")
+            said = next((line for line in log.splitlines() if bad.reason in line), "(not in the log)")
+            record_delivery(bad.kind, bad.group, said.split(" - ")[-1].split("] ", 1)[-1])
             kept = [p.read_text(errors="replace") for p in Path(settings.quarantine).rglob("*") if p.is_file()]
             assert not any("root:x:0:0" in text for text in kept), "a system file was copied"
             continue
@@ -79,6 +81,8 @@ def test_every_bad_delivery_is_stopped_with_its_reason(
             continue
         ((folder, result),) = new.items()
         reasons = "; ".join(result["failures"])
+        record_delivery(bad.kind, bad.group,
+                        next((f for f in result["failures"] if bad.reason.lower() in f.lower()), reasons))  # fmt: skip
         copied = [p for p in Path(folder).iterdir() if p.name != "validation.json"]
         if bad.reason.lower() not in reasons.lower():
             missed.append(f"{bad.kind}: reason {reasons[:300]!r} lacks {bad.reason!r}")

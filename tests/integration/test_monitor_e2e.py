@@ -65,12 +65,16 @@ def test_drift_starts_one_retraining_with_its_reason(
     assert [r[0] for r in runs] == ["drift__bike_sharing__v0004"]
     conf = runs[0][2]
     assert conf["data_version"] == "v0004" and conf["reason"].startswith("drift: retrain")
-    assert conf["drift"]["report_uri"].endswith("drift/drift_report.html")
+    # the tag a browser opens: the MLflow UI with the report selected, not an artifact path
+    ui = Settings.from_env().mlflow_ui_url
+    assert conf["drift"]["report_uri"] == (
+        f"{ui}/#/experiments/{check['mlflow_experiment_id']}/runs/{check['mlflow_run_id']}/artifacts/drift/drift_report.html"
+    )
 
     registry = Registry(Settings.from_env())
     artifacts = [a.path for a in registry.client.list_artifacts(check["mlflow_run_id"], "drift")]
     assert "drift/drift_report.html" in artifacts
-    html = Path(conf["drift"]["report_uri"].removeprefix("file://")).read_text()
+    html = Path(registry.client.download_artifacts(check["mlflow_run_id"], "drift/drift_report.html")).read_text()
     assert "data:image/png;base64," in html and "temp" in html
 
     # the triggered retraining is still queued: a second look must not start another one

@@ -3,31 +3,11 @@ is refused when the run is triggered, with a message naming the field, and no ru
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def api(dags: dict[str, Any]) -> Any:
-    """Airflow's REST API in process (what the UI and `airflow dags trigger` call), as admin,
-    over the session's metadata DB with the DAGs serialized as the dag-processor would."""
-    from airflow.api_fastapi.app import create_app
-    from fastapi.testclient import TestClient
-
-    subprocess.run([sys.executable, "-m", "airflow", "dags", "reserialize"], check=True, capture_output=True)
-    client = TestClient(create_app(apps="core"))
-    passwords = json.loads(Path(os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]).read_text())
-    token = client.post("/auth/token", json={"username": "admin", "password": passwords["admin"]})
-    client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-    return client
 
 
 def _runs(api: Any) -> int:
@@ -54,11 +34,20 @@ def test_a_bad_conf_is_refused_before_any_work(api: Any, conf: dict[str, Any], f
     assert _runs(api) == before  # nothing was started
 
 
-def test_the_params_form_describes_every_field(api: Any) -> None:
-    r = api.get("/api/v2/dags/retrain_model/details")
+@pytest.mark.parametrize("dag_id", ["ingest_batch", "monitor_drift", "retrain_model", "rollback_model"])
+def test_the_params_form_describes_every_field(api: Any, dag_id: str) -> None:
+    """Each field of each form has a title, a description and an example; a field that may be
+    left empty defaults to null and says it is optional in its title (the form marks a
+    field required when its default is an empty string)."""
+    r = api.get(f"/api/v2/dags/{dag_id}/details")
     assert r.status_code == 200, r.text
     params = r.json()["params"]
-    for name in ("dataset", "data_version", "window", "epochs", "force", "reason"):
-        assert params[name]["description"], name
-        assert params[name]["schema"].get("title"), name
-    assert params["force"]["value"] is False and params["window"]["schema"]["maximum"] == 8784
+    for name, param in params.items():
+        schema = param["schema"]
+        assert param["description"] and schema.get("title") and schema.get("examples"), (dag_id, name, param)
+        assert param["value"] != "", (dag_id, name, "an empty-string default shows as required")
+        if param["value"] is None and "null" in (schema.get("type") or []):
+            assert "optional" in schema["title"] or "set by" in schema["title"], (dag_id, name, schema["title"])
+    if dag_id == "retrain_model":
+        assert params["force"]["value"] is False and params["window"]["schema"]["maximum"] == 8784
+        assert params["reason"]["value"] is None and params["drift"]["value"] is None

@@ -423,3 +423,7 @@ def test_hourly_event_data_multiclass_end_to_end(
     probs = np.asarray(server.predict("flight_delay", {"instances": rows})["predictions"])
     assert probs.shape == (2, 3) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert np.argmax(probs[0]) == DELAYS.index("very_late") and np.argmax(probs[1]) == DELAYS.index("on_time")
+    # deployed with its request contract: an unknown carrier is refused, an unseen airport is not
+    # (its categories are learned: the out-of-vocabulary slot takes it)
+    with pytest.raises(serving.RequestError, match="instance 0, field 'carrier': \"XX\" is not a category"):
+        server.predict("flight_delay", {"instances": [rows[0] | {"carrier": "XX"}]})

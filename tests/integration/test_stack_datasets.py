@@ -156,6 +156,6 @@ def test_two_datasets_landing_interleaved_are_checked_and_retrained_on_their_own
     api.wait_for_run(RETRAIN, started, timeout=600)
     phase(f"{started} done")
     conf = api.run(RETRAIN, started)["conf"]
-    assert conf["dataset"] == OTHER and conf["reason"].startswith("monthly schedule")
+    assert conf["dataset"] == OTHER and conf["reason"].startswith("scheduled retraining")
     assert {r["dag_run_id"] for r in _runs(api, RETRAIN)} == {scheduled["dag_run_id"], started}
     api.request("PATCH", f"/api/v2/dags/{MONITOR}/dagRuns/{waiting}", json={"state": "failed"})

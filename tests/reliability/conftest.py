@@ -37,6 +37,30 @@ def record(scenario: str, tried: int, survived: int, lost: int, how: str) -> Non
     ROWS.append(Row(scenario, tried, survived, lost, how))
 
 
+#: each bad delivery tried (kind, what it breaks, the message it got), for the page's second table
+DELIVERIES: list[tuple[str, str, str]] = []
+
+
+def record_delivery(kind: str, category: str, message: str) -> None:
+    DELIVERIES.append((kind, category, message))
+
+
+def _cell(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split()).replace("|", "\\|")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def deliveries_table() -> str:
+    if not DELIVERIES:
+        return ""
+    lines = ["## Bad deliveries and what each is told", "",
+             f"{len(DELIVERIES)} kinds, each run through `ingest_batch` (`tests/integration/test_bad_deliveries.py`);"
+             " the message is the reason recorded with the quarantined batch (or, refused unread, the task log's).", "",
+             "| bad delivery | kind | message |", "|---|---|---|"]  # fmt: skip
+    lines += [f"| {_cell(k, 80)} | {c} | {_cell(m)} |" for k, c, m in DELIVERIES]
+    return "\n".join(lines)
+
+
 def _machine() -> str:
     mem = ""
     if Path("/proc/meminfo").is_file():
@@ -74,7 +98,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     head = (REPO / "docs" / "reliability.md").read_text().split("<!-- table -->")[0]
     (REPO / "docs" / "reliability.md").write_text(
         f"{head}<!-- table -->\nMeasured {when} on {_machine()} (`make reliability`, exit status {exitstatus}).\n\n"
-        f"{text}\n"
+        f"{text}\n" + (f"\n{deliveries_table()}\n" if DELIVERIES else "")
     )
 
 

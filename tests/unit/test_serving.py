@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, bike_spec: DatasetSpec, rows
     for version, seed in ((1, 1), (2, 2)):
         model = training.train(rows, bike_spec, replace(bike_spec.training, epochs=1, seed=seed)).model
         out = tmp_path_factory.mktemp(f"export{version}") / "m"
-        export_saved_model(model, out)
+        export_saved_model(model, out, bike_spec if version == 1 else None)  # v2: deployed before contracts
         storage.publish_dir(out, str(root / "bike_demand" / str(version)), "saved_model.pb")
     modelstore.set_label(root, "bike_demand", modelstore.STABLE, 1)
     modelstore.load_version(root, "bike_demand", 2)  # served, unlabelled
@@ -129,10 +130,88 @@ def test_clear_4xx_errors(url: str, path: str, body: Any, raw: bytes | None, sta
     assert code == status and message in payload["error"]
 
 
-def test_wrong_type_is_a_400(url: str, rows: pd.DataFrame, bike_spec: DatasetSpec) -> None:
+def test_wrong_type_is_a_400_without_a_contract(url: str, rows: pd.DataFrame, bike_spec: DatasetSpec) -> None:
     instance = _instances(rows, bike_spec, 1)[0] | {"temp": "warm"}
-    code, payload = _call(f"{url}/bike_demand:predict", {"instances": [instance]})
+    code, payload = _call(f"{url}/bike_demand/versions/2:predict", {"instances": [instance]})
     assert code == 400 and "input 'temp' must be float32" in payload["error"]
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"season": "monsoon"}, "instance 1, field 'season': \"monsoon\" is not a category of season (winter, spring"),
+        ({"hr": 8}, "instance 1, field 'hr': 8 is an integer, the model takes text (one of 12am, 1am"),
+        ({"temp": None}, "instance 1, field 'temp': null, and the spec allows no missing temp"),
+        ({"temp": "warm"}, "instance 1, field 'temp': \"warm\" is text, not a number"),
+        ({"temp": 9999}, "instance 1, field 'temp': 9999 is above the spec's max 45"),
+        ({"holiday": True}, "instance 1, field 'holiday': true is true/false, the model takes text"),
+        ({"colour": "red"}, "field 'colour' is not an input of this model"),
+    ],
+)
+def test_the_contract_refuses_naming_row_field_and_rule(
+    url: str, rows: pd.DataFrame, bike_spec: DatasetSpec, change: dict[str, Any], says: str
+) -> None:
+    """The version deployed with its spec's request contract: what the model would answer
+    wrongly (an int for "8am", 9999 degrees) is refused, not predicted."""
+    instances = _instances(rows, bike_spec, 3)
+    instances[1] = instances[1] | change
+    code, payload = _call(f"{url}/bike_demand:predict", {"instances": instances})
+    assert code == 400 and says in payload["error"], payload
+    columnar = {k: [r.get(k) for r in instances] for k in instances[1]}
+    code, payload = _call(f"{url}/bike_demand:predict", {"inputs": columnar})
+    assert code == 400 and says.replace("instance 1", "inputs[1]") in payload["error"], payload
+
+
+def test_the_contract_lets_through_what_the_spec_allows(url: str, rows: pd.DataFrame, bike_spec: DatasetSpec) -> None:
+    """A missing weekday (max_null_rate > 0) is served; a category sent as a number that names
+    it would be too; many problems are listed at most 20 times."""
+    instances = _instances(rows, bike_spec, 3)
+    instances[0] = instances[0] | {"weekday": None}
+    assert _call(f"{url}/bike_demand:predict", {"instances": instances})[0] == 200
+    many = [r | {"season": "monsoon"} for r in _instances(rows, bike_spec, 30)]
+    code, payload = _call(f"{url}/bike_demand:predict", {"instances": many})
+    assert code == 400 and payload["error"].endswith("and 10 more")
+
+
+def test_out_of_range_may_be_only_logged(store: Path, rows: pd.DataFrame, bike_spec: DatasetSpec,
+                                         caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    server = serving.ModelServer(store, out_of_range="warn")
+    instance = _instances(rows, bike_spec, 1)[0] | {"temp": 9999}
+    assert len(server.predict("bike_demand", {"instances": [instance]})["predictions"]) == 1
+    assert "9999 is above the spec's max 45" in caplog.text
+    with pytest.raises(ValueError, match="RETRAINER_SERVING_OUT_OF_RANGE"):
+        serving.ModelServer(store, out_of_range="ignore")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [("GET", "/v1/models/bike_demand:predict", "POST"), ("POST", "/v1/models/bike_demand", "GET"),
+     ("PUT", "/v1/models/bike_demand:predict", "POST"), ("DELETE", "/v1/models/bike_demand", "GET"),
+     ("POST", "/readyz", "GET")],
+)  # fmt: skip
+def test_a_wrong_method_is_a_405(url: str, method: str, path: str, allow: str) -> None:
+    base = url.removesuffix("/v1/models")
+    req = urllib.request.Request(f"{base}{path}", data=b"{}" if method != "GET" else None, method=method)
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=30)
+    assert err.value.code == 405 and err.value.headers["Allow"] == allow
+    assert method in json.loads(err.value.read())["error"]
+
+
+def test_liveness_at_once_readiness_once_every_served_version_is_warm(url: str) -> None:
+    base = url.removesuffix("/v1/models")
+    with urllib.request.urlopen(f"{base}/healthz", timeout=30) as resp:
+        assert resp.status == 200 and json.loads(resp.read()) == {"status": "alive"}
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=30) as resp:
+                assert json.loads(resp.read()) == {"status": "ready"}
+                break
+        except urllib.error.HTTPError as err:
+            assert err.code == 503 and json.loads(err.read())["status"] == "loading"
+            assert time.monotonic() < deadline, "not ready within 120 s"
+            time.sleep(0.2)
 
 
 def test_label_needs_a_complete_version(store: Path) -> None:

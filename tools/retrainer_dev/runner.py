@@ -8,8 +8,11 @@ what the tasks returned is read back from XCom.
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import sys
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -92,6 +95,76 @@ def quiet(log_file: Path | None) -> Iterator[None]:
             os.close(saved[1])
 
 
+class _JsonLines(logging.Handler):
+    """A task's log as Airflow's own task logs are written: one JSON object per line with
+    ``timestamp``, ``level``, ``logger`` and ``event``, which the UI's log view reads."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(logging.INFO)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            event = record.getMessage()
+            if record.exc_info and record.exc_info[1] is not None:
+                event += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            line = {"timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(),
+                    "level": record.levelname.lower(), "logger": record.name, "event": event}  # fmt: skip
+            self._fh.write(json.dumps(line) + "\n")
+            self._fh.flush()
+        except Exception:  # a log line must never fail the task
+            self.handleError(record)
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def task_log_path(ti: Any) -> Path:
+    """Where Airflow's log reader looks for a task instance's log (``[logging] base_log_folder``
+    and ``log_filename_template``), so the UI shows the logs of runs made here."""
+    import jinja2
+    from airflow.configuration import conf
+
+    template = jinja2.Template(conf.get("logging", "log_filename_template"))
+    relative = template.render(ti=ti, try_number=ti.try_number)
+    return Path(conf.get("logging", "base_log_folder")).expanduser() / relative
+
+
+@contextlib.contextmanager
+def _task_logs() -> Iterator[None]:
+    """Each task that ``dag.test`` runs in this process writes its log where the Airflow UI
+    reads task logs (a worker writes it there; in-process runs write nowhere by default)."""
+    from unittest import mock
+
+    from airflow.sdk.execution_time import supervisor
+
+    original = supervisor.run_task_in_process
+
+    def logged(ti: Any, task: Any, client: Any = None) -> Any:
+        handler = _JsonLines(task_log_path(ti))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        try:
+            logging.getLogger("airflow.task").info("running %s of %s (%s), try %s in this process", ti.task_id,
+                                                    ti.dag_id, ti.run_id, ti.try_number)  # fmt: skip
+            result = original(ti=ti, task=task, client=client)
+            error = result.error
+            if error is not None:  # a failure the task meant (AirflowFailException) needs no traceback
+                meant = type(error).__name__ in ("AirflowFailException", "AirflowSkipException")
+                trace = None if meant else (type(error), error, error.__traceback__)
+                logging.getLogger("airflow.task").error("the task failed: %s", error, exc_info=trace)
+            logging.getLogger("airflow.task").info("the task ended %s", result.state)
+            return result
+        finally:
+            root.removeHandler(handler)
+            handler.close()
+
+    with mock.patch.object(supervisor, "run_task_in_process", logged):
+        yield
+
+
 @contextlib.contextmanager
 def _params_kept(dag: Any) -> Iterator[None]:
     """Keep the DAG's Param defaults across a run: tasks run in this process resolve the run's
@@ -116,7 +189,7 @@ def run_dag(dag: Any, logical_date: datetime, conf: dict[str, Any], log_file: Pa
     from sqlalchemy import update
 
     started = datetime.now(UTC)
-    with quiet(log_file), _params_kept(dag):
+    with quiet(log_file), _params_kept(dag), _task_logs():
         dr = dag.test(logical_date=logical_date, run_after=logical_date, run_conf=conf)
     with create_session() as session:
         # dag.test dates the run's start at its logical date; record when it really started,

@@ -144,6 +144,8 @@ def verify_deployment(settings: Settings, plan: TrainingPlan, deployed: Deployme
         registry.tag_version(spec, version, schema.failed_check_tags(str(exc)))
         raise
     tags = schema.verified_tags(result)
+    if not settings.serving_url:  # a server started for the check and gone since: no link to keep
+        tags[schema.DEPLOY_CHECK_ENDPOINT] = f"the embedded model server, started for the check: {result.route}"
     with registry.exclusive(spec, f"verify v{version}"):  # stable moves only while it is the champion
         if registry.alias_version(spec, CHAMPION) == version:
             labels = modelstore.set_label(settings.model_store, spec.model_name, STABLE, int(version),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from retrainer import schema, storage
+from retrainer import links, schema, storage
 from retrainer.contracts import Evaluation, TrainedRun, TrainingPlan
 from retrainer.pipeline.train import read_plan
 from retrainer.registry import CHAMPION, Registry
@@ -138,7 +138,12 @@ def _log_evaluation(
             scored.decision, scored.y, scored.candidate, scored.champion, scored.holdout, page, spec.target.classes,
         )  # fmt: skip
         mlflow.log_artifact(str(page), artifact_path=schema.artifact_dir(schema.ARTIFACT_EVALUATION_REPORT))
-        ev = replace(ev, report_uri=f"{mlflow.get_artifact_uri()}/{schema.ARTIFACT_EVALUATION_REPORT}")
+        info = mlflow.active_run().info  # type: ignore[union-attr]
+        # the report as a browser opens it: the MLflow UI with the artifact selected (an artifact
+        # URI such as file:// or s3:// opens nothing from a tag)
+        ui = links.mlflow_artifacts(registry.settings.mlflow_ui_url, info.experiment_id, info.run_id,
+                                    schema.ARTIFACT_EVALUATION_REPORT)  # fmt: skip
+        ev = replace(ev, report_uri=ui)
         mlflow.log_dict(ev.to_json(), schema.ARTIFACT_EVALUATION)
         mlflow.set_tag(schema.EVALUATED, "true")
     return ev

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrainer import schema, storage
+from retrainer import links, schema, storage
 from retrainer.contracts import DriftCheck, RunContext
 from retrainer.registry import CHAMPION, Registry
 from retrainer.settings import Settings
@@ -131,7 +131,11 @@ def check_drift(settings: Settings, dataset: str, data_version: str | None, ctx:
         reason = f"{version.tag} holds nothing newer than champion v{champion}'s data"
         return DriftCheck("no_new_data", False, reason, version.label, champion, dataset=dataset)
     run_id, _ = registry.get_or_create_run(
-        spec, ctx, {schema.RUN_KIND: schema.DRIFT_CHECK_KIND, **this_version}, match=this_version
+        spec,
+        ctx,
+        {schema.RUN_KIND: schema.DRIFT_CHECK_KIND, **this_version},
+        match=this_version,
+        what=f"drift check {spec.name} {version.label}",
     )
     measured = _measure(settings, registry, spec, champion, version, new_periods)
     check = _decide(spec, measured, version, champion, ref)
@@ -253,7 +257,10 @@ def _log_check(
         )  # fmt: skip
         mlflow.log_artifact(str(report), artifact_path=schema.artifact_dir(schema.ARTIFACT_DRIFT_REPORT))
         mlflow.log_dict(m.result.to_dict(), schema.ARTIFACT_DRIFT)
-        check = replace(check, report_uri=f"{mlflow.get_artifact_uri()}/{schema.ARTIFACT_DRIFT_REPORT}")
+        info = mlflow.active_run().info  # type: ignore[union-attr]
+        ui = links.mlflow_artifacts(registry.settings.mlflow_ui_url, info.experiment_id, info.run_id,
+                                    schema.ARTIFACT_DRIFT_REPORT)  # fmt: skip
+        check = replace(check, report_uri=ui)  # a page a browser opens, as every report tag
         mlflow.set_tags({
             schema.DRIFT_RETRAIN: str(check.retrain).lower(),
             schema.DRIFT_REASON: check.reason[:5000],

@@ -163,7 +163,8 @@ def train_and_log(
 
     spec = settings.load_spec(plan.dataset)
     registry = Registry(settings)
-    run_id, _ = registry.get_or_create_run(spec, ctx, schema.training_run_tags(plan))
+    what = f"train {spec.name} {plan.data_version} {plan.holdout_periods[-1] if plan.holdout_periods else ''}".strip()
+    run_id, _ = registry.get_or_create_run(spec, ctx, schema.training_run_tags(plan), what=what)
     tags = registry.run_tags(run_id)
     if tags.get(schema.MODEL_URI):
         log.info("MLflow run %s already holds a trained model; reusing it", run_id)

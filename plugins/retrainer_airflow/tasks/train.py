@@ -65,7 +65,7 @@ def other_retrainings() -> list[Json]:
     so a retry starts none twice."""
     _, _, others = _covered()
     ti = context()["ti"]
-    kind = "schedule" if run_type() == "scheduled" else "retrain request"
+    kind = "scheduled retraining" if run_type() == "scheduled" else "retrain request"
     reason = str(params().get("reason") or "") or kind
     out: list[Json] = []
     for dataset, version in others:
