@@ -170,10 +170,12 @@ def _params_kept(dag: Any) -> Iterator[None]:
     """Keep the DAG's Param defaults across a run: tasks run in this process resolve the run's
     conf into the DAG object's own Param objects (Airflow's ``process_params`` shares them), so
     a later run without that key would otherwise get the earlier run's value, not the default."""
-    import copy
-
     holders = [dag.params, *(t.params for t in dag.tasks if getattr(t, "params", None))]
-    saved = [(p, copy.deepcopy(p.value)) for h in holders for p in (h.get_param(k) for k in h)]
+    # the values themselves, not copies: resolving replaces a Param's value (it does not change
+    # it in place). A required Param (no default) is left as the run set it: every run passes
+    # it, and Airflow's DAG callbacks in this process resolve it again without the run's conf
+    saved = [(p, p.value) for h in holders for p in (h.get_param(k) for k in h)
+             if type(p.value).__name__ != "ArgNotSet"]  # fmt: skip
     try:
         yield
     finally:
