@@ -8,6 +8,7 @@ with a zone) is that same version, not a new one.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ def test_every_bad_delivery_is_stopped_with_its_reason(
             if new or run.states.get("validate_batch") != "failed" or bad.reason not in log:
                 missed.append(f"{bad.kind}: not refused as expected ({run.states}, {len(new)} quarantined)")
             said = next((line for line in log.splitlines() if bad.reason in line), "(not in the log)")
-            record_delivery(bad.kind, bad.group, said.split(" - ")[-1].split("] ", 1)[-1])
+            record_delivery(bad.kind, bad.group, re.sub(r"^[A-Z]+\s+\S+:\d+\s+", "", said))  # no logger prefix
             kept = [p.read_text(errors="replace") for p in Path(settings.quarantine).rglob("*") if p.is_file()]
             assert not any("root:x:0:0" in text for text in kept), "a system file was copied"
             continue

@@ -91,6 +91,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     text = table()
     print("\n\nReliability scenarios\n" + text, file=sys.stderr)
+    if DELIVERIES:
+        print("\n" + deliveries_table(), file=sys.stderr)
     if not _whole_tier(session.config):
         print("(some scenarios only: docs/reliability.md left as it is)", file=sys.stderr)
         return
