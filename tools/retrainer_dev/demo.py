@@ -277,7 +277,8 @@ def _summary(rows: list[Row], elapsed: float, log_file: Path) -> None:
         ("quarantine", settings.quarantine),
         ("validation results", settings.validation_results),
         ("data versions", f"git -C {settings.data_registry} log --oneline --decorate"),
-        ("Airflow task logs", str(log_file)),
+        ("task logs", f"in the Airflow UI (make up: a run's grid, a task, Logs); {env['AIRFLOW_HOME']}/logs"),
+        ("demo output", str(log_file)),
     ]:
         print(f"  {what:<20} {where}")
 
