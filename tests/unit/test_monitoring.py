@@ -117,3 +117,5 @@ def test_a_scheduled_run_retrains_the_datasets_whose_period_ended(tmp_path: obje
         "bike_sharing", "daily"
     ]  # fmt: skip
     assert due_datasets(s, None, None) == ["bike_sharing", "daily"]
+    (specs / "broken.yaml").write_text("name: broken\n")  # no target, no features: does not load
+    assert due_datasets(s, datetime(2011, 3, 30, tzinfo=UTC), datetime(2011, 3, 31, tzinfo=UTC)) == ["daily"]

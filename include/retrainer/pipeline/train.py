@@ -61,11 +61,21 @@ def due_datasets(settings: Settings, start: datetime | None, end: datetime | Non
     those whose retraining period (``training.every``) ended within it. Without an interval
     (a manual run), every dataset."""
     from retrainer import periods
+    from retrainer.spec import SpecError
 
     names = settings.datasets()
     if start is None or end is None:
         return names
-    return [d for d in names if periods.ended_within(start, end, settings.load_spec(d).retrain_every)]
+    due = []
+    for name in names:
+        try:
+            every = settings.load_spec(name).retrain_every
+        except SpecError as exc:  # one broken spec holds up no other dataset's retraining
+            log.error("not retrained on schedule: %s", exc)
+            continue
+        if periods.ended_within(start, end, every):
+            due.append(name)
+    return due
 
 
 def split_run(datasets: Collection[str], preferred: str) -> tuple[str | None, list[str]]:

@@ -25,7 +25,9 @@ def _requests() -> list[Json]:
 def _covered() -> tuple[str, str | None, list[tuple[str, str]]]:
     """The dataset this run trains, the data version asked for it (None: the Params'), and the
     datasets it starts a run of their own for, with their data versions: a scheduled run
-    trains the dataset of its Params and starts one for every other spec; a run started by
+    covers the specs whose retraining period (``training.every``) ended in its interval,
+    trains the dataset of its Params if among them (else the first) and starts one for every
+    other; a backfill run trains the dataset of its Params when it is due; a run started by
     retrain requests trains one requested dataset (the default if requested) and starts the
     others; any other run trains the dataset of its Params (or conf) only."""
     from retrainer.pipeline import train
