@@ -255,6 +255,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.METHOD_NOT_ALLOWED, {"error": message}, {"Allow": allow})
 
     def _other_method(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:  # read the body: on a kept-alive connection it would be taken for the next request
+            self.rfile.read(length)
         if _PREDICT.match(self.path):
             self._not_allowed("POST")
         elif _STATUS.match(self.path) or self.path in ("/healthz", "/readyz"):
