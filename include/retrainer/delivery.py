@@ -34,7 +34,6 @@ MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\xfd7zXZ\x00", "xz-compressed data"),
     (b"\x28\xb5\x2f\xfd", "zstd-compressed data"),
     (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-    (b"PAR1", "a Parquet file"),
     (b"\x89HDF", "an HDF5 file"),
     (b"%PDF", "a PDF document"),
     (b"\xd0\xcf\x11\xe0", "an old Excel/Office document"),

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrainer import faults, schema, storage
+from retrainer import faults, links, schema, storage
 from retrainer.contracts import RunContext
 from retrainer.schema import CHALLENGER, CHAMPION
 from retrainer.settings import Settings
@@ -113,6 +113,11 @@ class Registry:
 
         with self.tracking(), mlflow.start_run(run_id=run_id) as run:
             yield run
+
+    def artifact_link(self, run: Any, path: str) -> str:
+        """A run's artifact as a browser opens it: the MLflow UI with the artifact selected (an
+        artifact URI such as file:// or s3:// opens nothing from a tag)."""
+        return links.mlflow_artifacts(self.settings.mlflow_ui_url, run.info.experiment_id, run.info.run_id, path)
 
     # ------------------------------------------------------------------ runs
     def experiment_id(self, spec: DatasetSpec) -> str:

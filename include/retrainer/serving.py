@@ -110,14 +110,9 @@ class ModelServer:
                     log.info("loaded %s version %s", model, version)
         return fn
 
-    def contract(self, model: str, version: int) -> dict[str, Any] | None:
-        self.signature(model, version)
-        return self._contracts.get((model, version))
-
     def warm(self) -> None:
         """Load every served version and call it once (TensorFlow traces on the first call), then
         set ``ready``. A version that fails to load is logged; the others are still served."""
-        import numpy as np
         import tensorflow as tf
 
         failed = []
@@ -125,12 +120,12 @@ class ModelServer:
             for version in entry.served():
                 try:
                     fn = self.signature(model, version)
-                    inputs = {}
-                    for name, spec in fn.structured_input_signature[1].items():
-                        value = np.array([[""]], dtype=object) if spec.dtype == tf.string else np.zeros((1, 1))
-                        inputs[name] = tf.constant(value.astype(spec.dtype.as_numpy_dtype) if spec.dtype != tf.string
-                                                   else value)  # fmt: skip
-                    fn(**inputs)
+                    fn(
+                        **{
+                            name: tf.zeros((1, 1), spec.dtype)
+                            for name, spec in fn.structured_input_signature[1].items()
+                        }
+                    )
                 except Exception as exc:  # a broken version must not keep the others from serving
                     failed.append(f"{model} v{version}: {exc}")
                     log.error("could not load and warm %s version %s: %s", model, version, exc)

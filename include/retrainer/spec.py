@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import difflib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 from retrainer.periods import FREQUENCIES, Frequency
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from retrainer.delivery import Limits
@@ -683,3 +686,16 @@ class _SpecParser:
         if fill is not None:
             raise SpecError(self.path, f"{where}.fill_value", "is used only with impute: constant")
         return impute, None
+
+
+def retraining_periods(folder: Path | str) -> dict[str, str]:
+    """How often each spec in ``folder`` retrains on schedule (name -> ``retrain_every``). A
+    spec that does not load is logged and left out: it holds up no other dataset, and fails
+    with its reason where it is used."""
+    out = {}
+    for path in sorted(Path(folder).glob("*.yaml")):
+        try:
+            out[path.stem] = DatasetSpec.load(path).retrain_every
+        except (SpecError, OSError) as exc:
+            log.error("not retrained on schedule: %s", exc)
+    return out

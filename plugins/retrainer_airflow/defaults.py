@@ -50,25 +50,15 @@ def retrain_cron() -> str:
     each period of the most frequent ``training.every`` among the specs starts (monthly for
     monthly specs only, daily once a daily spec is there); a run retrains the datasets whose
     period ended within its interval. Specs are read as YAML only (no heavy import); one that
-    does not load counts as monthly here and fails where it is used, with its reason."""
-    import logging
-
+    does not load is left out here and fails where it is used, with its reason."""
     from retrainer.periods import CRONS, FREQUENCIES
     from retrainer.settings import specs_dir
-    from retrainer.spec import DatasetSpec, SpecError
+    from retrainer.spec import retraining_periods
 
     cron = os.environ.get("RETRAINER_RETRAIN_SCHEDULE", "").strip()
     if cron:
         return cron
-    finest = "monthly"
-    for path in sorted(specs_dir().glob("*.yaml")):
-        try:
-            every = DatasetSpec.load(path).retrain_every
-        except (SpecError, OSError, ValueError) as exc:
-            logging.getLogger(__name__).warning("retrain schedule: %s not read: %s", path.name, exc)
-            continue
-        finest = min(finest, every, key=FREQUENCIES.index)
-    return CRONS[finest]
+    return CRONS[min(["monthly", *retraining_periods(specs_dir()).values()], key=FREQUENCIES.index)]
 
 
 def dataset_param(description: str = "the dataset spec to work on") -> Param:

@@ -150,12 +150,14 @@ def _task_logs() -> Iterator[None]:
             logging.getLogger("airflow.task").info("running %s of %s (%s), try %s in this process", ti.task_id,
                                                     ti.dag_id, ti.run_id, ti.try_number)  # fmt: skip
             result = original(ti=ti, task=task, client=client)
-            error = result.error
-            if error is not None:  # a failure the task meant (AirflowFailException) needs no traceback
-                meant = type(error).__name__ in ("AirflowFailException", "AirflowSkipException")
-                trace = None if meant else (type(error), error, error.__traceback__)
-                logging.getLogger("airflow.task").error("the task failed: %s", error, exc_info=trace)
-            logging.getLogger("airflow.task").info("the task ended %s", result.state)
+            error, task_log = result.error, logging.getLogger("airflow.task")
+            if error is not None and type(error).__name__ == "AirflowSkipException":
+                task_log.info("skipped: %s", error)
+            elif error is not None:  # a failure the task meant (AirflowFailException) needs no traceback
+                trace = (type(error), error, error.__traceback__)
+                meant = type(error).__name__ == "AirflowFailException"
+                task_log.error("the task failed: %s", error, exc_info=None if meant else trace)
+            task_log.info("the task ended %s", getattr(result.state, "value", result.state))
             return result
         finally:
             root.removeHandler(handler)

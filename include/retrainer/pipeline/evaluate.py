@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from retrainer import links, schema, storage
+from retrainer import schema, storage
 from retrainer.contracts import Evaluation, TrainedRun, TrainingPlan
 from retrainer.pipeline.train import read_plan
 from retrainer.registry import CHAMPION, Registry
@@ -124,7 +124,7 @@ def _log_evaluation(
     finite = {schema.METRIC_HOLDOUT: ev.candidate_metrics, schema.METRIC_BASELINE: ev.baseline_metrics,
               schema.METRIC_CHAMPION: ev.champion_metrics or {}}  # fmt: skip
     holdout_name = ",".join(plan.holdout_periods)
-    with registry.active_run(trained.run_id), storage.scratch("retrainer-report-") as tmp:
+    with registry.active_run(trained.run_id) as run, storage.scratch("retrainer-report-") as tmp:
         for family, values in finite.items():
             mlflow.log_metrics(schema.metric_names(family, {k: v for k, v in values.items() if np.isfinite(v)}))
         mlflow.log_metric(schema.METRIC_HOLDOUT_UNLABELLED, scored.unlabelled)
@@ -138,12 +138,7 @@ def _log_evaluation(
             scored.decision, scored.y, scored.candidate, scored.champion, scored.holdout, page, spec.target.classes,
         )  # fmt: skip
         mlflow.log_artifact(str(page), artifact_path=schema.artifact_dir(schema.ARTIFACT_EVALUATION_REPORT))
-        info = mlflow.active_run().info  # type: ignore[union-attr]
-        # the report as a browser opens it: the MLflow UI with the artifact selected (an artifact
-        # URI such as file:// or s3:// opens nothing from a tag)
-        ui = links.mlflow_artifacts(registry.settings.mlflow_ui_url, info.experiment_id, info.run_id,
-                                    schema.ARTIFACT_EVALUATION_REPORT)  # fmt: skip
-        ev = replace(ev, report_uri=ui)
+        ev = replace(ev, report_uri=registry.artifact_link(run, schema.ARTIFACT_EVALUATION_REPORT))
         mlflow.log_dict(ev.to_json(), schema.ARTIFACT_EVALUATION)
         mlflow.set_tag(schema.EVALUATED, "true")
     return ev

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrainer import links, schema, storage
+from retrainer import schema, storage
 from retrainer.contracts import DriftCheck, RunContext
 from retrainer.registry import CHAMPION, Registry
 from retrainer.settings import Settings
@@ -240,7 +240,7 @@ def _log_check(
     from retrainer import reports
 
     scores: dict[str, Any] = {f.feature: f.score for f in m.result.features if np.isfinite(f.score)}
-    with registry.active_run(run_id), storage.scratch("retrainer-report-") as tmp:
+    with registry.active_run(run_id) as run, storage.scratch("retrainer-report-") as tmp:
         mlflow.log_metrics({
             schema.METRIC_DRIFT_SHARE: m.result.share_drifted,
             schema.METRIC_PERFORMANCE_DROP: float(m.drop) if np.isfinite(m.drop) else 0.0,
@@ -257,10 +257,7 @@ def _log_check(
         )  # fmt: skip
         mlflow.log_artifact(str(report), artifact_path=schema.artifact_dir(schema.ARTIFACT_DRIFT_REPORT))
         mlflow.log_dict(m.result.to_dict(), schema.ARTIFACT_DRIFT)
-        info = mlflow.active_run().info  # type: ignore[union-attr]
-        ui = links.mlflow_artifacts(registry.settings.mlflow_ui_url, info.experiment_id, info.run_id,
-                                    schema.ARTIFACT_DRIFT_REPORT)  # fmt: skip
-        check = replace(check, report_uri=ui)  # a page a browser opens, as every report tag
+        check = replace(check, report_uri=registry.artifact_link(run, schema.ARTIFACT_DRIFT_REPORT))
         mlflow.set_tags({
             schema.DRIFT_RETRAIN: str(check.retrain).lower(),
             schema.DRIFT_REASON: check.reason[:5000],

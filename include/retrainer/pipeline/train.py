@@ -58,24 +58,15 @@ def datasets_to_retrain(
 
 def due_datasets(settings: Settings, start: datetime | None, end: datetime | None) -> list[str]:
     """The datasets a scheduled run (or a backfill) over the data interval (start, end] retrains:
-    those whose retraining period (``training.every``) ended within it. Without an interval
-    (a manual run), every dataset."""
+    those whose retraining period (``training.every``) ended within it (a spec that does not
+    load is left out). Without an interval (a manual run), every dataset."""
     from retrainer import periods
-    from retrainer.spec import SpecError
+    from retrainer.spec import retraining_periods
 
-    names = settings.datasets()
     if start is None or end is None:
-        return names
-    due = []
-    for name in names:
-        try:
-            every = settings.load_spec(name).retrain_every
-        except SpecError as exc:  # one broken spec holds up no other dataset's retraining
-            log.error("not retrained on schedule: %s", exc)
-            continue
-        if periods.ended_within(start, end, every):
-            due.append(name)
-    return due
+        return settings.datasets()
+    every = retraining_periods(settings.specs_dir)
+    return [name for name, e in every.items() if periods.ended_within(start, end, e)]
 
 
 def split_run(datasets: Collection[str], preferred: str) -> tuple[str | None, list[str]]:
