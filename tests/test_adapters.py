@@ -89,6 +89,75 @@ def test_a_named_mlflow_answer_is_taken_at_once(monkeypatch: pytest.MonkeyPatch)
     assert event is not None and event.payload["responded_by_user"]["name"] == "rita"
 
 
+def test_the_trigger_records_the_answer_before_the_task_resumes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resumed task can be lost (apache/airflow#72716): the answer is on the version already,
+    so the retry takes it instead of asking again."""
+    import asyncio
+
+    from retrainer_airflow.tasks import release
+
+    recorded: list[tuple[object, ...]] = []
+    stored = {"decision": "approved", "approved": True, "via": "mlflow", "reviewer": "rita"}
+    monkeypatch.setattr(release, "record_answer", lambda *a: recorded.append(a) or stored)
+    trigger = _review_trigger(monkeypatch, [{"approval": "approved", "approval.reviewer": "rita"}])
+    trigger.dataset = "bike_sharing"
+
+    async def no_airflow_answer() -> None:
+        return None
+
+    monkeypatch.setattr(trigger, "_handle_response", no_airflow_answer)
+
+    async def first() -> object:
+        return await anext(trigger.run())
+
+    event = asyncio.run(first())
+    assert event.payload["via"] == "mlflow"  # type: ignore[attr-defined]
+    assert recorded == [("bike_sharing", "2", True, "rita", "mlflow")]
+    assert trigger.serialize()[1]["dataset"] == "bike_sharing"
+
+
+@pytest.mark.parametrize(
+    ("event", "answer"),
+    [
+        ({"chosen_options": ["Approve"], "responded_by_user": {"id": "7", "name": "ann"}}, (True, "ann", "airflow")),
+        ({"chosen_options": ["Reject"], "responded_by_user": {"id": "7", "name": ""}}, (False, "7", "airflow")),
+        ({"chosen_options": ["Reject"], "responded_by_user": None, "timedout": True}, (False, "nobody", "timeout")),
+        ({"chosen_options": ["Approve"], "responded_by_user": {"name": "bo"}, "via": "mlflow"}, (True, "bo", "mlflow")),
+    ],
+)
+def test_what_an_answer_event_says(event: dict[str, object], answer: tuple[bool, str, str]) -> None:
+    from retrainer_airflow.review import answer_of
+
+    assert answer_of(event) == answer
+
+
+@pytest.mark.parametrize(("decision", "skipped"), [("rejected", ["promote"]), ("approved", []), ("gate failed", [])])
+def test_a_decision_taken_earlier_is_reused_and_a_rejection_skips_downstream(
+    monkeypatch: pytest.MonkeyPatch, decision: str, skipped: list[str]
+) -> None:
+    """A retry or a cleared review asks nothing again; a rejection recorded earlier skips the
+    promotion as the fresh answer did (a gate failure leaves it to promote to record why)."""
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.sdk import DAG
+
+    from retrainer_airflow.tasks import release
+
+    recorded = {"decision": decision, "approved": decision == "approved", "via": "airflow", "reviewer": "ann"}
+    monkeypatch.setattr(release, "review_request", lambda *_: recorded)
+    with DAG("review_reuse", schedule=None):
+        op = _review()
+        op >> EmptyOperator(task_id="promote")
+    seen: list[str] = []
+    monkeypatch.setattr(op, "skip", lambda ti, tasks: seen.extend(t.task_id for t in tasks))
+    assert op.execute({"ti": object(), "task": op}) == recorded
+    assert seen == skipped
+
+
+def test_the_review_keeps_a_retry_whatever_the_defaults() -> None:
+    assert _review(retries=0).retries == 1
+    assert _review(retries=3).retries == 3
+
+
 def test_the_retrain_schedule_follows_the_most_frequent_retraining(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

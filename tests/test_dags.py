@@ -37,8 +37,11 @@ def test_policies(dagbag, dag_id: str) -> None:  # type: ignore[no-untyped-def]
     assert not dag.catchup
     for task in dag.tasks:
         assert task.owner == "ml-platform", task.task_id
-        # every task retries as configured, except quarantine: it fails its run on purpose
+        # every task retries as configured, except quarantine: it fails its run on purpose; the
+        # review keeps one retry at least (a resumed review lost to the scheduler takes its answer then)
         expected = 0 if task.task_id == "quarantine_batch" else dag.default_args["retries"]
+        if task.task_id == "review":
+            expected = max(expected, 1)
         assert task.retries == expected, task.task_id
     assert "retry_delay" in dag.default_args
 

@@ -12,7 +12,13 @@ trigger answers ``Reject`` (the operator's default) and the version is rejected.
 
 With policy ``auto``, or when the gate already failed, nothing is asked and the task
 passes straight through. A decision already recorded on the version (a retry, a cleared
-task) is reused, never asked again.
+task) is reused, never asked again, and a rejection skips the tasks downstream whether it
+came now or earlier. The scheduler can fail a task that resumes within seconds of deferring
+(apache/airflow#72716), so the review keeps at least one retry, and the trigger records the
+answers it takes (MLflow, the deadline) on the version before the task resumes: the retry
+finds them there. An answer in the Airflow UI resumes the task directly (no trigger) and
+is recorded by the resumed task; if that task is lost before it recorded it, the retry
+asks again.
 """
 
 from __future__ import annotations
@@ -31,6 +37,17 @@ from asgiref.sync import sync_to_async
 
 APPROVE = ApprovalOperator.APPROVE
 REJECT = ApprovalOperator.REJECT
+REJECTED = "rejected"  # retrainer.approval.REJECTED (not imported here: the DAG file imports this module)
+
+
+def answer_of(event: dict[str, Any]) -> tuple[bool, str, str]:
+    """(approved, reviewer, via) of a review trigger's success event: via ``timeout`` (reviewer
+    ``nobody``) when no one answered, else ``mlflow`` or ``airflow``."""
+    chosen = list(event.get("chosen_options") or [])
+    user = event.get("responded_by_user") or {}
+    if event.get("timedout") or not user:
+        return APPROVE in chosen, "nobody", "timeout"
+    return APPROVE in chosen, str(user.get("name") or user.get("id")), str(event.get("via") or "airflow")
 
 
 class ReviewTrigger(HITLTrigger):
@@ -42,26 +59,33 @@ class ReviewTrigger(HITLTrigger):
     just after the answer is kept). At
     ``timeout_datetime`` with no answer it answers the defaults (Reject).
 
+    Each answer it takes (and the timeout) is recorded on the version before the event is
+    sent (first answer stands), so a retry of the task finds it there. (Airflow 3.3 resumes
+    the task itself when the answer comes through its UI or API, usually before a poke.)
+
     :param tracking_uri: the MLflow tracking server (or store) the version is registered in.
     :param model_name: the registered model.
     :param version: the model version under review.
+    :param dataset: the dataset spec of the model (to record the answer); empty: not recorded
+        here, only by the resumed task.
     :param kwargs: ``HITLTrigger``'s: ``ti_id``, ``options``, ``defaults``, ``params``,
         ``multiple``, ``timeout_datetime``, ``poke_interval``.
     """
 
-    def __init__(self, *, tracking_uri: str, model_name: str, version: str, **kwargs: Any) -> None:
+    def __init__(self, *, tracking_uri: str, model_name: str, version: str, dataset: str = "",
+                 **kwargs: Any) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self.tracking_uri = tracking_uri
         self.model_name = model_name
         self.version = version
+        self.dataset = dataset
         self._unnamed_seen = False  # an answer without a reviewer's name was seen once
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         _, kwargs = super().serialize()
-        return (
-            "retrainer_airflow.review.ReviewTrigger",
-            {**kwargs, "tracking_uri": self.tracking_uri, "model_name": self.model_name, "version": self.version},
-        )
+        mine = {"tracking_uri": self.tracking_uri, "model_name": self.model_name, "version": self.version,
+                "dataset": self.dataset}  # fmt: skip
+        return "retrainer_airflow.review.ReviewTrigger", {**kwargs, **mine}
 
     def _version_tags(self) -> dict[str, str]:
         import mlflow
@@ -119,9 +143,26 @@ class ReviewTrigger(HITLTrigger):
             if event is None:
                 event = await self._mlflow_event()
             if event is not None:
+                await self._record(event)
                 yield event
                 return
             await asyncio.sleep(self.poke_interval)
+
+    async def _record(self, event: TriggerEvent) -> None:
+        """Record the answer on the version now, so it outlives the resumed task (if MLflow is
+        away, the resumed task records it, or fails and retries)."""
+        from retrainer_airflow.tasks import release
+
+        if not self.dataset or "error" in event.payload:
+            return
+        approved, reviewer, via = answer_of(event.payload)
+        try:
+            first = await sync_to_async(release.record_answer)(self.dataset, self.version, approved, reviewer, via)
+        except Exception as exc:
+            self.log.warning("could not record the answer on %s v%s yet: %s", self.model_name, self.version, exc)
+            return
+        self.log.info("[review] recorded on %s v%s: %s by %s via %s", self.model_name, self.version,
+                      first["decision"], first["reviewer"], first["via"])  # fmt: skip
 
 
 class ModelReviewOperator(ApprovalOperator):
@@ -162,6 +203,9 @@ class ModelReviewOperator(ApprovalOperator):
             if arg in kwargs:
                 raise ValueError(f"Passing {arg} to {type(self).__name__} is not allowed: the review fixes it")
         super().__init__(subject="Model review", defaults=REJECT, **kwargs)
+        # a task resumed within seconds of deferring can be failed by the scheduler while it
+        # runs (apache/airflow#72716): one retry then takes the answer the trigger recorded
+        self.retries = max(int(self.retries or 0), 1)
         self.plan = plan
         self.evaluation = evaluation
         self.registered = registered
@@ -175,6 +219,10 @@ class ModelReviewOperator(ApprovalOperator):
         ti = context["ti"]
         asked = release.review_request(self.plan, self.evaluation, self.registered)
         if "decision" in asked:  # policy auto, gate failed, or already decided: nothing to ask
+            if asked["decision"] == REJECTED:  # rejected by a reviewer (or the deadline) earlier
+                self.log.info("Rejected earlier by %s via %s. Skipping downstream tasks", asked["reviewer"],
+                              asked["via"])  # fmt: skip
+                self._skip_downstream(context)
             return asked
         self.subject, self.body = asked["subject"], asked["body"]
         upsert_hitl_detail(ti_id=ti.id, options=self.options, subject=self.subject, body=self.body,
@@ -196,22 +244,23 @@ class ModelReviewOperator(ApprovalOperator):
                 tracking_uri=asked["tracking_uri"],
                 model_name=asked["model_name"],
                 version=asked["version"],
+                dataset=release.dataset_of(self.plan),
             ),
             method_name="execute_complete",
         )
+
+    def _skip_downstream(self, context: Any) -> None:
+        tasks = [t for t in context["task"].get_direct_relatives(upstream=False) if not t.is_teardown]
+        if tasks:
+            self.skip(ti=context["ti"], tasks=tasks)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         from retrainer_airflow.tasks import release
 
         if "error" in event:
             return super().execute_complete(context, event)
-        chosen = list(event.get("chosen_options") or [])
-        user = event.get("responded_by_user") or {}
-        if event.get("timedout") or not user:
-            via, reviewer = "timeout", "nobody"
-        else:
-            via, reviewer = str(event.get("via") or "airflow"), str(user.get("name") or user.get("id"))
-        decided = release.record_review(self.plan, self.registered, APPROVE in chosen, reviewer, via)
+        approved, reviewer, via = answer_of(event)
+        decided = release.record_review(self.plan, self.registered, approved, reviewer, via)
         # the first answer recorded on the version decides, whatever this event says
         event = {**event, "chosen_options": [APPROVE if decided["approved"] else REJECT]}
         super().execute_complete(context, event)

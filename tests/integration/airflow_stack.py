@@ -135,6 +135,9 @@ class AirflowAPI:
         self.session = requests.Session()
         self.hitl_answers: list[Json] = []  # every HITL answer given by wait_for_run
         self.watchdog: Callable[[], None] = lambda: None  # raises when a component died
+        # the components' log lines that hold a text (a failed task's "dag.task run"): why the
+        # scheduler failed a task whose own log shows no error
+        self.mentions: Callable[[str], str] = lambda _: ""
         self._login()
 
     def _login(self) -> None:
@@ -271,6 +274,9 @@ class AirflowAPI:
                 lines.append(f"--- log of {key} (try {ti['try_number']}), last {log_lines} lines:")
                 lines.append(self.task_log(dag_id, run_id, ti["task_id"], int(ti["try_number"]), log_lines,
                                            int(ti.get("map_index", -1))))  # fmt: skip
+                said = self.mentions(f"{dag_id}.{ti['task_id']} {run_id}")
+                if said:
+                    lines.append(f"--- what the components logged about {key}:\n{said}")
         return "\n".join(lines)
 
     def task_log(
@@ -407,6 +413,16 @@ class AirflowStack:
         return "\n".join(f"===== {c.name} ({self.logs / f'{c.name}.log'})\n{tail(self.logs / f'{c.name}.log', lines)}"
                          for c in self.components)  # fmt: skip
 
+    def mentions(self, text: str, lines: int = 12) -> str:
+        """The last lines of each component's log that hold ``text``."""
+        found = []
+        for c in self.components:
+            path = self.logs / f"{c.name}.log"
+            text_of = path.read_text(errors="replace") if path.is_file() else ""
+            hits = [line for line in text_of.splitlines() if text in line]
+            found.extend(f"[{c.name}] {line[:600]}" for line in hits[-lines:])
+        return "\n".join(found)
+
     def check_alive(self) -> None:
         dead = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
         if dead:
@@ -422,6 +438,7 @@ class AirflowStack:
         passwords = Path(self.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
         self.api = AirflowAPI(self.base_url, json.loads(passwords.read_text())[USER])
         self.api.watchdog = self.check_alive
+        self.api.mentions = self.mentions
         self.started_in = time.monotonic() - t0
 
     def _launch(self, c: Component) -> None:

@@ -65,15 +65,25 @@ def review_request(plan: Json, evaluated: Json, registered: Json) -> Json:
     return approval.request(s, spec, version, evaluation, links).to_dict()
 
 
+def dataset_of(plan: Json) -> str:
+    """The dataset a training plan is for."""
+    return read(TrainingPlan, plan, "plan_training").dataset
+
+
 def record_review(plan: Json, registered: Json, approved: bool, reviewer: str, via: str) -> Json:
     """Record the reviewer's answer (or the timeout) on the version; the first answer stands."""
+    version = read(RegisteredVersion, registered, "register").version
+    return record_answer(dataset_of(plan), version, approved, reviewer, via)
+
+
+def record_answer(dataset: str, version: str, approved: bool, reviewer: str, via: str) -> Json:
+    """Record an answer on ``dataset``'s model version ``version``; the first answer stands (the
+    review's trigger records it as it comes, the resumed task again: the same decision)."""
     from retrainer import approval
 
     s = settings()
-    spec = s.load_spec(read(TrainingPlan, plan, "plan_training").dataset)
-    version = read(RegisteredVersion, registered, "register").version
     answer = approval.APPROVED if approved else approval.REJECTED
-    return approval.record(s, spec, version, answer, reviewer, via).to_json()
+    return approval.record(s, s.load_spec(dataset), version, answer, reviewer, via).to_json()
 
 
 def promote(plan: Json, trained: Json, evaluated: Json, registered: Json) -> Json:
