@@ -155,7 +155,10 @@ def test_drift_report_link(monkeypatch: pytest.MonkeyPatch) -> None:
     check = {**DRIFT, "mlflow_run_id": "abc", "mlflow_experiment_id": "3", "report_uri": "file:///r.html"}
     report_link = links.mlflow_artifacts("http://mlflow.example:5000", "3", "abc", "drift/drift_report.html")
     # the report itself, selected in the run's artifacts (the form MLflow's own UI links use)
-    assert report_link == "http://mlflow.example:5000/#/experiments/3/runs/abc/artifacts/drift/drift_report.html"
+    assert report_link == (
+        "http://mlflow.example:5000/#/experiments/3/runs/abc/artifacts/drift/drift_report.html"
+        "?workflowType=machine_learning"  # the training-run view of the MLflow UI, not its GenAI one
+    )
     sensor = _sensor(FakeChecks(check))
     assert any(isinstance(link, DriftReportLink) for link in sensor.operator_extra_links)
     assert sensor.execute(context={}) == check

@@ -119,7 +119,8 @@ def evidence_markdown(
         f"| {metric} on holdout {','.join(data.holdout_periods)} | value |",
         "|---|---|",
         f"| candidate v{version} | {_fmt(evaluation.candidate)} |",
-        f"| champion {'v' + champion if champion else '(none)'} | {_fmt(evaluation.champion, 4)} |",
+        f"| champion {'v' + champion if champion else '(none yet)'} | "
+        f"{_fmt(evaluation.champion, 4) if champion else '-'} |",
         f"| naive baseline | {_fmt(evaluation.baseline)} |",
         "",
         "Gate: " + "; ".join(evaluation.reasons),
@@ -127,6 +128,7 @@ def evidence_markdown(
         "",
         f"Data: {data.version or '?'} (rev {(data.rev or '?')[:10]}), trained on "
         f"{','.join(data.train_periods) or '?'}; GX validation of the window: " + ("passed" if gx == "true" else gx),
+        "",
         f"Started by: {tags.get(schema.TRIGGER, '?')}"
         + (f"; drift: {tags[schema.DRIFT_REASON]}" if tags.get(schema.DRIFT_REASON) else ""),
         "",

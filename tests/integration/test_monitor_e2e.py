@@ -69,6 +69,7 @@ def test_drift_starts_one_retraining_with_its_reason(
     ui = Settings.from_env().mlflow_ui_url
     assert conf["drift"]["report_uri"] == (
         f"{ui}/#/experiments/{check['mlflow_experiment_id']}/runs/{check['mlflow_run_id']}/artifacts/drift/drift_report.html"
+        "?workflowType=machine_learning"
     )
 
     registry = Registry(Settings.from_env())

@@ -69,7 +69,7 @@ def test_lineage_and_reproduction(make_pipeline: Any, home: Path, bike_batches: 
     assert lin.promotion["promotion.decision"] == "promoted"
     assert lin.deploy["deploy.location"].endswith("bike_demand/1")
     assert "deploy.label" in lin.deploy
-    assert lin.evaluation_report and lin.evaluation_report.endswith("evaluation_report.html")
+    assert lin.evaluation_report and "/artifacts/evaluation/evaluation_report.html" in lin.evaluation_report
     assert CHAMPION in lin.aliases and lin.reproductions == ()
     assert lineage.model_lineage(settings, "bike_demand", "champion").version == "1"
     assert "bike_sharing v0003" in lin.render()

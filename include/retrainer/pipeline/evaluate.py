@@ -134,7 +134,9 @@ def _log_evaluation(
         mlflow.log_artifact(str(plot), artifact_path=schema.artifact_dir(schema.ARTIFACT_HOLDOUT_PLOT))
         page = Path(tmp) / schema.artifact_file(schema.ARTIFACT_EVALUATION_REPORT)
         reports.evaluation_report_html(
-            f"{spec.model_name}: candidate vs champion v{ev.champion_version or '-'} on {holdout_name}",
+            f"{spec.model_name}: candidate vs "
+            + (f"champion v{ev.champion_version}" if ev.champion_version else "baseline (no champion yet)")
+            + f" on {holdout_name}",
             scored.decision, scored.y, scored.candidate, scored.champion, scored.holdout, page, spec.target.classes,
         )  # fmt: skip
         mlflow.log_artifact(str(page), artifact_path=schema.artifact_dir(schema.ARTIFACT_EVALUATION_REPORT))
