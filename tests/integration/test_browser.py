@@ -6,7 +6,8 @@ It signs in to Airflow, sees every DAG and no import error, opens each grid, tri
 ``retrain_model`` from the form (a refused value first: the form says which field and why),
 answers the review in Required Actions, reads a task log, and follows the drift check's
 *Drift report (MLflow)* button; in MLflow it opens the champion version, follows its
-evaluation-report tag and its run and model links. The README's screenshots are the ones
+evaluation-report tag and its run and model links; then the retraining the drift started
+takes over and a rollback from the form brings v1 back. The README's screenshots are the ones
 this test takes (``docs/screenshots/``; ``RETRAINER_SCREENSHOTS`` sets another folder).
 
 Needs Debian's ``chromium`` and the ``playwright`` package (never ``playwright install``):
@@ -44,7 +45,7 @@ SHOTS = Path(os.environ.get("RETRAINER_SCREENSHOTS") or REPO / "docs" / "screens
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 DATASET, MODEL = "bike_sharing", "bike_demand"
-RETRAIN, MONITOR = "retrain_model", "monitor_drift"
+RETRAIN, MONITOR, ROLLBACK = "retrain_model", "monitor_drift", "rollback_model"
 ASSISTANT_CLOSED = (
     "try { localStorage.setItem('mlflow.assistant.fab.autoOpenedOnFirstLoad_v1', 'true');"
     " localStorage.setItem('mlflow.assistant.panelOpen_v1', 'false'); } catch (e) {}"
@@ -204,6 +205,7 @@ def test_the_first_hour_in_the_browser(uis: UIs) -> None:
             _task_log(ui, run_id)
             _drift_report_button(ui)
             _mlflow(ui)
+            _roll_back(ui)
         except Exception as exc:  # what the browser showed when it failed
             seen = uis.stack.logs / "browser-failure.png"
             with contextlib.suppress(Exception):
@@ -286,10 +288,15 @@ def _review_in_required_actions(ui: Browser, run_id: str) -> None:
 
 
 def _task_log(ui: Browser, run_id: str) -> None:
-    """A task's log in the UI holds what the task said (the gate's verdict)."""
-    ui.page.goto(f"{ui.uis.airflow}/dags/{RETRAIN}/runs/{quote(run_id, safe='')}/tasks/evaluate")
+    """A task's log in the UI holds what the task said (the gate's verdict); its XCom shows
+    the record it handed on as JSON, the report's URL a link."""
+    task = f"{ui.uis.airflow}/dags/{RETRAIN}/runs/{quote(run_id, safe='')}/tasks/evaluate"
+    ui.page.goto(task)
     ui.see("gate PASSED")
     ui.shot("airflow-task-log")
+    ui.page.goto(f"{task}/xcom")
+    ui.see("report_uri")
+    ui.page.locator("a[href*='/artifacts/evaluation/evaluation_report.html']").first.wait_for()
 
 
 def _drift_report_button(ui: Browser) -> None:
@@ -323,6 +330,45 @@ def _drift_report_button(ui: Browser) -> None:
     report.wait_for_timeout(700)
     report.screenshot(path=str(SHOTS / "drift-report.png"))
     report.close()
+
+
+def _champion_and_stable(ui: Browser) -> tuple[str | None, int | None]:
+    """The registry's champion and the store's ``stable`` label of the model."""
+    from mlflow import MlflowClient
+
+    from retrainer import modelstore
+
+    client = MlflowClient(tracking_uri=ui.uis.stack.env["MLFLOW_TRACKING_URI"])
+    champion = client.get_registered_model(MODEL).aliases.get("champion")
+    entry = modelstore.read_config(ui.uis.stack.settings.model_store).get(MODEL)
+    return (str(champion) if champion else None), (entry.labels.get("stable") if entry else None)
+
+
+def _roll_back(ui: Browser) -> None:
+    """The retraining the drift started runs (its reviewer approves); v2 serves. Then a
+    rollback from the form: the champion and the serving label go back to v1 together."""
+    api = ui.uis.api
+    runs = api.request("GET", f"/api/v2/dags/{RETRAIN}/dagRuns", params={"limit": 50})["dag_runs"]
+    (drifted,) = [r for r in runs if (r.get("conf") or {}).get("drift")]
+    api.unpause(RETRAIN)
+    api.wait_for_run(RETRAIN, str(drifted["dag_run_id"]), timeout=600)
+    assert _champion_and_stable(ui) == ("2", 2), "the retraining the drift started did not take over"
+
+    dialog = ui.trigger_form(ROLLBACK)
+    assert dialog.locator("input[name=element_version]").input_value() == "previous"
+    dialog.locator("input[name=element_reason]").fill("first hour: rehearsing a rollback")
+    dialog.get_by_text(re.compile(r"^Trigger Dag - ")).click()  # closes the reason's suggestions
+    dialog.get_by_role("button", name="Trigger", exact=True).click()
+
+    def rollbacks() -> list[dict[str, Any]]:
+        return list(api.request("GET", f"/api/v2/dags/{ROLLBACK}/dagRuns", params={"limit": 10})["dag_runs"])
+
+    (run,) = _wait("the rollback run", rollbacks, api.watchdog, timeout=60)
+    api.wait_for_run(ROLLBACK, str(run["dag_run_id"]), timeout=300, answer=None)
+    assert _champion_and_stable(ui) == ("1", 1)
+    ui.page.goto(f"{ui.uis.airflow}/dags/{ROLLBACK}/runs/{quote(str(run['dag_run_id']), safe='')}")
+    ui.see("Success")
+    ui.shot("airflow-rollback")
 
 
 def _artifact_frame(page: Any) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import Any
 
 from retrainer import schema
 from retrainer.contracts import Evaluation, RunContext, SliceRow
@@ -94,3 +95,24 @@ def test_read_back_what_a_version_recorded() -> None:
 def test_filters_quote_what_they_compare() -> None:
     assert schema.tag_filter({"data.version": "v1"}, name="m") == "name = 'm' and tags.`data.version` = 'v1'"
     assert schema.tag_filter({"airflow.run_id": "it's\\x"}) == "tags.`airflow.run_id` = 'it\\'s\\\\x'"
+
+
+def test_run_names_tell_runs_apart_what_first() -> None:
+    """The MLflow UI cuts long names: what the run did comes first, then the run type and the
+    Airflow run."""
+    ctx = RunContext("monitor_drift", "manual__2026-12-04T21:16:40+00:00", run_type="manual")
+    assert schema.run_name(ctx, "drift check bike_sharing v0004") == (
+        "drift check bike_sharing v0004 · manual · monitor_drift:manual__2026-12-04T21:16:40+00:00"
+    )
+    assert schema.run_name(ctx) == "monitor_drift:manual__2026-12-04T21:16:40+00:00"
+
+
+def test_experiments_are_created_as_training_experiments(settings: Any) -> None:
+    """Not GenAI ones: the MLflow UI reads the kind to choose its view."""
+    from retrainer.registry import Registry
+
+    registry = Registry(settings)
+    experiment_id = registry.experiment_id_named("kind_check")
+    assert registry.experiment_id_named("kind_check") == experiment_id  # found, not made twice
+    tags = registry.client.get_experiment(experiment_id).tags
+    assert tags[schema.EXPERIMENT_KIND] == schema.EXPERIMENT_KIND_ML == "custom_model_development"
