@@ -13,7 +13,7 @@ AIRFLOW_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 SERVE_PORT ?= 8501
 
-.PHONY: help install demo test test-fast lint typecheck up down clean bench serve secrets reliability
+.PHONY: help install demo test test-fast lint typecheck up down clean bench serve secrets reliability soak
 
 help:
 	@echo "make demo       run the bike sharing months through real Airflow DAG runs (sets up everything)"
@@ -23,6 +23,7 @@ help:
 	@echo "make serve      TensorFlow Serving-compatible REST server over the model store (:$(SERVE_PORT))"
 	@echo "make bench      drift check vs Evidently (builds .venv-bench), model server vs mlflow models serve"
 	@echo "make reliability  races, kills and faults on real components (writes docs/reliability.md)"
+	@echo "make soak         the soak (100 ingests, 10 retrainings) and 50 drift-event bursts on the Celery stack"
 	@echo "make secrets    the secret files docker-compose.yaml reads (secrets/, from .env or generated)"
 	@echo "make clean      remove all local state ($(LOCAL)/); keeps the virtualenv"
 
@@ -62,6 +63,11 @@ test-fast: $(STAMP)
 # races, kills and faults on real components; prints the table and rewrites docs/reliability.md
 reliability: $(STAMP)
 	@$(ENV) && $(PY) -m pytest -m reliability $(PYTEST_ARGS)
+
+# the soak and the drift-event bursts alone, at full size (about an hour); writes its section of docs/reliability.md
+soak: $(STAMP)
+	@$(ENV) && RETRAINER_REQUIRE_CELERY=1 RETRAINER_SOAK_INGESTS=$${RETRAINER_SOAK_INGESTS:-100} RETRAINER_SOAK_RETRAININGS=$${RETRAINER_SOAK_RETRAININGS:-10} \
+	  $(PY) -m pytest -m soak $(PYTEST_ARGS)
 
 serve: $(STAMP)
 	@mkdir -p $(RUN)

@@ -14,18 +14,19 @@ mapped `check_dataset` group, so one dataset's waiting sensor never holds up ano
    and in the XCom). Without drift, a scheduled or manual run waits, without a worker slot,
    for the dataset's next data version (after the wait it ends as skipped); a run started
    by an announcement ends as skipped at once, as the next version starts a run of its own.
-3. **start_retraining** keeps the hygiene: at most one drift retraining in flight per
-   dataset and the spec's cooldown after the last drift retraining.
-4. **trigger_retrain** starts `retrain_model` with a conf that carries the dataset, the
-   reason, the drift summary and the data version. Its run id is derived from the dataset
-   and data version, so two triggers for the same data give one retraining.
+3. **start_retraining** keeps the spec's cooldown after the last drift retraining and makes
+   the conf: the dataset, the reason, the drift summary and the data version.
+4. **trigger_retrain** starts `retrain_model` unless a drift retraining of the dataset is
+   already in flight; the check and the start are one step, taken by one run at a time, so
+   two runs deciding at once (a burst of data versions) start one retraining. Its run id is
+   derived from the dataset and data version, so two triggers for the same data give one
+   retraining.
 """
 
 from __future__ import annotations
 
 import os
 
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag, task, task_group
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
@@ -33,6 +34,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from retrainer_airflow import tasks
 from retrainer_airflow.assets import DATA_VERSIONS
 from retrainer_airflow.defaults import dag_defaults, data_version_param, dataset_param, sensor_args
+from retrainer_airflow.retrain_trigger import TriggerRetrainOperator
 from retrainer_airflow.sensors import DriftSensor
 
 
@@ -70,12 +72,11 @@ def monitor_drift() -> None:
             return tasks.monitor.start_retraining(check)
 
         start = start_retraining(wait_for_drift.output)
-        TriggerDagRunOperator(
+        TriggerRetrainOperator(
             task_id="trigger_retrain",
             trigger_dag_id=tasks.monitor.RETRAIN_DAG_ID,
             trigger_run_id=start["run_id"],
             conf=start["conf"],
-            skip_when_already_exists=True,
         )
 
     check_dataset.expand_kwargs(datasets_to_check())

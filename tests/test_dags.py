@@ -63,6 +63,8 @@ def test_new_data_versions_reach_the_drift_monitor(dagbag) -> None:  # type: ign
     assert monitor.timetable.timetable._expression == "0 6 * * *"  # and every morning
     trigger = monitor.get_task("trigger_retrain")
     assert trigger.trigger_dag_id == "retrain_model" and trigger.skip_when_already_exists
+    # the in-flight check and the start are one task, one instance at a time over all runs
+    assert trigger.max_active_tis_per_dag == 1
     # retrain_model: monthly for the month that ended (a data interval), or when asked, not on
     # every new data version
     retrain = dagbag.dags["retrain_model"].timetable

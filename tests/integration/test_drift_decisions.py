@@ -1,8 +1,12 @@
-"""Two ``monitor_drift`` runs deciding at once, on a burst of two data versions: both pass the
-in-flight check before either has triggered (the interleaving is forced: the second run's
-check sees nothing in flight), so both trigger a retraining, one per data version. The
-retraining on the older data gives way to the one on the newer in its first task; exactly one
-trains. The same burst decided on one data version gives one run id, so one retraining.
+"""Two ``monitor_drift`` runs deciding at once, on a burst of two data versions. Under the
+scheduler the in-flight check and the trigger are one task run one at a time
+(``TriggerRetrainOperator``), so the second run finds the first's retraining
+(``test_soak::test_bursts_of_two_drift_events_start_one_retraining_each``, 50 bursts). Here the
+second line of defence: the interleaving is forced (the second run's check sees nothing in
+flight, as if the one-at-a-time rule were lost, e.g. a pool or setting changed by hand), both
+trigger, and the retraining on the older data gives way to the one on the newer in its first
+task; exactly one trains. The same burst decided on one data version gives one run id, so one
+retraining.
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ def test_two_decisions_at_once_give_one_retraining(
     again = monitor("v0005")
     assert again.states["trigger_retrain"] in ("skipped", "success") and len(_drift_runs()) == 2
     record(
-        "two monitor_drift runs deciding at once on a burst of two data versions",
+        "two monitor_drift runs deciding at once on a burst of two data versions, the in-flight check forced to miss",
         1,
         int(trained == ["drift__bike_sharing__v0005"]),
         0,

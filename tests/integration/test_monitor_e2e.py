@@ -80,7 +80,7 @@ def test_drift_starts_one_retraining_with_its_reason(
 
     # the triggered retraining is still queued: a second look must not start another one
     second = _monitor(pipe)
-    assert second.states["start_retraining"] == "skipped"
+    assert second.states["trigger_retrain"] == "skipped"
     assert len(_retrain_runs()) == 1
 
     # once it is done, the same data version still gives no second retraining
@@ -88,6 +88,13 @@ def test_drift_starts_one_retraining_with_its_reason(
     third = _monitor(pipe)
     assert third.states["trigger_retrain"] == "skipped"
     assert len(_retrain_runs()) == 1
+    # the same data, champion and spec: the answer of the first check, not measured again
+    for later in (second, third):
+        assert later.values["wait_for_drift"]["mlflow_run_id"] == check["mlflow_run_id"]
+    spec_path = Settings.from_env().spec_path("bike_sharing")
+    spec_path.write_text(spec_path.read_text() + "\n# thresholds reviewed\n")  # another spec: measured again
+    fourth = _monitor(pipe)
+    assert fourth.values["wait_for_drift"]["mlflow_run_id"] != check["mlflow_run_id"]
 
 
 def test_no_drift_starts_nothing(

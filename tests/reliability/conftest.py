@@ -75,15 +75,27 @@ def table() -> str:
     return "\n".join(lines)
 
 
-def _whole_tier(config: pytest.Config) -> bool:
-    """Whether this session ran every scenario (``make reliability``): only then is the table
-    the page's; a run of some of them prints theirs and leaves the page alone."""
+def _whole(config: pytest.Config, marker: str) -> bool:
+    """Whether this session ran every scenario of ``marker`` (``make reliability``: the table;
+    ``make soak``: the full-size soak's section): only then is it the page's; a run of some
+    of them prints theirs and leaves the page alone."""
     return (
-        config.getoption("markexpr") == "reliability"
+        config.getoption("markexpr") == marker
         and not config.getoption("keyword")
         and config.args_source == pytest.Config.ArgsSource.TESTPATHS
         and not config.getoption("maxfail")  # not stopped at the first failure (-x)
     )
+
+
+def _write_soak(text: str, exitstatus: int) -> None:
+    """The full-size soak's rows, between the page's ``<!-- soak -->`` and ``<!-- table -->``."""
+    page = (REPO / "docs" / "reliability.md").read_text()
+    head, rest = page.split("<!-- soak -->")
+    tail = rest[rest.index("<!-- table -->") :]
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    section = (f"<!-- soak -->\n## The full-size soak (`make soak`)\n\nMeasured {when} on {_machine()} "
+               f"(`make soak`, exit status {exitstatus}).\n\n{text}\n\n")  # fmt: skip
+    (REPO / "docs" / "reliability.md").write_text(head + section + tail)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -93,7 +105,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     print("\n\nReliability scenarios\n" + text, file=sys.stderr)
     if DELIVERIES:
         print("\n" + deliveries_table(), file=sys.stderr)
-    if not _whole_tier(session.config):
+    if _whole(session.config, "soak"):
+        _write_soak(text, exitstatus)
+        return
+    if not _whole(session.config, "reliability"):
         print("(some scenarios only: docs/reliability.md left as it is)", file=sys.stderr)
         return
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

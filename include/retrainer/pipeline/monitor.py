@@ -7,7 +7,9 @@ champion's data (at most one training window of it). The check covers feature dr
 target drift, the champion's prediction drift and, since batches carry labels, its
 performance on the new data against its own holdout score. Each check is one MLflow run
 (per Airflow run, so a retry reuses it) holding the HTML report, the scores and the
-decision.
+decision; a later check of the same data version against the same champion under the same
+spec file, in any Airflow run, reuses that answer (tag ``drift.basis``) instead of measuring
+again.
 """
 
 from __future__ import annotations
@@ -88,6 +90,32 @@ def _recorded(registry: Registry, mlflow_run: str | None) -> DriftCheck | None:
     return DriftCheck.from_json(json.loads(recorded)) if recorded else None
 
 
+def _basis(settings: Settings, spec: DatasetSpec, version: DataVersion, champion: str) -> str:
+    """What a check's answer depends on: the data version's commit, the champion version and the
+    spec file (its drift rules, columns and gate metric). The same basis, the same answer."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{version.rev}\n{champion}\n".encode())
+    digest.update(settings.spec_path(spec.name).read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def _same_check(registry: Registry, spec: DatasetSpec, basis: str) -> DriftCheck | None:
+    """A finished check with this basis, in any Airflow run (the daily check of unchanged data,
+    a burst announcing one version twice): its answer."""
+    runs = registry.client.search_runs(
+        [registry.experiment_id(spec)],
+        filter_string=schema.tag_filter({schema.RUN_KIND: schema.DRIFT_CHECK_KIND, schema.DRIFT_BASIS: basis}),
+        order_by=["attributes.start_time ASC"],
+        max_results=20,
+    )
+    for run in runs:
+        recorded = run.data.tags.get(schema.DRIFT_RESULT)
+        if recorded:
+            return DriftCheck.from_json(json.loads(recorded))
+    return None
+
+
 @dataclass(frozen=True)
 class _Measured:
     """A drift measurement: the data compared, the drift found and the champion's score."""
@@ -130,10 +158,16 @@ def check_drift(settings: Settings, dataset: str, data_version: str | None, ctx:
     if not new_periods:
         reason = f"{version.tag} holds nothing newer than champion v{champion}'s data"
         return DriftCheck("no_new_data", False, reason, version.label, champion, dataset=dataset)
+    basis = _basis(settings, spec, version, champion)
+    same = _same_check(registry, spec, basis)
+    if same is not None:  # the same data, champion and rules: the same answer, not measured again
+        log.info("drift check of %s %s against champion v%s: already answered by MLflow run %s (same data, "
+                 "champion and spec); reusing it", dataset, version.label, champion, same.mlflow_run_id)  # fmt: skip
+        return replace(same, dataset=dataset)
     run_id, _ = registry.get_or_create_run(
         spec,
         ctx,
-        {schema.RUN_KIND: schema.DRIFT_CHECK_KIND, **this_version},
+        {schema.RUN_KIND: schema.DRIFT_CHECK_KIND, schema.DRIFT_BASIS: basis, **this_version},
         match=this_version,
         what=f"drift check {spec.name} {version.label}",
     )

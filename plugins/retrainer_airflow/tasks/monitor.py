@@ -4,6 +4,7 @@ and start_retraining."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -14,7 +15,7 @@ from retrainer_airflow.tasks.runtime import Json, context, params, read, run_con
 log = logging.getLogger(__name__)
 
 RETRAIN_DAG_ID = "retrain_model"
-#: how many of a dataset's newest data versions are looked at for a drift retraining in flight
+#: how many data versions either side of the one decided on are looked at for a drift retraining in flight
 IN_FLIGHT_LOOKBACK = 50
 
 
@@ -64,26 +65,18 @@ def check_drift(dataset: str, data_version: str) -> DriftCheck:
 
 
 def start_retraining(check: Json | None) -> Json:
-    """Hygiene before a drift-triggered retraining: at most one drift retraining in flight per
-    dataset, and none within the spec's cooldown after the last one. Returns the run id (one
-    per data version, so two triggers for the same data give one retraining) and the conf
-    for ``retrain_model``."""
+    """Before a drift-triggered retraining: drift that calls for one, and none within the spec's
+    cooldown after the last one. Returns the run id (one per data version, so two triggers for
+    the same data give one retraining) and the conf for ``retrain_model``. Whether a drift
+    retraining of the dataset is in flight is asked by ``trigger_retrain`` itself, one decision
+    at a time (``TriggerRetrainOperator``), so that two runs deciding at once never both start
+    one."""
     from retrainer.pipeline import monitor
 
     drift = read(DriftCheck, check, "wait_for_drift") if check else None
     if drift is None or not drift.retrain or drift.data_version is None:
         raise AirflowSkipException("no drift that calls for retraining")
     dataset = drift.dataset or params()["dataset"]
-    from retrainer.versioning import version_label, version_number
-
-    newest = version_number(drift.data_version) or 0
-    first = max(1, newest - IN_FLIGHT_LOOKBACK + 1)
-    recent = [drift_run_id(dataset, version_label(n)) for n in range(first, newest + 1)]
-    in_flight = context()["ti"].get_dr_count(dag_id=RETRAIN_DAG_ID, run_ids=recent, states=["queued", "running"])
-    if in_flight:
-        raise AirflowSkipException(
-            f"{in_flight} drift retraining(s) of {dataset} already in flight; not starting another"
-        )
     s = settings()
     wait = monitor.cooldown_remaining(s, s.load_spec(dataset))
     if wait > 0:
@@ -92,3 +85,15 @@ def start_retraining(check: Json | None) -> Json:
         )
     conf = RetrainConf(dataset, drift.data_version, f"drift: {drift.reason}", drift.summary())
     return RetrainRequest(drift_run_id(dataset, drift.data_version), conf).to_json()
+
+
+def in_flight(ti: Any, dataset: str, data_version: str) -> int:
+    """How many drift retrainings of ``dataset`` are queued or running: those started on any data
+    version within ``IN_FLIGHT_LOOKBACK`` of ``data_version``, older or newer (in a burst, the
+    run deciding on the older version can come second)."""
+    from retrainer.versioning import version_label, version_number
+
+    number = version_number(data_version) or 0
+    first = max(1, number - IN_FLIGHT_LOOKBACK + 1)
+    near = [drift_run_id(dataset, version_label(n)) for n in range(first, number + IN_FLIGHT_LOOKBACK + 1)]
+    return int(ti.get_dr_count(dag_id=RETRAIN_DAG_ID, run_ids=near, states=["queued", "running"]))

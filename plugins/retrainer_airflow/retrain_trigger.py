@@ -1,0 +1,39 @@
+"""``trigger_retrain``: start a drift retraining unless one of the dataset is in flight, as one step.
+
+Two ``monitor_drift`` runs that decide at once (a burst of data versions, each announced on its
+own) would otherwise both find nothing in flight and both start a retraining. Here the
+in-flight check and the trigger happen in one task, and the task runs one instance at a time
+across every ``monitor_drift`` run (``max_active_tis_per_dag=1``, held by the scheduler until
+the instance has ended): the run it starts is in the metadata database, queued, before the next
+decision looks. Airflow's own trigger step (``TriggerDagRunOperator``) does the rest: the run
+id is one per dataset and data version, and one that exists already is skipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk.exceptions import AirflowSkipException
+
+
+class TriggerRetrainOperator(TriggerDagRunOperator):
+    """Starts ``retrain_model`` with the conf ``start_retraining`` made, one decision at a time."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_active_tis_per_dag", 1)
+        kwargs.setdefault("skip_when_already_exists", True)
+        super().__init__(**kwargs)
+
+    def execute(self, context: Any) -> Any:
+        from retrainer_airflow.tasks import monitor
+
+        conf = self.conf if isinstance(self.conf, dict) else {}
+        dataset, version = conf.get("dataset"), conf.get("data_version")
+        if dataset and version:
+            busy = monitor.in_flight(context["ti"], str(dataset), str(version))
+            if busy:
+                raise AirflowSkipException(
+                    f"{busy} drift retraining(s) of {dataset} already in flight; not starting another for {version}"
+                )
+        return super().execute(context)
