@@ -191,6 +191,37 @@ def test_tf_serving_reads_the_model_config_and_matches_the_exporter(services: di
     assert services["tensorflow-serving"]["depends_on"]["airflow-init"]  # it writes the first config
 
 
+def _monitoring_config_class() -> Any:
+    """TF Serving's MonitoringConfig message (tensorflow_serving/config/monitoring_config.proto,
+    not shipped in the tensorflow-serving-api wheel), built from its definition."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    f = descriptor_pb2.FileDescriptorProto(name="monitoring_config.proto", package="tensorflow.serving",
+                                           syntax="proto3")  # fmt: skip
+    prom = f.message_type.add(name="PrometheusConfig")
+    prom.field.add(name="enable", number=1, type=8, label=1)  # bool
+    prom.field.add(name="path", number=2, type=9, label=1)  # string
+    mon = f.message_type.add(name="MonitoringConfig")
+    mon.field.add(
+        name="prometheus_config", number=1, type=11, label=1, type_name=".tensorflow.serving.PrometheusConfig"
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(f)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig"))
+
+
+def test_tf_serving_exposes_the_metrics_the_deploy_check_reads(services: dict[str, Any]) -> None:
+    from google.protobuf import text_format
+
+    from retrainer import serving_metrics
+
+    tfs = services["tensorflow-serving"]
+    flags = dict(f.removeprefix("--").split("=", 1) for f in compose.argv(tfs)[1:])
+    mount = next(v for v in tfs["volumes"] if v.endswith(f"{flags['monitoring_config_file']}:ro"))
+    config = text_format.Parse((REPO / mount.split(":")[0]).read_text(), _monitoring_config_class()())
+    assert config.prometheus_config.enable and config.prometheus_config.path == serving_metrics.PATH
+
+
 # ------------------------------------------------------------------ environment and secrets
 
 #: environment variables read by the code (include/, plugins/) and by the libraries it drives,
@@ -261,6 +292,7 @@ def test_every_variable_the_code_reads_is_set_for_each_service_that_runs_it(serv
                 "MLFLOW_FLASK_SERVER_SECRET_KEY", "MLFLOW_ARTIFACTS_DESTINATION", "MLFLOW_ALLOWED_HOSTS"):  # fmt: skip
         assert mlflow.get(key), f"mlflow lacks {key}"
     assert "mlflow:5000" in mlflow["MLFLOW_ALLOWED_HOSTS"].split(",")
+    assert mlflow["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"  # no GenAI job runner (eight more processes)
     assert (
         mlflow["MLFLOW_ADMIN_USERNAME"] == compose.environment(services["airflow-worker"])["MLFLOW_TRACKING_USERNAME"]
     )

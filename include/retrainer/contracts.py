@@ -394,6 +394,10 @@ class ServerCheck(Record):
     p50_ms: float
     p99_ms: float
     requests: int
+    # what the server's own metrics counted of the check's predict calls (-1: it exposes none)
+    # and the p99 it measured (a histogram bucket's upper bound, ms)
+    server_counted: int = -1
+    server_p99_ms: float | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@ serving the previous version until the check passes):
 * health: does the server report the version AVAILABLE?
 * correctness: do its predictions on sample holdout rows equal the registry model's?
 * latency: is the 99th percentile of single-row requests under the spec's limit?
+* telemetry: did the server's own Prometheus metrics (TensorFlow Serving's path and names,
+  ``retrainer.serving_metrics``) count those requests for the version? The server-side p99
+  is recorded beside the client's. A server that exposes no metrics is noted, not failed.
 
 The server is ``RETRAINER_SERVING_URL`` when one is set (TensorFlow Serving, or ``make
 serve``); otherwise the embedded model server is started on loopback over the model store
@@ -30,7 +33,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from retrainer import modelstore, serving, storage
+from retrainer import modelstore, serving, serving_metrics, storage
 from retrainer.contracts import ServerCheck
 from retrainer.deployment import compare
 from retrainer.settings import Settings
@@ -140,12 +143,15 @@ def check(
         client = _wait_available(client, base_url, route, version, wait_s)
         rows = _rows(sample, spec)
         diff = _check_predictions(client, base_url, route, rows, expected, spec.deploy.tolerance)
+        before = _metrics(client)
         p50, p99, times = _check_latency(client, route, rows, spec.deploy.latency_requests, spec.deploy.max_p99_ms)
+        counted, server_p99 = _check_metrics(before, _metrics(client), spec.model_name, version, label, times + 1)
     finally:
         client.close()
-    log.info("deploy check of %s v%s at %s%s: max |diff| %.3g on %d rows, p50 %.1f ms, p99 %.1f ms",
-             spec.model_name, version, base_url, route, diff, len(rows), p50, p99)  # fmt: skip
-    return ServerCheck(base_url, route, diff, len(rows), p50, p99, times)
+    log.info("deploy check of %s v%s at %s%s: max |diff| %.3g on %d rows, p50 %.1f ms, p99 %.1f ms (server: %s)",
+             spec.model_name, version, base_url, route, diff, len(rows), p50, p99,
+             "no metrics" if counted < 0 else f"{counted} counted, p99 <= {server_p99} ms")  # fmt: skip
+    return ServerCheck(base_url, route, diff, len(rows), p50, p99, times, counted, server_p99)
 
 
 def _wait_available(client: _Client, base_url: str, route: str, version: str, wait_s: float) -> _Client:
@@ -188,6 +194,42 @@ def _check_predictions(
             f"sample rows (allowed {allowed:.3g})"
         )
     return diff
+
+
+def _metrics(client: _Client) -> list[serving_metrics.Sample] | None:
+    """The server's Prometheus metrics, or None if it exposes none at TF Serving's path."""
+    status, body = client.call("GET", serving_metrics.PATH)
+    if status != 200 or not isinstance(body, str):
+        return None
+    return serving_metrics.parse(body)
+
+
+def _check_metrics(
+    before: list[serving_metrics.Sample] | None,
+    after: list[serving_metrics.Sample] | None,
+    model: str,
+    version: str,
+    label: str | None,
+    sent: int,
+) -> tuple[int, float | None]:
+    """Telemetry: the successful predict calls the server counted for the version between the
+    two reads (at least the ``sent`` of the check; other clients may add), and the p99 of the
+    latency it measured (a bucket's upper bound, ms). (-1, None) for a server without metrics."""
+    if before is None or after is None:
+        log.warning("telemetry: the server exposes no metrics at %s; not checked", serving_metrics.PATH)
+        return -1, None
+    m = serving_metrics
+    match = {"model_name": model, "API": "predict", "version": str(int(version)), **({"label": label} if label else {})}
+    ok = {**match, "status": "OK"}
+    counted = int(m.total(m.select(after, m.COUNT, **ok)) - m.total(m.select(before, m.COUNT, **ok)))
+    if counted < sent:
+        raise DeployCheckError(
+            f"telemetry: the server's metrics counted {counted} successful predict calls of {model} v{version}"
+            f"{f' ({label})' if label else ''} for the {sent} the check made ({m.COUNT} at {m.PATH})"
+        )
+    hist = f"{m.LATENCY}_bucket"
+    p99_us = m.quantile(m.buckets(m.select(before, hist, **match)), m.buckets(m.select(after, hist, **match)), 0.99)
+    return counted, None if p99_us is None or p99_us == float("inf") else p99_us / 1000
 
 
 def _check_latency(

@@ -143,6 +143,7 @@ DEPLOY_VERIFIED = "deploy.verified"
 DEPLOY_MAX_ABS_DIFF = "deploy.max_abs_diff"
 DEPLOY_CHECK_P50 = "deploy.check.p50_ms"
 DEPLOY_CHECK_P99 = "deploy.check.p99_ms"
+DEPLOY_CHECK_SERVER_P99 = "deploy.check.server_p99_ms"
 DEPLOY_CHECK_ENDPOINT = "deploy.check.endpoint"
 DEPLOY_CHECK_ERROR = "deploy.check.error"
 TFLITE_LOCATION = "tflite.location"
@@ -350,12 +351,19 @@ def rejected_tags(by: str, reason: str, at: str | None = None) -> dict[str, str]
     return tags
 
 
+def _server_p99(check: ServerCheck) -> str:
+    if check.server_counted < 0:
+        return "not exposed"
+    return "over 10 s" if check.server_p99_ms is None else f"{check.server_p99_ms:g}"
+
+
 def verified_tags(check: ServerCheck) -> dict[str, str]:
     return {
         DEPLOY_VERIFIED: "true",
         DEPLOY_MAX_ABS_DIFF: f"{check.max_abs_diff:.3g}",
         DEPLOY_CHECK_P50: f"{check.p50_ms:.2f}",
         DEPLOY_CHECK_P99: f"{check.p99_ms:.2f}",
+        DEPLOY_CHECK_SERVER_P99: _server_p99(check),
         DEPLOY_CHECK_ENDPOINT: check.endpoint + check.route,
     }
 

@@ -18,6 +18,10 @@ At start it loads and warms every served version in the background: ``GET /healt
 answers as soon as the process listens (liveness), ``GET /readyz`` only once every served
 version answered a first call (readiness), so the first real request is as fast as the rest.
 
+``GET /monitoring/prometheus/metrics`` (TensorFlow Serving's path and metric names) gives the
+request counts and the latency histogram of predict calls per model, version and label
+(``retrainer.serving_metrics``).
+
 ``python -m retrainer.serving --port 8501`` serves the store of the current settings.
 """
 
@@ -28,12 +32,13 @@ import json
 import logging
 import re
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from retrainer import request_contract
+from retrainer import request_contract, serving_metrics
 from retrainer.modelstore import CONFIG_NAME, SAVED_MODEL, SIGNATURE, STABLE, ModelEntry, read_config
 
 log = logging.getLogger(__name__)
@@ -66,6 +71,7 @@ class ModelServer:
                              f" got {self.out_of_range!r}")  # fmt: skip
         self.ready = threading.Event()
         self.warm_error = ""
+        self.metrics = serving_metrics.Metrics()
 
     def config(self) -> dict[str, ModelEntry]:
         path = self.store / CONFIG_NAME
@@ -139,10 +145,25 @@ class ModelServer:
         return HTTPStatus.OK, {"status": "ready", **({"errors": self.warm_error} if self.warm_error else {})}
 
     def predict(self, model: str, body: Any, version: int | None = None, label: str | None = None) -> dict[str, Any]:
+        """Predictions of the version asked for (by number or label, else ``stable``); every
+        call is counted, and timed when it succeeds, in ``metrics``."""
+        t0 = time.perf_counter()
+        named = label or ("" if version is not None else STABLE)
+        served: int | None = None
+        try:
+            served = self.resolve(model, version, label)
+            out = self._predict(model, served, body)
+        except RequestError as exc:
+            known = model if model in self._config else "(not served)"  # no label per unknown name
+            self.metrics.observe("predict", known, served, named, exc.status.name, time.perf_counter() - t0)
+            raise
+        self.metrics.observe("predict", model, served, named, "OK", time.perf_counter() - t0)
+        return out
+
+    def _predict(self, model: str, v: int, body: Any) -> dict[str, Any]:
         import numpy as np
         import tensorflow as tf
 
-        v = self.resolve(model, version, label)
         fn = self.signature(model, v)
         specs = fn.structured_input_signature[1]
         columns, row_format, extra, where = _columns(body, list(specs))
@@ -173,8 +194,15 @@ class ModelServer:
         return {"predictions": out} if row_format else {"outputs": out}
 
     def status(self, model: str, version: int | None = None, label: str | None = None) -> dict[str, Any]:
-        v = self.resolve(model, version, label)
+        named = label or ("" if version is not None else STABLE)
+        try:
+            v = self.resolve(model, version, label)
+        except RequestError as exc:
+            known = model if model in self._config else "(not served)"
+            self.metrics.observe("status", known, None, named, exc.status.name, 0.0)
+            raise
         self.signature(model, v)  # AVAILABLE means loaded and callable, as in TensorFlow Serving
+        self.metrics.observe("status", model, v, named, "OK", 0.0)
         return {
             "model_version_status": [
                 {"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
@@ -215,6 +243,7 @@ def _columns(body: Any, names: list[str]) -> tuple[dict[str, list[Any]], bool, l
 
 _PREDICT = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:predict$")
 _STATUS = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?$")
+_GET_ONLY = ("/healthz", "/readyz", serving_metrics.PATH)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -245,6 +274,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _send_text(self, text: str, content_type: str) -> None:
+        data = text.encode()
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _not_allowed(self, allow: str) -> None:
         message = f"{self.command} is not allowed on {self.path} (use {allow})"
         self._send(HTTPStatus.METHOD_NOT_ALLOWED, {"error": message}, {"Allow": allow})
@@ -255,7 +292,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.read(length)
         if _PREDICT.match(self.path):
             self._not_allowed("POST")
-        elif _STATUS.match(self.path) or self.path in ("/healthz", "/readyz"):
+        elif _STATUS.match(self.path) or self.path in _GET_ONLY:
             self._not_allowed("GET")
         else:
             self._send(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: {self.command} {self.path}"})
@@ -268,6 +305,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.path == "/readyz":  # readiness: every served version loaded and warmed
             self._send(*self.model_server.readiness())
+            return
+        if self.path == serving_metrics.PATH:
+            self._send_text(self.model_server.metrics.render(), serving_metrics.CONTENT_TYPE)
             return
         if _PREDICT.match(self.path):
             self._not_allowed("POST")
@@ -285,7 +325,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         m = _PREDICT.match(self.path)
-        if not m and (_STATUS.match(self.path) or self.path in ("/healthz", "/readyz")):
+        if not m and (_STATUS.match(self.path) or self.path in _GET_ONLY):
             self._not_allowed("GET")
             return
         try:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -187,7 +188,7 @@ def test_out_of_range_may_be_only_logged(store: Path, rows: pd.DataFrame, bike_s
     ("method", "path", "allow"),
     [("GET", "/v1/models/bike_demand:predict", "POST"), ("POST", "/v1/models/bike_demand", "GET"),
      ("PUT", "/v1/models/bike_demand:predict", "POST"), ("DELETE", "/v1/models/bike_demand", "GET"),
-     ("POST", "/readyz", "GET")],
+     ("POST", "/readyz", "GET"), ("POST", "/monitoring/prometheus/metrics", "GET")],
 )  # fmt: skip
 def test_a_wrong_method_is_a_405(url: str, method: str, path: str, allow: str) -> None:
     base = url.removesuffix("/v1/models")
@@ -212,6 +213,66 @@ def test_liveness_at_once_readiness_once_every_served_version_is_warm(url: str) 
             assert err.code == 503 and json.loads(err.read())["status"] == "loading"
             assert time.monotonic() < deadline, "not ready within 120 s"
             time.sleep(0.2)
+
+
+def _metrics(url: str) -> list[Any]:
+    from retrainer import serving_metrics
+
+    base = url.removesuffix("/v1/models")
+    with urllib.request.urlopen(f"{base}{serving_metrics.PATH}", timeout=30) as resp:
+        assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        return serving_metrics.parse(resp.read().decode())
+
+
+def test_prometheus_metrics_count_and_time_calls_per_model_version_and_label(
+    url: str, rows: pd.DataFrame, bike_spec: DatasetSpec
+) -> None:
+    """TensorFlow Serving's path and names; counts by status, latency of good predict calls,
+    each by model, version and the label the request named."""
+    from retrainer import serving_metrics as m
+
+    before = _metrics(url)
+    body = {"instances": _instances(rows, bike_spec, 2)}
+    for _ in range(3):
+        assert _call(f"{url}/bike_demand:predict", body)[0] == 200  # stable: v1
+    assert _call(f"{url}/bike_demand/versions/2:predict", body)[0] == 200
+    assert _call(f"{url}/bike_demand:predict", {"instances": []})[0] == 400
+    assert _call(f"{url}/nope:predict", body)[0] == 404
+    after = _metrics(url)
+
+    def delta(name: str, **labels: str) -> float:
+        return m.total(m.select(after, name, **labels)) - m.total(m.select(before, name, **labels))
+
+    stable = {"model_name": "bike_demand", "API": "predict", "version": "1", "label": "stable"}
+    assert delta(m.COUNT, **stable, status="OK") == 3
+    assert delta(m.COUNT, model_name="bike_demand", API="predict", version="2", label="", status="OK") == 1
+    assert delta(m.COUNT, model_name="bike_demand", label="stable", status="BAD_REQUEST") == 1
+    assert delta(m.COUNT, model_name="(not served)", status="NOT_FOUND") == 1  # no series per unknown name
+    assert delta(f"{m.LATENCY}_count", **stable) == 3
+    histogram = m.buckets(m.select(after, f"{m.LATENCY}_bucket", **stable))
+    assert histogram[float("inf")] == m.total(m.select(after, f"{m.LATENCY}_count", **stable))
+    assert list(histogram.values()) == sorted(histogram.values())  # cumulative
+    p99 = m.quantile(m.buckets(m.select(before, f"{m.LATENCY}_bucket", **stable)), histogram, 0.99)
+    assert p99 is not None and p99 in m.BUCKETS_US
+
+
+def test_the_metrics_text_reads_back() -> None:
+    from retrainer import serving_metrics as m
+
+    metrics = m.Metrics()
+    metrics.observe("predict", 'odd"name', 3, "canary", "OK", 0.0007)
+    metrics.observe("predict", 'odd"name', 3, "canary", "OK", 0.02)
+    metrics.observe("status", 'odd"name', 3, "canary", "OK", 0.0)
+    samples = m.parse(metrics.render())
+    assert m.total(m.select(samples, m.COUNT, model_name='odd"name', API="predict")) == 2
+    assert m.total(m.select(samples, m.COUNT, API="status")) == 1
+    cumulative = m.buckets(m.select(samples, f"{m.LATENCY}_bucket"))
+    assert cumulative[1000.0] == 1 and cumulative[25_000.0] == 2 and cumulative[float("inf")] == 2
+    assert m.quantile({}, cumulative, 0.5) == 1000.0 and m.quantile({}, cumulative, 0.99) == 25_000.0
+    assert m.quantile(cumulative, cumulative, 0.99) is None  # nothing between two equal reads
+    # TensorFlow Serving's own lines (no version, no label) are read and matched as well
+    tfs = m.parse(':tensorflow:serving:request_count{model_name="bike_demand",status="OK"} 7\n# HELP x y\n')
+    assert m.total(m.select(tfs, m.COUNT, model_name="bike_demand", version="4", status="OK")) == 7
 
 
 def test_label_needs_a_complete_version(store: Path) -> None:
@@ -240,6 +301,14 @@ def test_canary_label_status_and_the_deploy_check(
         result = postdeploy.check(base, bike_spec, "2", sample, expected, label=modelstore.CANARY)
         assert result.max_abs_diff == 0 and result.rows == 16 and result.requests == bike_spec.deploy.latency_requests
         assert result.route == "/v1/models/bike_demand/labels/canary" and 0 < result.p50_ms <= result.p99_ms
+        # the server's own metrics counted the check's calls (the latency requests and a warm-up)
+        assert result.server_counted == bike_spec.deploy.latency_requests + 1
+        assert result.server_p99_ms is not None and result.server_p99_ms > 0
+        from retrainer import serving_metrics
+
+        stopped = mock.patch.object(serving_metrics.Metrics, "observe")  # a server that stopped counting
+        with stopped, pytest.raises(postdeploy.DeployCheckError, match=r"telemetry: the server's metrics counted 0"):
+            postdeploy.check(base, bike_spec, "2", sample, expected, label=modelstore.CANARY)
         with pytest.raises(postdeploy.DeployCheckError, match="predict: served predictions differ"):
             postdeploy.check(base, bike_spec, "2", sample, expected + 50, label=modelstore.CANARY)
         strict = replace(bike_spec, deploy=replace(bike_spec.deploy, max_p99_ms=0.0001, latency_requests=5))
