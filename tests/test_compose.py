@@ -245,6 +245,8 @@ OPTIONAL = {
     "RETRAINER_RETRY_DELAY_S": "30",
     "RETRAINER_REVIEW_POKE_S": "the review trigger's default",
     "RETRAINER_SERVING_OUT_OF_RANGE": "refuse (the embedded model server; the compose serves with TF Serving)",
+    "RETRAINER_SERVING_BATCH_TIMEOUT_US": "1000 (the embedded model server; TF Serving has its batching config)",
+    "RETRAINER_SERVING_MAX_BATCH_ROWS": "256 (the embedded model server; TF Serving has its batching config)",
     "RETRAINER_RETRAIN_SCHEDULE": "as each period of the most frequent training.every among the specs starts",
     "RETRAINER_ALERT_WEBHOOK": "no webhook: failures are in the task log and the Airflow UI",
     "RETRAINER_REVIEWER_PASSWORD": "only for `python -m retrainer reviewers add`",

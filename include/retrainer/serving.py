@@ -38,7 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from retrainer import request_contract, serving_metrics
+from retrainer import request_contract, serving_batch, serving_metrics
 from retrainer.modelstore import CONFIG_NAME, SAVED_MODEL, SIGNATURE, STABLE, ModelEntry, read_config
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,8 @@ class ModelServer:
         self.ready = threading.Event()
         self.warm_error = ""
         self.metrics = serving_metrics.Metrics()
+        self.batch_limits = serving_batch.BatchLimits.from_env()
+        self._batchers: dict[tuple[str, int], serving_batch.Batcher] = {}
 
     def config(self) -> dict[str, ModelEntry]:
         path = self.store / CONFIG_NAME
@@ -152,7 +154,12 @@ class ModelServer:
         served: int | None = None
         try:
             served = self.resolve(model, version, label)
-            out = self._predict(model, served, body)
+            batcher = self._batcher(model, served)
+            if batcher is None:
+                out = self._predict(model, served, body, None)
+            else:
+                with batcher.in_flight():  # a batch being formed waits for this request to join
+                    out = self._predict(model, served, body, batcher)
         except RequestError as exc:
             known = model if model in self._config else "(not served)"  # no label per unknown name
             self.metrics.observe("predict", known, served, named, exc.status.name, time.perf_counter() - t0)
@@ -160,7 +167,22 @@ class ModelServer:
         self.metrics.observe("predict", model, served, named, "OK", time.perf_counter() - t0)
         return out
 
-    def _predict(self, model: str, v: int, body: Any) -> dict[str, Any]:
+    def _batcher(self, model: str, v: int) -> serving_batch.Batcher | None:
+        """The version's batching thread (``retrainer.serving_batch``); None with batching off."""
+        if not self.batch_limits.enabled:
+            return None
+        key = (model, v)
+        batcher = self._batchers.get(key)
+        if batcher is None:
+            fn = self.signature(model, v)
+            with self._lock:
+                batcher = self._batchers.get(key)
+                if batcher is None:
+                    batcher = serving_batch.Batcher(_model_call(fn), self.batch_limits, f"{model}-{v}")
+                    self._batchers[key] = batcher
+        return batcher
+
+    def _predict(self, model: str, v: int, body: Any, batcher: serving_batch.Batcher | None) -> dict[str, Any]:
         import numpy as np
         import tensorflow as tf
 
@@ -175,7 +197,7 @@ class ModelServer:
             if checked.problems:
                 raise RequestError(HTTPStatus.BAD_REQUEST, "request refused: " + "; ".join(checked.problems))
             columns = {**columns, **checked.columns}
-        tensors = {}
+        arrays = {}
         for name, spec in specs.items():
             values = columns[name]
             try:
@@ -187,8 +209,8 @@ class ModelServer:
                 raise RequestError(
                     HTTPStatus.BAD_REQUEST, f"input '{name}' must be {spec.dtype.name} values: {exc}"
                 ) from None
-            tensors[name] = tf.constant(arr.reshape(-1, 1))
-        raw = next(iter(fn(**tensors).values())).numpy()
+            arrays[name] = arr
+        raw = (batcher or _model_call(fn))(arrays)
         # one value per row (a [rows, 1] output) flat; class probabilities as one list per row
         out = raw.reshape(-1).tolist() if raw.ndim < 2 or raw.shape[-1] == 1 else raw.reshape(len(raw), -1).tolist()
         return {"predictions": out} if row_format else {"outputs": out}
@@ -208,6 +230,16 @@ class ModelServer:
                 {"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
             ]
         }
+
+
+def _model_call(fn: Any) -> serving_batch.Call:
+    """One call of the version's signature on rows of input values (one array per input)."""
+    import tensorflow as tf
+
+    def call(arrays: dict[str, Any]) -> Any:
+        return next(iter(fn(**{n: tf.constant(a.reshape(-1, 1)) for n, a in arrays.items()}).values())).numpy()
+
+    return call
 
 
 def _columns(body: Any, names: list[str]) -> tuple[dict[str, list[Any]], bool, list[str], list[str]]:

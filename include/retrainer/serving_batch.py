@@ -1,0 +1,157 @@
+"""Adaptive request batching for the model server: concurrent requests share one model call.
+
+Each served version has one batching thread. A request hands its input arrays to it and waits.
+The thread takes the first request waiting and, **only while other requests are in flight**
+(being parsed, checked or queued for the same version), waits up to ``timeout_s`` for them
+to join, up to ``max_rows`` rows; then it calls the model once on all their rows and hands
+each request its own rows of the answer. A lone client (one request at a time) is never made
+to wait: its call goes through at once. The limits mirror TensorFlow Serving's batching
+parameters (``batch_timeout_micros``, ``max_batch_size``); ``RETRAINER_SERVING_BATCH_TIMEOUT_US``
+(default 1000; 0 turns batching off) and ``RETRAINER_SERVING_MAX_BATCH_ROWS`` (default 256)
+set them.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+#: one model call: input values by input name (one array each, rows first) -> the output rows
+Call = Callable[[dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    timeout_s: float = 0.001  # how long a batch waits for requests in flight to join it
+    max_rows: int = 256  # rows of one model call (a larger request runs alone)
+
+    @property
+    def enabled(self) -> bool:
+        return self.timeout_s > 0 and self.max_rows > 1
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> BatchLimits:
+        env = dict(os.environ if env is None else env)
+        timeout = env.get("RETRAINER_SERVING_BATCH_TIMEOUT_US", "1000")
+        rows = env.get("RETRAINER_SERVING_MAX_BATCH_ROWS", "256")
+        timeout_us = _number("RETRAINER_SERVING_BATCH_TIMEOUT_US", timeout)
+        max_rows = _number("RETRAINER_SERVING_MAX_BATCH_ROWS", rows)
+        return cls(timeout_us / 1e6, int(max_rows))
+
+
+def _number(key: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{key} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{key} must be 0 or more, got {raw!r}")
+    return value
+
+
+@dataclass
+class _Request:
+    inputs: dict[str, np.ndarray]
+    rows: int
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+class Batcher:
+    """One version's batching thread (see the module docstring). ``calls`` and ``rows`` count
+    model calls and the rows they took, for tests and benchmarks."""
+
+    def __init__(self, call: Call, limits: BatchLimits, name: str = "") -> None:
+        self._call = call
+        self.limits = limits
+        self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self.calls = 0
+        self.rows = 0
+        threading.Thread(target=self._run, name=f"batch-{name}", daemon=True).start()
+
+    @contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Around a request from its first byte to its answer: while it lasts, a batch being
+        formed waits for the request to join it (up to the timeout)."""
+        with self._lock:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> Any:
+        """The model's answer for these rows (call within :meth:`in_flight`)."""
+        rows = len(next(iter(inputs.values())))
+        request = _Request(inputs, rows)
+        self._queue.put(request)
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+        return request.result
+
+    def _others_coming(self, batch: list[_Request]) -> bool:
+        with self._lock:
+            return self._in_flight > len(batch)
+
+    def _collect(self, first: _Request) -> list[_Request]:
+        batch, rows = [first], first.rows
+        deadline = time.monotonic() + self.limits.timeout_s
+        while rows < self.limits.max_rows:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._others_coming(batch):
+                    break
+                try:
+                    nxt = self._queue.get(timeout=min(left, 0.0002))
+                except queue.Empty:
+                    continue
+            if rows + nxt.rows > self.limits.max_rows:
+                self._run_batch([nxt])  # would overflow this batch: runs on its own, not late
+                continue
+            batch.append(nxt)
+            rows += nxt.rows
+        return batch
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            self._run_batch(self._collect(first) if first.rows < self.limits.max_rows else [first])
+
+    def _run_batch(self, batch: list[_Request]) -> None:
+        import numpy as np
+
+        try:
+            if len(batch) == 1:
+                out = self._call(batch[0].inputs)
+                parts = [out]
+            else:
+                names = batch[0].inputs.keys()
+                joined = {n: np.concatenate([r.inputs[n] for r in batch]) for n in names}
+                out = self._call(joined)
+                parts = np.split(out, np.cumsum([r.rows for r in batch])[:-1])
+            self.calls += 1
+            self.rows += sum(r.rows for r in batch)
+            for request, part in zip(batch, parts, strict=True):
+                request.result = part
+        except BaseException as exc:  # every waiting request hears of it
+            for request in batch:
+                request.error = exc
+        finally:
+            for request in batch:
+                request.done.set()

@@ -1,0 +1,120 @@
+"""Adaptive request batching: concurrent requests share model calls, each gets its own rows
+back, a lone client never waits, errors reach every request of the batch."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from retrainer.serving_batch import Batcher, BatchLimits
+
+
+class FakeModel:
+    """Doubles ``x``; each call takes a little while (as a model call does) and is recorded."""
+
+    def __init__(self, seconds: float = 0.003, fail: bool = False) -> None:
+        self.seconds, self.fail = seconds, fail
+        self.batch_rows: list[int] = []
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        time.sleep(self.seconds)
+        self.batch_rows.append(len(inputs["x"]))
+        if self.fail:
+            raise RuntimeError("the model broke")
+        return inputs["x"] * 2 + (inputs["tag"] == "b")
+
+
+def _ask(batcher: Batcher, x: np.ndarray, tag: str = "a") -> np.ndarray:
+    with batcher.in_flight():
+        return np.asarray(batcher({"x": x, "tag": np.array([tag] * len(x), dtype=object)}))
+
+
+def _clients(batcher: Batcher, clients: int, each: int) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+    answers: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def client(c: int) -> None:
+        for k in range(each):
+            x = np.arange(1 + (c + k) % 3, dtype=float) + 100 * c + k
+            answers[(c, k)] = (x, _ask(batcher, x, "b" if c % 2 else "a"))
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return answers
+
+
+def test_concurrent_requests_share_calls_and_each_gets_its_own_rows() -> None:
+    model = FakeModel()
+    batcher = Batcher(model, BatchLimits(timeout_s=0.002, max_rows=16), "fake")
+    answers = _clients(batcher, clients=8, each=20)
+    assert len(answers) == 160
+    for (c, _), (x, y) in answers.items():
+        np.testing.assert_array_equal(y, x * 2 + (c % 2))
+    assert batcher.rows == sum(len(x) for x, _ in answers.values())
+    assert batcher.calls == len(model.batch_rows) < 160  # requests were batched
+    assert max(model.batch_rows) <= 16
+
+
+def test_a_lone_client_is_never_made_to_wait() -> None:
+    """With a timeout of a minute, sequential requests still go through one by one at once:
+    the batch waits only while other requests are in flight."""
+    model = FakeModel(seconds=0)
+    batcher = Batcher(model, BatchLimits(timeout_s=60, max_rows=64), "lone")
+    done: list[np.ndarray] = []
+    worker = threading.Thread(target=lambda: done.extend(_ask(batcher, np.array([float(k)])) for k in range(5)))
+    worker.start()
+    worker.join(timeout=20)
+    assert len(done) == 5 and model.batch_rows == [1] * 5
+
+
+def test_a_request_larger_than_a_batch_runs_alone() -> None:
+    model = FakeModel()
+    batcher = Batcher(model, BatchLimits(timeout_s=0.002, max_rows=4), "big")
+    y = _ask(batcher, np.arange(10, dtype=float))
+    np.testing.assert_array_equal(y, np.arange(10) * 2)
+    assert model.batch_rows == [10]
+
+
+def test_an_error_reaches_every_request_of_the_batch() -> None:
+    batcher = Batcher(FakeModel(fail=True), BatchLimits(timeout_s=0.002, max_rows=16), "broken")
+    errors: list[BaseException] = []
+
+    def client() -> None:
+        try:
+            _ask(batcher, np.array([1.0]))
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(errors) == 6 and all(str(e) == "the model broke" for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({}, BatchLimits(0.001, 256)), ({"RETRAINER_SERVING_BATCH_TIMEOUT_US": "0"}, BatchLimits(0.0, 256)),
+     ({"RETRAINER_SERVING_BATCH_TIMEOUT_US": "250", "RETRAINER_SERVING_MAX_BATCH_ROWS": "32"},
+      BatchLimits(0.00025, 32))],
+)  # fmt: skip
+def test_limits_from_settings(env: dict[str, str], expected: BatchLimits) -> None:
+    limits = BatchLimits.from_env(env)
+    assert limits == expected
+    assert limits.enabled == (expected.timeout_s > 0)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [({"RETRAINER_SERVING_BATCH_TIMEOUT_US": "1ms"}, "RETRAINER_SERVING_BATCH_TIMEOUT_US must be a number, got '1ms'"),
+     ({"RETRAINER_SERVING_MAX_BATCH_ROWS": "-1"}, "RETRAINER_SERVING_MAX_BATCH_ROWS must be 0 or more, got '-1'")],
+)  # fmt: skip
+def test_bad_limits_are_refused_by_name(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        BatchLimits.from_env(env)
