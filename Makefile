@@ -81,7 +81,7 @@ up: $(STAMP) serve
 	@$(ENV) && if [ -f $(RUN)/airflow.pid ] && kill -0 $$(cat $(RUN)/airflow.pid) 2>/dev/null; then echo "Airflow already running"; \
 	  else setsid nohup airflow standalone >$(RUN)/airflow.log 2>&1 & echo $$! >$(RUN)/airflow.pid; fi
 	@$(ENV) && if [ -f $(RUN)/mlflow.pid ] && kill -0 $$(cat $(RUN)/mlflow.pid) 2>/dev/null; then echo "MLflow already running"; \
-	  else setsid nohup mlflow ui --backend-store-uri "$$MLFLOW_TRACKING_URI" --host 127.0.0.1 --port $(MLFLOW_PORT) \
+	  else MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false setsid nohup mlflow ui --backend-store-uri "$$MLFLOW_TRACKING_URI" --host 127.0.0.1 --port $(MLFLOW_PORT) \
 	    >$(RUN)/mlflow.log 2>&1 & echo $$! >$(RUN)/mlflow.pid; fi
 	@$(PY) -m retrainer_dev.up --airflow-port $(AIRFLOW_PORT) --mlflow-port $(MLFLOW_PORT)
 

@@ -108,7 +108,8 @@ def _mlflow_server(url: str, backend: str, artifacts: str) -> Component:
     port = url.rsplit(":", 1)[1]
     args = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend, "--default-artifact-root",
             artifacts, "--no-serve-artifacts", "--host", "127.0.0.1", "--port", port, "--workers", "1"]  # fmt: skip
-    return Component("mlflow", args, health=f"{url}/health")
+    # without MLflow's job runner (GenAI jobs; eight more processes of about 240 MB), as deployed
+    return Component("mlflow", args, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, health=f"{url}/health")
 
 
 def make_celery_stack(parent: Path, s3: str, bucket: str) -> AirflowStack:

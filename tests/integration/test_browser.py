@@ -97,7 +97,9 @@ def uis(request: pytest.FixtureRequest) -> Iterator[UIs]:
     stack.env["RETRAINER_MLFLOW_UI_URL"] = mlflow  # the links the tasks write point here
     args = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", stack.env["MLFLOW_TRACKING_URI"],
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]  # fmt: skip
-    stack.components.append(Component("mlflow-ui", args, health=f"{mlflow}/health"))
+    stack.components.append(
+        Component("mlflow-ui", args, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, health=f"{mlflow}/health")
+    )
     for up in serve(stack, request, "airflow stack + MLflow UI (browser)"):
         passwords = json.loads(Path(stack.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]).read_text())
         yield UIs(up, mlflow, passwords["admin"])

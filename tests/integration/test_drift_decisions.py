@@ -3,10 +3,9 @@ scheduler the in-flight check and the trigger are one task run one at a time
 (``TriggerRetrainOperator``), so the second run finds the first's retraining
 (``test_soak::test_bursts_of_two_drift_events_start_one_retraining_each``, 50 bursts). Here the
 second line of defence: the interleaving is forced (the second run's check sees nothing in
-flight, as if the one-at-a-time rule were lost, e.g. a pool or setting changed by hand), both
-trigger, and the retraining on the older data gives way to the one on the newer in its first
-task; exactly one trains. The same burst decided on one data version gives one run id, so one
-retraining.
+flight, as if the one-at-a-time rule were lost), both trigger, and the retraining on the
+older data gives way to the one on the newer in its first task; exactly one trains. The same
+burst decided on one data version gives one run id, so one retraining.
 """
 
 from __future__ import annotations

@@ -186,7 +186,7 @@ def test_a_soak_of_ingests_and_retrainings_on_two_workers(soak_stack: AirflowSta
     memory = MemorySampler(stack)
     memory.start()
     started = time.monotonic()
-    asked: list[str] = []
+    asked: list[tuple[str, str]] = []  # (run id, data version)
     try:
         for k in range(0, INGESTS, 2):
             for day in delivered[k : k + 2]:  # two at once, 100 ms apart
@@ -194,29 +194,33 @@ def test_a_soak_of_ingests_and_retrainings_on_two_workers(soak_stack: AirflowSta
                 s3.upload_file(str(path), bucket, f"{prefix}/{DATASET}/{day}.csv")
                 time.sleep(0.1)
             if (k + 2) // every > len(asked) and len(asked) < RETRAININGS:
-                asked.append(_ask_retraining(api, settings, spec, len(asked)))
+                asked.append(_ask_retraining(api, settings, spec, asked))
             api.watchdog()
             time.sleep(DELIVERY_EVERY_S)
         while len(asked) < RETRAININGS:
-            asked.append(_ask_retraining(api, settings, spec, len(asked)))
+            asked.append(_ask_retraining(api, settings, spec, asked))
         ingests = _until_settled(api, "ingest_batch", INGESTS, timeout=600 + 40 * INGESTS)
-        retrains = [api.wait_for_run("retrain_model", r, expect=None, timeout=1800) for r in asked]
+        retrains = [api.wait_for_run("retrain_model", r, expect=None, timeout=1800) for r, _ in asked]
     finally:
         memory.done.set()
         memory.join(timeout=5)
     took = time.monotonic() - started
-    _judge_soak(stack, spec, delivered, ingests, asked, retrains, memory, took)
+    _judge_soak(stack, spec, delivered, ingests, [r for r, _ in asked], retrains, memory, took)
 
 
-def _ask_retraining(api: AirflowAPI, settings: Any, spec: DatasetSpec, n: int) -> str:
-    """A retraining of the newest data version there is (at least the window and holdout),
-    asked for through the REST API as a user does from the form."""
+def _ask_retraining(api: AirflowAPI, settings: Any, spec: DatasetSpec, asked: list[tuple[str, str]]) -> tuple[str, str]:
+    """A retraining of the newest data version there is (at least the window and holdout, and
+    newer than the last one asked for), asked for through the REST API as from the form."""
     need = spec.training.window_periods + spec.training.holdout_periods
-    versions = _wait_for(f"{need} data versions", lambda: [v for v in DataRegistry(settings).versions(DATASET)
-                                                            if len(v.periods) >= need], api, timeout=1200)  # fmt: skip
-    run_id = f"soak__{n + 1}"
-    api.trigger("retrain_model", {"dataset": DATASET, "data_version": versions[-1].label}, datetime.now(UTC), run_id)
-    return run_id
+    last = asked[-1][1] if asked else ""
+
+    def newer() -> list[Any]:
+        return [v for v in DataRegistry(settings).versions(DATASET) if len(v.periods) >= need and v.label > last]
+
+    version = _wait_for(f"a data version of {need}+ periods after {last or 'none'}", newer, api, timeout=1200)[-1]
+    run_id = f"soak__{len(asked) + 1}"
+    api.trigger("retrain_model", {"dataset": DATASET, "data_version": version.label}, datetime.now(UTC), run_id)
+    return run_id, version.label
 
 
 def _until_settled(api: AirflowAPI, dag_id: str, count: int, timeout: float) -> list[dict[str, Any]]:

@@ -129,7 +129,8 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     args = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", db.url, "--default-artifact-root",
             str(home / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]  # fmt: skip
     log = (home / "server.log").open("w")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no GenAI job runner, as deployed
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     import urllib.request

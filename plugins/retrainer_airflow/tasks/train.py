@@ -92,9 +92,10 @@ def _version_number(label: str) -> int:
 
 def _newer_drift_retraining(plan: TrainingPlan) -> str | None:
     """For a run that drift started: the run id of a drift retraining on a newer data version
-    of the dataset that is queued, running or done, if any. Two monitor_drift runs that decide
-    at once on a burst of data versions (each past the in-flight check before the other
-    triggered) start one retraining each; the one on older data gives way, so one trains."""
+    of the dataset that is queued, running or done, if any. monitor_drift's trigger_retrain
+    checks for a retraining in flight and starts one in one step, one at a time; should two
+    retrainings of a burst start anyway (a run id given by hand, that rule lost), the one on
+    older data gives way, so one trains."""
     from retrainer.versioning import DataRegistry
     from retrainer_airflow.tasks.monitor import RETRAIN_DAG_ID, drift_run_id
 
