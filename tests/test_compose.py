@@ -210,6 +210,39 @@ def _monitoring_config_class() -> Any:
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig"))
 
 
+def _batching_parameters_class() -> Any:
+    """TF Serving's BatchingParameters (session_bundle_config.proto, not in the wheel either)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
+
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(descriptor_pb2.FileDescriptorProto.FromString(wrappers_pb2.DESCRIPTOR.serialized_pb))
+    f = descriptor_pb2.FileDescriptorProto(name="session_bundle_config.proto", package="tensorflow.serving",
+                                           syntax="proto3", dependency=["google/protobuf/wrappers.proto"])  # fmt: skip
+    msg = f.message_type.add(name="BatchingParameters")
+    for number, name in enumerate(("max_batch_size", "batch_timeout_micros", "max_enqueued_batches",
+                                   "num_batch_threads"), start=1):  # fmt: skip
+        msg.field.add(name=name, number=number, type=11, label=1, type_name=".google.protobuf.Int64Value")
+    msg.field.add(name="allowed_batch_sizes", number=6, type=3, label=3)
+    pool.Add(f)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
+
+
+def test_tf_serving_batches_with_the_model_servers_limits(services: dict[str, Any]) -> None:
+    from google.protobuf import text_format
+
+    from retrainer.serving_batch import BatchLimits
+
+    tfs = services["tensorflow-serving"]
+    flags = dict(f.removeprefix("--").split("=", 1) for f in compose.argv(tfs)[1:])
+    assert flags["enable_batching"] == "true"
+    mount = next(v for v in tfs["volumes"] if v.endswith(f"{flags['batching_parameters_file']}:ro"))
+    params = text_format.Parse((REPO / mount.split(":")[0]).read_text(), _batching_parameters_class()())
+    limits = BatchLimits()  # the embedded server's defaults
+    assert params.max_batch_size.value == limits.max_rows
+    assert params.batch_timeout_micros.value == round(limits.timeout_s * 1e6)
+    assert params.num_batch_threads.value >= 1 and params.max_enqueued_batches.value >= 1
+
+
 def test_tf_serving_exposes_the_metrics_the_deploy_check_reads(services: dict[str, Any]) -> None:
     from google.protobuf import text_format
 
