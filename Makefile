@@ -64,7 +64,7 @@ test-fast: $(STAMP)
 reliability: $(STAMP)
 	@$(ENV) && $(PY) -m pytest -m reliability $(PYTEST_ARGS)
 
-# the soak and the drift-event bursts alone, at full size (about an hour); writes its section of docs/reliability.md
+# the soak and the drift-event bursts alone, at full size (100 ingests, 10 retrainings); writes its section of docs/reliability.md
 soak: $(STAMP)
 	@$(ENV) && RETRAINER_REQUIRE_CELERY=1 RETRAINER_SOAK_INGESTS=$${RETRAINER_SOAK_INGESTS:-100} RETRAINER_SOAK_RETRAININGS=$${RETRAINER_SOAK_RETRAININGS:-10} \
 	  $(PY) -m pytest -m soak $(PYTEST_ARGS)
