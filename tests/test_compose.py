@@ -235,6 +235,7 @@ def test_tf_serving_batches_with_the_model_servers_limits(services: dict[str, An
     tfs = services["tensorflow-serving"]
     flags = dict(f.removeprefix("--").split("=", 1) for f in compose.argv(tfs)[1:])
     assert flags["enable_batching"] == "true"
+    assert flags["prefer_tflite_model"] == "true"  # model.tflite, where the deploy wrote one, as the embedded server
     mount = next(v for v in tfs["volumes"] if v.endswith(f"{flags['batching_parameters_file']}:ro"))
     params = text_format.Parse((REPO / mount.split(":")[0]).read_text(), _batching_parameters_class()())
     limits = BatchLimits()  # the embedded server's defaults

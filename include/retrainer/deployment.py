@@ -61,7 +61,10 @@ def export_saved_model(model: Any, out_dir: Path, spec: DatasetSpec | None = Non
     return out_dir
 
 
-def deploy(settings: Settings, spec: DatasetSpec, version: str, model: Any) -> DeployResult:
+def deploy(
+    settings: Settings, spec: DatasetSpec, version: str, model: Any, extra: dict[str, bytes] | None = None
+) -> DeployResult:
+    """Publish ``model`` as the version's folder, with ``extra`` files in it (``model.tflite``)."""
     location = version_location(settings, spec, version)
     if storage.exists(storage.join(location, SAVED_MODEL), settings.s3_endpoint_url):
         log.info("%s v%s is already in the model store at %s", spec.model_name, version, location)
@@ -69,6 +72,8 @@ def deploy(settings: Settings, spec: DatasetSpec, version: str, model: Any) -> D
     scratch = storage.temp_dir("retrainer-export-")
     try:
         export_saved_model(model, scratch / "model", spec)
+        for name, blob in (extra or {}).items():
+            (scratch / "model" / name).write_bytes(blob)
         created = storage.publish_dir(scratch / "model", location, SAVED_MODEL, settings.s3_endpoint_url)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -126,6 +131,11 @@ def convert_tflite(model: Any) -> tuple[bytes, int]:
         return bytes(converter.convert()), saved_size
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def served_tflite(settings: Settings, location: str) -> bytes | None:
+    """The TFLite model the version folder at ``location`` serves (``model.tflite``), if any."""
+    return storage.read_bytes(storage.join(location, modelstore.TFLITE_MODEL), settings.s3_endpoint_url)
 
 
 def tflite_predictions(blob: bytes, df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 SAVED_MODEL = "saved_model.pb"
 #: the signature that takes raw features
 SIGNATURE = "serving_default"
+#: a version folder's TFLite model, served instead of the SavedModel when present (TensorFlow
+#: Serving with ``--prefer_tflite_model``; the deploy writes it only for a spec with ``deploy.tflite``)
+TFLITE_MODEL = "model.tflite"
 CONFIG_NAME = "models.config"
 STABLE = "stable"
 CANARY = "canary"

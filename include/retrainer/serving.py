@@ -17,6 +17,8 @@ wrong method gets a 405.
 At start it loads and warms every served version in the background: ``GET /healthz``
 answers as soon as the process listens (liveness), ``GET /readyz`` only once every served
 version answered a first call (readiness), so the first real request is as fast as the rest.
+A version folder that holds ``model.tflite`` is served from its TFLite model, as TensorFlow
+Serving does with ``--prefer_tflite_model`` (``retrainer.serving_model``).
 
 ``GET /monitoring/prometheus/metrics`` (TensorFlow Serving's path and metric names) gives the
 request counts and the latency histogram of predict calls per model, version and label
@@ -38,8 +40,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from retrainer import request_contract, serving_batch, serving_metrics
-from retrainer.modelstore import CONFIG_NAME, SAVED_MODEL, SIGNATURE, STABLE, ModelEntry, read_config
+from retrainer import request_contract, serving_batch, serving_metrics, serving_model
+from retrainer.modelstore import CONFIG_NAME, SAVED_MODEL, STABLE, ModelEntry, read_config
 
 log = logging.getLogger(__name__)
 
@@ -101,39 +103,28 @@ class ModelServer:
             raise RequestError(HTTPStatus.NOT_FOUND, f"model '{model}' has no version labelled '{label}'")
         return entry.labels[label]
 
-    def signature(self, model: str, version: int) -> Any:
+    def served_version(self, model: str, version: int) -> serving_model.ServedVersion:
         key = (model, version)
-        fn = self._loaded.get(key)
-        if fn is None:
-            import tensorflow as tf
-
+        served = self._loaded.get(key)
+        if served is None:
             with self._lock:
-                fn = self._loaded.get(key)
-                if fn is None:
-                    loaded = tf.saved_model.load(str(self.store / model / str(version)))
-                    fn = loaded.signatures[SIGNATURE]
-                    fn._retrainer_keep = loaded  # keep the object graph alive with the function
-                    self._contracts[key] = request_contract.read(self.store / model / str(version))
-                    self._loaded[key] = fn
-                    log.info("loaded %s version %s", model, version)
-        return fn
+                served = self._loaded.get(key)
+                if served is None:
+                    folder = self.store / model / str(version)
+                    served = serving_model.load(folder)
+                    self._contracts[key] = request_contract.read(folder)
+                    self._loaded[key] = served
+                    log.info("loaded %s version %s (%s)", model, version, served.artifact)
+        return served
 
     def warm(self) -> None:
         """Load every served version and call it once (TensorFlow traces on the first call), then
         set ``ready``. A version that fails to load is logged; the others are still served."""
-        import tensorflow as tf
-
         failed = []
         for model, entry in self.config().items():
             for version in entry.served():
                 try:
-                    fn = self.signature(model, version)
-                    fn(
-                        **{
-                            name: tf.zeros((1, 1), spec.dtype)
-                            for name, spec in fn.structured_input_signature[1].items()
-                        }
-                    )
+                    self.served_version(model, version).warm()
                 except Exception as exc:  # a broken version must not keep the others from serving
                     failed.append(f"{model} v{version}: {exc}")
                     log.error("could not load and warm %s version %s: %s", model, version, exc)
@@ -174,21 +165,19 @@ class ModelServer:
         key = (model, v)
         batcher = self._batchers.get(key)
         if batcher is None:
-            fn = self.signature(model, v)
+            served = self.served_version(model, v)
             with self._lock:
                 batcher = self._batchers.get(key)
                 if batcher is None:
-                    batcher = serving_batch.Batcher(_model_call(fn), self.batch_limits, f"{model}-{v}")
+                    batcher = serving_batch.Batcher(served.call, self.batch_limits, f"{model}-{v}")
                     self._batchers[key] = batcher
         return batcher
 
     def _predict(self, model: str, v: int, body: Any, batcher: serving_batch.Batcher | None) -> dict[str, Any]:
         import numpy as np
-        import tensorflow as tf
 
-        fn = self.signature(model, v)
-        specs = fn.structured_input_signature[1]
-        columns, row_format, extra, where = _columns(body, list(specs))
+        served = self.served_version(model, v)
+        columns, row_format, extra, where = _columns(body, list(served.inputs))
         contract = self._contracts.get((model, v))
         if contract is not None:
             checked = request_contract.check(contract, columns, extra, where, self.out_of_range)
@@ -198,19 +187,18 @@ class ModelServer:
                 raise RequestError(HTTPStatus.BAD_REQUEST, "request refused: " + "; ".join(checked.problems))
             columns = {**columns, **checked.columns}
         arrays = {}
-        for name, spec in specs.items():
+        for name, dtype in served.inputs.items():
             values = columns[name]
             try:
-                if spec.dtype == tf.string:
+                if dtype is object:
                     arr = np.array(["" if x is None else str(x) for x in values], dtype=object)
                 else:
-                    arr = np.array([np.nan if x is None else x for x in values], dtype=spec.dtype.as_numpy_dtype)
+                    arr = np.array([np.nan if x is None else x for x in values], dtype=dtype)
             except (TypeError, ValueError) as exc:
-                raise RequestError(
-                    HTTPStatus.BAD_REQUEST, f"input '{name}' must be {spec.dtype.name} values: {exc}"
-                ) from None
+                kind = "string" if dtype is object else np.dtype(dtype).name
+                raise RequestError(HTTPStatus.BAD_REQUEST, f"input '{name}' must be {kind} values: {exc}") from None
             arrays[name] = arr
-        raw = (batcher or _model_call(fn))(arrays)
+        raw = (batcher or served.call)(arrays)
         # one value per row (a [rows, 1] output) flat; class probabilities as one list per row
         out = raw.reshape(-1).tolist() if raw.ndim < 2 or raw.shape[-1] == 1 else raw.reshape(len(raw), -1).tolist()
         return {"predictions": out} if row_format else {"outputs": out}
@@ -223,23 +211,13 @@ class ModelServer:
             known = model if model in self._config else "(not served)"
             self.metrics.observe("status", known, None, named, exc.status.name, 0.0)
             raise
-        self.signature(model, v)  # AVAILABLE means loaded and callable, as in TensorFlow Serving
+        self.served_version(model, v)  # AVAILABLE means loaded and callable, as in TensorFlow Serving
         self.metrics.observe("status", model, v, named, "OK", 0.0)
         return {
             "model_version_status": [
                 {"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
             ]
         }
-
-
-def _model_call(fn: Any) -> serving_batch.Call:
-    """One call of the version's signature on rows of input values (one array per input)."""
-    import tensorflow as tf
-
-    def call(arrays: dict[str, Any]) -> Any:
-        return next(iter(fn(**{n: tf.constant(a.reshape(-1, 1)) for n, a in arrays.items()}).values())).numpy()
-
-    return call
 
 
 def _columns(body: Any, names: list[str]) -> tuple[dict[str, list[Any]], bool, list[str], list[str]]:

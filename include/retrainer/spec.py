@@ -141,6 +141,8 @@ class DeployConfig:
     tolerance: float = 1e-3  # allowed |served - registry|, relative to the predictions' scale (at least 1)
     latency_requests: int = 50  # single-row requests timed through the server
     max_p99_ms: float = 250.0  # the check fails when their 99th percentile is slower
+    tflite: bool = False  # serve the quantized TFLite model when it scores within tflite_max_change
+    tflite_max_change: float = 0.01  # largest |relative change| of the gate metric on the holdout, TFLite vs full
 
 
 UNEXPECTED_COLUMNS = ("refuse", "keep", "drop")
@@ -552,19 +554,22 @@ class _SpecParser:
 
     def deploy(self, raw: dict[str, Any]) -> DeployConfig:
         self.known("deploy", raw, DeployConfig.__dataclass_fields__)
-        canary = raw.get("canary", True)
-        if not isinstance(canary, bool):
-            raise SpecError(self.path, "deploy.canary", f"must be true or false, got {canary!r}")
-        ints = {}
+        flags: dict[str, Any] = {}
+        for key, default in (("canary", True), ("tflite", False)):
+            flags[key] = raw.get(key, default)
+            if not isinstance(flags[key], bool):
+                raise SpecError(self.path, f"deploy.{key}", f"must be true or false, got {flags[key]!r}")
+        ints: dict[str, Any] = {}
         for key in ("check_rows", "latency_requests"):
             value = raw.get(key, getattr(DeployConfig(), key))
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SpecError(self.path, f"deploy.{key}", f"must be a positive integer, got {value!r}")
             ints[key] = value
         return DeployConfig(
-            canary=canary,
             tolerance=self._unit("deploy.tolerance", raw.get("tolerance", 1e-3), None),
             max_p99_ms=self._unit("deploy.max_p99_ms", raw.get("max_p99_ms", 250.0), None),
+            tflite_max_change=self._unit("deploy.tflite_max_change", raw.get("tflite_max_change", 0.01), None),
+            **flags,
             **ints,
         )
 

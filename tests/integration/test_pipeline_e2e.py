@@ -105,6 +105,8 @@ def test_local_pipeline_quarantines_trains_promotes_deploys(
     assert lite.is_file() and int(tags["tflite.size_bytes"]) == lite.stat().st_size
     assert float(tags["tflite.size_ratio_vs_savedmodel"]) < 0.5  # quantized, without the SavedModel's extras
     assert abs(float(tags["tflite.rmse_change"].rstrip("%"))) < 5.0  # the quantized model scores alike
+    assert tags["deploy.artifact"] == "savedmodel"  # deploy.tflite is off by default: beside, not served
+    assert not (home / "model-store" / "bike_demand" / "1" / "model.tflite").exists()
     mlflow_run = registry.client.get_run(tags["mlflow.run_id"])
     assert mlflow_run.data.params["data_version"] == "v0003"
     assert mlflow_run.data.tags["gx.success"] == "true"
@@ -342,6 +344,8 @@ def _flights_spec(specs: Path) -> DatasetSpec:
             "hidden_units": [16],
         },
         "gate": {"metric": "log_loss", "baseline_margin": 0.05, "slices": ["carrier"], "min_slice_rows": 20},
+        # served from its TFLite model (the quantized model's log-loss is within a few percent)
+        "deploy": {"tflite": True, "tflite_max_change": 0.25},
     }
     specs.mkdir(parents=True, exist_ok=True)
     (specs / "flights.yaml").write_text(yaml.safe_dump(spec))
@@ -409,13 +413,16 @@ def test_hourly_event_data_multiclass_end_to_end(
     assert run.values["verify"]["check"]["max_abs_diff"] < 1e-3
     tags = Registry(Settings.from_env()).version_tags(spec, "1")
     assert tags["deploy.verified"] == "true" and "tflite.log_loss_change" in tags
+    assert tags["deploy.artifact"] == "tflite", tags  # checked against the TFLite model's answers
     assert (home / "model-store" / "flight_delay" / "1" / "saved_model.pb").is_file()
+    assert (home / "model-store" / "flight_delay" / "1" / "model.tflite").is_file()
     params = Registry(Settings.from_env()).client.get_run(tags["mlflow.run_id"]).data.params
     assert params["categories.origin"].startswith("learned 40 of ")  # the cap held; the tail shares one slot
 
     from retrainer import serving
 
     server = serving.ModelServer(home / "model-store")
+    assert server.served_version("flight_delay", 1).artifact == "tflite"
     rows = [
         {"carrier": "WN", "origin": "AMX", "distance": 300.0, "load": 0.95},
         {"carrier": "DL", "origin": "ZZZ", "distance": 4000.0, "load": 0.05},  # an airport never seen

@@ -385,3 +385,45 @@ def test_a_label_moves_only_once_the_server_clients_use_has_the_version(
     finally:
         modelstore.clear_label(store, "bike_demand", modelstore.CANARY)
         modelstore.load_version(store, "bike_demand", 2)
+
+
+def test_a_version_with_a_tflite_model_is_served_from_it(
+    tmp_path: Path, rows: pd.DataFrame, bike_spec: DatasetSpec
+) -> None:
+    """A version folder holding ``model.tflite`` (TensorFlow Serving's --prefer_tflite_model
+    layout) answers with the TFLite model: its answers, not the SavedModel's, alone and batched."""
+    from retrainer import deployment
+
+    model = training.train(rows, bike_spec, replace(bike_spec.training, epochs=1, seed=3)).model
+    out = tmp_path / "export"
+    export_saved_model(model, out, bike_spec)
+    blob, _ = deployment.convert_tflite(model)
+    (out / modelstore.TFLITE_MODEL).write_bytes(blob)
+    storage.publish_dir(out, str(tmp_path / "store" / "bike_demand" / "1"), "saved_model.pb")
+    modelstore.set_label(tmp_path / "store", "bike_demand", modelstore.STABLE, 1)
+    httpd = serving.serve(tmp_path / "store", port=0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_port}/v1/models/bike_demand:predict"
+    server = httpd.RequestHandlerClass.model_server  # type: ignore[attr-defined]
+    try:
+        assert server.ready.wait(60) and not server.warm_error
+        assert server.served_version("bike_demand", 1).artifact == "tflite"
+        code, payload = _call(url, {"instances": _instances(rows, bike_spec, 16)})
+        assert code == 200
+        lite = deployment.tflite_predictions(blob, rows.iloc[:16], bike_spec)
+        full = training.predict(model, rows.iloc[:16], bike_spec)
+        np.testing.assert_allclose(payload["predictions"], lite, rtol=1e-5, atol=1e-4)
+        assert not np.allclose(lite, full, rtol=0, atol=1e-6)  # quantized: the answers tell the artifacts apart
+        got: dict[int, Any] = {}
+
+        def client(k: int) -> None:
+            got[k] = _call(url, {"instances": _instances(rows.iloc[k:], bike_spec, 1)})[1]["predictions"]
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        np.testing.assert_allclose([got[k][0] for k in range(8)], lite[:8], rtol=1e-5, atol=1e-4)
+    finally:
+        httpd.shutdown()

@@ -8,9 +8,10 @@ after the check passed, and only while the version is still the champion.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from retrainer import faults, modelstore, schema
+from retrainer import faults, modelstore, schema, storage
 from retrainer.contracts import Deployment, RegisteredVersion, TrainingPlan, Verification
 from retrainer.modelstore import CANARY, STABLE
 from retrainer.pipeline.train import read_plan
@@ -36,9 +37,17 @@ def deploy(settings: Settings, plan: TrainingPlan, registered: RegisteredVersion
     version = registered.version
     model = registry.load_keras(spec, version)
     _sweep(settings, spec)
-    res = deployment.deploy(settings, spec, version, model)
-    tags = {schema.DEPLOY_LOCATION: res.location, **_tflite(settings, spec, plan, version, model)}
+    lite = _tflite(settings, spec, plan, version, model)
+    res = deployment.deploy(
+        settings, spec, version, model, {modelstore.TFLITE_MODEL: lite.blob} if lite.serve else None
+    )
     faults.point("deploy:published")
+    if not storage.exists(lite.location, settings.s3_endpoint_url):  # the artifact beside the store, once
+        faults.point("deploy:tflite")
+        storage.write_bytes(lite.location, lite.blob, settings.s3_endpoint_url)
+    in_folder = storage.exists(storage.join(res.location, modelstore.TFLITE_MODEL), settings.s3_endpoint_url)
+    served = "tflite" if in_folder else "savedmodel"
+    tags = {schema.DEPLOY_LOCATION: res.location, schema.DEPLOY_ARTIFACT: served, **lite.tags}
     with registry.exclusive(spec, f"deploy v{version}"):  # labels change one writer at a time
         _store_still_serves(settings, registry, spec)
         labels = _labels(settings, spec)
@@ -101,38 +110,52 @@ def _drop_canary(settings: Settings, spec: DatasetSpec, label: str | None) -> di
     return _labels(settings, spec)
 
 
-def _tflite(settings: Settings, spec: DatasetSpec, plan: TrainingPlan, version: str, model: Any) -> dict[str, str]:
-    """Write the version's TFLite artifact beside the store (once) and measure what it costs:
-    size against the SavedModel, and the gate metric on the holdout against the full model."""
-    from retrainer import deployment, evaluation, storage, training
+@dataclass(frozen=True)
+class TfliteModel:
+    blob: bytes
+    location: str  # beside the store: <store>/<model>/tflite/<version>.tflite
+    tags: dict[str, str]
+    serve: bool  # the spec asks for it and it scores within deploy.tflite_max_change
 
-    location = deployment.tflite_location(settings, spec, version)
+
+def _tflite(settings: Settings, spec: DatasetSpec, plan: TrainingPlan, version: str, model: Any) -> TfliteModel:
+    """The version's TFLite model and what it costs: size against the SavedModel, and the gate
+    metric on the holdout against the full model; served when the spec asks and it is within tolerance."""
+    from retrainer import deployment, evaluation, training
+
     blob, saved_size = deployment.convert_tflite(model)
-    if not storage.exists(location, settings.s3_endpoint_url):
-        faults.point("deploy:tflite")
-        storage.write_bytes(location, blob, settings.s3_endpoint_url)
     holdout = training.labelled(read_plan(settings, spec, plan, plan.holdout_periods), spec)
     y = training.target_array(holdout, spec)
     metric = spec.gate.metric
     full = evaluation.metrics(spec.target.task, y, training.predict(model, holdout, spec))[metric]
     lite = evaluation.metrics(spec.target.task, y, deployment.tflite_predictions(blob, holdout, spec))[metric]
-    log.info("TFLite v%s: %d bytes (%.2fx the SavedModel), %s %.4g vs %.4g", version, len(blob),
-             len(blob) / saved_size, metric, lite, full)  # fmt: skip
-    return schema.tflite_tags(location, len(blob), saved_size, metric, lite, full)
+    change = abs(lite - full) / abs(full) if full else abs(lite - full)
+    serve = spec.deploy.tflite and change <= spec.deploy.tflite_max_change
+    why = "served" if serve else f"not served: deploy.tflite {spec.deploy.tflite}, change {change:.2%}"
+    log.info("TFLite v%s: %d bytes (%.2fx the SavedModel), %s %.4g vs %.4g; %s", version, len(blob),
+             len(blob) / saved_size, metric, lite, full, why)  # fmt: skip
+    location = deployment.tflite_location(settings, spec, version)
+    return TfliteModel(blob, location, schema.tflite_tags(location, len(blob), saved_size, metric, lite, full), serve)
 
 
 def verify_deployment(settings: Settings, plan: TrainingPlan, deployed: Deployment) -> Verification:
     """The check after a deploy, through a model server: health, predictions equal to the
     registry model's on holdout rows, latency. Passed: ``stable`` moves to the version (only
     while it is the champion: a rerun of an old run must not move the label back) and the
-    ``canary`` label is dropped. Failed: ``canary`` is dropped and DeployCheckError raised."""
-    from retrainer import postdeploy, training
+    ``canary`` label is dropped. Failed: ``canary`` is dropped and DeployCheckError raised.
+    A version folder that serves its TFLite model (``deploy.tflite``) is checked against the
+    TFLite model's answers."""
+    from retrainer import deployment, postdeploy, training
 
     spec = settings.load_spec(plan.dataset)
     registry = Registry(settings)
     version = deployed.version
     sample = read_plan(settings, spec, plan, plan.holdout_periods).iloc[: spec.deploy.check_rows]
-    expected = training.predict(registry.load_keras(spec, version), sample, spec)
+    lite = deployment.served_tflite(settings, deployed.location)  # the folder serves its TFLite model
+    if lite is None:
+        expected = training.predict(registry.load_keras(spec, version), sample, spec)
+    else:
+        expected = deployment.tflite_predictions(lite, sample, spec)
     labels = _labels(settings, spec)
     label = CANARY if labels.get(CANARY) == int(version) else None
     try:
