@@ -21,7 +21,7 @@ help:
 	@echo "make test-fast  unit tests only (no end-to-end DAG runs)"
 	@echo "make up / down  start / stop the Airflow and MLflow web UIs over the local state"
 	@echo "make serve      TensorFlow Serving-compatible REST server over the model store (:$(SERVE_PORT))"
-	@echo "make bench      drift check vs Evidently (builds .venv-bench), model server vs mlflow models serve"
+	@echo "make bench      every benchmark side by side with its peer (builds .venv-bench); writes docs/benchmarks.md"
 	@echo "make reliability  races, kills and faults on real components (writes docs/reliability.md)"
 	@echo "make soak         the soak (100 ingests, 10 retrainings) and 50 drift-event bursts on the Celery stack"
 	@echo "make secrets    the secret files docker-compose.yaml reads (secrets/, from .env or generated)"
@@ -100,9 +100,23 @@ $(BENCH_STAMP): requirements-bench.txt requirements-data.txt
 	  || { tail -n 40 $(BENCH_VENV).log; echo "install failed: see $(BENCH_VENV).log"; exit 1; }
 	@touch $@
 
+# each part measures side by side with its peer and writes .local/bench/<part>.json (a failed part's is
+# removed, so the report names it as not measured); bench/report.py writes docs/benchmarks.{md,json,-scaling.png}
+BENCH_PARTS ?= parse validation drift serving orchestration demo
 bench: $(BENCH_STAMP) $(STAMP)
-	$(BENCH_VENV)/bin/python bench/drift_vs_evidently.py $(BENCH_ARGS)
-	@$(ENV) && $(PY) bench/serving_vs_mlflow.py $(SERVING_BENCH_ARGS)
+	@mkdir -p $(LOCAL)/bench; failed=""; for part in $(BENCH_PARTS); do \
+	  echo "=== benchmark: $$part"; rm -f $(LOCAL)/bench/$$part.json; \
+	  case $$part in \
+	    parse) ($(ENV) && $(PY) bench/parse_time.py) ;; \
+	    validation) ($(ENV) && $(PY) bench/validation_vs_gx.py) ;; \
+	    drift) ($(ENV) && $(BENCH_VENV)/bin/python bench/drift_vs_evidently.py $(BENCH_ARGS)) ;; \
+	    serving) ($(ENV) && $(PY) bench/serving_vs_mlflow.py $(SERVING_BENCH_ARGS)) ;; \
+	    orchestration) ($(ENV) && $(PY) bench/orchestration.py) ;; \
+	    demo) ($(ENV) && $(PY) bench/demo_time.py) ;; \
+	    *) echo "unknown benchmark part $$part"; false ;; \
+	  esac || failed="$$failed $$part"; done; \
+	$(ENV) && $(PY) bench/report.py; \
+	if [ -n "$$failed" ]; then echo "benchmark parts that failed:$$failed"; exit 1; fi
 
 clean: down
 	rm -rf $(LOCAL)

@@ -54,10 +54,12 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins")]
+sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins"), str(REPO / "bench")]
 
-TARGET_SPEEDUP = 5.0  # the product's targets: throughput at least 5x MLflow's ...
-TARGET_P99_MS = 15.0  # ... and p99 at batch 1 at most 15 ms
+import common as bench_common  # noqa: E402
+
+TARGET_SPEEDUP = 5.0  # the product's targets: throughput at least 5x MLflow's at batch 1 with 8 clients ...
+TARGET_P99_MS = 5.0  # ... and p99 at batch 1, one client, at most 5 ms
 HOLDOUT_PERIOD = "2011-07"  # trained on the six months before it
 
 
@@ -183,11 +185,13 @@ def free_port() -> int:
 class Server:
     """A server process in its own process group, stopped (group and all) on exit."""
 
-    def __init__(self, name: str, cmd: list[str], port: int, ready_path: str, log_dir: Path) -> None:
+    def __init__(
+        self, name: str, cmd: list[str], port: int, ready_path: str, log_dir: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name, self.port, self.ready_path = name, port, ready_path
-        self.log_path = log_dir / f"{name.replace(' ', '_')}.log"
+        self.log_path = log_dir / f"{name.replace(' ', '_').replace(',', '')}.log"
         self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         self.started = time.monotonic()
         self._stopped = False
 
@@ -308,8 +312,11 @@ def latency(port: int, path: str, bodies: list[bytes], n: int, warmup: int) -> d
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Content-Type": "application/json"}
     times = []
+    started = 0.0
     try:
         for i in range(warmup + n):
+            if i == warmup:
+                started = time.perf_counter()
             body = bodies[i % len(bodies)]
             t0 = time.perf_counter()
             conn.request("POST", path, body, headers)
@@ -322,7 +329,8 @@ def latency(port: int, path: str, bodies: list[bytes], n: int, warmup: int) -> d
                 times.append(dt * 1000)
     finally:
         conn.close()
-    return {"p50_ms": _percentile(times, 50), "p99_ms": _percentile(times, 99), "mean_ms": statistics.fmean(times)}
+    elapsed = time.perf_counter() - started
+    return {"requests_per_s": n / elapsed, "p50_ms": _percentile(times, 50), "p99_ms": _percentile(times, 99)}
 
 
 def throughput(port: int, path: str, bodies: list[bytes], threads: int, per_thread: int) -> dict[str, float]:
@@ -371,8 +379,8 @@ def throughput(port: int, path: str, bodies: list[bytes], threads: int, per_thre
         raise RuntimeError(f"{path}: {errors[0]}")
     return {
         "requests_per_s": threads * per_thread / elapsed,
-        "loaded_p50_ms": _percentile(times, 50),
-        "loaded_p99_ms": _percentile(times, 99),
+        "p50_ms": _percentile(times, 50),
+        "p99_ms": _percentile(times, 99),
     }
 
 
@@ -443,6 +451,7 @@ def tflite(built: dict[str, Any], store: Path, n: int) -> dict[str, Any]:
         return {"p50_ms": _percentile(times, 50), "p99_ms": _percentile(times, 99)}
 
     return {
+        "blob": blob,
         "savedmodel_bytes": saved_size,
         "tflite_bytes": len(blob),
         "size_ratio": len(blob) / saved_size,
@@ -459,157 +468,208 @@ def tflite(built: dict[str, Any], store: Path, n: int) -> dict[str, Any]:
 # =============================================================================== main
 
 
-def run(a: argparse.Namespace, home: Path) -> dict[str, Any]:
-    py = sys.executable
-    mlflow_cli = str(Path(py).with_name("mlflow"))
-    built = build(home, a.epochs)
-    spec = built["spec"]
-    store = Path(built["settings"].model_store)
-    names = list(spec.feature_names)
-    rows = records(built["holdout"], names)
-    n_bodies = 64
+CLIENTS = (1, 8)
+BATCHES = (1, 32)
 
-    print("in process: TFLite vs SavedModel, and the cost of one call through each path ...", flush=True)
-    lite = tflite(built, store, a.requests)
-    paths = call_paths(built, store, built["holdout"], a.requests)
+
+def lite_store(store: Path, model: str, blob: bytes, home: Path) -> Path:
+    """A copy of the store whose version folder holds ``model.tflite``: served from the TFLite model."""
+    from retrainer import modelstore
+
+    copy = home / "model-store-tflite"
+    shutil.copytree(store, copy)
+    (copy / model / "1" / modelstore.TFLITE_MODEL).write_bytes(blob)
+    return copy
+
+
+def start_servers(start: Callable[..., Server], a: argparse.Namespace, built: dict[str, Any], home: Path) -> Any:
+    """Our server three ways (adaptive batching, without it, the TFLite model) and MLflow's, all
+    loading at once; MLflow serves the model as logged if it can, else through the wrapper."""
+    py, spec = sys.executable, built["spec"]
+    mlflow_cli = str(Path(py).with_name("mlflow"))
 
     def mlflow_serve(uri: str, port: int) -> list[str]:
         return [mlflow_cli, "models", "serve", "-m", uri, "--env-manager", "local",
                 "-h", "127.0.0.1", "-p", str(port), "-w", str(a.mlflow_workers)]  # fmt: skip
 
-    ports = [free_port() for _ in range(3)]
-    with servers() as start:  # all three load at once; each is stopped on the way out, error or not
-        ours_cmd = [py, "-m", "retrainer.serving", "--store", str(store), "--port", str(ports[0])]
-        ours = start("ours", ours_cmd, ports[0], f"/v1/models/{spec.model_name}", home)
-        flavor = start("mlflow tensorflow flavor", mlflow_serve(built["flavor_uri"], ports[1]), ports[1], "/ping", home)
-        wrapper = start("mlflow pyfunc wrapper", mlflow_serve(built["wrapper_uri"], ports[2]), ports[2], "/ping", home)
-        for server in (ours, flavor, wrapper):
-            print(f"{server.name}: ready {server.wait_ready():.1f} s after start", flush=True)
+    def ours(name: str, store: Path, env: dict[str, str] | None = None) -> Server:
+        port = free_port()
+        cmd = [py, "-m", "retrainer.serving", "--store", str(store), "--port", str(port)]
+        return start(name, cmd, port, f"/v1/models/{spec.model_name}", home, {**os.environ, **(env or {})})
 
-        probes = probe_flavor(flavor.port, rows[:2])
-        flavor_served = probes[0]["status"] == 200  # the format the benchmark sends
-        mlflow_server = flavor if flavor_served else wrapper
-        (wrapper if flavor_served else flavor).stop()
+    store = Path(built["settings"].model_store)
+    mine = {
+        "ours": ours("ours", store),
+        "ours, no batching": ours("ours, no batching", store, {"RETRAINER_SERVING_BATCH_TIMEOUT_US": "0"}),
+        "ours, TFLite": ours("ours, TFLite", lite_store(store, spec.model_name, built["tflite_blob"], home)),
+    }
+    ports = free_port(), free_port()
+    flavor = start("mlflow tensorflow flavor", mlflow_serve(built["flavor_uri"], ports[0]), ports[0], "/ping", home)
+    wrapper = start("mlflow pyfunc wrapper", mlflow_serve(built["wrapper_uri"], ports[1]), ports[1], "/ping", home)
+    for server in (*mine.values(), flavor, wrapper):
+        print(f"{server.name}: ready {server.wait_ready():.1f} s after start", flush=True)
+    rows = records(built["holdout"], list(spec.feature_names))
+    probes = probe_flavor(flavor.port, rows[:2])
+    flavor_served = probes[0]["status"] == 200  # the format the benchmark sends
+    (wrapper if flavor_served else flavor).stop()
+    return mine, (flavor if flavor_served else wrapper), probes
 
-        ours_path = f"/v1/models/{spec.model_name}:predict"
-        check_rows = rows[:32]
-        s1, p1 = post(ours.port, ours_path, ours_body(check_rows))
-        s2, p2 = post(mlflow_server.port, "/invocations", mlflow_body(check_rows))
-        if s1 != 200 or s2 != 200:
-            raise RuntimeError(f"a server refused the check request: ours {s1} {p1}, MLflow {s2} {p2}")
-        agreement = float(np.max(np.abs(np.asarray(p1["predictions"]) - np.asarray(mlflow_values(p2)))))
 
-        results: list[dict[str, Any]] = []
-        for batch in (1, 32):
-            slices = [rows[(i * batch) % len(rows) :][:batch] for i in range(n_bodies)]
-            slices = [s if len(s) == batch else rows[:batch] for s in slices]
-            for name, server, path, encode in (
-                ("ours", ours, ours_path, ours_body),
-                ("MLflow", mlflow_server, "/invocations", mlflow_body),
-            ):
+def grid(a: argparse.Namespace, mine: dict[str, Server], mlflow: Server, rows: list[Any], path: str) -> list[Any]:
+    """Every server at batch 1 and 32, with one client (sequential) and 8 (concurrent)."""
+    results: list[dict[str, Any]] = []
+    targets = [(name, server, path, ours_body) for name, server in mine.items()]
+    targets.append(("MLflow", mlflow, "/invocations", mlflow_body))
+    for batch in BATCHES:
+        slices = [rows[(i * batch) % len(rows) :][:batch] for i in range(64)]
+        slices = [s if len(s) == batch else rows[:batch] for s in slices]
+        for clients in CLIENTS:
+            for name, server, route, encode in targets:
                 bodies = [encode(s) for s in slices]
-                print(f"batch {batch}, {name}: latency ...", flush=True)
-                lat = latency(server.port, path, bodies, a.requests, a.warmup)
-                print(f"batch {batch}, {name}: throughput with {a.threads} clients ...", flush=True)
-                thr = throughput(server.port, path, bodies, a.threads, a.throughput_requests // a.threads)
-                results.append(
-                    {"batch": batch, "server": name, **lat, **thr, "rows_per_s": thr["requests_per_s"] * batch}
-                )
-    ratios = {}
-    for batch in (1, 32):
-        o, m = (next(x for x in results if x["batch"] == batch and x["server"] == n) for n in ("ours", "MLflow"))
-        ratio = o["requests_per_s"] / m["requests_per_s"]
-        met = ratio >= TARGET_SPEEDUP and (batch != 1 or o["p99_ms"] <= TARGET_P99_MS)
-        ratios[str(batch)] = {"throughput": ratio, "p99_ours_ms": o["p99_ms"], "p99_mlflow_ms": m["p99_ms"], "met": met}
+                print(f"batch {batch}, {clients} client(s), {name} ...", flush=True)
+                if clients == 1:
+                    got = latency(server.port, route, bodies, a.requests, a.warmup)
+                else:
+                    got = throughput(server.port, route, bodies, clients, a.throughput_requests // clients)
+                results.append({"server": name, "batch": batch, "clients": clients, **got,
+                                "rows_per_s": got["requests_per_s"] * batch})  # fmt: skip
+    return results
+
+
+def run(a: argparse.Namespace, home: Path) -> dict[str, Any]:
+    built = build(home, a.epochs)
+    spec = built["spec"]
+    store = Path(built["settings"].model_store)
+    names = list(spec.feature_names)
+    rows = records(built["holdout"], names)
+
+    print("in process: TFLite vs SavedModel, and the cost of one call through each path ...", flush=True)
+    lite = tflite(built, store, a.requests)
+    built["tflite_blob"] = lite.pop("blob")
+    paths = call_paths(built, store, built["holdout"], a.requests)
+
+    with servers() as start:  # all load at once; each is stopped on the way out, error or not
+        mine, mlflow_server, probes = start_servers(start, a, built, home)
+        ours_path = f"/v1/models/{spec.model_name}:predict"
+        s1, p1 = post(mine["ours"].port, ours_path, ours_body(rows[:32]))
+        s2, p2 = post(mlflow_server.port, "/invocations", mlflow_body(rows[:32]))
+        s3, p3 = post(mine["ours, TFLite"].port, ours_path, ours_body(rows[:32]))
+        if s1 != 200 or s2 != 200 or s3 != 200:
+            raise RuntimeError(f"a server refused the check request: ours {s1} {p1}, MLflow {s2} {p2}, TFLite {s3}")
+        agreement = float(np.max(np.abs(np.asarray(p1["predictions"]) - np.asarray(mlflow_values(p2)))))
+        lite_diff = float(np.max(np.abs(np.asarray(p1["predictions"]) - np.asarray(p3["predictions"]))))
+        results = grid(a, mine, mlflow_server, rows, ours_path)
     return {
         "model": spec.model_name,
         "epochs_run": built["epochs_run"],
         "holdout_period": HOLDOUT_PERIOD,
         "flavor_probe": probes,
-        "flavor_served": flavor_served,
+        "flavor_served": mlflow_server.name == "mlflow tensorflow flavor",
         "prediction_max_abs_diff": agreement,
+        "tflite_served_max_abs_diff": lite_diff,
         "call_paths_ms": paths,
         "results": results,
-        "ratios": ratios,
-        "targets": {"throughput_vs_mlflow": TARGET_SPEEDUP, "p99_ms_batch_1": TARGET_P99_MS},
-        "mlflow_served": "tensorflow flavor as logged" if flavor_served else "pyfunc wrapper (Keras predict_on_batch)",
         "mlflow_input": "{'inputs': {column: [[value], ...]}}",
         "tflite": lite,
         "settings": {
             "requests": a.requests,
             "warmup": a.warmup,
-            "threads": a.threads,
-            "throughput_requests": a.throughput_requests // a.threads * a.threads,
+            "throughput_requests": a.throughput_requests,
             "cpus": os.cpu_count(),
             "mlflow_workers": a.mlflow_workers,
         },
     }
 
 
-def report(r: dict[str, Any]) -> None:
-    s = r["settings"]
-    print("\nMLflow serving the model as the pipeline logs it (tensorflow flavor):")
-    print("| input format | HTTP | error |")
-    print("|---|---|---|")
-    for p in r["flavor_probe"]:
-        print(f"| {p['format']} | {p['status']} | {p['error'] or '-'} |")
-    if r["flavor_served"]:
-        print('MLflow below serves the model as logged, input {"inputs": {column: [[value], ...]}}.')
-    else:
-        print(
-            "MLflow's tensorflow pyfunc passes the request to keras.Model.predict, which refuses string inputs:"
-            " it cannot serve this model as logged.\nMLflow below serves the same Keras model through a pyfunc"
-            ' wrapper (columns to tensors, predict_on_batch), input {"inputs": {column: [[value], ...]}}.'
-        )
-    print(f"Both servers agree on 32 holdout rows to {r['prediction_max_abs_diff']:.2g} (max abs difference).")
+def _pick(r: dict[str, Any], server: str, batch: int, clients: int) -> dict[str, Any]:
+    return next(x for x in r["results"] if (x["server"], x["batch"], x["clients"]) == (server, batch, clients))
 
-    print("\nOne batch-1 call in process, by call path (median ms):")
-    for name, ms in r["call_paths_ms"].items():
-        print(f"  {name}: {ms:.2f}")
 
-    print(
-        f"\nServing over loopback ({s['cpus']} CPUs; client and server share them). Latency: {s['requests']} "
-        f"sequential requests after {s['warmup']} warm-up, one keep-alive connection. Throughput: {s['threads']} "
-        f"client threads, {s['throughput_requests']} requests, a keep-alive connection each. MLflow: "
-        f"{s['mlflow_workers']} uvicorn worker; ours: one process."
+def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
+    ours, mlflow = _pick(r, "ours", 1, 8), _pick(r, "MLflow", 1, 8)
+    ratio = ours["requests_per_s"] / mlflow["requests_per_s"]
+    need = TARGET_SPEEDUP * mlflow["requests_per_s"]
+    call = r["call_paths_ms"]["SavedModel signature (ours)"]
+    lite = _pick(r, "ours, TFLite", 1, 8)["requests_per_s"] / mlflow["requests_per_s"]
+    bound = (
+        f"{TARGET_SPEEDUP:g}x MLflow's {mlflow['requests_per_s']:.0f} requests/s is {need:.0f}/s, "
+        f"{2000 / need:.2f} ms of CPU per request on 2 cores that the 8 clients share; one batch-1 "
+        f"model call alone costs {call:.2f} ms in process (SavedModel), "
+        f"{r['tflite']['tflite_latency']['p50_ms']:.3f} ms (TFLite); serving the TFLite model reaches {lite:.2f}x"
     )
-    print("| batch | server | requests/s | rows/s | p50 (ms) | p99 (ms) | p50 / p99 under load (ms) |")
-    print("|---|---|---|---|---|---|---|")
-    for x in r["results"]:
-        print(
-            f"| {x['batch']} | {x['server']} | {x['requests_per_s']:.0f} | {x['rows_per_s']:.0f} | {x['p50_ms']:.2f} "
-            f"| {x['p99_ms']:.2f} | {x['loaded_p50_ms']:.1f} / {x['loaded_p99_ms']:.1f} |"
-        )
-    print(
-        f"\n| batch | throughput ours / MLflow | p99 ours (ms) | p99 MLflow (ms) "
-        f"| targets: >= {TARGET_SPEEDUP:g}x, p99 <= {TARGET_P99_MS:g} ms at batch 1 |"
-    )
-    print("|---|---|---|---|---|")
-    for batch, x in r["ratios"].items():
-        verdict = "met" if x["met"] else "MISSED"
-        print(f"| {batch} | {x['throughput']:.2f}x | {x['p99_ours_ms']:.2f} | {x['p99_mlflow_ms']:.2f} | {verdict} |")
+    seq = _pick(r, "ours", 1, 1)
+    return [
+        bench_common.target(
+            "model server vs mlflow models serve: requests/s at batch 1, 8 clients",
+            ratio,
+            TARGET_SPEEDUP,
+            op=">=",
+            bound=bound,
+        ),
+        bench_common.target(
+            "model server p99 at batch 1, one client",
+            seq["p99_ms"],
+            TARGET_P99_MS,
+            op="<=",
+            unit=" ms",
+            bound="the batch-1 model call and the HTTP round trip",
+        ),
+    ]
 
+
+def markdown(r: dict[str, Any]) -> str:
     t = r["tflite"]
-    print(f"\nTFLite (dynamic range) vs SavedModel, {t['n_holdout']} holdout rows ({r['holdout_period']}):")
-    print("| artifact | size (KB) | " + t["metric"].upper() + " | batch-1 p50 (ms) | batch-1 p99 (ms) |")
-    print("|---|---|---|---|---|")
-    for name, size, value, lat in (
-        ("SavedModel", t["savedmodel_bytes"], t["savedmodel_metric"], t["savedmodel_latency"]),
-        ("TFLite", t["tflite_bytes"], t["tflite_metric"], t["tflite_latency"]),
-    ):
-        print(f"| {name} | {size / 1024:.0f} | {value:.3f} | {lat['p50_ms']:.3f} | {lat['p99_ms']:.3f} |")
-    print(f"size ratio {t['size_ratio']:.3f}x; {t['metric'].upper()} change {t['metric_change']:+.3%}")
+    out = []
+    if not r["flavor_served"]:
+        out.append(
+            "MLflow cannot serve the model as the pipeline logs it (tensorflow flavor): its pyfunc hands "
+            "string inputs to `keras.Model.predict`, which refuses them. The formats tried:\n\n"
+            + bench_common.table(
+                ["input format", "HTTP", "error"],
+                [[p["format"], p["status"], p["error"] or "-"] for p in r["flavor_probe"]],
+            )
+            + "\n\nSo MLflow serves the same Keras model through a small pyfunc wrapper calling "
+            "`predict_on_batch` (the cheapest Keras call), input `" + r["mlflow_input"] + "`."
+        )
+    out.append(
+        f"Both servers agree on 32 holdout rows to {r['prediction_max_abs_diff']:.2g} (max abs difference); "
+        f"the TFLite model's answers differ by up to {r['tflite_served_max_abs_diff']:.3g} (quantized)."
+    )
+    rows = []
+    for x in r["results"]:
+        m = _pick(r, "MLflow", x["batch"], x["clients"])
+        rows.append([x["batch"], x["clients"], x["server"], f"{x['requests_per_s']:.0f}", f"{x['rows_per_s']:,.0f}",
+                     f"{x['p50_ms']:.2f}", f"{x['p99_ms']:.2f}",
+                     f"{x['requests_per_s'] / m['requests_per_s']:.2f}x"])  # fmt: skip
+    out.append(bench_common.table(
+        ["batch", "clients", "server", "requests/s", "rows/s", "p50 (ms)", "p99 (ms)", "vs MLflow"], rows))  # fmt: skip
+    out.append("One batch-1 call in process, by call path (median ms): "
+               + "; ".join(f"{k} {v:.3f}" for k, v in r["call_paths_ms"].items()) + ".")  # fmt: skip
+    out.append(
+        f"TFLite (dynamic range) vs SavedModel on the {t['n_holdout']} holdout rows of {r['holdout_period']}: "
+        f"{t['tflite_bytes'] / 1024:.0f} KB vs {t['savedmodel_bytes'] / 1024:.0f} KB ({t['size_ratio']:.3f}x), "
+        f"{t['metric'].upper()} {t['tflite_metric']:.3f} vs {t['savedmodel_metric']:.3f} "
+        f"({t['metric_change']:+.2%}), "
+        f"batch-1 call in process p50 {t['tflite_latency']['p50_ms']:.3f} ms "
+        f"vs {t['savedmodel_latency']['p50_ms']:.3f} ms."
+    )
+    s = r["settings"]
+    out.append(
+        f"One client: {s['requests']} sequential requests on one keep-alive connection after {s['warmup']} "
+        f"warm-up requests; 8 clients: {s['throughput_requests']} requests over 8 threads, each on its own "
+        f"connection. The client shares the {s['cpus']} cores with the servers; `mlflow models serve` runs "
+        f"{s['mlflow_workers']} uvicorn worker (its default), ours one process."
+    )
+    return "\n\n".join(out)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--requests", type=int, default=300, help="sequential requests per latency run")
     p.add_argument("--warmup", type=int, default=30)
-    p.add_argument("--threads", type=int, default=3, help="concurrent clients in the throughput run")
-    p.add_argument("--throughput-requests", type=int, default=900, help="requests of a throughput run, all clients")
+    p.add_argument("--throughput-requests", type=int, default=900, help="requests of an 8-client run, all clients")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--mlflow-workers", type=int, default=1, help="uvicorn workers of mlflow models serve (its default)")
-    p.add_argument("--out", type=Path, default=REPO / ".local" / "bench" / "serving.json")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (model, MLflow store, logs)")
     a = p.parse_args()
 
@@ -631,11 +691,9 @@ def main() -> None:
             print(f"kept: {home}")
         else:
             shutil.rmtree(home, ignore_errors=True)
-    report(result)
-    result["seconds"] = time.perf_counter() - t0
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(result, indent=2))
-    print(f"\nwall time {result['seconds']:.0f} s; written: {a.out}")
+    seconds = time.perf_counter() - t0
+    bench_common.write_part("serving", "Model server vs mlflow models serve", markdown(result),
+                            targets=targets(result), data=result, seconds=seconds)  # fmt: skip
 
 
 if __name__ == "__main__":
