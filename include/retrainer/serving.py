@@ -145,18 +145,27 @@ class ModelServer:
         served: int | None = None
         try:
             served = self.resolve(model, version, label)
-            batcher = self._batcher(model, served)
-            if batcher is None:
-                out = self._predict(model, served, body, None)
-            else:
-                with batcher.in_flight():  # a batch being formed waits for this request to join
-                    out = self._predict(model, served, body, batcher)
+            out = self._answer(model, served, body)
         except RequestError as exc:
             known = model if model in self._config else "(not served)"  # no label per unknown name
             self.metrics.observe("predict", known, served, named, exc.status.name, time.perf_counter() - t0)
             raise
         self.metrics.observe("predict", model, served, named, "OK", time.perf_counter() - t0)
         return out
+
+    def _answer(self, model: str, v: int, body: Any) -> dict[str, Any]:
+        batcher = self._batcher(model, v)
+        try:
+            if batcher is None:
+                return self._predict(model, v, body, None)
+            with batcher.in_flight():  # a batch being formed waits for this request to join
+                return self._predict(model, v, body, batcher)
+        except RequestError:
+            raise
+        except Exception as exc:  # the model call failed: a 500 naming the version, never a dropped connection
+            log.exception("%s version %s failed on a request", model, v)
+            message = f"model '{model}' version {v} failed on this request: {type(exc).__name__}: {exc}"
+            raise RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, message[:2000]) from exc
 
     def _batcher(self, model: str, v: int) -> serving_batch.Batcher | None:
         """The version's batching thread (``retrainer.serving_batch``); None with batching off."""

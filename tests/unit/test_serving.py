@@ -427,3 +427,31 @@ def test_a_version_with_a_tflite_model_is_served_from_it(
         np.testing.assert_allclose([got[k][0] for k in range(8)], lite[:8], rtol=1e-5, atol=1e-4)
     finally:
         httpd.shutdown()
+
+
+def test_a_failing_model_call_is_a_500_naming_model_and_version(
+    store: Path, rows: pd.DataFrame, bike_spec: DatasetSpec
+) -> None:
+    """A model call that raises (a broken artifact, out of memory) answers 500 with the model and
+    version named, counted in the metrics; the connection is not dropped and the next call works."""
+    httpd = serving.serve(store, port=0, warm=False)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_port}/v1/models/bike_demand:predict"
+    server = httpd.RequestHandlerClass.model_server  # type: ignore[attr-defined]
+    body = {"instances": _instances(rows, bike_spec, 2)}
+    try:
+        assert _call(url, body)[0] == 200
+        served = server.served_version("bike_demand", 1)
+        with mock.patch.object(served, "call", side_effect=RuntimeError("tensor allocation failed")):
+            server._batchers.clear()  # a batching thread made from the patched call
+            code, payload = _call(url, body)
+        assert code == 500
+        assert (
+            "model 'bike_demand' version 1 failed on this request: RuntimeError: tensor allocation failed"
+            in (payload["error"])
+        )
+        server._batchers.clear()
+        assert _call(url, body)[0] == 200
+        assert "INTERNAL_SERVER_ERROR" in server.metrics.render()  # counted, with its status
+    finally:
+        httpd.shutdown()
