@@ -46,6 +46,9 @@ from __future__ import annotations
 
 import os
 
+# ModelReviewOperator's base, imported here at the top so that the DAG processor imports it once,
+# in its own process, rather than in every parse of this file (parsing_pre_import_modules)
+import airflow.providers.standard.operators.hitl  # noqa: F401
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule

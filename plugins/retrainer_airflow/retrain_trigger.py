@@ -7,6 +7,12 @@ across every ``monitor_drift`` run (``max_active_tis_per_dag=1``, held by the sc
 the instance has ended): the run it starts is in the metadata database, queued, before the next
 decision looks. Airflow's own trigger step (``TriggerDagRunOperator``) does the rest: the run
 id is one per dataset and data version, and one that exists already is skipped.
+
+Its base's module imports much of Airflow's run-triggering code. A DAG file that uses this
+operator imports that module at its own top (``import
+airflow.providers.standard.operators.trigger_dagrun``), so that the DAG processor imports it
+once, in its own process (``[dag_processor] parsing_pre_import_modules``), rather than in the
+fresh process of every parse of the file.
 """
 
 from __future__ import annotations

@@ -12,13 +12,15 @@ reason, drift summary, data version) as its XCom.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperatorLink, BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from retrainer.contracts import DriftCheck
 from retrainer_airflow.triggers import DriftTrigger, LandingTrigger
+
+if TYPE_CHECKING:  # the records are read when a sensor runs, never when a DAG file is parsed
+    from retrainer.contracts import DriftCheck
 
 
 class DriftReportLink(BaseOperatorLink):
