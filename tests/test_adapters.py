@@ -4,6 +4,7 @@ arguments, refuse the arguments they fix, and document every argument."""
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from pathlib import Path
 
@@ -182,3 +183,14 @@ def test_the_retrain_schedule_follows_the_most_frequent_retraining(
     assert retrain_cron() == "0 0 * * *"
     monkeypatch.setenv("RETRAINER_RETRAIN_SCHEDULE", "30 2 * * *")
     assert retrain_cron() == "30 2 * * *"
+
+
+def test_the_retrain_trigger_reads_its_subject_from_a_dict_or_json_text() -> None:
+    """The in-flight check needs the dataset and data version: from the conf as made, or as JSON
+    text when a template rendered it; without them it says so instead of checking nothing silently."""
+    from retrainer_airflow.retrain_trigger import _subject
+
+    conf = {"dataset": "bike_sharing", "data_version": "v0007", "reason": "drift"}
+    assert _subject(conf) == ("bike_sharing", "v0007")
+    assert _subject(json.dumps(conf)) == ("bike_sharing", "v0007")
+    assert _subject("not json") == ("", "") and _subject(None) == ("", "") and _subject({"dataset": "x"})[1] == ""

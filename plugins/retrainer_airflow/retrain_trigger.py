@@ -17,6 +17,7 @@ fresh process of every parse of the file.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
@@ -34,12 +35,25 @@ class TriggerRetrainOperator(TriggerDagRunOperator):
     def execute(self, context: Any) -> Any:
         from retrainer_airflow.tasks import monitor
 
-        conf = self.conf if isinstance(self.conf, dict) else {}
-        dataset, version = conf.get("dataset"), conf.get("data_version")
+        dataset, version = _subject(self.conf)
         if dataset and version:
-            busy = monitor.in_flight(context["ti"], str(dataset), str(version))
+            busy = monitor.in_flight(context["ti"], dataset, version)
             if busy:
                 raise AirflowSkipException(
                     f"{busy} drift retraining(s) of {dataset} already in flight; not starting another for {version}"
                 )
+        else:
+            self.log.warning("the conf names no dataset and data_version (%r): no in-flight check", self.conf)
         return super().execute(context)
+
+
+def _subject(conf: Any) -> tuple[str, str]:
+    """(dataset, data_version) of the retraining the conf asks for; a conf rendered as JSON text is read too."""
+    if isinstance(conf, str):
+        try:
+            conf = json.loads(conf)
+        except ValueError:
+            return "", ""
+    if not isinstance(conf, dict):
+        return "", ""
+    return str(conf.get("dataset") or ""), str(conf.get("data_version") or "")
