@@ -18,7 +18,7 @@ from retrainer.contracts import RunContext, TrainedRun, TrainingPlan, WindowVali
 from retrainer.registry import Registry
 from retrainer.settings import Settings
 from retrainer.spec import DatasetSpec
-from retrainer.validation import DataValidationError, ValidationReport, validate_frame
+from retrainer.validation import DataValidationError, FrameValidator, ValidationReport
 from retrainer.versioning import DataRegistry, version_number
 
 if TYPE_CHECKING:
@@ -142,10 +142,15 @@ def trained_by_other_runs(settings: Settings, plan: TrainingPlan, ctx: RunContex
 def validate_window(settings: Settings, plan: TrainingPlan) -> WindowValidation:
     """Re-validate every period of the pinned window and holdout, as read from the registry."""
     spec = settings.load_spec(plan.dataset)
+    registry = DataRegistry(settings)
+    # pinned once (refused if the version's tag moved); every period is read at the pinned rev
+    version = registry.pinned(spec.name, plan.data_tag, plan.data_rev)
+    # one GX context for the whole window; a period that passes is kept in brief (see FrameValidator)
+    validator = FrameValidator(spec, brief=True)
     reports: list[ValidationReport] = []
     for period in [*plan.train_periods, *plan.holdout_periods]:
-        df = read_plan(settings, spec, plan, [period])
-        reports.append(validate_frame(df, spec, period, source=f"{plan.data_tag}:{period}"))
+        df = registry.read_periods(spec, version, [period])
+        reports.append(validator.validate(df, period, source=f"{plan.data_tag}:{period}"))
     failures = [f"{r.period}: {f}" for r in reports for f in r.failures]
     path = storage.join(settings.validation_results, plan.dataset, "windows", f"{plan.data_version}.json")
     storage.write_text(path, json.dumps([json.loads(r.to_json()) for r in reports], indent=1), settings.s3_endpoint_url)
