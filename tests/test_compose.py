@@ -135,7 +135,8 @@ def test_the_image(services: dict[str, Any]) -> None:
 
 def test_healthchecks_and_workers(services: dict[str, Any]) -> None:
     """Guards: no healthchecks for scheduler, dag-processor, triggerer and worker; no worker
-    concurrency limit (16 TensorFlow trainings per container); no warm shutdown; MinIO's
+    concurrency limit (16 TensorFlow trainings per container); no warm shutdown; each task
+    process imported TensorFlow and MLflow again (no worker preload); MinIO's
     healthcheck used curl, which recent MinIO images do not have; no logs volume; review
     links pointed to 127.0.0.1:8080 (no API base URL)."""
     for name, svc in services.items():
@@ -150,6 +151,9 @@ def test_healthchecks_and_workers(services: dict[str, Any]) -> None:
     assert worker["environment"]["DUMB_INIT_SETSID"] == "0"
     assert 1 <= int(worker["environment"]["AIRFLOW__CELERY__WORKER_CONCURRENCY"]) <= 4
     assert "celery_executor.app inspect ping" in " ".join(worker["healthcheck"]["test"])
+    # heavy imports once per worker, not once per task (retrainer_airflow.preload)
+    config = worker["environment"]["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"]
+    assert config == "retrainer_airflow.celery_config.CELERY_CONFIG"
     for name in AIRFLOW_SERVICES:
         env = services[name]["environment"]
         assert env["AIRFLOW__API__BASE_URL"].startswith("http") and "127.0.0.1" not in env["AIRFLOW__API__BASE_URL"]

@@ -133,8 +133,12 @@ def make_celery_stack(parent: Path, s3: str, bucket: str) -> AirflowStack:
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + stack.db.url,
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
             "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
+            # the workers preload what the tasks import before they fork, as the compose file's do
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "retrainer_airflow.celery_config.CELERY_CONFIG",
         }
     )
+    for key in ("AIRFLOW__SCHEDULER__MP_START_METHOD", "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD"):
+        stack.env.pop(key, None)  # the LocalExecutor's: this scheduler runs no task
     stack.components = [mlflow, *stack.components, *(_worker(stack, h) for h in WORKERS)]
     return stack
 

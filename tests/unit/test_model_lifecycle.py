@@ -217,3 +217,42 @@ def test_tasks_starting_at_once_create_the_sqlite_store_once(tmp_path: Path) -> 
     uri = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
     with multiprocessing.get_context("spawn").Pool(4) as pool:
         assert pool.map(_first_client, [uri] * 4) == [1, 1, 1, 1]  # the Default experiment, in each
+
+
+RELEASE_WITHOUT_TENSORFLOW = """
+import json, sys
+from retrainer import approval
+from retrainer.contracts import Evaluation, RunContext, TrainedRun, TrainingPlan
+from retrainer.pipeline import release
+from retrainer.registry import Registry
+from retrainer.settings import Settings
+
+s = Settings.from_env()
+spec = s.load_spec("bike_sharing")
+plan = TrainingPlan("bike_sharing", spec.model_name, "v0001", "bike_sharing/v0001", "0" * 40, ["2011-04", "2011-05"],
+                    ["2011-06"], 2)
+ev = Evaluation(True, "rmse", 1.0, 2.0, None, None, [], [], None, {}, {}, None, 10)
+trained = TrainedRun(sys.argv[1], sys.argv[2], False)
+registered = release.register(s, plan, trained, ev, RunContext("retrain_model", "manual__3"))
+approval.recorded(Registry(s).version_tags(spec, registered.version))  # what the review reads
+promoted = release.promote(s, plan, ev, registered, trained)
+print(json.dumps({"promoted": promoted.promoted, "imported": [m for m in ("tensorflow", "keras") if m in sys.modules]}))
+"""
+
+
+def test_the_release_steps_do_not_import_tensorflow(
+    settings: Settings, bike_spec: DatasetSpec, trained: training.TrainResult
+) -> None:
+    """register, the review's decision and promote work on MLflow alone: their task processes
+    never pay for TensorFlow."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.helpers import subprocess_env
+
+    run_id, uri = _log(Registry(settings), bike_spec, RunContext("retrain_model", "manual__3"), trained.model)
+    out = subprocess.run([sys.executable, "-c", RELEASE_WITHOUT_TENSORFLOW, run_id, uri], capture_output=True,
+                         text=True, env=subprocess_env())  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"promoted": True, "imported": []}
