@@ -67,6 +67,43 @@ def test_psi_numeric_and_categorical() -> None:
     assert not res["c"].drifted and res["c"].score < 0.01
 
 
+@pytest.mark.parametrize("storage", ["object", "category", "string"])
+def test_category_counts_do_not_depend_on_how_values_are_stored(storage: str) -> None:
+    n, m = 3000, 2500
+    ref = pd.Series(_cat(n, [0.4, 0.3, 0.2, 0.1]), dtype=object)
+    cur = pd.Series(_cat(m, [0.2, 0.3, 0.1, 0.1, 0.3], cats="abcde"), dtype=object)  # "e" is new
+    ref[:30], cur[:100] = None, None  # missing values are not counted
+    frame_r, frame_c = pd.DataFrame({"c": ref.astype(storage)}), pd.DataFrame({"c": cur.astype(storage)})
+    res = {
+        method: _one(frame_r, frame_c, "c", "categorical", choices={"c": DriftTest(method)})
+        for method in ("jensenshannon", "chisquare")
+    }
+    keys = sorted(set(ref.dropna()) | set(cur.dropna()))
+    rc, cc = (s.value_counts().reindex(keys, fill_value=0).to_numpy() for s in (ref, cur))
+    assert res["jensenshannon"].score == pytest.approx(distance.jensenshannon(rc / rc.sum(), cc / cc.sum()))
+    assert res["chisquare"].score == 0.0  # a category the reference never had: chi-squared is infinite
+    assert res["jensenshannon"].n_reference == n - 30 and res["jensenshannon"].n_current == m - 100
+
+
+def test_a_block_of_columns_scores_as_each_column_alone() -> None:
+    n, m = 2000, 1500
+    ref = pd.DataFrame({"a": _num(n), "b": _num(n, 0.2), "c": RNG.poisson(3, n).astype(float), "d": _num(n)})
+    cur = pd.DataFrame({"a": _num(m), "b": _num(m), "c": RNG.poisson(4, m).astype(float), "d": _num(m, 0, 2)})
+    ref.loc[:400, "a"] = np.nan  # missing tails of different lengths once the values are sorted
+    cur.loc[:900, "b"] = np.nan
+    cur.loc[:5, "d"] = [np.inf, -np.inf, np.inf, 1e308, -1e308, np.nan]  # infinities, overflowing widths
+    cols = ["a", "b", "c", "d"]
+    choices = {"b": DriftTest("ks"), "c": DriftTest("ks")}
+    together = drift.detect(ref, cur, cols, [], choices=choices, block=4).features
+    alone = drift.detect(ref, cur, cols, [], choices=choices, block=1).features
+    for t, one in zip(together, alone, strict=True):  # sums over rows of a block run in another order
+        assert (t.method, t.n_reference, t.n_current) == (one.method, one.n_reference, one.n_current)
+        assert t.score == pytest.approx(one.score, rel=1e-12)
+    a = ref["a"].dropna()
+    assert together[0].score == pytest.approx(stats.wasserstein_distance(a, cur["a"]) / np.std(a))
+    assert together[1].score == pytest.approx(stats.ks_2samp(ref["b"], cur["b"].dropna()).pvalue)
+
+
 # ------------------------------------------------------------------ shifts that must be caught
 
 
