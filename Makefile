@@ -115,7 +115,7 @@ bench: $(BENCH_STAMP) $(STAMP)
 	    demo) ($(ENV) && $(PY) bench/demo_time.py) ;; \
 	    *) echo "unknown benchmark part $$part"; false ;; \
 	  esac || failed="$$failed $$part"; done; \
-	$(ENV) && $(PY) bench/report.py; \
+	$(ENV) && $(PY) bench/report.py --note "$(BENCH_NOTE)"; \
 	if [ -n "$$failed" ]; then echo "benchmark parts that failed:$$failed"; exit 1; fi
 
 clean: down

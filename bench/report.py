@@ -87,7 +87,7 @@ def plot(parts: dict[str, dict[str, Any]], out: Path) -> bool:
     return True
 
 
-def markdown(parts: dict[str, dict[str, Any]], missing: list[str], has_plot: bool) -> str:
+def markdown(parts: dict[str, dict[str, Any]], missing: list[str], has_plot: bool, note: str = "") -> str:
     m = machine()
     dates = sorted({doc["measured_at"] for doc in parts.values()})
     head = [
@@ -101,6 +101,7 @@ def markdown(parts: dict[str, dict[str, Any]], missing: list[str], has_plot: boo
         "",
         "Ratios come from one run of each benchmark; on 2 shared cores they move by 10-30% from run",
         "to run (the parts say where they repeat and take medians).",
+        *(["", f"**This run:** {note}"] if note else []),
         "",
         "## Targets",
         "",
@@ -121,13 +122,14 @@ def main() -> None:
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--docs", type=Path, default=REPO / "docs")
     p.add_argument("--parts", default=",".join(PARTS))
+    p.add_argument("--note", default="", help="what to know about this run (e.g. the machine was busy)")
     a = p.parse_args()
     parts, missing = load(a.results, a.parts.split(","))
     if not parts:
         sys.exit(f"no benchmark results in {a.results}: run make bench")
     has_plot = plot(parts, a.docs / "benchmarks-scaling.png")
-    (a.docs / "benchmarks.md").write_text(markdown(parts, missing, has_plot))
-    doc = {"machine": machine(), "written": now(), "missing": missing, "parts": parts}
+    (a.docs / "benchmarks.md").write_text(markdown(parts, missing, has_plot, a.note))
+    doc = {"machine": machine(), "written": now(), "note": a.note, "missing": missing, "parts": parts}
     (a.docs / "benchmarks.json").write_text(json.dumps(doc, indent=2) + "\n")
     met = sum(t["met"] for d in parts.values() for t in d["targets"])
     total = sum(len(d["targets"]) for d in parts.values())

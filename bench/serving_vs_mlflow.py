@@ -581,6 +581,16 @@ def run(a: argparse.Namespace, home: Path) -> dict[str, Any]:
     }
 
 
+def p99_bound(r: dict[str, Any]) -> str:
+    """What sets the tail at one client: the same requests without batching and on the TFLite model."""
+    plain, lite = _pick(r, "ours, no batching", 1, 1), _pick(r, "ours, TFLite", 1, 1)
+    return (
+        f"p50 {_pick(r, 'ours', 1, 1)['p50_ms']:.2f} ms; without adaptive batching p99 {plain['p99_ms']:.2f} ms, "
+        f"serving the TFLite model {lite['p99_ms']:.2f} ms: a lone request's hand-off to the version's "
+        "batching thread and back, two thread switches on 2 cores the client shares"
+    )
+
+
 def _pick(r: dict[str, Any], server: str, batch: int, clients: int) -> dict[str, Any]:
     return next(x for x in r["results"] if (x["server"], x["batch"], x["clients"]) == (server, batch, clients))
 
@@ -612,7 +622,7 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
             TARGET_P99_MS,
             op="<=",
             unit=" ms",
-            bound="the batch-1 model call and the HTTP round trip",
+            bound=p99_bound(r),
         ),
     ]
 
