@@ -114,7 +114,7 @@ def markdown(parts: dict[str, dict[str, Any]], missing: list[str], has_plot: boo
     for doc in parts.values():
         took = f" ({doc['seconds']:.0f} s)" if doc.get("seconds") else ""
         head += ["", f"## {doc['title']}", "", f"Measured {doc['measured_at']}{took}.", "", doc["markdown"].strip()]
-    return "\n".join(head) + "\n"
+    return "\n".join(line.rstrip() for line in "\n".join(head).splitlines()) + "\n"
 
 
 def main() -> None:
