@@ -5,10 +5,10 @@ The thread takes the first request waiting and, **only while other requests are 
 (being parsed, checked or queued for the same version), waits up to ``timeout_s`` for them
 to join, up to ``max_rows`` rows; then it calls the model once on all their rows and hands
 each request its own rows of the answer. A lone client (one request at a time) is never made
-to wait: its call goes through at once. The limits mirror TensorFlow Serving's batching
-parameters (``batch_timeout_micros``, ``max_batch_size``); ``RETRAINER_SERVING_BATCH_TIMEOUT_US``
-(default 1000; 0 turns batching off) and ``RETRAINER_SERVING_MAX_BATCH_ROWS`` (default 256)
-set them.
+to wait: a request with no other in flight calls the model in its own thread. The limits
+mirror TensorFlow Serving's batching parameters (``batch_timeout_micros``, ``max_batch_size``);
+``RETRAINER_SERVING_BATCH_TIMEOUT_US`` (default 1000; 0 turns batching off) and
+``RETRAINER_SERVING_MAX_BATCH_ROWS`` (default 256) set them.
 """
 
 from __future__ import annotations
@@ -94,10 +94,17 @@ class Batcher:
                 self._in_flight -= 1
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> Any:
-        """The model's answer for these rows (call within :meth:`in_flight`)."""
+        """The model's answer for these rows (call within :meth:`in_flight`). A request alone
+        (no other in flight, none queued) calls the model in its own thread: no hand-off to the
+        batching thread and back, which costs a lone client's latency two thread switches."""
         rows = len(next(iter(inputs.values())))
         request = _Request(inputs, rows)
-        self._queue.put(request)
+        with self._lock:
+            alone = self._in_flight <= 1 and self._queue.empty()
+        if alone:
+            self._run_batch([request])
+        else:
+            self._queue.put(request)
         request.done.wait()
         if request.error is not None:
             raise request.error
@@ -145,8 +152,9 @@ class Batcher:
                 joined = {n: np.concatenate([r.inputs[n] for r in batch]) for n in names}
                 out = self._call(joined)
                 parts = np.split(out, np.cumsum([r.rows for r in batch])[:-1])
-            self.calls += 1
-            self.rows += sum(r.rows for r in batch)
+            with self._lock:  # the batching thread and a lone request's own thread both count
+                self.calls += 1
+                self.rows += sum(r.rows for r in batch)
             for request, part in zip(batch, parts, strict=True):
                 request.result = part
         except BaseException as exc:  # every waiting request hears of it

@@ -18,10 +18,12 @@ class FakeModel:
     def __init__(self, seconds: float = 0.003, fail: bool = False) -> None:
         self.seconds, self.fail = seconds, fail
         self.batch_rows: list[int] = []
+        self.threads: list[str] = []  # the thread each call ran in
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         time.sleep(self.seconds)
         self.batch_rows.append(len(inputs["x"]))
+        self.threads.append(threading.current_thread().name)
         if self.fail:
             raise RuntimeError("the model broke")
         return inputs["x"] * 2 + (inputs["tag"] == "b")
@@ -61,15 +63,18 @@ def test_concurrent_requests_share_calls_and_each_gets_its_own_rows() -> None:
 
 
 def test_a_lone_client_is_never_made_to_wait() -> None:
-    """With a timeout of a minute, sequential requests still go through one by one at once:
-    the batch waits only while other requests are in flight."""
+    """With a timeout of a minute, sequential requests still go through one by one at once,
+    each in its own thread (no hand-off to the batching thread and back): the batch waits
+    only while other requests are in flight."""
     model = FakeModel(seconds=0)
     batcher = Batcher(model, BatchLimits(timeout_s=60, max_rows=64), "lone")
     done: list[np.ndarray] = []
-    worker = threading.Thread(target=lambda: done.extend(_ask(batcher, np.array([float(k)])) for k in range(5)))
+    worker = threading.Thread(target=lambda: done.extend(_ask(batcher, np.array([float(k)])) for k in range(5)),
+                              name="client")  # fmt: skip
     worker.start()
     worker.join(timeout=20)
     assert len(done) == 5 and model.batch_rows == [1] * 5
+    assert model.threads == ["client"] * 5 and batcher.calls == 5
 
 
 def test_a_request_larger_than_a_batch_runs_alone() -> None:
