@@ -10,20 +10,36 @@ environment (``.venv-bench``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(os.environ.get("RETRAINER_HOME") or REPO / ".local") / "bench"
+#: settings that could point a benchmark's state elsewhere than its temporary home
+OWN_STATE = (
+    "RETRAINER_SPECS_DIR",
+    "RETRAINER_LANDING",
+    "RETRAINER_QUARANTINE",
+    "RETRAINER_VALIDATION_RESULTS",
+    "RETRAINER_DATA_REGISTRY",
+    "RETRAINER_DATA_REGISTRY_URL",
+    "RETRAINER_DVC_REMOTE",
+    "RETRAINER_MODEL_STORE",
+    "RETRAINER_MLFLOW_ARTIFACTS",
+    "AWS_ENDPOINT_URL",
+)
 
 
 def machine() -> dict[str, Any]:
@@ -163,6 +179,27 @@ def run_process(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: P
     if proc.returncode != 0 or measured.get("rc") != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])} ... failed:\n{proc.stderr[-3000:]}")
     return {"seconds": measured["seconds"], "peak_mb": measured["peak_mb"], "stdout": proc.stdout}
+
+
+@contextlib.contextmanager
+def scratch_home(prefix: str, keep: bool = False) -> Iterator[Path]:
+    """A temporary home holding every location of the embedded default, put into this process's
+    environment (nothing touches the user's ``.local/`` but the result files); removed at the
+    end unless ``keep``."""
+    sys.path.insert(0, str(REPO / "tools"))
+    from retrainer_dev import localenv
+
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    for var in OWN_STATE:
+        os.environ.pop(var, None)
+    localenv.apply(home, override=True)
+    try:
+        yield home
+    finally:
+        if keep:
+            print(f"kept: {home}")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def python_env(extra: dict[str, str] | None = None) -> dict[str, str]:

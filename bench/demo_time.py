@@ -29,7 +29,7 @@ def demo_env(home: Path) -> dict[str, str]:
     from retrainer_dev import localenv
 
     env = dict(os.environ)
-    for var in ("RETRAINER_MODEL_STORE", "RETRAINER_MLFLOW_ARTIFACTS", "RETRAINER_DVC_REMOTE", "AWS_ENDPOINT_URL"):
+    for var in common.OWN_STATE:
         env.pop(var, None)
     env.update(localenv.local_env(home))
     env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], str(common.REPO / "tools")])

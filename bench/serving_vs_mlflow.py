@@ -40,7 +40,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -683,24 +682,12 @@ def main() -> None:
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (model, MLflow store, logs)")
     a = p.parse_args()
 
-    # every location of the embedded default in a temporary folder; nothing touches .local/ but the results
-    home = Path(tempfile.mkdtemp(prefix="retrainer-serving-bench-"))
-    from retrainer_dev import localenv
-
-    for var in ("RETRAINER_MODEL_STORE", "RETRAINER_MLFLOW_ARTIFACTS", "RETRAINER_DVC_REMOTE", "AWS_ENDPOINT_URL"):
-        os.environ.pop(var, None)
-    localenv.apply(home, override=True)
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])  # uvicorn
-    _quiet()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the servers are stopped on kill too
     t0 = time.perf_counter()
-    try:
+    with bench_common.scratch_home("retrainer-serving-bench-", a.keep) as home:
+        os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])  # uvicorn
+        _quiet()
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the servers are stopped on kill too
         result = run(a, home)
-    finally:
-        if a.keep:
-            print(f"kept: {home}")
-        else:
-            shutil.rmtree(home, ignore_errors=True)
     seconds = time.perf_counter() - t0
     bench_common.write_part("serving", "Model server vs mlflow models serve", markdown(result),
                             targets=targets(result), data=result, seconds=seconds)  # fmt: skip

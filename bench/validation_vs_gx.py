@@ -55,7 +55,6 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -81,19 +80,6 @@ FIRST_MONTH = "2011-01"  # the window's periods are the months from here on
 TARGET_VS_GX = 1.2  # the product's targets: our validation step within 1.2x of bare GX ...
 TARGET_WINDOW = 2.0  # ... and validate_window within 2x of one file of the same rows
 SMALL = 744  # rows of a month of hourly data: a batch whose validation costs GX little but its own overhead
-#: settings that could point the state elsewhere than the temporary folder
-OWN_STATE = (
-    "RETRAINER_SPECS_DIR",
-    "RETRAINER_LANDING",
-    "RETRAINER_QUARANTINE",
-    "RETRAINER_VALIDATION_RESULTS",
-    "RETRAINER_DATA_REGISTRY",
-    "RETRAINER_DATA_REGISTRY_URL",
-    "RETRAINER_DVC_REMOTE",
-    "RETRAINER_MODEL_STORE",
-    "RETRAINER_MLFLOW_ARTIFACTS",
-    "AWS_ENDPOINT_URL",
-)
 
 # ---------------------------------------------------------------------------- the two processes
 
@@ -582,21 +568,9 @@ def main() -> None:
     p.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = p.parse_args()
 
-    # every location of the embedded default in a temporary folder; nothing touches .local/ but the result
-    home = Path(tempfile.mkdtemp(prefix="retrainer-validation-bench-"))
-    from retrainer_dev import localenv
-
-    for var in OWN_STATE:
-        os.environ.pop(var, None)
-    localenv.apply(home, override=True)
     t0 = time.perf_counter()
-    try:
+    with common.scratch_home("retrainer-validation-bench-", args.keep) as home:
         result = run(args, home)
-    finally:
-        if args.keep:
-            print(f"kept: {home}")
-        else:
-            shutil.rmtree(home, ignore_errors=True)
     report(result, args, time.perf_counter() - t0)
 
 
