@@ -43,14 +43,14 @@ def unexpected_columns(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:
 
 
 def column_problems(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:
-    """Columns the spec does not name (when ``ingest.unexpected_columns`` is ``refuse``)."""
+    """Columns the spec does not name (when ``ingest.extra_columns`` is ``reject``)."""
     extra = unexpected_columns(df, spec)
-    if spec.ingest.unexpected_columns != "refuse" or not extra:
+    if spec.ingest.extra_columns != "reject" or not extra:
         return []
     return [
         f"unexpected column{'s' if len(extra) > 1 else ''} {sample(extra) if len(extra) <= 3 else extra[:3]}"
         f"{f' and {len(extra) - 3} more' if len(extra) > 3 else ''}: not in the spec (list known extra columns"
-        " under ingest.other_columns; they are kept, never used as features)"
+        " under ingest.other_columns to keep them, never used as features, or set ingest.extra_columns: drop)"
     ]
 
 

@@ -460,7 +460,7 @@ def canonical_frame(source: Path | str | io.StringIO, spec: DatasetSpec, other: 
     first = [spec.time_column, *spec.feature_names, spec.target.column, *other]
     order = [c for c in first if c in df.columns]
     order += sorted(c for c in df.columns if c not in order)
-    if spec.ingest.unexpected_columns == "drop":  # a column the spec does not name is not versioned
+    if spec.ingest.extra_columns == "drop":  # a column the spec does not name is not versioned
         known = {*first, *spec.ingest.other_columns}
         order = [c for c in order if c in known]
     return canonical_order(df[order], spec)

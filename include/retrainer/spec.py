@@ -145,7 +145,10 @@ class DeployConfig:
     tflite_max_change: float = 0.01  # largest |relative change| of the gate metric on the holdout, TFLite vs full
 
 
-UNEXPECTED_COLUMNS = ("refuse", "keep", "drop")
+#: what a column the spec does not name does to a delivery (``ingest.extra_columns``)
+EXTRA_COLUMNS = ("reject", "keep", "drop")
+#: the older name of ``ingest.extra_columns`` (values refuse|keep|drop), still read
+OLD_EXTRA_COLUMNS_KEY = "unexpected_columns"
 #: what a delivery of a period that is versioned already may do to it
 REDELIVERY = ("reject", "replace", "append")
 #: keys of ``training`` that are not TrainingConfig's (how the model is trained) but when it is
@@ -162,7 +165,7 @@ class IngestConfig:
     and ``retrainer.batchchecks``."""
 
     other_columns: tuple[str, ...] = ()  # delivered and kept, never used as features
-    unexpected_columns: str = "refuse"  # a column the spec does not name: refuse (quarantine), keep or drop it
+    extra_columns: str = "reject"  # a column the spec does not name: reject (quarantine), keep or drop it
     redelivery: str = "reject"  # a versioned period delivered again with other content: reject, replace or append
     max_file_mb: float = 512.0
     max_field_chars: int = 10_000
@@ -574,7 +577,7 @@ class _SpecParser:
         )
 
     def ingest(self, raw: dict[str, Any], spec_columns: set[str]) -> IngestConfig:
-        self.known("ingest", raw, IngestConfig.__dataclass_fields__)
+        self.known("ingest", raw, {*IngestConfig.__dataclass_fields__, OLD_EXTRA_COLUMNS_KEY})
         other = raw.get("other_columns") or []
         if not isinstance(other, list) or not all(isinstance(c, str) and c for c in other):
             raise SpecError(self.path, "ingest.other_columns", f"must be a list of column names, got {other!r}")
@@ -589,9 +592,7 @@ class _SpecParser:
             raise SpecError(self.path, "ingest", "max_file_mb must be above 0 and max_scale_change above 1")
         return IngestConfig(
             other_columns=tuple(other),
-            unexpected_columns=self.choice(
-                "ingest.unexpected_columns", raw.get("unexpected_columns", "refuse"), UNEXPECTED_COLUMNS
-            ),
+            extra_columns=self.extra_columns(raw),
             max_file_mb=size,
             max_field_chars=field_chars,
             redelivery=self.choice("ingest.redelivery", raw.get("redelivery", "reject"), REDELIVERY),
@@ -604,6 +605,17 @@ class _SpecParser:
             format=self.choice("ingest.format", raw.get("format", "auto"), FORMATS),
             checks=self.ingest_checks(raw.get("checks")),
         )
+
+    def extra_columns(self, raw: dict[str, Any]) -> str:
+        """``ingest.extra_columns``, or its older name ``unexpected_columns`` (``refuse`` for ``reject``)."""
+        if OLD_EXTRA_COLUMNS_KEY not in raw:
+            return self.choice("ingest.extra_columns", raw.get("extra_columns", "reject"), EXTRA_COLUMNS)
+        if "extra_columns" in raw:
+            raise SpecError(self.path, "ingest.unexpected_columns", "is the older name of ingest.extra_columns:"
+                            " give one of them")  # fmt: skip
+        old = raw[OLD_EXTRA_COLUMNS_KEY]
+        old = "reject" if old == "refuse" else old
+        return self.choice("ingest.unexpected_columns", old, EXTRA_COLUMNS)
 
     def ingest_checks(self, raw: Any) -> tuple[str, ...]:
         """``ingest.checks``: a mapping of check name to true/false; a check not named stays on."""

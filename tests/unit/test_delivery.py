@@ -319,6 +319,8 @@ def test_an_interrupted_copy_is_set_aside_not_lost(tmp_path: Path) -> None:
         ({"other_colums": []}, "ingest.other_colums"),
         ({"other_columns": ["temp"]}, "ingest.other_columns"),
         ({"unexpected_columns": "ignore"}, "ingest.unexpected_columns"),
+        ({"extra_columns": "refuse"}, "ingest.extra_columns"),
+        ({"extra_columns": "drop", "unexpected_columns": "drop"}, "ingest.unexpected_columns"),
         ({"max_field_chars": 0}, "ingest.max_field_chars"),
         ({"redelivery_max_row_loss": 2}, "ingest.redelivery_max_row_loss"),
         ({"max_scale_change": 1}, "ingest"),

@@ -112,7 +112,7 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
 def test_extra_columns_are_dropped_before_versioning_when_the_spec_says_so(
     march: pd.DataFrame, bike_spec: DatasetSpec, tmp_path: Path
 ) -> None:
-    spec = _policy(bike_spec, "reject", unexpected_columns="drop")
+    spec = _policy(bike_spec, "reject", extra_columns="drop")
     path = _deliver(march.assign(note="exported by hand"), spec, tmp_path)
     assert "note" not in canonical_frame(path, spec, spec.ingest.other_columns).columns
     assert "note" in canonical_frame(path, bike_spec, bike_spec.ingest.other_columns).columns

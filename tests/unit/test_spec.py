@@ -245,3 +245,18 @@ def test_retraining_follows_the_data_unless_the_spec_says(
     if every:
         data["training"]["every"] = every
     assert DatasetSpec.load(_write(tmp_path, data)).retrain_every == expected
+
+
+@pytest.mark.parametrize(
+    ("ingest", "policy"),
+    [
+        ({}, "reject"),
+        ({"extra_columns": "drop"}, "drop"),
+        ({"unexpected_columns": "refuse"}, "reject"),
+        ({"unexpected_columns": "keep"}, "keep"),
+    ],
+)
+def test_extra_columns_policy_and_its_older_name(tmp_path: Path, ingest: dict, policy: str) -> None:
+    data = _valid()
+    data["ingest"] = {k: v for k, v in data.get("ingest", {}).items() if k not in {"unexpected_columns"}} | ingest
+    assert DatasetSpec.load(_write(tmp_path, data)).ingest.extra_columns == policy
