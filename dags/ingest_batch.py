@@ -31,11 +31,11 @@ and a version that already existed is not announced again.
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
 from retrainer_airflow import tasks
 from retrainer_airflow.assets import DATA_VERSIONS
-from retrainer_airflow.defaults import REGISTRY_POOL, dag_defaults, dataset_param, period_param
+from retrainer_airflow.defaults import REGISTRY_POOL, dag_defaults, dataset_param, param, period_param
 
 
 @dag(
@@ -48,7 +48,7 @@ from retrainer_airflow.defaults import REGISTRY_POOL, dag_defaults, dataset_para
     params={
         "dataset": dataset_param(),
         "period": period_param(),
-        "batch": Param(
+        "batch": param(
             None,
             type=["null", "string"],
             title="Batch (optional)",

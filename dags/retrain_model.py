@@ -50,13 +50,13 @@ import os
 # in its own process, rather than in every parse of this file (parsing_pre_import_modules)
 import airflow.providers.standard.operators.hitl  # noqa: F401
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from retrainer_airflow import tasks
 from retrainer_airflow.assets import RETRAIN_REQUESTS
-from retrainer_airflow.defaults import dag_defaults, data_version_param, dataset_param, retrain_cron
+from retrainer_airflow.defaults import dag_defaults, data_version_param, dataset_param, param, retrain_cron
 from retrainer_airflow.review import ModelReviewOperator
 
 
@@ -76,7 +76,7 @@ from retrainer_airflow.review import ModelReviewOperator
     params={
         "dataset": dataset_param(),
         "data_version": data_version_param(),
-        "window": Param(
+        "window": param(
             None,
             type=["null", "integer"],
             minimum=1,
@@ -86,7 +86,7 @@ from retrainer_airflow.review import ModelReviewOperator
             " (the form's number field does not go below it)",
             examples=[6, 12],
         ),
-        "epochs": Param(
+        "epochs": param(
             None,
             type=["null", "integer"],
             minimum=1,
@@ -95,14 +95,14 @@ from retrainer_airflow.review import ModelReviewOperator
             description="most epochs to train; empty: the spec's",
             examples=[5, 40],
         ),
-        "force": Param(
+        "force": param(
             False,
             type="boolean",
             title="Force",
             description="train even if this data version and window already have a model",
             examples=[True],
         ),
-        "reason": Param(
+        "reason": param(
             None,
             type=["null", "string"],
             maxLength=500,
@@ -110,7 +110,7 @@ from retrainer_airflow.review import ModelReviewOperator
             description="why this run was started, recorded in MLflow; empty: the kind of run (manual, scheduled)",
             examples=["upstream fixed the March humidity values"],
         ),
-        "drift": Param(
+        "drift": param(
             None,
             type=["null", "object"],
             title="Drift summary (set by monitor_drift)",

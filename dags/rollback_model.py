@@ -10,10 +10,10 @@ verifies it from the store against the registry model, moves alias `champion` to
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
 from retrainer_airflow import tasks
-from retrainer_airflow.defaults import dag_defaults, dataset_param
+from retrainer_airflow.defaults import dag_defaults, dataset_param, param
 
 
 @dag(
@@ -25,7 +25,7 @@ from retrainer_airflow.defaults import dag_defaults, dataset_param
     tags=["retrainer", "deployment"],
     params={
         "dataset": dataset_param(),
-        "version": Param(
+        "version": param(
             "previous",
             type="string",
             pattern=r"^(previous|\d+)$",
@@ -33,7 +33,7 @@ from retrainer_airflow.defaults import dag_defaults, dataset_param
             description="the model version to serve again: 'previous' (the one the champion replaced) or its number",
             examples=["previous", "3"],
         ),
-        "reason": Param(
+        "reason": param(
             type="string",
             minLength=3,
             maxLength=500,

@@ -135,6 +135,15 @@ def before(when: datetime, frequency: str) -> str:
 CRONS: dict[str, str] = {"hourly": "0 * * * *", "daily": "0 0 * * *", "weekly": "0 0 * * 1", "monthly": "0 0 1 * *"}
 
 
+def retrain_every(frequency: str, every: str = "") -> str:
+    """How often scheduled runs retrain a dataset of ``frequency``: ``every`` (its spec's
+    ``training.every``) when given, else the data's own frequency (hourly data: daily; a
+    retraining every hour is asked for by name)."""
+    if every:
+        return every
+    return "daily" if frequency == "hourly" else frequency
+
+
 def ended_within(start: datetime, end: datetime, frequency: str) -> bool:
     """Whether a period of ``frequency`` ended within the data interval (start, end]: a
     scheduled run over that interval has a new whole period to retrain on."""

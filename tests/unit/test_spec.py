@@ -240,11 +240,27 @@ def test_learned_categories_are_refused_saying_why(tmp_path: Path, feature: dict
 def test_retraining_follows_the_data_unless_the_spec_says(
     tmp_path: Path, frequency: str, every: str | None, expected: str
 ) -> None:
+    """The spec's retrain_every, and the two-field reader the DAG file uses for its timetable, agree."""
+    from retrainer.cadence import cadences
+
     data = _valid()
     data["frequency"] = frequency
     if every:
         data["training"]["every"] = every
     assert DatasetSpec.load(_write(tmp_path, data)).retrain_every == expected
+    assert cadences(tmp_path) == {"spec": expected}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["name: [", "frequency: fortnightly\n", "training: {every: yearly}\n", "training: [daily]\n", "- a list\n"],
+)
+def test_a_spec_whose_cadence_does_not_read_is_left_out_of_the_timetable(tmp_path: Path, text: str) -> None:
+    from retrainer.cadence import cadences
+
+    (tmp_path / "odd.yaml").write_text(text)
+    (tmp_path / "fine.yaml").write_text("frequency: weekly\n")
+    assert cadences(tmp_path) == {"fine": "weekly"}
 
 
 @pytest.mark.parametrize(
