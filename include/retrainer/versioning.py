@@ -364,21 +364,41 @@ class DataRegistry:
 
     def read_text(self, spec: DatasetSpec, version: DataVersion, period: str) -> str:
         """The versioned file of one period, as text, exactly as it was at ``version``."""
-        import dvc.api
+        return self.read_texts(spec, version, [period])[period]
 
-        if period not in version.periods:
-            raise DataVersionError(f"period {period} is not in {version.tag}")
-        return str(
-            dvc.api.read(f"{BATCH_DIR}/{spec.name}/{period}.csv", repo=str(self.root), rev=version.rev, mode="r")
-        )
+    def read_texts(self, spec: DatasetSpec, version: DataVersion, periods: list[str]) -> dict[str, str]:
+        """The versioned files of ``periods``, as text, exactly as they were at ``version`` (from
+        the DVC cache or remote), through one view of the registry at that commit (opening it
+        costs more than reading a period)."""
+        from dvc.fs.dvc import DVCFileSystem
+        from dvc.repo import Repo
+
+        missing = [p for p in periods if p not in version.periods]
+        if missing:
+            raise DataVersionError(f"period{'s' if len(missing) > 1 else ''} {', '.join(missing)} not in {version.tag}")
+        texts = {}
+        # as dvc.api.read opens a repository at a commit, once for every period
+        with Repo.open(str(self.root), rev=version.rev, subrepos=True, uninitialized=True) as repo:
+            fs = DVCFileSystem(repo=repo, subrepos=True)
+            for p in periods:
+                path = f"{BATCH_DIR}/{spec.name}/{p}.csv"
+                try:
+                    with fs.open(fs.from_os_path(path), mode="r") as f:
+                        texts[p] = str(f.read())
+                except FileNotFoundError as exc:
+                    raise DataVersionError(f"{path} of {version.tag} (rev {version.rev}) is missing: {exc}") from exc
+        return texts
 
     def read_periods(self, spec: DatasetSpec, version: DataVersion, periods: list[str]) -> pd.DataFrame:
         """The rows of ``periods`` exactly as they were at ``version`` (from the DVC cache or remote)."""
-        missing = [p for p in periods if p not in version.periods]
-        if missing:
-            raise DataVersionError(f"periods {missing} are not in {version.tag}")
-        df = pd.concat([period_frame(spec, self.read_text(spec, version, p)) for p in periods], ignore_index=True)
-        return df.sort_values(spec.time_column, kind="stable").reset_index(drop=True)
+        texts = self.read_texts(spec, version, periods)
+        return periods_frame(spec, [texts[p] for p in periods])
+
+
+def periods_frame(spec: DatasetSpec, texts: list[str]) -> pd.DataFrame:
+    """Versioned periods' files as one frame in time order (see ``period_frame``)."""
+    df = pd.concat([period_frame(spec, t) for t in texts], ignore_index=True)
+    return df.sort_values(spec.time_column, kind="stable").reset_index(drop=True)
 
 
 def period_frame(spec: DatasetSpec, text: str) -> pd.DataFrame:

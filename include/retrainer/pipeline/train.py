@@ -19,7 +19,7 @@ from retrainer.registry import Registry
 from retrainer.settings import Settings
 from retrainer.spec import DatasetSpec
 from retrainer.validation import DataValidationError, FrameValidator, ValidationReport
-from retrainer.versioning import DataRegistry, version_number
+from retrainer.versioning import DataRegistry, periods_frame, version_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -148,8 +148,10 @@ def validate_window(settings: Settings, plan: TrainingPlan) -> WindowValidation:
     # one GX context for the whole window; a period that passes is kept in brief (see FrameValidator)
     validator = FrameValidator(spec, brief=True)
     reports: list[ValidationReport] = []
-    for period in [*plan.train_periods, *plan.holdout_periods]:
-        df = registry.read_periods(spec, version, [period])
+    window = [*plan.train_periods, *plan.holdout_periods]
+    texts = registry.read_texts(spec, version, window)  # one view of the registry for the whole window
+    for period in window:
+        df = periods_frame(spec, [texts.pop(period)])
         reports.append(validator.validate(df, period, source=f"{plan.data_tag}:{period}"))
     failures = [f"{r.period}: {f}" for r in reports for f in r.failures]
     path = storage.join(settings.validation_results, plan.dataset, "windows", f"{plan.data_version}.json")
