@@ -178,7 +178,8 @@ class ModelServer:
             with self._lock:
                 batcher = self._batchers.get(key)
                 if batcher is None:
-                    batcher = serving_batch.Batcher(served.call, self.batch_limits, f"{model}-{v}")
+                    batcher = serving_batch.Batcher(served.call, self.batch_limits, f"{model}-{v}",
+                                                    lambda n: self.metrics.batch(model, v, n))  # fmt: skip
                     self._batchers[key] = batcher
         return batcher
 

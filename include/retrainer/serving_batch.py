@@ -69,10 +69,14 @@ class _Request:
 
 class Batcher:
     """One version's batching thread (see the module docstring). ``calls`` and ``rows`` count
-    model calls and the rows they took, for tests and benchmarks."""
+    model calls and the rows they took, for tests; ``observe`` hears how many requests each
+    model call answered."""
 
-    def __init__(self, call: Call, limits: BatchLimits, name: str = "") -> None:
+    def __init__(
+        self, call: Call, limits: BatchLimits, name: str = "", observe: Callable[[int], None] | None = None
+    ) -> None:
         self._call = call
+        self._observe = observe  # told the number of requests of each model call (the server's metrics)
         self.limits = limits
         self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -155,6 +159,8 @@ class Batcher:
             with self._lock:  # the batching thread and a lone request's own thread both count
                 self.calls += 1
                 self.rows += sum(r.rows for r in batch)
+            if self._observe is not None:
+                self._observe(len(batch))
             for request, part in zip(batch, parts, strict=True):
                 request.result = part
         except BaseException as exc:  # every waiting request hears of it

@@ -8,7 +8,13 @@ names and units, so one dashboard or alert reads either server:
 * ``:tensorflow:serving:request_latency`` (histogram, microseconds, as TensorFlow Serving's):
   the time of each predict call in the server, by ``model_name``.
 
-Both carry ``version`` and ``label`` besides (TensorFlow Serving has neither): the version that
+and one of the model server's own (TensorFlow Serving reports its batching otherwise):
+
+* ``:retrainer:serving:batch_requests`` (histogram): requests answered by each model call, by
+  ``model_name`` and ``version`` (with adaptive batching; 1 for a request that ran alone); its
+  ``_sum`` over its ``_count`` is the mean number of requests a model call served.
+
+The first two carry ``version`` and ``label`` besides (TensorFlow Serving has neither): the version that
 answered and the label the request named (``stable`` when it named none, ``""`` when it named
 a version), so a canary's traffic and latency are told apart from stable's.
 
@@ -30,6 +36,9 @@ LATENCY = ":tensorflow:serving:request_latency"
 #: upper bounds of the latency buckets, in microseconds (50 us to 10 s)
 BUCKETS_US = (50, 100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000, 10_000_000)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+BATCH = ":retrainer:serving:batch_requests"
+#: upper bounds of the batch buckets, in requests per model call
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -53,6 +62,8 @@ class Metrics:
         self._counts: dict[Labels, int] = {}
         self._buckets: dict[Labels, list[int]] = {}
         self._sums: dict[Labels, float] = {}
+        self._batches: dict[Labels, list[int]] = {}
+        self._batch_sums: dict[Labels, int] = {}
 
     def observe(
         self, api: str, model: str, version: int | None, label: str | None, status: str, seconds: float
@@ -71,22 +82,37 @@ class Metrics:
             buckets[index] += 1
             self._sums[key] = self._sums.get(key, 0.0) + micros
 
+    def batch(self, model: str, version: int, requests: int) -> None:
+        """One model call that answered ``requests`` requests."""
+        key = _labels(model_name=model, version=str(version))
+        with self._lock:
+            row = self._batches.setdefault(key, [0] * (len(BATCH_BUCKETS) + 1))
+            row[next((i for i, bound in enumerate(BATCH_BUCKETS) if requests <= bound), len(BATCH_BUCKETS))] += 1
+            self._batch_sums[key] = self._batch_sums.get(key, 0) + requests
+
     def render(self) -> str:
         """The Prometheus text exposition format."""
         with self._lock:
             counts, buckets, sums = dict(self._counts), {k: list(v) for k, v in self._buckets.items()}, dict(self._sums)
+            batches, batch_sums = {k: list(v) for k, v in self._batches.items()}, dict(self._batch_sums)
         lines = [f"# TYPE {COUNT} counter"]
         lines += [f"{COUNT}{_fmt(k)} {n}" for k, n in sorted(counts.items())]
-        lines.append(f"# TYPE {LATENCY} histogram")
-        for key, row in sorted(buckets.items()):
-            total = 0
-            for bound, n in zip((*BUCKETS_US, math.inf), row, strict=True):
-                total += n
-                le = "+Inf" if bound == math.inf else str(bound)
-                lines.append(f"{LATENCY}_bucket{_fmt((*key, ('le', le)))} {total}")
-            lines.append(f"{LATENCY}_sum{_fmt(key)} {sums[key]:.1f}")
-            lines.append(f"{LATENCY}_count{_fmt(key)} {total}")
+        lines += _histogram(LATENCY, BUCKETS_US, buckets, {k: f"{v:.1f}" for k, v in sums.items()})
+        lines += _histogram(BATCH, BATCH_BUCKETS, batches, {k: str(v) for k, v in batch_sums.items()})
         return "\n".join(lines) + "\n"
+
+
+def _histogram(name: str, bounds: tuple[int, ...], rows: dict[Labels, list[int]], sums: dict[Labels, str]) -> list[str]:
+    lines = [f"# TYPE {name} histogram"]
+    for key, row in sorted(rows.items()):
+        total = 0
+        for bound, n in zip((*bounds, math.inf), row, strict=True):
+            total += n
+            le = "+Inf" if bound == math.inf else str(bound)
+            lines.append(f"{name}_bucket{_fmt((*key, ('le', le)))} {total}")
+        lines.append(f"{name}_sum{_fmt(key)} {sums[key]}")
+        lines.append(f"{name}_count{_fmt(key)} {total}")
+    return lines
 
 
 # ------------------------------------------------------------------------------ reading

@@ -52,9 +52,11 @@ def _clients(batcher: Batcher, clients: int, each: int) -> dict[tuple[int, int],
 
 def test_concurrent_requests_share_calls_and_each_gets_its_own_rows() -> None:
     model = FakeModel()
-    batcher = Batcher(model, BatchLimits(timeout_s=0.002, max_rows=16), "fake")
+    heard: list[int] = []
+    batcher = Batcher(model, BatchLimits(timeout_s=0.002, max_rows=16), "fake", heard.append)
     answers = _clients(batcher, clients=8, each=20)
     assert len(answers) == 160
+    assert sum(heard) == 160 and len(heard) == batcher.calls  # each call told how many requests it answered
     for (c, _), (x, y) in answers.items():
         np.testing.assert_array_equal(y, x * 2 + (c % 2))
     assert batcher.rows == sum(len(x) for x, _ in answers.values())
