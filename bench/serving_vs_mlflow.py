@@ -255,6 +255,22 @@ def post(port: int, path: str, body: bytes, timeout: float = 60.0) -> tuple[int,
         conn.close()
 
 
+def batch_counts(port: int) -> tuple[float, float]:
+    """Model calls and the requests they answered so far, from our server's metrics (0, 0 for
+    a server without them)."""
+    from retrainer import serving_metrics as m
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", m.PATH)
+        resp = conn.getresponse()
+        text = resp.read().decode() if resp.status == 200 else ""
+    finally:
+        conn.close()
+    samples = m.parse(text)
+    return m.total(m.select(samples, f"{m.BATCH}_count")), m.total(m.select(samples, f"{m.BATCH}_sum"))
+
+
 # =============================================================================== request bodies
 
 
@@ -526,12 +542,16 @@ def grid(a: argparse.Namespace, mine: dict[str, Server], mlflow: Server, rows: l
             for name, server, route, encode in targets:
                 bodies = [encode(s) for s in slices]
                 print(f"batch {batch}, {clients} client(s), {name} ...", flush=True)
+                calls0, answered0 = batch_counts(server.port) if server is not mlflow else (0.0, 0.0)
                 if clients == 1:
                     got = latency(server.port, route, bodies, a.requests, a.warmup)
                 else:
                     got = throughput(server.port, route, bodies, clients, a.throughput_requests // clients)
+                calls, answered = batch_counts(server.port) if server is not mlflow else (0.0, 0.0)
+                per_call = (answered - answered0) / (calls - calls0) if calls > calls0 else None  # warm-ups included
                 results.append({"server": name, "batch": batch, "clients": clients, **got,
-                                "rows_per_s": got["requests_per_s"] * batch})  # fmt: skip
+                                "rows_per_s": got["requests_per_s"] * batch,
+                                "requests_per_call": per_call})  # fmt: skip
     return results
 
 
@@ -600,10 +620,12 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     need = TARGET_SPEEDUP * mlflow["requests_per_s"]
     call = r["call_paths_ms"]["SavedModel signature (ours)"]
     lite = _pick(r, "ours, TFLite", 1, 8)["requests_per_s"] / mlflow["requests_per_s"]
+    per_call = ours.get("requests_per_call")
+    batched = f", a model call answered {per_call:.1f} of the 8 clients' requests on average" if per_call else ""
     bound = (
         f"{TARGET_SPEEDUP:g}x MLflow's {mlflow['requests_per_s']:.0f} requests/s is {need:.0f}/s, "
         f"{2000 / need:.2f} ms of CPU per request on 2 cores that the 8 clients share; one batch-1 "
-        f"model call alone costs {call:.2f} ms in process (SavedModel), "
+        f"model call alone costs {call:.2f} ms in process (SavedModel){batched}, "
         f"{r['tflite']['tflite_latency']['p50_ms']:.3f} ms (TFLite); serving the TFLite model reaches {lite:.2f}x"
     )
     seq = _pick(r, "ours", 1, 1)
@@ -647,11 +669,13 @@ def markdown(r: dict[str, Any]) -> str:
     rows = []
     for x in r["results"]:
         m = _pick(r, "MLflow", x["batch"], x["clients"])
+        per_call = x.get("requests_per_call")
         rows.append([x["batch"], x["clients"], x["server"], f"{x['requests_per_s']:.0f}", f"{x['rows_per_s']:,.0f}",
-                     f"{x['p50_ms']:.2f}", f"{x['p99_ms']:.2f}",
+                     f"{x['p50_ms']:.2f}", f"{x['p99_ms']:.2f}", "-" if per_call is None else f"{per_call:.2f}",
                      f"{x['requests_per_s'] / m['requests_per_s']:.2f}x"])  # fmt: skip
     out.append(bench_common.table(
-        ["batch", "clients", "server", "requests/s", "rows/s", "p50 (ms)", "p99 (ms)", "vs MLflow"], rows))  # fmt: skip
+        ["batch", "clients", "server", "requests/s", "rows/s", "p50 (ms)", "p99 (ms)", "requests per model call",
+         "vs MLflow"], rows))  # fmt: skip
     out.append("One batch-1 call in process, by call path (median ms): "
                + "; ".join(f"{k} {v:.3f}" for k, v in r["call_paths_ms"].items()) + ".")  # fmt: skip
     out.append(
