@@ -137,15 +137,18 @@ class ModelServer:
             return HTTPStatus.SERVICE_UNAVAILABLE, {"status": "loading"}
         return HTTPStatus.OK, {"status": "ready", **({"errors": self.warm_error} if self.warm_error else {})}
 
-    def predict(self, model: str, body: Any, version: int | None = None, label: str | None = None) -> dict[str, Any]:
+    def predict(
+        self, model: str, body: Any, version: int | None = None, label: str | None = None, client: Any = None
+    ) -> dict[str, Any]:
         """Predictions of the version asked for (by number or label, else ``stable``); every
-        call is counted, and timed when it succeeds, in ``metrics``."""
+        call is counted, and timed when it succeeds, in ``metrics``. ``client`` names the
+        connection the request came on, for batching (``serving_batch``)."""
         t0 = time.perf_counter()
         named = label or ("" if version is not None else STABLE)
         served: int | None = None
         try:
             served = self.resolve(model, version, label)
-            out = self._answer(model, served, body)
+            out = self._answer(model, served, body, client)
         except RequestError as exc:
             known = model if model in self._config else "(not served)"  # no label per unknown name
             self.metrics.observe("predict", known, served, named, exc.status.name, time.perf_counter() - t0)
@@ -153,12 +156,12 @@ class ModelServer:
         self.metrics.observe("predict", model, served, named, "OK", time.perf_counter() - t0)
         return out
 
-    def _answer(self, model: str, v: int, body: Any) -> dict[str, Any]:
+    def _answer(self, model: str, v: int, body: Any, client: Any = None) -> dict[str, Any]:
         batcher = self._batcher(model, v)
         try:
             if batcher is None:
                 return self._predict(model, v, body, None)
-            with batcher.in_flight():  # a batch being formed waits for this request to join
+            with batcher.in_flight(client):  # a batch being formed waits for this request to join
                 return self._predict(model, v, body, batcher)
         except RequestError:
             raise
@@ -166,6 +169,11 @@ class ModelServer:
             log.exception("%s version %s failed on a request", model, v)
             message = f"model '{model}' version {v} failed on this request: {type(exc).__name__}: {exc}"
             raise RequestError(HTTPStatus.INTERNAL_SERVER_ERROR, message[:2000]) from exc
+
+    def client_gone(self, client: Any) -> None:
+        """A connection closed: no batch waits for its next request."""
+        for batcher in list(self._batchers.values()):
+            batcher.forget(client)
 
     def _batcher(self, model: str, v: int) -> serving_batch.Batcher | None:
         """The version's batching thread (``retrainer.serving_batch``); None with batching off."""
@@ -277,6 +285,12 @@ class _Handler(BaseHTTPRequestHandler):
     wbufsize = -1
     disable_nagle_algorithm = True
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        finally:  # the connection is closing
+            self.model_server.client_gone(self.client_address)
+
     def handle_expect_100(self) -> bool:
         ok = super().handle_expect_100()
         self.wfile.flush()  # "100 Continue" must reach the client before it sends the body
@@ -356,7 +370,8 @@ class _Handler(BaseHTTPRequestHandler):
             except json.JSONDecodeError as exc:
                 raise RequestError(HTTPStatus.BAD_REQUEST, f"the body is not valid JSON: {exc}") from None
             version = int(m.group(2)) if m.group(2) else None
-            self._send(HTTPStatus.OK, self.model_server.predict(m.group(1), body, version, m.group(3)))
+            answer = self.model_server.predict(m.group(1), body, version, m.group(3), client=self.client_address)
+            self._send(HTTPStatus.OK, answer)
         except RequestError as exc:
             self._send(exc.status, {"error": str(exc)})
 

@@ -1,11 +1,16 @@
 """Adaptive request batching for the model server: concurrent requests share one model call.
 
 Each served version has one batching thread. A request hands its input arrays to it and waits.
-The thread takes the first request waiting and, **only while other requests are in flight**
-(being parsed, checked or queued for the same version), waits up to ``timeout_s`` for them
-to join, up to ``max_rows`` rows; then it calls the model once on all their rows and hands
-each request its own rows of the answer. A lone client (one request at a time) is never made
-to wait: a request with no other in flight calls the model in its own thread. The limits
+The thread takes the first request waiting and, **only while other requests are coming**,
+waits up to ``timeout_s`` for them to join, up to ``max_rows`` rows; then it calls the model
+once on all their rows and hands each request its own rows of the answer. Requests are coming
+while others are in flight (being parsed, checked or queued for the same version) or while
+other clients are active: open connections that sent a request for the version within the
+last ``ACTIVE_TIMEOUTS`` timeouts (a keep-alive connection carries one request at a time, so
+each active one is a request that will come back; a closed one is forgotten; without them, the clients of the batch just
+answered would each start a batch of one as their next requests arrive). A lone client is
+never made to wait: a request with no other in flight, none queued and no other client active
+calls the model in its own thread. The limits
 mirror TensorFlow Serving's batching parameters (``batch_timeout_micros``, ``max_batch_size``);
 ``RETRAINER_SERVING_BATCH_TIMEOUT_US`` (default 1000; 0 turns batching off) and
 ``RETRAINER_SERVING_MAX_BATCH_ROWS`` (default 256) set them.
@@ -17,7 +22,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,6 +32,8 @@ if TYPE_CHECKING:
 
 #: one model call: input values by input name (one array each, rows first) -> the output rows
 Call = Callable[[dict[str, Any]], Any]
+#: a client is active for this many batch timeouts after its last request (10 ms at the default)
+ACTIVE_TIMEOUTS = 10
 
 
 @dataclass(frozen=True)
@@ -81,16 +88,21 @@ class Batcher:
         self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._seen: dict[Hashable, float] = {}  # client (a connection) -> when its last request came
+        self._active_s = limits.timeout_s * ACTIVE_TIMEOUTS
         self.calls = 0
         self.rows = 0
         threading.Thread(target=self._run, name=f"batch-{name}", daemon=True).start()
 
     @contextmanager
-    def in_flight(self) -> Iterator[None]:
+    def in_flight(self, client: Hashable | None = None) -> Iterator[None]:
         """Around a request from its first byte to its answer: while it lasts, a batch being
-        formed waits for the request to join it (up to the timeout)."""
+        formed waits for the request to join it (up to the timeout). ``client`` names the
+        connection it came on (None: not counted among the active clients)."""
         with self._lock:
             self._in_flight += 1
+            if client is not None:
+                self._seen[client] = time.monotonic()
         try:
             yield
         finally:
@@ -104,7 +116,7 @@ class Batcher:
         rows = len(next(iter(inputs.values())))
         request = _Request(inputs, rows)
         with self._lock:
-            alone = self._in_flight <= 1 and self._queue.empty()
+            alone = self._in_flight <= 1 and self._queue.empty() and self._active() <= 1
         if alone:
             self._run_batch([request])
         else:
@@ -114,9 +126,22 @@ class Batcher:
             raise request.error
         return request.result
 
+    def forget(self, client: Hashable) -> None:
+        """``client``'s connection closed: it sends nothing more, so nothing waits for it."""
+        with self._lock:
+            self._seen.pop(client, None)
+
+    def _active(self) -> int:
+        """Clients active now (call under the lock); those gone quiet are forgotten."""
+        since = time.monotonic() - self._active_s
+        gone = [c for c, t in self._seen.items() if t < since]
+        for c in gone:
+            del self._seen[c]
+        return len(self._seen)
+
     def _others_coming(self, batch: list[_Request]) -> bool:
         with self._lock:
-            return self._in_flight > len(batch)
+            return max(self._in_flight, self._active()) > len(batch)
 
     def _collect(self, first: _Request) -> list[_Request]:
         batch, rows = [first], first.rows

@@ -238,6 +238,10 @@ def test_concurrent_clients_are_batched_and_answered_as_alone(
         t.start()
     for t in threads:
         t.join(timeout=120)
+    deadline = time.monotonic() + 10  # each request came on its own connection, closed after it:
+    while server._batchers[("bike_demand", 1)]._seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not server._batchers[("bike_demand", 1)]._seen  # ... so no batch waits for any of them
     httpd.shutdown()
     assert calls_alone == len(instances)  # sequential requests were never held for others
     np.testing.assert_allclose([got[k] for k in range(len(instances))], alone, rtol=1e-5)

@@ -29,8 +29,8 @@ class FakeModel:
         return inputs["x"] * 2 + (inputs["tag"] == "b")
 
 
-def _ask(batcher: Batcher, x: np.ndarray, tag: str = "a") -> np.ndarray:
-    with batcher.in_flight():
+def _ask(batcher: Batcher, x: np.ndarray, tag: str = "a", client: str | None = None) -> np.ndarray:
+    with batcher.in_flight(client):
         return np.asarray(batcher({"x": x, "tag": np.array([tag] * len(x), dtype=object)}))
 
 
@@ -71,12 +71,36 @@ def test_a_lone_client_is_never_made_to_wait() -> None:
     model = FakeModel(seconds=0)
     batcher = Batcher(model, BatchLimits(timeout_s=60, max_rows=64), "lone")
     done: list[np.ndarray] = []
-    worker = threading.Thread(target=lambda: done.extend(_ask(batcher, np.array([float(k)])) for k in range(5)),
-                              name="client")  # fmt: skip
+    ask = lambda k: _ask(batcher, np.array([float(k)]), client="only")  # noqa: E731
+    worker = threading.Thread(target=lambda: done.extend(ask(k) for k in range(5)), name="client")
     worker.start()
     worker.join(timeout=20)
     assert len(done) == 5 and model.batch_rows == [1] * 5
     assert model.threads == ["client"] * 5 and batcher.calls == 5
+
+
+def test_a_batch_waits_for_an_active_client_between_its_requests() -> None:
+    """Client b sent a request moments ago and is not in flight now (it is reading its answer
+    and writing the next one): a's request waits for b's next one, and both share a call."""
+    model = FakeModel(seconds=0)
+    batcher = Batcher(model, BatchLimits(timeout_s=2.0, max_rows=64), "active")
+    for client in ("a", "b"):  # both clients seen
+        _ask(batcher, np.array([0.0]), client=client)
+    model.batch_rows.clear()
+    answers: dict[str, np.ndarray] = {}
+    first = threading.Thread(target=lambda: answers.update(a=_ask(batcher, np.array([1.0]), client="a")))
+    first.start()
+    time.sleep(0.2)  # b comes back later, well within the timeout
+    answers["b"] = _ask(batcher, np.array([2.0]), "b", client="b")
+    first.join(timeout=20)
+    assert model.batch_rows == [2]  # one call for both
+    np.testing.assert_array_equal(answers["a"], [2.0])
+    np.testing.assert_array_equal(answers["b"], [5.0])
+    batcher.forget("b")  # b's connection closed: a is alone again, and waits for nobody
+    done = threading.Thread(target=lambda: _ask(batcher, np.array([3.0]), client="a"), name="a-again")
+    done.start()
+    done.join(timeout=1.0)
+    assert not done.is_alive() and model.threads[-1] == "a-again"
 
 
 def test_a_request_larger_than_a_batch_runs_alone() -> None:
