@@ -19,7 +19,7 @@ from retrainer.registry import Registry
 from retrainer.settings import Settings
 from retrainer.spec import DatasetSpec
 from retrainer.validation import DataValidationError, FrameValidator, ValidationReport
-from retrainer.versioning import DataRegistry, periods_frame, version_number
+from retrainer.versioning import DataRegistry, DataVersionError, periods_frame, version_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,7 +93,10 @@ def plan_training(
     spec = settings.load_spec(dataset)
     registry = DataRegistry(settings)
     if as_of and data_version in (None, "", "latest"):
-        version = registry.as_of(dataset, as_of)
+        try:
+            version = registry.as_of(dataset, as_of)
+        except DataVersionError as exc:  # a schedule or a backfill before its data: nothing to train yet
+            raise NotEnoughDataError(f"{exc}: nothing to train on for this interval") from exc
     else:
         version = registry.resolve(dataset, data_version)
     available = [p for p in version.periods if as_of is None or p <= as_of]
