@@ -138,6 +138,36 @@ def served_tflite(settings: Settings, location: str) -> bytes | None:
     return storage.read_bytes(storage.join(location, modelstore.TFLITE_MODEL), settings.s3_endpoint_url)
 
 
+def tflite_to_republish(settings: Settings, spec: DatasetSpec, version: str, artifact: str | None) -> dict[str, bytes]:
+    """What a version folder published again (a rollback to a version whose folder is gone)
+    holds besides the SavedModel: the TFLite model the version served (``artifact``, its
+    ``deploy.artifact`` tag, is ``tflite``), as kept beside the store at its deploy. Without that
+    copy the folder serves its SavedModel, and the caller records so."""
+    if artifact != "tflite":
+        return {}
+    blob = storage.read_bytes(tflite_location(settings, spec, version), settings.s3_endpoint_url)
+    if blob is None:
+        log.warning("%s v%s served its TFLite model, but no copy is kept at %s: its folder serves the SavedModel",
+                    spec.model_name, version, tflite_location(settings, spec, version))  # fmt: skip
+        return {}
+    return {modelstore.TFLITE_MODEL: blob}
+
+
+def served_artifact(settings: Settings, spec: DatasetSpec, version: str, location: str) -> str:
+    """What the version folder at ``location`` serves: ``tflite`` (its ``model.tflite``, which
+    must be the TFLite model deployed for the version, kept beside the store) or ``savedmodel``."""
+    lite = served_tflite(settings, location)
+    if lite is None:
+        return "savedmodel"
+    kept = storage.read_bytes(tflite_location(settings, spec, version), settings.s3_endpoint_url)
+    if kept is not None and kept != lite:
+        raise DeployVerificationError(
+            f"{location}: its {modelstore.TFLITE_MODEL} is not the TFLite model deployed for v{version} "
+            f"(kept at {tflite_location(settings, spec, version)})"
+        )
+    return "tflite"
+
+
 def tflite_predictions(blob: bytes, df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
     import warnings
 

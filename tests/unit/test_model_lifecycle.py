@@ -256,3 +256,25 @@ def test_the_release_steps_do_not_import_tensorflow(
                          text=True, env=subprocess_env())  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"promoted": True, "imported": []}
+
+
+def test_a_folder_published_again_serves_what_the_version_served(tmp_path: Path, bike_spec: DatasetSpec) -> None:
+    """A rollback to a version whose folder is gone publishes it again with the TFLite model
+    the version served (kept beside the store), and says what the folder serves; a folder's
+    model.tflite that is not the one deployed for the version is refused."""
+    settings = Settings.from_env({"RETRAINER_HOME": str(tmp_path)})
+    kept = Path(deployment.tflite_location(settings, bike_spec, "3"))
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(b"the v3 tflite model")
+    republished = deployment.tflite_to_republish(settings, bike_spec, "3", "tflite")
+    assert republished == {"model.tflite": b"the v3 tflite model"}
+    assert deployment.tflite_to_republish(settings, bike_spec, "3", "savedmodel") == {}
+    assert deployment.tflite_to_republish(settings, bike_spec, "4", "tflite") == {}  # no copy kept: SavedModel
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    assert deployment.served_artifact(settings, bike_spec, "3", str(folder)) == "savedmodel"
+    (folder / "model.tflite").write_bytes(b"the v3 tflite model")
+    assert deployment.served_artifact(settings, bike_spec, "3", str(folder)) == "tflite"
+    (folder / "model.tflite").write_bytes(b"another model")
+    with pytest.raises(deployment.DeployVerificationError, match="not the TFLite model deployed for v3"):
+        deployment.served_artifact(settings, bike_spec, "3", str(folder))

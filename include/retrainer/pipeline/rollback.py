@@ -65,12 +65,18 @@ def rollback(settings: Settings, dataset: str, target: str, ctx: RunContext, rea
         raise LookupError(f"{spec.model_name} has no champion: nothing to roll back from")
     target = _target(registry, spec, current, target)
     model = registry.load_keras(spec, target)
-    deployed = deployment.deploy(settings, spec, target, model)
+    tags = registry.version_tags(spec, target)
+    # a folder published again holds the TFLite model the version served, if it served one
+    lite = deployment.tflite_to_republish(settings, spec, target, tags.get(schema.DEPLOY_ARTIFACT))
+    deployed = deployment.deploy(settings, spec, target, model, lite)
     # any rows compare the store's copy with the registry model; the version's holdout is at hand
-    data = schema.read_data(registry.version_tags(spec, target))
+    data = schema.read_data(tags)
     store = DataRegistry(settings)
     sample = store.read_periods(spec, store.resolve(dataset, data.version), data.holdout_periods)
     diff = deployment.verify(settings, spec, deployed.location, model, sample.iloc[: spec.deploy.check_rows])
+    artifact = deployment.served_artifact(settings, spec, target, deployed.location)
+    if tags.get(schema.DEPLOY_ARTIFACT) != artifact:  # what serves it now, if that changed
+        registry.tag_version(spec, target, {schema.DEPLOY_ARTIFACT: artifact})
     with registry.exclusive(spec, f"rollback to v{target}"):
         if pending and pending.to_version != target:  # finish the one cut off, then go where asked
             _move(settings, registry, spec, pending)
