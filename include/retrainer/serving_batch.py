@@ -8,9 +8,9 @@ while others are in flight (being parsed, checked or queued for the same version
 other clients are active: open connections that sent a request for the version within the
 last ``ACTIVE_TIMEOUTS`` timeouts (a keep-alive connection carries one request at a time, so
 each active one is a request that will come back; a closed one is forgotten; without them, the clients of the batch just
-answered would each start a batch of one as their next requests arrive). A lone client is
-never made to wait: a request with no other in flight, none queued and no other client active
-calls the model in its own thread. The limits
+answered would each start a batch of their own as their next requests arrive). A lone client
+is never made to wait: a request with no other in flight and none queued calls the model in
+its own thread. The limits
 mirror TensorFlow Serving's batching parameters (``batch_timeout_micros``, ``max_batch_size``);
 ``RETRAINER_SERVING_BATCH_TIMEOUT_US`` (default 1000; 0 turns batching off) and
 ``RETRAINER_SERVING_MAX_BATCH_ROWS`` (default 256) set them.
@@ -116,7 +116,7 @@ class Batcher:
         rows = len(next(iter(inputs.values())))
         request = _Request(inputs, rows)
         with self._lock:
-            alone = self._in_flight <= 1 and self._queue.empty() and self._active() <= 1
+            alone = self._in_flight <= 1 and self._queue.empty()
         if alone:
             self._run_batch([request])
         else:

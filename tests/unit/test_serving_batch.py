@@ -80,27 +80,37 @@ def test_a_lone_client_is_never_made_to_wait() -> None:
 
 
 def test_a_batch_waits_for_an_active_client_between_its_requests() -> None:
-    """Client b sent a request moments ago and is not in flight now (it is reading its answer
-    and writing the next one): a's request waits for b's next one, and both share a call."""
+    """Clients a, b and c sent requests moments ago. a's and b's next requests are in flight
+    together; c is not in flight (it is reading its answer and writing the next request): the
+    batch waits for c's request too, and the three share one call. Once c's connection closes,
+    nothing waits for it."""
     model = FakeModel(seconds=0)
     batcher = Batcher(model, BatchLimits(timeout_s=2.0, max_rows=64), "active")
-    for client in ("a", "b"):  # both clients seen
+    for client in ("a", "b", "c"):  # all three seen
         _ask(batcher, np.array([0.0]), client=client)
     model.batch_rows.clear()
+    both_in = threading.Barrier(2)
     answers: dict[str, np.ndarray] = {}
-    first = threading.Thread(target=lambda: answers.update(a=_ask(batcher, np.array([1.0]), client="a")))
-    first.start()
-    time.sleep(0.2)  # b comes back later, well within the timeout
-    answers["b"] = _ask(batcher, np.array([2.0]), "b", client="b")
-    first.join(timeout=20)
-    assert model.batch_rows == [2]  # one call for both
-    np.testing.assert_array_equal(answers["a"], [2.0])
-    np.testing.assert_array_equal(answers["b"], [5.0])
-    batcher.forget("b")  # b's connection closed: a is alone again, and waits for nobody
-    done = threading.Thread(target=lambda: _ask(batcher, np.array([3.0]), client="a"), name="a-again")
-    done.start()
-    done.join(timeout=1.0)
-    assert not done.is_alive() and model.threads[-1] == "a-again"
+
+    def together(client: str, x: float) -> None:
+        with batcher.in_flight(client):
+            both_in.wait()
+            answers[client] = np.asarray(batcher({"x": np.array([x]), "tag": np.array(["a"], dtype=object)}))
+
+    threads = [threading.Thread(target=together, args=(c, x)) for c, x in (("a", 1.0), ("b", 2.0))]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)  # c comes back later, well within the timeout
+    answers["c"] = _ask(batcher, np.array([3.0]), client="c")
+    for t in threads:
+        t.join(timeout=20)
+    assert model.batch_rows == [3]  # one call for the three
+    assert {k: float(v[0]) for k, v in answers.items()} == {"a": 2.0, "b": 4.0, "c": 6.0}
+    with batcher._lock:
+        assert batcher._active() == 3
+    batcher.forget("c")  # c's connection closed
+    with batcher._lock:
+        assert batcher._active() == 2
 
 
 def test_a_request_larger_than_a_batch_runs_alone() -> None:
