@@ -626,8 +626,9 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     bound = (
         f"{TARGET_SPEEDUP:g}x MLflow's {mlflow['requests_per_s']:.0f} requests/s is {need:.0f}/s, "
         f"{2000 / need:.2f} ms of CPU per request on 2 cores that the 8 clients share; one batch-1 "
-        f"model call alone costs {call:.2f} ms in process (SavedModel){batched}, "
-        f"{r['tflite']['tflite_latency']['p50_ms']:.3f} ms (TFLite); serving the TFLite model reaches {lite:.2f}x"
+        f"model call alone costs {call:.2f} ms in process (SavedModel), "
+        f"{r['tflite']['tflite_latency']['p50_ms']:.3f} ms (TFLite){batched}; serving the TFLite model reaches "
+        f"{lite:.2f}x"
     )
     seq = _pick(r, "ours", 1, 1)
     return [

@@ -6,11 +6,11 @@ waits up to ``timeout_s`` for them to join, up to ``max_rows`` rows; then it cal
 once on all their rows and hands each request its own rows of the answer. Requests are coming
 while others are in flight (being parsed, checked or queued for the same version) or while
 other clients are active: open connections that sent a request for the version within the
-last ``ACTIVE_TIMEOUTS`` timeouts (a keep-alive connection carries one request at a time, so
-each active one is a request that will come back; a closed one is forgotten; without them, the clients of the batch just
-answered would each start a batch of their own as their next requests arrive). A lone client
-is never made to wait: a request with no other in flight and none queued calls the model in
-its own thread. The limits
+last ``ACTIVE_TIMEOUTS`` timeouts. A keep-alive connection carries one request at a time, so
+each active one is a request that will come back (without counting them, the clients a batch
+just answered would each start a batch of their own as their next requests arrive); a closed
+one is forgotten. A lone client is never made to wait: a request with no other in flight and
+none queued calls the model in its own thread. The limits
 mirror TensorFlow Serving's batching parameters (``batch_timeout_micros``, ``max_batch_size``);
 ``RETRAINER_SERVING_BATCH_TIMEOUT_US`` (default 1000; 0 turns batching off) and
 ``RETRAINER_SERVING_MAX_BATCH_ROWS`` (default 256) set them.

@@ -6,7 +6,7 @@ names and units, so one dashboard or alert reads either server:
 * ``:tensorflow:serving:request_count`` (counter): predict and status calls by ``model_name``
   and ``status`` (``OK`` or the error's HTTP reason, e.g. ``BAD_REQUEST``);
 * ``:tensorflow:serving:request_latency`` (histogram, microseconds, as TensorFlow Serving's):
-  the time of each predict call in the server, by ``model_name``.
+  the time of each predict call in the server, by ``model_name``;
 
 and one of the model server's own (TensorFlow Serving reports its batching otherwise):
 
@@ -14,9 +14,9 @@ and one of the model server's own (TensorFlow Serving reports its batching other
   ``model_name`` and ``version`` (with adaptive batching; 1 for a request that ran alone); its
   ``_sum`` over its ``_count`` is the mean number of requests a model call served.
 
-The first two carry ``version`` and ``label`` besides (TensorFlow Serving has neither): the version that
-answered and the label the request named (``stable`` when it named none, ``""`` when it named
-a version), so a canary's traffic and latency are told apart from stable's.
+The first two carry ``version`` and ``label`` besides (TensorFlow Serving has neither): the
+version that answered and the label the request named (``stable`` when it named none, ``""``
+when it named a version), so a canary's traffic and latency are told apart from stable's.
 
 :func:`parse` reads the text format back (the deploy check compares counts and latency before
 and after its own requests, on either server).
