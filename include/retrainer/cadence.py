@@ -17,8 +17,14 @@ from retrainer.periods import FREQUENCIES, retrain_every
 
 log = logging.getLogger(__name__)
 
-#: YAML 1.1 safe loading, through libyaml when PyYAML has it (as retrainer.spec reads specs)
+#: YAML 1.1 safe loading, through libyaml when PyYAML has it (the same documents, several times
+#: faster: the DAG files read the specs as they are parsed)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str) -> Any:
+    """A spec's YAML as data (safe loading; ``retrainer.spec`` reads specs through it too)."""
+    return yaml.load(text, Loader=_LOADER)  # noqa: S506 (a safe loader)
 
 
 def _cadence(raw: Any) -> str | None:
@@ -38,7 +44,7 @@ def cadences(folder: Path | str) -> dict[str, str]:
     out = {}
     for path in sorted(Path(folder).glob("*.yaml")):
         try:
-            cadence = _cadence(yaml.load(path.read_text(), Loader=_LOADER))  # noqa: S506 (a safe loader)
+            cadence = _cadence(load_yaml(path.read_text()))
         except (yaml.YAMLError, OSError, UnicodeDecodeError) as exc:
             log.error("not retrained on schedule: %s: %s", path, exc)
             continue

@@ -17,11 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
+from retrainer.cadence import load_yaml
 from retrainer.periods import FREQUENCIES, Frequency, retrain_every
-
-#: YAML 1.1 safe loading, through libyaml when PyYAML has it (the same documents, several times
-#: faster: the DAG files read the specs as they are parsed)
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +264,7 @@ class DatasetSpec:
         if not path.is_file():
             raise SpecError(path, "<file>", "spec file does not exist")
         try:
-            raw = yaml.load(path.read_text(), Loader=_YAML_LOADER)  # noqa: S506 (a safe loader)
+            raw = load_yaml(path.read_text())
         except yaml.YAMLError as exc:
             raise SpecError(path, "<file>", f"not valid YAML: {exc}") from exc
         if not isinstance(raw, dict):

@@ -377,7 +377,7 @@ class DataRegistry:
         if missing:
             raise DataVersionError(f"period{'s' if len(missing) > 1 else ''} {', '.join(missing)} not in {version.tag}")
         texts = {}
-        # as dvc.api.read opens a repository at a commit, once for every period
+        # opened at the commit as dvc.api.read opens it, but once for all the periods
         with Repo.open(str(self.root), rev=version.rev, subrepos=True, uninitialized=True) as repo:
             fs = DVCFileSystem(repo=repo, subrepos=True)
             for p in periods:
