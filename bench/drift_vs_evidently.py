@@ -344,14 +344,34 @@ def _mb(x: float | None) -> str:
 
 def comparison_table(results: list[dict[str, Any]]) -> str:
     rows = [
-        [r["data"], f"{r['ours_s']:.3f}", f"{r['evidently_s']:.3f}", f"{r['speedup']:.1f}x", _mb(r["ours_peak_mb"]),
-         _mb(r["evidently_peak_mb"]), f"{r['memory_ratio']:.3f}x", _mb(r["ours_rss_mb"]), _mb(r["evidently_rss_mb"]),
-         f"{r['agreement']:.0%} of {r['columns']}", f"{len(r['drifted_ours'])} / {len(r['drifted_evidently'])}"]
+        [
+            r["data"],
+            f"{r['ours_s']:.3f}",
+            f"{r['evidently_s']:.3f}",
+            f"{r['speedup']:.1f}x",
+            _mb(r["ours_peak_mb"]),
+            _mb(r["evidently_peak_mb"]),
+            f"{r['memory_ratio']:.3f}x",
+            _mb(r["ours_rss_mb"]),
+            _mb(r["evidently_rss_mb"]),
+            f"{r['agreement']:.0%} of {r['columns']}",
+            f"{len(r['drifted_ours'])} / {len(r['drifted_evidently'])}",
+        ]
         for r in results
-    ]  # fmt: skip
-    cols = ["data", "ours (s)", "Evidently (s)", "speed-up", "ours peak (MB)", "Evidently peak (MB)",
-            "memory ratio", "ours RSS growth (MB)", "Evidently RSS growth (MB)", "verdict agreement",
-            "drifted (ours / Evidently)"]  # fmt: skip
+    ]
+    cols = [
+        "data",
+        "ours (s)",
+        "Evidently (s)",
+        "speed-up",
+        "ours peak (MB)",
+        "Evidently peak (MB)",
+        "memory ratio",
+        "ours RSS growth (MB)",
+        "Evidently RSS growth (MB)",
+        "verdict agreement",
+        "drifted (ours / Evidently)",
+    ]
     return common.table(cols, rows)
 
 
@@ -360,14 +380,28 @@ def growth_table(rows: list[dict[str, Any]]) -> str:
     out = []
     for g in rows:
         ev = "evidently_s" in g
-        out.append([
-            f"{g['rows']:,} ({g['factor']}x)", f"{g['ours_s']:.2f}", f"{g['ours_s'] / first['ours_s']:.1f}x",
-            _mb(g["ours_peak_mb"]), f"{g['evidently_s']:.2f}" if ev else "not run",
-            f"{g['evidently_s'] / first['evidently_s']:.1f}x" if ev and "evidently_s" in first else "-",
-            _mb(g["evidently_peak_mb"]) if ev else "-", f"{g['evidently_s'] / g['ours_s']:.1f}x" if ev else "-",
-        ])  # fmt: skip
-    cols = ["rows (reference = current)", "ours (s)", "ours time vs 1x", "ours peak (MB)", "Evidently (s)",
-            "Evidently time vs 1x", "Evidently peak (MB)", "speed-up"]  # fmt: skip
+        out.append(
+            [
+                f"{g['rows']:,} ({g['factor']}x)",
+                f"{g['ours_s']:.2f}",
+                f"{g['ours_s'] / first['ours_s']:.1f}x",
+                _mb(g["ours_peak_mb"]),
+                f"{g['evidently_s']:.2f}" if ev else "not run",
+                f"{g['evidently_s'] / first['evidently_s']:.1f}x" if ev and "evidently_s" in first else "-",
+                _mb(g["evidently_peak_mb"]) if ev else "-",
+                f"{g['evidently_s'] / g['ours_s']:.1f}x" if ev else "-",
+            ]
+        )
+    cols = [
+        "rows (reference = current)",
+        "ours (s)",
+        "ours time vs 1x",
+        "ours peak (MB)",
+        "Evidently (s)",
+        "Evidently time vs 1x",
+        "Evidently peak (MB)",
+        "speed-up",
+    ]
     return common.table(cols, out)
 
 
@@ -379,23 +413,25 @@ def markdown(res: dict[str, Any]) -> str:
         [[k["kind"], k["columns"], f"{k['seconds']:.2f}", f"{k['ms_per_column']:.0f}"] for k in res["by_kind"]],
     )
     designed = sum(1 for c in res["design"] if c["effect"] > 0.1)
-    return "\n\n".join([
-        "Same process, same data frames, Evidently's default tests and thresholds on both sides. Time: median of "
-        f"{res['repeat']} run(s) after a warm-up (one run on the large cases); peak: tracemalloc, the main memory "
-        "figure; RSS growth: the process's peak resident set during a timed run over the one before it (allocator "
-        "caches make it rougher).",
-        comparison_table(res["comparisons"]),
-        f"Large case: {designed} of {len(res['design'])} columns drifted by design (effect 0.2 to 0.45 against "
-        f"the 0.1 threshold), {sum(1 for c in res['design'] if 0 < c['effect'] <= 0.1)} moved by "
-        f"{SMALL_EFFECT} (under it); flagged: {len(big['drifted_ours'])} by ours, "
-        f"{len(big['drifted_evidently'])} by Evidently ({as_designed(big, res['design'])}). "
-        "Ours on it by kind of column:",
-        kinds,
-        f"No-drift pair ({quiet['data']}): false alarms: ours {fa_ours}, Evidently {fa_ev} of {quiet['columns']} "
-        f"columns; ours {quiet['ours_s']:.2f} s, Evidently {quiet['evidently_s']:.2f} s ({quiet['speedup']:.0f}x).",
-        "Growth with the rows (synthetic, 50 columns, one run each):",
-        growth_table(res["growth"]),
-    ])  # fmt: skip
+    return "\n\n".join(
+        [
+            "Same process, same data frames, Evidently's default tests and thresholds on both sides. Time: median of "
+            f"{res['repeat']} run(s) after a warm-up (one run on the large cases); peak: tracemalloc, the main memory "
+            "figure; RSS growth: the process's peak resident set during a timed run over the one before it (allocator "
+            "caches make it rougher).",
+            comparison_table(res["comparisons"]),
+            f"Large case: {designed} of {len(res['design'])} columns drifted by design (effect 0.2 to 0.45 against "
+            f"the 0.1 threshold), {sum(1 for c in res['design'] if 0 < c['effect'] <= 0.1)} moved by "
+            f"{SMALL_EFFECT} (under it); flagged: {len(big['drifted_ours'])} by ours, "
+            f"{len(big['drifted_evidently'])} by Evidently ({as_designed(big, res['design'])}). "
+            "Ours on it by kind of column:",
+            kinds,
+            f"No-drift pair ({quiet['data']}): false alarms: ours {fa_ours}, Evidently {fa_ev} of {quiet['columns']} "
+            f"columns; ours {quiet['ours_s']:.2f} s, Evidently {quiet['evidently_s']:.2f} s ({quiet['speedup']:.0f}x).",
+            "Growth with the rows (synthetic, 50 columns, one run each):",
+            growth_table(res["growth"]),
+        ]
+    )
 
 
 def as_designed(result: dict[str, Any], columns: list[dict[str, Any]]) -> str:
@@ -426,17 +462,41 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
     alarms = "; ".join(f"{c}: {quiet_score(quiet, c)}" for c in quiet["drifted_ours"])
     fa_ours, fa_ev = false_alarms(quiet)
     return [
-        common.target("drift 1M x 100: speed vs Evidently", big["speedup"], 50, op=">=", bound=speed_bound,
-                      detail=f"{big['data']}: ours {big['ours_s']:.2f} s, Evidently {big['evidently_s']:.1f} s"),
-        common.target("drift 1M x 100: peak memory vs Evidently", big["memory_ratio"], 0.1, op="<=", bound=memory_bound,
-                      detail=f"tracemalloc peak: ours {big['ours_peak_mb']:.0f} MB, "
-                      f"Evidently {big['evidently_peak_mb']:.0f} MB"),
-        common.target("drift 1M x 100: verdicts the same as Evidently", big["agreement"] * 100, 100, op=">=", unit="%",
-                      bound=f"columns that differ (drifted, score): {differ}",
-                      detail=f"{big['columns']} columns, {len(big['drifted_ours'])} drifted"),
-        common.target("no-drift 1M: false alarms", fa_ours, 0, op="<=", unit=" columns",
-                      bound=f"flagged (drifted, score): {alarms}", detail=f"Evidently: {fa_ev} false alarms"),
-    ]  # fmt: skip
+        common.target(
+            "drift 1M x 100: speed vs Evidently",
+            big["speedup"],
+            50,
+            op=">=",
+            bound=speed_bound,
+            detail=f"{big['data']}: ours {big['ours_s']:.2f} s, Evidently {big['evidently_s']:.1f} s",
+        ),
+        common.target(
+            "drift 1M x 100: peak memory vs Evidently",
+            big["memory_ratio"],
+            0.1,
+            op="<=",
+            bound=memory_bound,
+            detail=f"tracemalloc peak: ours {big['ours_peak_mb']:.0f} MB, Evidently {big['evidently_peak_mb']:.0f} MB",
+        ),
+        common.target(
+            "drift 1M x 100: verdicts the same as Evidently",
+            big["agreement"] * 100,
+            100,
+            op=">=",
+            unit="%",
+            bound=f"columns that differ (drifted, score): {differ}",
+            detail=f"{big['columns']} columns, {len(big['drifted_ours'])} drifted",
+        ),
+        common.target(
+            "no-drift 1M: false alarms",
+            fa_ours,
+            0,
+            op="<=",
+            unit=" columns",
+            bound=f"flagged (drifted, score): {alarms}",
+            detail=f"Evidently: {fa_ev} false alarms",
+        ),
+    ]
 
 
 def quiet_score(result: dict[str, Any], column: str) -> str:
@@ -485,13 +545,29 @@ def main() -> None:
     growth_rows = res["growth"]
     ev = [g for g in growth_rows if "evidently_s" in g]
     scaling = [
-        common.series("drift check (ours)", [g["rows"] for g in growth_rows], [g["ours_s"] for g in growth_rows],
-                      [g["ours_peak_mb"] for g in growth_rows]),
-        common.series("Evidently DataDriftPreset", [g["rows"] for g in ev], [g["evidently_s"] for g in ev],
-                      [g["evidently_peak_mb"] for g in ev]),
-    ]  # fmt: skip
-    common.write_part("drift", "Drift check vs Evidently", markdown(res), targets=targets(res), scaling=scaling,
-                      data=res, seconds=time.perf_counter() - t0, out=a.out)  # fmt: skip
+        common.series(
+            "drift check (ours)",
+            [g["rows"] for g in growth_rows],
+            [g["ours_s"] for g in growth_rows],
+            [g["ours_peak_mb"] for g in growth_rows],
+        ),
+        common.series(
+            "Evidently DataDriftPreset",
+            [g["rows"] for g in ev],
+            [g["evidently_s"] for g in ev],
+            [g["evidently_peak_mb"] for g in ev],
+        ),
+    ]
+    common.write_part(
+        "drift",
+        "Drift check vs Evidently",
+        markdown(res),
+        targets=targets(res),
+        scaling=scaling,
+        data=res,
+        seconds=time.perf_counter() - t0,
+        out=a.out,
+    )
 
 
 if __name__ == "__main__":

@@ -382,8 +382,10 @@ def summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
 
 def what_bounds(ours: dict[str, Any], trivial: dict[str, Any], imports: list[tuple[str, float]]) -> str:
     """Why a file parses more slowly than the target: its phases against the trivial DAG's, measured."""
-    said = [f"loading it (imports, DAG build) takes {ours['load_ms']:.0f} ms against {trivial['load_ms']:.0f} ms",
-            f"serializing it {ours['serialize_ms']:.0f} ms against {trivial['serialize_ms']:.0f} ms"]  # fmt: skip
+    said = [
+        f"loading it (imports, DAG build) takes {ours['load_ms']:.0f} ms against {trivial['load_ms']:.0f} ms",
+        f"serializing it {ours['serialize_ms']:.0f} ms against {trivial['serialize_ms']:.0f} ms",
+    ]
     if ours["params"]:
         said.append(
             f"its {ours['params']} DAG Params take {ours['params_ms']:.0f} ms of its {ours['median_ms']:.0f} ms"
@@ -408,34 +410,47 @@ def markdown(results: dict[str, dict[str, Any]], heavy: list[str], repeat: int) 
         total["ours"] += ours["median_ms"]
         total["trivial"] += trivial["median_ms"]
         total["heavy"] += loaded["median_ms"] if loaded else 0.0
-        rows.append([
-            f"`{name}`",
-            f"{_cell(ours['median_ms'])} ({_cell(ours['min_ms'])}–{_cell(ours['max_ms'])})",
-            f"{ours['load_ms']:.1f} + {ours['serialize_ms']:.1f}",
-            _cell(trivial["median_ms"]),
-            f"**{ours['median_ms'] / trivial['median_ms']:.2f}x**",
-            _cell(loaded["median_ms"]) if loaded else "-",
-            f"{loaded['median_ms'] / trivial['median_ms']:.1f}x" if loaded else "-",
-        ])  # fmt: skip
-    rows.append([
-        f"**all {len(results)} files**",
-        _cell(total["ours"]),
-        "",
-        _cell(total["trivial"]),
-        f"**{total['ours'] / total['trivial']:.2f}x**",
-        _cell(total["heavy"]) if heavy else "-",
-        f"{total['heavy'] / total['trivial']:.1f}x" if heavy else "-",
-    ])  # fmt: skip
-    columns = ["DAG file", "ours ms (min–max)", "load + serialize ms", "trivial DAG ms", "ratio (target <= 2x)",
-               "with heavy imports ms", "ratio"]  # fmt: skip
+        rows.append(
+            [
+                f"`{name}`",
+                f"{_cell(ours['median_ms'])} ({_cell(ours['min_ms'])}–{_cell(ours['max_ms'])})",
+                f"{ours['load_ms']:.1f} + {ours['serialize_ms']:.1f}",
+                _cell(trivial["median_ms"]),
+                f"**{ours['median_ms'] / trivial['median_ms']:.2f}x**",
+                _cell(loaded["median_ms"]) if loaded else "-",
+                f"{loaded['median_ms'] / trivial['median_ms']:.1f}x" if loaded else "-",
+            ]
+        )
+    rows.append(
+        [
+            f"**all {len(results)} files**",
+            _cell(total["ours"]),
+            "",
+            _cell(total["trivial"]),
+            f"**{total['ours'] / total['trivial']:.2f}x**",
+            _cell(total["heavy"]) if heavy else "-",
+            f"{total['heavy'] / total['trivial']:.1f}x" if heavy else "-",
+        ]
+    )
+    columns = [
+        "DAG file",
+        "ours ms (min–max)",
+        "load + serialize ms",
+        "trivial DAG ms",
+        "ratio (target <= 2x)",
+        "with heavy imports ms",
+        "ratio",
+    ]
     heavy_said = f"`import {', '.join(heavy)}` at the top of a copy of the file" if heavy else "not measured"
-    return "\n\n".join([
-        "Wall time of Airflow's DAG processor parsing one file in its forked child (`_parse_file`: stability check, "
-        "`DagBag` load, serialization), after the parent's pre-import of the file's `airflow.*` imports; median of "
-        f"{repeat} parses after a warm-up (min–max), taken in turns with parses of a trivial DAG (one DAG, one "
-        f"task). Heavy imports: {heavy_said}.",
-        common.table(columns, rows),
-    ])  # fmt: skip
+    return "\n\n".join(
+        [
+            "Wall time of Airflow's DAG processor parsing one file in its forked child (`_parse_file`: stability "
+            "check, `DagBag` load, serialization), after the parent's pre-import of the file's `airflow.*` imports; "
+            f"median of {repeat} parses after a warm-up (min–max), taken in turns with parses of a trivial DAG (one "
+            f"DAG, one task). Heavy imports: {heavy_said}.",
+            common.table(columns, rows),
+        ]
+    )
 
 
 def measure_all(files: list[Path], a: argparse.Namespace, work: Path, heavy: list[str]) -> dict[str, dict[str, Any]]:
@@ -446,8 +461,13 @@ def measure_all(files: list[Path], a: argparse.Namespace, work: Path, heavy: lis
     (work / "heavy").mkdir()
     results: dict[str, dict[str, Any]] = {}
     for path in files:
-        spec: dict[str, Any] = {"file": str(path), "trivial": str(trivial), "repeat": a.repeat,
-                                "heavy_repeat": a.heavy_repeat, "out": str(work / f"{path.stem}.json")}  # fmt: skip
+        spec: dict[str, Any] = {
+            "file": str(path),
+            "trivial": str(trivial),
+            "repeat": a.repeat,
+            "heavy_repeat": a.heavy_repeat,
+            "out": str(work / f"{path.stem}.json"),
+        }
         if heavy:
             copy = work / "heavy" / path.name
             copy.write_text(with_heavy_imports(path.read_text(), heavy))
@@ -493,14 +513,26 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     targets = [
-        common.target(f"{name} parse vs a trivial DAG", round(r["ratio"], 2), TARGET, op="<=",
-                      bound=what_bounds(r["ours"], r["trivial"], r.get("slowest_imports", [])),
-                      detail=f"{r['ours']['median_ms']:.0f} ms against {r['trivial']['median_ms']:.0f} ms")
+        common.target(
+            f"{name} parse vs a trivial DAG",
+            round(r["ratio"], 2),
+            TARGET,
+            op="<=",
+            bound=what_bounds(r["ours"], r["trivial"], r.get("slowest_imports", [])),
+            detail=f"{r['ours']['median_ms']:.0f} ms against {r['trivial']['median_ms']:.0f} ms",
+        )
         for name, r in results.items()
-    ]  # fmt: skip
+    ]
     data = {"repeat": a.repeat, "heavy_repeat": a.heavy_repeat, "heavy_imports": heavy, "files": results}
-    common.write_part("parse", "DAG parse time", markdown(results, heavy, a.repeat), targets=targets, data=data,
-                      seconds=time.perf_counter() - t0, out=a.out)  # fmt: skip
+    common.write_part(
+        "parse",
+        "DAG parse time",
+        markdown(results, heavy, a.repeat),
+        targets=targets,
+        data=data,
+        seconds=time.perf_counter() - t0,
+        out=a.out,
+    )
 
 
 if __name__ == "__main__":

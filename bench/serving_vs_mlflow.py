@@ -504,8 +504,21 @@ def start_servers(start: Callable[..., Server], a: argparse.Namespace, built: di
     mlflow_cli = str(Path(py).with_name("mlflow"))
 
     def mlflow_serve(uri: str, port: int) -> list[str]:
-        return [mlflow_cli, "models", "serve", "-m", uri, "--env-manager", "local",
-                "-h", "127.0.0.1", "-p", str(port), "-w", str(a.mlflow_workers)]  # fmt: skip
+        return [
+            mlflow_cli,
+            "models",
+            "serve",
+            "-m",
+            uri,
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            str(a.mlflow_workers),
+        ]
 
     def ours(name: str, store: Path, env: dict[str, str] | None = None) -> Server:
         port = free_port()
@@ -549,9 +562,16 @@ def grid(a: argparse.Namespace, mine: dict[str, Server], mlflow: Server, rows: l
                     got = throughput(server.port, route, bodies, clients, a.throughput_requests // clients)
                 calls, answered = batch_counts(server.port) if server is not mlflow else (0.0, 0.0)
                 per_call = (answered - answered0) / (calls - calls0) if calls > calls0 else None  # warm-ups included
-                results.append({"server": name, "batch": batch, "clients": clients, **got,
-                                "rows_per_s": got["requests_per_s"] * batch,
-                                "requests_per_call": per_call})  # fmt: skip
+                results.append(
+                    {
+                        "server": name,
+                        "batch": batch,
+                        "clients": clients,
+                        **got,
+                        "rows_per_s": got["requests_per_s"] * batch,
+                        "requests_per_call": per_call,
+                    }
+                )
     return results
 
 
@@ -672,14 +692,40 @@ def markdown(r: dict[str, Any]) -> str:
     for x in r["results"]:
         m = _pick(r, "MLflow", x["batch"], x["clients"])
         per_call = x.get("requests_per_call")
-        rows.append([x["batch"], x["clients"], x["server"], f"{x['requests_per_s']:.0f}", f"{x['rows_per_s']:,.0f}",
-                     f"{x['p50_ms']:.2f}", f"{x['p99_ms']:.2f}", "-" if per_call is None else f"{per_call:.2f}",
-                     f"{x['requests_per_s'] / m['requests_per_s']:.2f}x"])  # fmt: skip
-    out.append(bench_common.table(
-        ["batch", "clients", "server", "requests/s", "rows/s", "p50 (ms)", "p99 (ms)", "requests per model call",
-         "vs MLflow"], rows))  # fmt: skip
-    out.append("One batch-1 call in process, by call path (median ms): "
-               + "; ".join(f"{k} {v:.3f}" for k, v in r["call_paths_ms"].items()) + ".")  # fmt: skip
+        rows.append(
+            [
+                x["batch"],
+                x["clients"],
+                x["server"],
+                f"{x['requests_per_s']:.0f}",
+                f"{x['rows_per_s']:,.0f}",
+                f"{x['p50_ms']:.2f}",
+                f"{x['p99_ms']:.2f}",
+                "-" if per_call is None else f"{per_call:.2f}",
+                f"{x['requests_per_s'] / m['requests_per_s']:.2f}x",
+            ]
+        )
+    out.append(
+        bench_common.table(
+            [
+                "batch",
+                "clients",
+                "server",
+                "requests/s",
+                "rows/s",
+                "p50 (ms)",
+                "p99 (ms)",
+                "requests per model call",
+                "vs MLflow",
+            ],
+            rows,
+        )
+    )
+    out.append(
+        "One batch-1 call in process, by call path (median ms): "
+        + "; ".join(f"{k} {v:.3f}" for k, v in r["call_paths_ms"].items())
+        + "."
+    )
     out.append(
         f"TFLite (dynamic range) vs SavedModel on the {t['n_holdout']} holdout rows of {r['holdout_period']}: "
         f"{t['tflite_bytes'] / 1024:.0f} KB vs {t['savedmodel_bytes'] / 1024:.0f} KB ({t['size_ratio']:.3f}x), "
@@ -715,8 +761,14 @@ def main() -> None:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the servers are stopped on kill too
         result = run(a, home)
     seconds = time.perf_counter() - t0
-    bench_common.write_part("serving", "Model server vs mlflow models serve", markdown(result),
-                            targets=targets(result), data=result, seconds=seconds)  # fmt: skip
+    bench_common.write_part(
+        "serving",
+        "Model server vs mlflow models serve",
+        markdown(result),
+        targets=targets(result),
+        data=result,
+        seconds=seconds,
+    )
 
 
 if __name__ == "__main__":

@@ -445,19 +445,41 @@ def window_bound(row: dict[str, Any], c: dict[str, float]) -> str:
 # ---------------------------------------------------------------------------- report
 
 
-STEP_COLUMNS = ["rows", "file MB", "GX expectations", "ours s", "bare GX s", "ours / bare", "ours peak MB",
-                "bare peak MB"]  # fmt: skip
-WINDOW_COLUMNS = ["periods", "rows", "validate_window s", "one file s", "window / file", "suite alone s",
-                  "window / suite alone"]  # fmt: skip
+STEP_COLUMNS = [
+    "rows",
+    "file MB",
+    "GX expectations",
+    "ours s",
+    "bare GX s",
+    "ours / bare",
+    "ours peak MB",
+    "bare peak MB",
+]
+WINDOW_COLUMNS = [
+    "periods",
+    "rows",
+    "validate_window s",
+    "one file s",
+    "window / file",
+    "suite alone s",
+    "window / suite alone",
+]
 
 
 def step_table(steps: list[dict[str, Any]], repeat: int) -> str:
     rows = [
-        [f"{s['rows']:,}", f"{s['mb']:.0f}", s["expectations"], f"{s['ours']['seconds']:.2f}",
-         f"{s['bare']['seconds']:.2f}", f"{s['ratio']:.2f}x", f"{s['ours']['peak_mb']:.0f}",
-         f"{s['bare']['peak_mb']:.0f}"]
+        [
+            f"{s['rows']:,}",
+            f"{s['mb']:.0f}",
+            s["expectations"],
+            f"{s['ours']['seconds']:.2f}",
+            f"{s['bare']['seconds']:.2f}",
+            f"{s['ratio']:.2f}x",
+            f"{s['ours']['peak_mb']:.0f}",
+            f"{s['bare']['peak_mb']:.0f}",
+        ]
         for s in steps
-    ]  # fmt: skip
+    ]
     return (
         f"The bike sharing spec (row and file size limits widened) on one month ({PERIOD}) of tiled real rows. "
         f"Each side a fresh process, imports and GX context included; median of {repeat} runs, taking turns. "
@@ -470,10 +492,17 @@ def step_table(steps: list[dict[str, Any]], repeat: int) -> str:
 
 def window_table(windows: list[dict[str, Any]], repeat: int, per_period: int) -> str:
     rows = [
-        [w["periods"], f"{w['rows']:,}", f"{w['window']:.2f}", f"{w['file']:.2f}", f"{w['ratio']:.2f}x",
-         f"{w['suite']:.2f}", f"{w['ratio_suite']:.2f}x"]
+        [
+            w["periods"],
+            f"{w['rows']:,}",
+            f"{w['window']:.2f}",
+            f"{w['file']:.2f}",
+            f"{w['ratio']:.2f}x",
+            f"{w['suite']:.2f}",
+            f"{w['ratio_suite']:.2f}x",
+        ]
         for w in windows
-    ]  # fmt: skip
+    ]
     return (
         f"`validate_window` over monthly periods of {per_period:,} rows read from the DVC data registry, against "
         "one file of the same rows: `validation.validate_file` (what ingest does to a file: the GX suite and the "

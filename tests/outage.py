@@ -112,9 +112,23 @@ class MlflowServer:
     def start(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             return
-        args = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.backend,
-                "--artifacts-destination", str(self.home / "artifacts"), "--serve-artifacts",
-                "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]  # fmt: skip
+        args = [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            self.backend,
+            "--artifacts-destination",
+            str(self.home / "artifacts"),
+            "--serve-artifacts",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+        ]
         log = (self.home / "server.log").open("a")
         env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no GenAI job runner, as deployed
         self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)

@@ -52,9 +52,18 @@ def _review_trigger(monkeypatch: pytest.MonkeyPatch, tags: list[dict[str, str]])
 
     import airflow.sdk.execution_time.hitl as hitl
 
-    trigger = ReviewTrigger(tracking_uri="file:///nowhere", model_name="m", version="2", ti_id=uuid.uuid4(),
-                            options=["Approve", "Reject"], defaults=["Reject"], params={}, multiple=False,
-                            timeout_datetime=None, poke_interval=0.01)  # fmt: skip
+    trigger = ReviewTrigger(
+        tracking_uri="file:///nowhere",
+        model_name="m",
+        version="2",
+        ti_id=uuid.uuid4(),
+        options=["Approve", "Reject"],
+        defaults=["Reject"],
+        params={},
+        multiple=False,
+        timeout_datetime=None,
+        poke_interval=0.01,
+    )
     reads = iter(tags)
     monkeypatch.setattr(trigger, "_version_tags", lambda: next(reads))
     monkeypatch.setattr(hitl, "update_hitl_detail_response", lambda **_: SimpleNamespace(responded_at=None))
@@ -65,8 +74,9 @@ def test_an_mlflow_answer_waits_one_poke_for_its_reviewers_name(monkeypatch: pyt
     """MLflow writes one tag per request: `approval` lands before `approval.reviewer`."""
     import asyncio
 
-    trigger = _review_trigger(monkeypatch, [{"approval": "rejected"},
-                                            {"approval": "rejected", "approval.reviewer": "bob"}])  # fmt: skip
+    trigger = _review_trigger(
+        monkeypatch, [{"approval": "rejected"}, {"approval": "rejected", "approval.reviewer": "bob"}]
+    )
     assert asyncio.run(trigger._mlflow_event()) is None
     event = asyncio.run(trigger._mlflow_event())
     assert event is not None and event.payload["responded_by_user"]["name"] == "bob"

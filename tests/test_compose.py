@@ -24,8 +24,12 @@ from tests import compose
 from tests.compose import REPO
 
 AIRFLOW_SERVICES = (
-    "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker",
-)  # fmt: skip
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+)
 AIRFLOW_UID = 50000
 
 
@@ -46,9 +50,15 @@ def test_valid_against_the_compose_schema(spec: dict[str, Any]) -> None:
 
 def test_services_and_wiring(spec: dict[str, Any], services: dict[str, Any]) -> None:
     expected = {
-        "postgres", "redis", "minio", "minio-init", "mlflow", "tensorflow-serving", "airflow-init",
+        "postgres",
+        "redis",
+        "minio",
+        "minio-init",
+        "mlflow",
+        "tensorflow-serving",
+        "airflow-init",
         *AIRFLOW_SERVICES,
-    }  # fmt: skip
+    }
     assert set(services) == expected
     for name, svc in services.items():
         for dep in svc.get("depends_on", {}):
@@ -85,8 +95,12 @@ print(json.dumps(out))
     keep = {k: os.environ[k] for k in ("PATH", "HOME", "AIRFLOW_HOME") if k in os.environ}
     proc = subprocess.run(
         [sys.executable, "-W", "ignore", "-c", code, json.dumps(commands)],
-        env={**keep, **env}, capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
+        env={**keep, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
@@ -200,8 +214,9 @@ def _monitoring_config_class() -> Any:
     not shipped in the tensorflow-serving-api wheel), built from its definition."""
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-    f = descriptor_pb2.FileDescriptorProto(name="monitoring_config.proto", package="tensorflow.serving",
-                                           syntax="proto3")  # fmt: skip
+    f = descriptor_pb2.FileDescriptorProto(
+        name="monitoring_config.proto", package="tensorflow.serving", syntax="proto3"
+    )
     prom = f.message_type.add(name="PrometheusConfig")
     prom.field.add(name="enable", number=1, type=8, label=1)  # bool
     prom.field.add(name="path", number=2, type=9, label=1)  # string
@@ -220,11 +235,16 @@ def _batching_parameters_class() -> Any:
 
     pool = descriptor_pool.DescriptorPool()
     pool.Add(descriptor_pb2.FileDescriptorProto.FromString(wrappers_pb2.DESCRIPTOR.serialized_pb))
-    f = descriptor_pb2.FileDescriptorProto(name="session_bundle_config.proto", package="tensorflow.serving",
-                                           syntax="proto3", dependency=["google/protobuf/wrappers.proto"])  # fmt: skip
+    f = descriptor_pb2.FileDescriptorProto(
+        name="session_bundle_config.proto",
+        package="tensorflow.serving",
+        syntax="proto3",
+        dependency=["google/protobuf/wrappers.proto"],
+    )
     msg = f.message_type.add(name="BatchingParameters")
-    for number, name in enumerate(("max_batch_size", "batch_timeout_micros", "max_enqueued_batches",
-                                   "num_batch_threads"), start=1):  # fmt: skip
+    for number, name in enumerate(
+        ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads"), start=1
+    ):
         msg.field.add(name=name, number=number, type=11, label=1, type_name=".google.protobuf.Int64Value")
     msg.field.add(name="allowed_batch_sizes", number=6, type=3, label=3)
     pool.Add(f)
@@ -266,14 +286,31 @@ def test_tf_serving_exposes_the_metrics_the_deploy_check_reads(services: dict[st
 #: that the compose must set for every Airflow service (all of them import the code: the API
 #: server its plugins, the DAG processor the DAGs, the triggerer the triggers, workers the tasks)
 REQUIRED = {
-    "RETRAINER_HOME", "RETRAINER_LANDING", "RETRAINER_QUARANTINE", "RETRAINER_VALIDATION_RESULTS",
-    "RETRAINER_DATA_REGISTRY_URL", "RETRAINER_DVC_REMOTE", "RETRAINER_MLFLOW_ARTIFACTS", "RETRAINER_MODEL_STORE",
-    "RETRAINER_SERVING_URL", "RETRAINER_MLFLOW_UI_URL", "MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME",
-    "MLFLOW_TRACKING_PASSWORD", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AIRFLOW__API__BASE_URL", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
-    "AIRFLOW__CELERY__RESULT_BACKEND", "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API__SECRET_KEY",
+    "RETRAINER_HOME",
+    "RETRAINER_LANDING",
+    "RETRAINER_QUARANTINE",
+    "RETRAINER_VALIDATION_RESULTS",
+    "RETRAINER_DATA_REGISTRY_URL",
+    "RETRAINER_DVC_REMOTE",
+    "RETRAINER_MLFLOW_ARTIFACTS",
+    "RETRAINER_MODEL_STORE",
+    "RETRAINER_SERVING_URL",
+    "RETRAINER_MLFLOW_UI_URL",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "AWS_ENDPOINT_URL",
+    "MLFLOW_S3_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "AIRFLOW__API__BASE_URL",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "AIRFLOW__CELERY__RESULT_BACKEND",
+    "AIRFLOW__CORE__FERNET_KEY",
+    "AIRFLOW__API__SECRET_KEY",
     "AIRFLOW__API_AUTH__JWT_SECRET",
-}  # fmt: skip
+}
 #: read by the code, with a default that fits the compose (or set by the code itself)
 OPTIONAL = {
     "RETRAINER_SPECS_DIR": "the specs in the image (include/specs)",
@@ -327,9 +364,18 @@ def test_every_variable_the_code_reads_is_set_for_each_service_that_runs_it(serv
         settings = Settings.from_env(env)
         assert settings.s3_endpoint_url and settings.data_registry_url and settings.serving_url
     mlflow = compose.environment(services["mlflow"])
-    for key in ("MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLFLOW_BACKEND_STORE_URI",
-                "MLFLOW_AUTH_DATABASE_URI", "MLFLOW_ADMIN_USERNAME", "MLFLOW_ADMIN_PASSWORD",
-                "MLFLOW_FLASK_SERVER_SECRET_KEY", "MLFLOW_ARTIFACTS_DESTINATION", "MLFLOW_ALLOWED_HOSTS"):  # fmt: skip
+    for key in (
+        "MLFLOW_S3_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "MLFLOW_BACKEND_STORE_URI",
+        "MLFLOW_AUTH_DATABASE_URI",
+        "MLFLOW_ADMIN_USERNAME",
+        "MLFLOW_ADMIN_PASSWORD",
+        "MLFLOW_FLASK_SERVER_SECRET_KEY",
+        "MLFLOW_ARTIFACTS_DESTINATION",
+        "MLFLOW_ALLOWED_HOSTS",
+    ):
         assert mlflow.get(key), f"mlflow lacks {key}"
     assert "mlflow:5000" in mlflow["MLFLOW_ALLOWED_HOSTS"].split(",")
     assert mlflow["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"  # no GenAI job runner (eight more processes)
@@ -415,11 +461,12 @@ def test_the_entrypoint_turns_secret_files_into_variables(tmp_path: Path) -> Non
     record = tmp_path / "calls.jsonl"
     folder = _secrets_dir(tmp_path, {"db": "p@ss/word:1", "key": "k1"})
     env = {
-        "PATH": os.environ["PATH"], "RETRAINER_SECRETS_DIR": str(folder),
+        "PATH": os.environ["PATH"],
+        "RETRAINER_SECRETS_DIR": str(folder),
         "AIRFLOW_IMAGE_ENTRYPOINT": str(_stub(tmp_path / "entrypoint", record)),
         "AWS_SECRET_ACCESS_KEY_FILE": f"{folder}/key",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_TEMPLATE": "postgresql+psycopg2://airflow:{db}@postgres:5432/airflow",
-    }  # fmt: skip
+    }
     script = REPO / "include" / "compose" / "entrypoint.sh"
     subprocess.run([str(script), "celery", "worker"], env=env, check=True, timeout=30)
     call = json.loads(record.read_text())
@@ -440,25 +487,33 @@ def test_init_hands_every_written_volume_to_the_services_user(tmp_path: Path, se
     init = services["airflow-init"]
     assert init["user"] == "0:0" and compose.argv(init) == ["/opt/retrainer/include/compose/init.sh"]
     # every named volume an Airflow service writes is one init hands over (mapped into tmp_path)
-    written = {v.split(":")[1] for n in AIRFLOW_SERVICES for v in services[n]["volumes"]
-               if not v.startswith(".") and not v.endswith(":ro")}  # fmt: skip
+    written = {
+        v.split(":")[1]
+        for n in AIRFLOW_SERVICES
+        for v in services[n]["volumes"]
+        if not v.startswith(".") and not v.endswith(":ro")
+    }
     env = compose.environment(init)
     where = {
-        env["RETRAINER_HOME"], str(Path(env["RETRAINER_DATA_REGISTRY_URL"]).parent), env["RETRAINER_MODEL_STORE"],
+        env["RETRAINER_HOME"],
+        str(Path(env["RETRAINER_DATA_REGISTRY_URL"]).parent),
+        env["RETRAINER_MODEL_STORE"],
         "/opt/airflow/logs",
-    }  # fmt: skip
+    }
     assert written == where
     root = tmp_path / "fs"
     record = tmp_path / "calls.jsonl"
     run_env = {
         **{k: str(v) for k, v in init["environment"].items() if not k.endswith(("_FILE", "_TEMPLATE"))},
-        "PATH": os.environ["PATH"], "AIRFLOW_UID": str(AIRFLOW_UID),
+        "PATH": os.environ["PATH"],
+        "AIRFLOW_UID": str(AIRFLOW_UID),
         "AIRFLOW_IMAGE_ENTRYPOINT": str(_stub(tmp_path / "entrypoint", record)),
         "RETRAINER_HOME": f"{root}{env['RETRAINER_HOME']}",
         "RETRAINER_DATA_REGISTRY_URL": f"{root}{env['RETRAINER_DATA_REGISTRY_URL']}",
-        "RETRAINER_MODEL_STORE": f"{root}{env['RETRAINER_MODEL_STORE']}", "AIRFLOW_LOGS": f"{root}/opt/airflow/logs",
+        "RETRAINER_MODEL_STORE": f"{root}{env['RETRAINER_MODEL_STORE']}",
+        "AIRFLOW_LOGS": f"{root}/opt/airflow/logs",
         "RETRAINER_SECRETS_DIR": str(_secrets_dir(tmp_path, {})),
-    }  # fmt: skip
+    }
     script = str(REPO / "include" / "compose" / "init.sh")
     for _ in range(2):  # a second run (compose up again) changes nothing and does not fail
         subprocess.run([script], env=run_env, check=True, timeout=60, capture_output=True)
@@ -487,9 +542,10 @@ def test_postgres_gives_each_application_its_role_and_database(services: dict[st
     for secret in re.findall(r"secret ([a-z_]+)", script):
         assert secret in pg["secrets"]
     created = dict(re.findall(r"CREATE DATABASE (\w+) OWNER (\w+);", script))
-    urls = [compose.environment(services["airflow-worker"])["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
-            *(compose.environment(services["mlflow"])[k] for k in ("MLFLOW_BACKEND_STORE_URI",
-                                                                    "MLFLOW_AUTH_DATABASE_URI"))]  # fmt: skip
+    urls = [
+        compose.environment(services["airflow-worker"])["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
+        *(compose.environment(services["mlflow"])[k] for k in ("MLFLOW_BACKEND_STORE_URI", "MLFLOW_AUTH_DATABASE_URI")),
+    ]
     for url in urls:
         m = re.match(r"postgresql\+psycopg2://(\w+):[^@]+@postgres:5432/(\w+)$", url)
         assert m and created.get(m.group(2)) == m.group(1), url

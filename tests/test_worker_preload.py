@@ -22,8 +22,12 @@ HEAVY = ("tensorflow", "keras", "mlflow", "great_expectations", "dvc", "sklearn"
 
 def _python(code: str, env: dict[str, str] | None = None) -> Any:
     """Run ``code`` in a fresh Python with the repository's code importable; its last line, as JSON."""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**subprocess_env(), "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**subprocess_env(), "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -64,8 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     ld.add_argument("--json", action="store_true", help="print the result as JSON")
     rev = sub.add_parser("reviewers", help="who may approve model versions on an MLflow server with logins")
     act = rev.add_subparsers(dest="action", required=True)
-    add = act.add_parser("add", help="create the user if new (password from RETRAINER_REVIEWER_PASSWORD) "
-                                     "and give them EDIT on the models")  # fmt: skip
+    add = act.add_parser(
+        "add",
+        help="create the user if new (password from RETRAINER_REVIEWER_PASSWORD) and give them EDIT on the models",
+    )
     add.add_argument("user")
     add.add_argument("models", nargs="+", help="registered model names, e.g. bike_demand")
     rm = act.add_parser("remove", help="take review of the models away (the user keeps reading)")
@@ -79,8 +81,11 @@ def _reviewers(args: argparse.Namespace) -> int:
 
     uri = os.environ.get("MLFLOW_TRACKING_URI", "")
     if not uri.startswith("http"):
-        print("retrainer: reviewers live on an MLflow server: set MLFLOW_TRACKING_URI (and the service "
-              "account's MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)", file=sys.stderr)  # fmt: skip
+        print(
+            "retrainer: reviewers live on an MLflow server: set MLFLOW_TRACKING_URI (and the service "
+            "account's MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     if args.action == "add":
         done = reviewers.add(uri, args.user, os.environ.get("RETRAINER_REVIEWER_PASSWORD"), args.models)

@@ -62,9 +62,13 @@ def decision(value: str, reviewer: str, via: str, at: str = "", reason: str = ""
 def recorded(tags: dict[str, str]) -> ReviewDecision | None:
     """The decision already recorded on a version (the first answer), if any."""
     if tags.get(schema.APPROVAL_DECISION) in DECISIONS:
-        return decision(tags[schema.APPROVAL_DECISION], tags.get(schema.APPROVAL_REVIEWER, ""),
-                        tags.get(schema.APPROVAL_VIA, ""), tags.get(schema.APPROVAL_AT, ""),
-                        tags.get(schema.APPROVAL_REASON, ""))  # fmt: skip
+        return decision(
+            tags[schema.APPROVAL_DECISION],
+            tags.get(schema.APPROVAL_REVIEWER, ""),
+            tags.get(schema.APPROVAL_VIA, ""),
+            tags.get(schema.APPROVAL_AT, ""),
+            tags.get(schema.APPROVAL_REASON, ""),
+        )
     return None
 
 
@@ -74,8 +78,11 @@ def mlflow_answer(tags: dict[str, str]) -> tuple[str, str] | None:
     value = (tags.get(schema.APPROVAL) or "").strip().lower()
     if value not in DECISIONS:
         if value:
-            log.warning("version tag %s=%r is neither 'approved' nor 'rejected'; still waiting", schema.APPROVAL,
-                        tags[schema.APPROVAL])  # fmt: skip
+            log.warning(
+                "version tag %s=%r is neither 'approved' nor 'rejected'; still waiting",
+                schema.APPROVAL,
+                tags[schema.APPROVAL],
+            )
         return None
     return value, (tags.get(schema.APPROVAL_REVIEWER) or "").strip() or "unnamed MLflow user"
 
@@ -140,8 +147,9 @@ def evidence_markdown(
     return "\n".join(lines)
 
 
-def request(settings: Settings, spec: DatasetSpec, version: str, evaluation: Evaluation,
-            links: dict[str, str]) -> ReviewRequest:  # fmt: skip
+def request(
+    settings: Settings, spec: DatasetSpec, version: str, evaluation: Evaluation, links: dict[str, str]
+) -> ReviewRequest:
     """Ask for a review of ``version``; the deadline is fixed when it is first asked, so a retry
     or a cleared task waits for the same deadline, not a new one."""
     registry = Registry(settings)
@@ -165,8 +173,9 @@ def request(settings: Settings, spec: DatasetSpec, version: str, evaluation: Eva
     )
 
 
-def record(settings: Settings, spec: DatasetSpec, version: str, answer: str, reviewer: str, via: str,
-           reason: str = "") -> ReviewDecision:  # fmt: skip
+def record(
+    settings: Settings, spec: DatasetSpec, version: str, answer: str, reviewer: str, via: str, reason: str = ""
+) -> ReviewDecision:
     """Record the first answer on the version; a later, different answer is logged and ignored."""
     if answer not in DECISIONS:
         raise ValueError(f"decision must be one of {DECISIONS}, got {answer!r}")
@@ -174,16 +183,30 @@ def record(settings: Settings, spec: DatasetSpec, version: str, answer: str, rev
     first = recorded(registry.version_tags(spec, version))
     if first is not None:
         if first.decision != answer:
-            log.warning("%s v%s: %s via %s ignored; %s by %s via %s came first", spec.model_name, version,
-                        answer, via, first.decision, first.reviewer, first.via)  # fmt: skip
+            log.warning(
+                "%s v%s: %s via %s ignored; %s by %s via %s came first",
+                spec.model_name,
+                version,
+                answer,
+                via,
+                first.decision,
+                first.reviewer,
+                first.via,
+            )
         return first
     at = _now().isoformat()
     if not reason:
         reason = {
             "timeout": f"no answer by the deadline ({spec.approval.timeout_hours:g} h after the request)",
         }.get(via, f"{answer} by {reviewer} in {via}")
-    tags = {schema.APPROVAL_DECISION: answer, schema.APPROVAL_REVIEWER: reviewer, schema.APPROVAL_VIA: via,
-            schema.APPROVAL_AT: at, schema.APPROVAL_REASON: reason, schema.APPROVAL_STATUS: answer}  # fmt: skip
+    tags = {
+        schema.APPROVAL_DECISION: answer,
+        schema.APPROVAL_REVIEWER: reviewer,
+        schema.APPROVAL_VIA: via,
+        schema.APPROVAL_AT: at,
+        schema.APPROVAL_REASON: reason,
+        schema.APPROVAL_STATUS: answer,
+    }
     if via != "mlflow":
         tags[schema.APPROVAL] = answer
     if answer == REJECTED:

@@ -72,8 +72,10 @@ def leak_problems(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:
             continue
         same = float((x[both].astype(str) == y[both].astype(str)).mean())
         if same >= limit:
-            problems.append(f"feature '{f.name}' equals the target '{target}' in {same:.1%} of rows: a leak"
-                            " (ingest.checks.target_leak)")  # fmt: skip
+            problems.append(
+                f"feature '{f.name}' equals the target '{target}' in {same:.1%} of rows: a leak"
+                " (ingest.checks.target_leak)"
+            )
             continue
         if f.type == "numeric" and pd.api.types.is_numeric_dtype(y) and pd.api.types.is_numeric_dtype(x):
             xs, ys = x[both].astype("float64"), y[both].astype("float64")
@@ -164,8 +166,9 @@ class Redelivery:
         return self.missing == self.new == self.changed == 0 and self.rows_versioned == self.rows_delivered
 
     def says(self) -> str:
-        parts = [f"{n} {what}" for n, what in ((self.missing, "missing"), (self.changed, "changed"),
-                                               (self.new, "new")) if n]  # fmt: skip
+        parts = [
+            f"{n} {what}" for n, what in ((self.missing, "missing"), (self.changed, "changed"), (self.new, "new")) if n
+        ]
         shown = f" (e.g. {'; '.join(self.examples)})" if self.examples else ""
         return f"{', '.join(parts) or 'no row differs'}{shown}"
 

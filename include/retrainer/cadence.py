@@ -49,8 +49,11 @@ def cadences(folder: Path | str) -> dict[str, str]:
             log.error("not retrained on schedule: %s: %s", path, exc)
             continue
         if cadence is None:
-            log.error("not retrained on schedule: %s: frequency or training.every is not one of %s", path,
-                      ", ".join(FREQUENCIES))  # fmt: skip
+            log.error(
+                "not retrained on schedule: %s: frequency or training.every is not one of %s",
+                path,
+                ", ".join(FREQUENCIES),
+            )
             continue
         out[path.stem] = cadence
     return out

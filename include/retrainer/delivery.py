@@ -113,8 +113,9 @@ def _scan_bytes(path: Path, limits: Limits) -> tuple[str, int, bytes]:
         head = fh.read(1 << 16)
     _not_text(head, limits.format)
     if head.startswith(UTF16_BOMS) or head.startswith(b"\xef\xbb\xbf\xff\xfe"):
-        raise _Unreadable("UTF-16 text (it starts with a UTF-16 byte order mark): deliver UTF-8 (or declare"
-                          " ingest.encoding: utf-16)")  # fmt: skip
+        raise _Unreadable(
+            "UTF-16 text (it starts with a UTF-16 byte order mark): deliver UTF-8 (or declare ingest.encoding: utf-16)"
+        )
     nul = head.find(b"\x00")
     if nul >= 0:
         raise _Unreadable(f"binary data, not CSV text (a NUL byte at offset {nul})")
@@ -266,10 +267,13 @@ def _read_csv(path: Path, spec: DatasetSpec, limits: Limits) -> Delivery:
         except (csv.Error, StopIteration):
             last = []
         if len(last) < n_fields:
-            return Delivery(None, [
-                f"the last line (line {n_lines}) has {len(last)} of {n_fields} fields and no line end:"
-                " the file looks cut off"
-            ])  # fmt: skip
+            return Delivery(
+                None,
+                [
+                    f"the last line (line {n_lines}) has {len(last)} of {n_fields} fields and no line end:"
+                    " the file looks cut off"
+                ],
+            )
     try:
         df = pd.read_csv(path, dtype=text_columns(spec), encoding="utf-8-sig", skipinitialspace=False)
     except pd.errors.EmptyDataError:

@@ -147,8 +147,12 @@ def tflite_to_republish(settings: Settings, spec: DatasetSpec, version: str, art
         return {}
     blob = storage.read_bytes(tflite_location(settings, spec, version), settings.s3_endpoint_url)
     if blob is None:
-        log.warning("%s v%s served its TFLite model, but no copy is kept at %s: its folder serves the SavedModel",
-                    spec.model_name, version, tflite_location(settings, spec, version))  # fmt: skip
+        log.warning(
+            "%s v%s served its TFLite model, but no copy is kept at %s: its folder serves the SavedModel",
+            spec.model_name,
+            version,
+            tflite_location(settings, spec, version),
+        )
         return {}
     return {modelstore.TFLITE_MODEL: blob}
 

@@ -382,10 +382,20 @@ def _numeric_block_drift(
         cat = _categorical_scores(*_category_counts(ref_cols, cur_cols))
         scores.update({key: cat[key] for key in ("chisquare", "jensenshannon")})
     return [
-        _feature(col, "numeric", method, float(scores[method][j]), threshold,
-                 int(stats_["n_ref"][j]), int(stats_["n_cur"][j]), nr_ref[j], nr_cur[j], null_rate_delta)
+        _feature(
+            col,
+            "numeric",
+            method,
+            float(scores[method][j]),
+            threshold,
+            int(stats_["n_ref"][j]),
+            int(stats_["n_cur"][j]),
+            nr_ref[j],
+            nr_cur[j],
+            null_rate_delta,
+        )
         for j, (col, (method, threshold)) in enumerate(zip(cols, methods, strict=True))
-    ]  # fmt: skip
+    ]
 
 
 def _categorical_block_drift(
@@ -404,9 +414,19 @@ def _categorical_block_drift(
     for j, col in enumerate(cols):
         method, threshold = _choose("categorical", choices.get(col, DriftTest()), n, int(mask[j].sum()), col)
         out.append(
-            _feature(col, "categorical", method, float(scores[method][j]), threshold,
-                     int(scores["n_ref"][j]), int(scores["n_cur"][j]), nr_ref[j], nr_cur[j], null_rate_delta)
-        )  # fmt: skip
+            _feature(
+                col,
+                "categorical",
+                method,
+                float(scores[method][j]),
+                threshold,
+                int(scores["n_ref"][j]),
+                int(scores["n_cur"][j]),
+                nr_ref[j],
+                nr_cur[j],
+                null_rate_delta,
+            )
+        )
     return out
 
 

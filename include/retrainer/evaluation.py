@@ -196,8 +196,9 @@ def gate(
     if undefined:  # shown, not judged: never a silent pass
         where = ", ".join(f"{s.feature}={s.value} ({s.rows} rows)" for s in undefined[:5])
         more = f" and {len(undefined) - 5} more" if len(undefined) > 5 else ""
-        reasons.append(f"{m} is undefined on {len(undefined)} slice(s){_WHY_UNDEFINED.get(m, '')}, not judged: "
-                       f"{where}{more}")  # fmt: skip
+        reasons.append(
+            f"{m} is undefined on {len(undefined)} slice(s){_WHY_UNDEFINED.get(m, '')}, not judged: {where}{more}"
+        )
     failed = [s for s in slices or [] if s.failed]
     if failed:
         passed = False

@@ -209,8 +209,12 @@ class ModelLineage:
             "  metrics        " + (", ".join(f"{k}={v:.6g}" for k, v in sorted(self.metrics.items())) or "-"),
             f"  evaluation     {self.evaluation_report or 'no report recorded'}",
         ]
-        for title, group in (("gate", self.gate), ("promotion", self.promotion), ("deploy", self.deploy),
-                             ("history", self.history)):  # fmt: skip
+        for title, group in (
+            ("gate", self.gate),
+            ("promotion", self.promotion),
+            ("deploy", self.deploy),
+            ("history", self.history),
+        ):
             lines.append(f"  {title:<14} " + ("; ".join(f"{k}={v}" for k, v in sorted(group.items())) or "-"))
         if self.reproductions:
             lines.append("  reproductions")

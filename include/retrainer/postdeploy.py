@@ -73,8 +73,9 @@ def _rows(df: pd.DataFrame, spec: DatasetSpec) -> list[dict[str, Any]]:
     """Raw feature rows as a client would send them (missing values as null)."""
     out = []
     for rec in df[list(spec.feature_names)].to_dict("records"):
-        out.append({str(k): None if pd.isna(v) else v.item() if isinstance(v, np.generic) else v
-                    for k, v in rec.items()})  # fmt: skip
+        out.append(
+            {str(k): None if pd.isna(v) else v.item() if isinstance(v, np.generic) else v for k, v in rec.items()}
+        )
     return out
 
 
@@ -148,9 +149,18 @@ def check(
         counted, server_p99 = _check_metrics(before, _metrics(client), spec.model_name, version, label, times + 1)
     finally:
         client.close()
-    log.info("deploy check of %s v%s at %s%s: max |diff| %.3g on %d rows, p50 %.1f ms, p99 %.1f ms (server: %s)",
-             spec.model_name, version, base_url, route, diff, len(rows), p50, p99,
-             "no metrics" if counted < 0 else f"{counted} counted, p99 <= {server_p99} ms")  # fmt: skip
+    log.info(
+        "deploy check of %s v%s at %s%s: max |diff| %.3g on %d rows, p50 %.1f ms, p99 %.1f ms (server: %s)",
+        spec.model_name,
+        version,
+        base_url,
+        route,
+        diff,
+        len(rows),
+        p50,
+        p99,
+        "no metrics" if counted < 0 else f"{counted} counted, p99 <= {server_p99} ms",
+    )
     return ServerCheck(base_url, route, diff, len(rows), p50, p99, times, counted, server_p99)
 
 
@@ -165,8 +175,9 @@ def _wait_available(client: _Client, base_url: str, route: str, version: str, wa
             client.close()
             client = _Client(base_url)
         states = body.get("model_version_status", []) if isinstance(body, dict) else []
-        if status == 200 and any(s.get("version") == str(int(version)) and s.get("state") == "AVAILABLE"
-                                 for s in states):  # fmt: skip
+        if status == 200 and any(
+            s.get("version") == str(int(version)) and s.get("state") == "AVAILABLE" for s in states
+        ):
             return client
         if time.monotonic() > deadline:
             raise DeployCheckError(

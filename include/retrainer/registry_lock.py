@@ -88,16 +88,20 @@ def _wait_turn(client: Any, name: str, ticket: int, wait_s: float) -> None:
     deadline = time.monotonic() + wait_s
     pause = 0.05
     while True:
-        ahead = {int(v.version): v for v in client.search_model_versions(f"name = '{name}'")
-                 if int(v.version) < ticket}  # fmt: skip
+        ahead = {int(v.version): v for v in client.search_model_versions(f"name = '{name}'") if int(v.version) < ticket}
         now = time.monotonic()
         for number, mv in ahead.items():
             beat = (mv.tags or {}).get(BEAT, "")
             if number not in seen or seen[number][0] != beat:
                 seen[number] = (beat, now)
             elif now - seen[number][1] > dead_after_s():
-                log.warning("lock %s: ticket %s of %s (%s) stopped beating: its owner died; going on", name,
-                            number, (mv.tags or {}).get(OWNER), (mv.tags or {}).get(PURPOSE))  # fmt: skip
+                log.warning(
+                    "lock %s: ticket %s of %s (%s) stopped beating: its owner died; going on",
+                    name,
+                    number,
+                    (mv.tags or {}).get(OWNER),
+                    (mv.tags or {}).get(PURPOSE),
+                )
                 _delete(client, name, number)
         if not ahead:
             return
@@ -154,5 +158,11 @@ def _release(client: Any, name: str, ticket: int, beat: _Heartbeat, failing: Bas
     except Exception as exc:
         if failing is None:
             raise
-        log.warning("could not release %s ticket %s (%s: %s); it expires after %.0f s without heartbeat",
-                    name, ticket, type(exc).__name__, exc, dead_after_s())  # fmt: skip
+        log.warning(
+            "could not release %s ticket %s (%s: %s); it expires after %.0f s without heartbeat",
+            name,
+            ticket,
+            type(exc).__name__,
+            exc,
+            dead_after_s(),
+        )

@@ -38,8 +38,14 @@ def holdout_plot(y: np.ndarray, candidate: np.ndarray, champion: np.ndarray | No
         ax.step(range(n), y[:n], label="actual class", color="black", linewidth=1.5, where="mid")
         ax.step(range(n), np.argmax(candidate[:n], axis=1), label="candidate's class", linewidth=1, where="mid")
         if champion is not None:
-            ax.step(range(n), np.argmax(champion[:n], axis=1), label="champion's class", linewidth=1,
-                    linestyle="--", where="mid")  # fmt: skip
+            ax.step(
+                range(n),
+                np.argmax(champion[:n], axis=1),
+                label="champion's class",
+                linewidth=1,
+                linestyle="--",
+                where="mid",
+            )
         ax.set_xlabel("row (time order)")
         ax.set_ylabel("class index")
         return _save(fig, ax, title, path)
@@ -192,8 +198,9 @@ def _predicted_vs_actual(y: np.ndarray, candidate: np.ndarray, champion: np.ndar
     return _png_base64(fig)
 
 
-def _slice_plot(decision: Any, feature: str, holdout: Any, y: np.ndarray, candidate: np.ndarray,
-                with_champion: bool) -> str:  # fmt: skip
+def _slice_plot(
+    decision: Any, feature: str, holdout: Any, y: np.ndarray, candidate: np.ndarray, with_champion: bool
+) -> str:
     """Candidate residuals by the feature's values, and the metric per value against the champion."""
     import pandas as pd
 

@@ -438,12 +438,14 @@ def _original(settings: Settings, registry: Registry, model: str, version: str) 
     dataset = tags.get(schema.DATASET)
     if not dataset:
         raise ReproductionError(f"MLflow run {mv.run_id} of {model} v{version} does not say its dataset")
-    return _Original(model, version, mv.run_id, dataset, tags, dict(run.data.params), dict(run.data.metrics),
-                     dict(mv.tags))  # fmt: skip
+    return _Original(
+        model, version, mv.run_id, dataset, tags, dict(run.data.params), dict(run.data.metrics), dict(mv.tags)
+    )
 
 
-def _job(settings: Settings, registry: Registry, orig: _Original, tmp: Path,
-         notices: list[str]) -> tuple[DatasetSpec, TrainingConfig, _Job]:  # fmt: skip
+def _job(
+    settings: Settings, registry: Registry, orig: _Original, tmp: Path, notices: list[str]
+) -> tuple[DatasetSpec, TrainingConfig, _Job]:
     """The recorded spec, training configuration and data: what rebuilds the version."""
     spec_path = _recorded_spec(registry.client, orig.run_id, orig.dataset, tmp)
     current_spec = settings.spec_path(orig.dataset)
@@ -454,8 +456,9 @@ def _job(settings: Settings, registry: Registry, orig: _Original, tmp: Path,
         notices.append(f"the spec file {current_spec} changed since the training; rebuilt under the recorded one")
     spec = DatasetSpec.load(spec_path)
     data = schema.read_data(orig.version_tags, orig.params)
-    cfg, cfg_notes = training_config(orig.params, orig.tags, spec.training, len(data.train_periods),
-                                     len(data.holdout_periods))  # fmt: skip
+    cfg, cfg_notes = training_config(
+        orig.params, orig.tags, spec.training, len(data.train_periods), len(data.holdout_periods)
+    )
     notices.extend(cfg_notes)
     job = _Job(
         dataset=orig.dataset,
@@ -469,8 +472,16 @@ def _job(settings: Settings, registry: Registry, orig: _Original, tmp: Path,
     return spec, cfg, job
 
 
-def _open_run(registry: Registry, orig: _Original, job: _Job, cfg: TrainingConfig, plan: CodePlan,
-              recorded: CodeVersion | None, rebuilt_code: CodeVersion, tolerance: float) -> str:  # fmt: skip
+def _open_run(
+    registry: Registry,
+    orig: _Original,
+    job: _Job,
+    cfg: TrainingConfig,
+    plan: CodePlan,
+    recorded: CodeVersion | None,
+    rebuilt_code: CodeVersion,
+    tolerance: float,
+) -> str:
     """The reproduction's own MLflow run, in the model's reproductions experiment."""
     from retrainer import training
 
@@ -524,8 +535,21 @@ def reproduce(
             else:
                 rebuilt = _rebuild_from_commit(settings, spec, plan.commit or "", job)
             seconds = time.perf_counter() - started
-            result = _compare(settings, registry, spec, orig, job, cfg, plan, recorded, rebuilt_code, rebuilt,
-                              tolerance, seconds, notices)  # fmt: skip
+            result = _compare(
+                settings,
+                registry,
+                spec,
+                orig,
+                job,
+                cfg,
+                plan,
+                recorded,
+                rebuilt_code,
+                rebuilt,
+                tolerance,
+                seconds,
+                notices,
+            )
             result.reproduction_run_id = repro_id
             _record(registry.client, repro_id, result)
         except BaseException as exc:
@@ -535,17 +559,32 @@ def reproduce(
     return result
 
 
-def _compare(settings: Settings, registry: Registry, spec: DatasetSpec, orig: _Original, job: _Job,
-             cfg: TrainingConfig, plan: CodePlan, recorded: CodeVersion | None, rebuilt_code: CodeVersion,
-             rebuilt: _Rebuilt, tolerance: float, seconds: float, notices: list[str]) -> Reproduction:  # fmt: skip
-    """The rebuilt model scored on the recorded holdout, against the original's record and predictions."""
+@dataclass(frozen=True)
+class _Scores:
+    """The rebuilt model on the recorded holdout, beside what the original recorded there."""
+
+    rebuilt: dict[str, float]
+    original: dict[str, float]  # the original's recorded holdout metrics, by metric name
+    max_abs_diff: float | None  # None: the registered model could not be loaded to compare
+    rows: int
+
+
+def _score(
+    settings: Settings,
+    registry: Registry,
+    spec: DatasetSpec,
+    orig: _Original,
+    job: _Job,
+    rebuilt: _Rebuilt,
+    notices: list[str],
+) -> _Scores:
+    """The rebuilt model scored on the recorded holdout; its predictions against the original's."""
     from retrainer import evaluation, training
 
     holdout = _read_pinned(settings, spec, job, job.holdout_periods)
     known = holdout[spec.target.column].notna().to_numpy()  # unlabelled rows are predicted, not scored
     y = training.target_array(holdout[known], spec)
     rebuilt_metrics = evaluation.metrics(spec.target.task, y, rebuilt.predictions[known])
-    metric = orig.version_tags.get(schema.GATE_METRIC) or spec.gate.metric
     try:
         original_pred = training.predict(registry.load_keras(spec, orig.version), holdout, spec)
         max_diff: float | None = float(np.max(np.abs(original_pred - rebuilt.predictions)))
@@ -553,7 +592,28 @@ def _compare(settings: Settings, registry: Registry, spec: DatasetSpec, orig: _O
         notices.append(f"could not load the registered v{orig.version} to compare predictions: {exc}")
         max_diff = None
     recorded_names = {k: schema.metric_name(schema.METRIC_HOLDOUT, k) for k in rebuilt_metrics}
-    holdout_of = {k: orig.metrics[name] for k, name in recorded_names.items() if name in orig.metrics}
+    original = {k: orig.metrics[name] for k, name in recorded_names.items() if name in orig.metrics}
+    return _Scores(rebuilt_metrics, original, max_diff, len(y))
+
+
+def _compare(
+    settings: Settings,
+    registry: Registry,
+    spec: DatasetSpec,
+    orig: _Original,
+    job: _Job,
+    cfg: TrainingConfig,
+    plan: CodePlan,
+    recorded: CodeVersion | None,
+    rebuilt_code: CodeVersion,
+    rebuilt: _Rebuilt,
+    tolerance: float,
+    seconds: float,
+    notices: list[str],
+) -> Reproduction:
+    """The rebuilt model scored on the recorded holdout, against the original's record and predictions."""
+    scores = _score(settings, registry, spec, orig, job, rebuilt, notices)
+    metric = orig.version_tags.get(schema.GATE_METRIC) or spec.gate.metric
     epochs = orig.metrics.get(schema.METRIC_EPOCHS_RUN)
     where = "in this process" if plan.where == "here" else "exported, in a subprocess"
     return Reproduction(
@@ -572,13 +632,13 @@ def _compare(settings: Settings, registry: Registry, spec: DatasetSpec, orig: _O
         code_where=plan.where,
         code_exact=plan.exact,
         metric=metric,
-        original=holdout_of.get(metric),
-        rebuilt=rebuilt_metrics[metric],
+        original=scores.original.get(metric),
+        rebuilt=scores.rebuilt[metric],
         tolerance=tolerance,
-        original_metrics=holdout_of,
-        rebuilt_metrics=rebuilt_metrics,
-        max_abs_prediction_diff=max_diff,
-        n_holdout=len(y),
+        original_metrics=scores.original,
+        rebuilt_metrics=scores.rebuilt,
+        max_abs_prediction_diff=scores.max_abs_diff,
+        n_holdout=scores.rows,
         original_epochs_run=None if epochs is None else int(epochs),
         epochs_run=rebuilt.epochs_run,
         rebuild_seconds=round(seconds, 2),

@@ -35,8 +35,10 @@ def from_spec(spec: DatasetSpec) -> dict[str, Any]:
             entry.update(min=f.min, max=f.max)
         else:
             learned = f.learn_categories
-            entry.update(categories=None if learned else list(f.categories),
-                         unseen="allow" if learned or f.max_unseen_rate > 0 else "refuse")  # fmt: skip
+            entry.update(
+                categories=None if learned else list(f.categories),
+                unseen="allow" if learned or f.max_unseen_rate > 0 else "refuse",
+            )
         features.append(entry)
     return {"dataset": spec.name, "model": spec.model_name, "features": features}
 
@@ -64,8 +66,14 @@ def _show(value: Any) -> str:
 
 
 def _kind(value: Any) -> str:
-    return {bool: "true/false", int: "an integer", float: "a number", str: "text", list: "a list",
-            dict: "an object"}.get(type(value), type(value).__name__)  # fmt: skip
+    return {
+        bool: "true/false",
+        int: "an integer",
+        float: "a number",
+        str: "text",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
 
 
 def _numeric(f: dict[str, Any], value: Any) -> tuple[str, str]:
@@ -102,8 +110,13 @@ def _categorical(f: dict[str, Any], value: Any) -> tuple[Any, str, str]:
     return text, "", ""
 
 
-def check(contract: dict[str, Any], columns: dict[str, list[Any]], extra: list[str], where: list[str],
-          out_of_range: str = "refuse") -> Checked:  # fmt: skip
+def check(
+    contract: dict[str, Any],
+    columns: dict[str, list[Any]],
+    extra: list[str],
+    where: list[str],
+    out_of_range: str = "refuse",
+) -> Checked:
     """Check a request's columns (one list per input) against ``contract``; ``extra`` are the
     fields the request sent that the model has no input for, ``where[i]`` names row ``i``
     (``instance 3`` or ``inputs[3]``)."""

@@ -69,8 +69,10 @@ class ModelServer:
         self._config: dict[str, ModelEntry] = {}
         self.out_of_range = out_of_range or os.environ.get("RETRAINER_SERVING_OUT_OF_RANGE", "refuse")
         if self.out_of_range not in request_contract.OUT_OF_RANGE:
-            raise ValueError(f"RETRAINER_SERVING_OUT_OF_RANGE must be one of {list(request_contract.OUT_OF_RANGE)},"
-                             f" got {self.out_of_range!r}")  # fmt: skip
+            raise ValueError(
+                f"RETRAINER_SERVING_OUT_OF_RANGE must be one of {list(request_contract.OUT_OF_RANGE)},"
+                f" got {self.out_of_range!r}"
+            )
         self.ready = threading.Event()
         self.warm_error = ""
         self.metrics = serving_metrics.Metrics()
@@ -95,8 +97,10 @@ class ModelServer:
             if not (self.store / model / str(version) / SAVED_MODEL).is_file():
                 raise RequestError(HTTPStatus.NOT_FOUND, f"model '{model}' has no version {version}")
             if version not in entry.served():  # as TensorFlow Serving: only what the config serves
-                raise RequestError(HTTPStatus.NOT_FOUND, f"model '{model}' version {version} is not served "
-                                   f"(not in the specific versions of {CONFIG_NAME})")  # fmt: skip
+                raise RequestError(
+                    HTTPStatus.NOT_FOUND,
+                    f"model '{model}' version {version} is not served (not in the specific versions of {CONFIG_NAME})",
+                )
             return version
         label = label or STABLE
         if label not in entry.labels:
@@ -186,8 +190,9 @@ class ModelServer:
             with self._lock:
                 batcher = self._batchers.get(key)
                 if batcher is None:
-                    batcher = serving_batch.Batcher(served.call, self.batch_limits, f"{model}-{v}",
-                                                    lambda n: self.metrics.batch(model, v, n))  # fmt: skip
+                    batcher = serving_batch.Batcher(
+                        served.call, self.batch_limits, f"{model}-{v}", lambda n: self.metrics.batch(model, v, n)
+                    )
                     self._batchers[key] = batcher
         return batcher
 

@@ -35,13 +35,32 @@ REGRESSION_METRICS = frozenset({"rmse", "mae"})
 CLASSIFICATION_METRICS = frozenset({"log_loss", "auc", "accuracy"})
 MULTICLASS_METRICS = frozenset({"log_loss", "accuracy", "macro_f1"})
 #: the metrics a gate may judge by, per task
-TASK_METRICS = {"regression": REGRESSION_METRICS, "classification": CLASSIFICATION_METRICS,
-                "multiclass": MULTICLASS_METRICS}  # fmt: skip
+TASK_METRICS = {
+    "regression": REGRESSION_METRICS,
+    "classification": CLASSIFICATION_METRICS,
+    "multiclass": MULTICLASS_METRICS,
+}
 #: the keys a spec may have at the top level, in a target, a feature and ``rows``
 TOP_LEVEL_KEYS = frozenset(
-    {"name", "description", "model_name", "time_column", "time_format", "frequency", "target", "features",
-     "unique_by", "rows", "training", "gate", "drift", "approval", "deploy", "ingest"}
-)  # fmt: skip
+    {
+        "name",
+        "description",
+        "model_name",
+        "time_column",
+        "time_format",
+        "frequency",
+        "target",
+        "features",
+        "unique_by",
+        "rows",
+        "training",
+        "gate",
+        "drift",
+        "approval",
+        "deploy",
+        "ingest",
+    }
+)
 TARGET_KEYS = frozenset({"column", "task", "min", "max", "positive", "classes", "max_null_rate"})
 FEATURE_KEYS = frozenset(
     {"type", "min", "max", "categories", "max_categories", "max_null_rate", "max_unseen_rate", "impute", "fill_value"}
@@ -182,9 +201,11 @@ class IngestConfig:
         from retrainer.delivery import Limits
 
         return Limits(
-            max_bytes=int(self.max_file_mb * 1024 * 1024), max_field_chars=self.max_field_chars,
-            encoding=self.encoding, format=self.format,
-        )  # fmt: skip
+            max_bytes=int(self.max_file_mb * 1024 * 1024),
+            max_field_chars=self.max_field_chars,
+            encoding=self.encoding,
+            format=self.format,
+        )
 
     def checks_on(self, check: str) -> bool:
         return check in self.checks
@@ -292,9 +313,11 @@ class DatasetSpec:
         frequency = p.choice("frequency", raw.get("frequency", "monthly"), FREQUENCIES)
         if every and FREQUENCIES.index(every) < FREQUENCIES.index(frequency):
             raise SpecError(
-                path, "training.every", f"{every} retraining of {frequency} data would find no new"
-                f" period most times: at most as often as the data arrives ({frequency})"
-            )  # fmt: skip
+                path,
+                "training.every",
+                f"{every} retraining of {frequency} data would find no new"
+                f" period most times: at most as often as the data arrives ({frequency})",
+            )
         columns = {time_column, target.column, *p.raw["features"]}
         ingest = p.ingest(p.mapping("ingest", required=False), columns)
         return cls(
@@ -368,8 +391,11 @@ class _SpecParser:
         except ValueError:
             back = None
         if back is None or back.date() != sample.date():
-            raise SpecError(self.path, "time_format", f"{value!r} does not spell a date that reads back (strftime "
-                            "codes, e.g. '%d/%m/%Y %H:%M')")  # fmt: skip
+            raise SpecError(
+                self.path,
+                "time_format",
+                f"{value!r} does not spell a date that reads back (strftime codes, e.g. '%d/%m/%Y %H:%M')",
+            )
         return str(value)
 
     def unique_by(self, value: Any, columns: set[str]) -> tuple[str, ...]:
@@ -507,8 +533,17 @@ class _SpecParser:
         return DriftTest(method, None if threshold is None else self._unit(f"{name}.threshold", threshold, None))
 
     def drift(self, raw: dict[str, Any], feature_names: set[str]) -> DriftConfig:
-        known = {"drift_share", "null_rate_delta", "weights", "features", "target", "prediction",
-                 "performance_drop", "require_performance_drop", "cooldown_hours"}  # fmt: skip
+        known = {
+            "drift_share",
+            "null_rate_delta",
+            "weights",
+            "features",
+            "target",
+            "prediction",
+            "performance_drop",
+            "require_performance_drop",
+            "cooldown_hours",
+        }
         self.known("drift", raw, known)
         for section in ("weights", "features"):
             value = raw.get(section) or {}
@@ -609,8 +644,9 @@ class _SpecParser:
         if OLD_EXTRA_COLUMNS_KEY not in raw:
             return self.choice("ingest.extra_columns", raw.get("extra_columns", "reject"), EXTRA_COLUMNS)
         if "extra_columns" in raw:
-            raise SpecError(self.path, "ingest.unexpected_columns", "is the older name of ingest.extra_columns:"
-                            " give one of them")  # fmt: skip
+            raise SpecError(
+                self.path, "ingest.unexpected_columns", "is the older name of ingest.extra_columns: give one of them"
+            )
         old = raw[OLD_EXTRA_COLUMNS_KEY]
         old = "reject" if old == "refuse" else old
         return self.choice("ingest.unexpected_columns", old, EXTRA_COLUMNS)
@@ -620,8 +656,11 @@ class _SpecParser:
         if raw is None:
             return INGEST_CHECKS
         if not isinstance(raw, dict):
-            raise SpecError(self.path, "ingest.checks", f"must be a mapping of {', '.join(INGEST_CHECKS)} to"
-                            f" true or false, got {raw!r}")  # fmt: skip
+            raise SpecError(
+                self.path,
+                "ingest.checks",
+                f"must be a mapping of {', '.join(INGEST_CHECKS)} to true or false, got {raw!r}",
+            )
         self.known("ingest.checks", raw, INGEST_CHECKS)
         for name, on in raw.items():
             if not isinstance(on, bool):
@@ -633,8 +672,9 @@ class _SpecParser:
         try:
             name = codecs.lookup(str(value)).name
         except LookupError:
-            raise SpecError(self.path, "ingest.encoding", f"unknown encoding {value!r} (e.g. utf-8, latin-1, cp1252, "
-                            "utf-16)") from None  # fmt: skip
+            raise SpecError(
+                self.path, "ingest.encoding", f"unknown encoding {value!r} (e.g. utf-8, latin-1, cp1252, utf-16)"
+            ) from None
         return name
 
     def feature(self, fname: str, fraw: Any) -> Feature:
@@ -654,8 +694,12 @@ class _SpecParser:
             if learn:
                 cap = self.integer(f"{where}.max_categories", fraw.get("max_categories", DEFAULT_MAX_CATEGORIES), 1)
             elif not isinstance(cats, list) or not cats:
-                raise SpecError(self.path, f"{where}.categories", f"a categorical feature needs a non-empty list, or "
-                                f"'{LEARN}' (from the training window), got {cats!r}")  # fmt: skip
+                raise SpecError(
+                    self.path,
+                    f"{where}.categories",
+                    f"a categorical feature needs a non-empty list, or "
+                    f"'{LEARN}' (from the training window), got {cats!r}",
+                )
             else:
                 categories = tuple(self.text_value(f"{where}.categories", c) for c in cats)
                 if len(set(categories)) != len(categories):
@@ -669,8 +713,11 @@ class _SpecParser:
         impute, fill = self.impute(where, ftype, float(rate), fraw)
         unseen = self._unit(f"{where}.max_unseen_rate", fraw.get("max_unseen_rate", 0.0))
         if unseen > 0 and (ftype != "categorical" or learn):
-            raise SpecError(self.path, f"{where}.max_unseen_rate", "is for categorical features with listed categories"
-                            " (a learned vocabulary takes what the window holds)")  # fmt: skip
+            raise SpecError(
+                self.path,
+                f"{where}.max_unseen_rate",
+                "is for categorical features with listed categories (a learned vocabulary takes what the window holds)",
+            )
         return Feature(
             name=fname,
             type=ftype,  # type: ignore[arg-type]
@@ -689,13 +736,19 @@ class _SpecParser:
         """How a numeric feature that may be missing is filled: required when it may be."""
         impute, fill = fraw.get("impute"), fraw.get("fill_value")
         if impute is not None and ftype != "numeric":
-            raise SpecError(self.path, f"{where}.impute", "only numeric features are imputed (a missing category "
-                            "has a slot of its own)")  # fmt: skip
+            raise SpecError(
+                self.path,
+                f"{where}.impute",
+                "only numeric features are imputed (a missing category has a slot of its own)",
+            )
         if impute is not None:
             impute = self.choice(f"{where}.impute", impute, IMPUTE)
         if ftype == "numeric" and rate > 0 and impute is None:
-            raise SpecError(self.path, f"{where}.impute", f"may be missing (max_null_rate {rate:g}): say how the "
-                            f"model fills it, impute: {', '.join(IMPUTE)}")  # fmt: skip
+            raise SpecError(
+                self.path,
+                f"{where}.impute",
+                f"may be missing (max_null_rate {rate:g}): say how the model fills it, impute: {', '.join(IMPUTE)}",
+            )
         if impute == "constant":
             return impute, self.number(f"{where}.fill_value", fill)
         if fill is not None:

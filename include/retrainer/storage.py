@@ -129,8 +129,10 @@ def _publish_s3(src: Path, dest: str, marker: str, endpoint_url: str | None) -> 
     present = {f.relative: f.size for f in list_files(dest, endpoint_url)}
     missing = sorted(r for r, size in files.items() if r != marker and not _hidden(r) and present.get(r) != size)
     if missing:
-        raise OSError(f"{dest}: {len(missing)} object(s) missing or of another size after upload "
-                      f"({', '.join(missing[:3])}); not writing {marker}")  # fmt: skip
+        raise OSError(
+            f"{dest}: {len(missing)} object(s) missing or of another size after upload "
+            f"({', '.join(missing[:3])}); not writing {marker}"
+        )
     client.upload_file(str(src / marker), bucket, marker_key)
     return True
 
@@ -265,8 +267,11 @@ def sweep(folder: Path, prefix: str) -> list[Path]:
             entry.unlink(missing_ok=True)
         removed.append(entry)
     if removed:
-        log.info("removed %d leftover(s) of processes that are gone: %s", len(removed),
-                 ", ".join(str(r) for r in removed[:5]))  # fmt: skip
+        log.info(
+            "removed %d leftover(s) of processes that are gone: %s",
+            len(removed),
+            ", ".join(str(r) for r in removed[:5]),
+        )
     return removed
 
 

@@ -201,8 +201,14 @@ def _progress(keras: Any, name: str, epochs: int) -> Any:
     class Progress(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
             logs = logs or {}
-            log.info("%s: epoch %d/%d, loss %.4f, val_loss %.4f", name, epoch + 1, epochs,
-                     logs.get("loss", float("nan")), logs.get("val_loss", float("nan")))  # fmt: skip
+            log.info(
+                "%s: epoch %d/%d, loss %.4f, val_loss %.4f",
+                name,
+                epoch + 1,
+                epochs,
+                logs.get("loss", float("nan")),
+                logs.get("val_loss", float("nan")),
+            )
             faults.point("train:epoch")
 
     return Progress()
@@ -218,8 +224,12 @@ def train(train_window: pd.DataFrame, spec: DatasetSpec, cfg: TrainingConfig | N
     tf.config.experimental.enable_op_determinism()
     window = labelled(train_window, spec)
     if len(window) < len(train_window):
-        log.info("%s: %d unlabelled rows of %d left out of training", spec.name, len(train_window) - len(window),
-                 len(train_window))  # fmt: skip
+        log.info(
+            "%s: %d unlabelled rows of %d left out of training",
+            spec.name,
+            len(train_window) - len(window),
+            len(train_window),
+        )
     train_df, val_df = split_train_val(window, spec, cfg.validation_fraction)
     if len(train_df) < 10:
         raise ValueError(f"training window of {spec.name} has only {len(train_df)} rows")

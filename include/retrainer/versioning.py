@@ -215,8 +215,17 @@ class DataRegistry:
         the local tag and the batch's commit are then dropped."""
         if not self.url:
             return None
-        out = _git(self.root, "push", "--atomic", "--porcelain", "origin", f"{BRANCH}:{BRANCH}",
-                   f"refs/tags/{tag}", check=False, capture_stderr=True)  # fmt: skip
+        out = _git(
+            self.root,
+            "push",
+            "--atomic",
+            "--porcelain",
+            "origin",
+            f"{BRANCH}:{BRANCH}",
+            f"refs/tags/{tag}",
+            check=False,
+            capture_stderr=True,
+        )
         if out.returncode == 0:
             return None
         lines = [ln.strip() for ln in (out.stderr or out.stdout).splitlines() if ln.strip() and "hint:" not in ln]
@@ -320,8 +329,9 @@ class DataRegistry:
                 tag, size, pushed = self._commit_batch(spec, period, source, md5, rel)
                 refused = self._publish(tag) or ""
                 if not refused:
-                    log.info("versioned %s %s as %s (%d bytes, %s objects pushed)", spec.name, period, tag, size,
-                             pushed)  # fmt: skip
+                    log.info(
+                        "versioned %s %s as %s (%d bytes, %s objects pushed)", spec.name, period, tag, size, pushed
+                    )
                     return VersionResult(self._version(spec.name, tag), period, True, size if pushed else 0, md5)
         raise DataRegistryBusyError(
             f"could not version {spec.name} {period}: the registry at {self.where} refused "

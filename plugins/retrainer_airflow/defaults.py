@@ -79,23 +79,39 @@ def retrain_cron() -> str:
 
 
 def dataset_param(description: str = "the dataset spec to work on") -> Param:
-    return param(DEFAULT_DATASET, type="string", enum=known_datasets(), title="Dataset",
-                 description=f"{description} (a spec file in the specs folder)",
-                 examples=[DEFAULT_DATASET])  # fmt: skip
+    return param(
+        DEFAULT_DATASET,
+        type="string",
+        enum=known_datasets(),
+        title="Dataset",
+        description=f"{description} (a spec file in the specs folder)",
+        examples=[DEFAULT_DATASET],
+    )
 
 
 def period_param() -> Param:
     from retrainer.periods import ANY, EXAMPLES, FORMS
 
     forms = ", ".join(f"{FORMS[f]} ({f})" for f in FORMS)
-    return param("2011-01", type="string", pattern=f"^(?:{ANY})$", title="Period",
-                 description=f"the batch's period, written in its dataset's frequency: {forms}",
-                 examples=[EXAMPLES[f] for f in EXAMPLES])  # fmt: skip
+    return param(
+        "2011-01",
+        type="string",
+        pattern=f"^(?:{ANY})$",
+        title="Period",
+        description=f"the batch's period, written in its dataset's frequency: {forms}",
+        examples=[EXAMPLES[f] for f in EXAMPLES],
+    )
 
 
 def data_version_param() -> Param:
-    return param("latest", type="string", pattern=r"^(latest|v[0-9]{4,})$", title="Data version",
-                 description="'latest' or a data version such as v0007", examples=["latest", "v0007"])  # fmt: skip
+    return param(
+        "latest",
+        type="string",
+        pattern=r"^(latest|v[0-9]{4,})$",
+        title="Data version",
+        description="'latest' or a data version such as v0007",
+        examples=["latest", "v0007"],
+    )
 
 
 def sensor_args(name: str, poke_s: int, wait_s: int) -> dict[str, Any]:

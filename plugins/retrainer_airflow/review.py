@@ -72,8 +72,7 @@ class ReviewTrigger(HITLTrigger):
         ``multiple``, ``timeout_datetime``, ``poke_interval``.
     """
 
-    def __init__(self, *, tracking_uri: str, model_name: str, version: str, dataset: str = "",
-                 **kwargs: Any) -> None:  # fmt: skip
+    def __init__(self, *, tracking_uri: str, model_name: str, version: str, dataset: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.tracking_uri = tracking_uri
         self.model_name = model_name
@@ -83,8 +82,12 @@ class ReviewTrigger(HITLTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         _, kwargs = super().serialize()
-        mine = {"tracking_uri": self.tracking_uri, "model_name": self.model_name, "version": self.version,
-                "dataset": self.dataset}  # fmt: skip
+        mine = {
+            "tracking_uri": self.tracking_uri,
+            "model_name": self.model_name,
+            "version": self.version,
+            "dataset": self.dataset,
+        }
         return "retrainer_airflow.review.ReviewTrigger", {**kwargs, **mine}
 
     def _version_tags(self) -> dict[str, str]:
@@ -161,8 +164,14 @@ class ReviewTrigger(HITLTrigger):
         except Exception as exc:
             self.log.warning("could not record the answer on %s v%s yet: %s", self.model_name, self.version, exc)
             return
-        self.log.info("[review] recorded on %s v%s: %s by %s via %s", self.model_name, self.version,
-                      first["decision"], first["reviewer"], first["via"])  # fmt: skip
+        self.log.info(
+            "[review] recorded on %s v%s: %s by %s via %s",
+            self.model_name,
+            self.version,
+            first["decision"],
+            first["reviewer"],
+            first["via"],
+        )
 
 
 class ModelReviewOperator(ApprovalOperator):
@@ -220,17 +229,29 @@ class ModelReviewOperator(ApprovalOperator):
         asked = release.review_request(self.plan, self.evaluation, self.registered)
         if "decision" in asked:  # policy auto, gate failed, or already decided: nothing to ask
             if asked["decision"] == REJECTED:  # rejected by a reviewer (or the deadline) earlier
-                self.log.info("Rejected earlier by %s via %s. Skipping downstream tasks", asked["reviewer"],
-                              asked["via"])  # fmt: skip
+                self.log.info(
+                    "Rejected earlier by %s via %s. Skipping downstream tasks", asked["reviewer"], asked["via"]
+                )
                 self._skip_downstream(context)
             return asked
         self.subject, self.body = asked["subject"], asked["body"]
-        upsert_hitl_detail(ti_id=ti.id, options=self.options, subject=self.subject, body=self.body,
-                           defaults=self.defaults, multiple=False, params=self.serialized_params,
-                           assigned_users=self.assigned_users)  # fmt: skip
-        self.log.info("Waiting for a decision on %s v%s until %s (Airflow: Required actions; MLflow: "
-                      "tag approval=approved|rejected)", asked["model_name"], asked["version"],
-                      asked["deadline"])  # fmt: skip
+        upsert_hitl_detail(
+            ti_id=ti.id,
+            options=self.options,
+            subject=self.subject,
+            body=self.body,
+            defaults=self.defaults,
+            multiple=False,
+            params=self.serialized_params,
+            assigned_users=self.assigned_users,
+        )
+        self.log.info(
+            "Waiting for a decision on %s v%s until %s (Airflow: Required actions; MLflow: "
+            "tag approval=approved|rejected)",
+            asked["model_name"],
+            asked["version"],
+            asked["deadline"],
+        )
         poke = self.poke_interval or float(os.environ.get("RETRAINER_REVIEW_POKE_S", "30"))
         self.defer(
             trigger=ReviewTrigger(

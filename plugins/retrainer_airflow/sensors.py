@@ -175,8 +175,13 @@ class LandingSensor(WaitsInTriggerer):
         ti = context["ti"]
         new = [d for d in scan.deliveries if not ti.get_dr_count(dag_id=INGEST_DAG_ID, run_ids=[d.run_id])]
         self._digest = scan.digest
-        self.log.info("%d file(s) in %s: %d new deliveries, %d to refuse", len(scan.deliveries) + len(scan.refused),
-                      settings.landing, len(new), len(scan.refused))  # fmt: skip
+        self.log.info(
+            "%d file(s) in %s: %d new deliveries, %d to refuse",
+            len(scan.deliveries) + len(scan.refused),
+            settings.landing,
+            len(new),
+            len(scan.refused),
+        )
         found = LandingScan(deliveries=new, refused=scan.refused, digest=scan.digest)
         return PokeReturnValue(is_done=True, xcom_value=found.to_json()) if new or scan.refused else False
 

@@ -22,15 +22,23 @@ async def latest_data_version(registry: str, dataset: str) -> str | None:
     """The newest ``<dataset>/vNNNN`` tag of the data registry (a git URL or a local
     repository), or None if there is none."""
     proc = await asyncio.create_subprocess_exec(
-        "git", "ls-remote", "--tags", "--refs", registry,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        "git",
+        "ls-remote",
+        "--tags",
+        "--refs",
+        registry,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
-    )  # fmt: skip
+    )
     out, err = await proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"git ls-remote {registry} failed: {err.decode().strip()}")
-    numbers = [int(m.group(1)) for line in out.decode().splitlines()
-               if (m := re.search(rf"refs/tags/{re.escape(dataset)}/v(\d{{4,}})$", line))]  # fmt: skip
+    numbers = [
+        int(m.group(1))
+        for line in out.decode().splitlines()
+        if (m := re.search(rf"refs/tags/{re.escape(dataset)}/v(\d{{4,}})$", line))
+    ]
     return f"v{max(numbers):04d}" if numbers else None
 
 
@@ -75,8 +83,9 @@ class DriftTrigger(BaseTrigger):
             if latest is not None and latest != self.last_checked:
                 yield TriggerEvent({"status": "new_data", "data_version": latest})
                 return
-            self.log.info("no data newer than %s for %s; next look in %ss", self.last_checked, self.dataset,
-                          self.poll_interval)  # fmt: skip
+            self.log.info(
+                "no data newer than %s for %s; next look in %ss", self.last_checked, self.dataset, self.poll_interval
+            )
             await asyncio.sleep(self.poll_interval)
 
 
@@ -104,9 +113,13 @@ class LandingTrigger(BaseTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             "retrainer_airflow.triggers.LandingTrigger",
-            {"landing": self.landing, "digest": self.digest, "poll_interval": self.poll_interval,
-             "endpoint_url": self.endpoint_url},
-        )  # fmt: skip
+            {
+                "landing": self.landing,
+                "digest": self.digest,
+                "poll_interval": self.poll_interval,
+                "endpoint_url": self.endpoint_url,
+            },
+        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from retrainer import landing, storage

@@ -79,6 +79,11 @@ def preload(modules: Sequence[str] = MODULES) -> dict[str, float]:
             continue
         took[name] = time.perf_counter() - t0
     slowest = ", ".join(f"{n} {s:.1f} s" for n, s in sorted(took.items(), key=lambda kv: -kv[1])[:4])
-    log.info("preloaded %d modules in %.1f s (%s) for the task processes of pid %d", len(took),
-             sum(took.values()), slowest, os.getpid())  # fmt: skip
+    log.info(
+        "preloaded %d modules in %.1f s (%s) for the task processes of pid %d",
+        len(took),
+        sum(took.values()),
+        slowest,
+        os.getpid(),
+    )
     return took

@@ -272,8 +272,11 @@ class AirflowAPI:
         for key, ti in sorted(tis.items()):
             if ti["state"] == "failed" and (key == ti["task_id"]) == (int(ti.get("map_index", -1)) < 0):
                 lines.append(f"--- log of {key} (try {ti['try_number']}), last {log_lines} lines:")
-                lines.append(self.task_log(dag_id, run_id, ti["task_id"], int(ti["try_number"]), log_lines,
-                                           int(ti.get("map_index", -1))))  # fmt: skip
+                lines.append(
+                    self.task_log(
+                        dag_id, run_id, ti["task_id"], int(ti["try_number"]), log_lines, int(ti.get("map_index", -1))
+                    )
+                )
                 said = self.mentions(f"{dag_id}.{ti['task_id']} {run_id}")
                 if said:
                     lines.append(f"--- what the components logged about {key}:\n{said}")
@@ -352,9 +355,14 @@ class AirflowAPI:
             chosen = answer(detail)
             self.respond_hitl(dag_id, run_id, ti["task_id"], chosen, map_index=int(ti.get("map_index", -1)))
             self.hitl_answers.append(
-                {"dag_id": dag_id, "run_id": run_id, "task_id": ti["task_id"], "chosen": chosen,
-                 "subject": detail.get("subject")}
-            )  # fmt: skip
+                {
+                    "dag_id": dag_id,
+                    "run_id": run_id,
+                    "task_id": ti["task_id"],
+                    "chosen": chosen,
+                    "subject": detail.get("subject"),
+                }
+            )
             answered += 1
         return answered
 
@@ -410,8 +418,10 @@ class AirflowStack:
         return proc
 
     def log_tails(self, lines: int = 40) -> str:
-        return "\n".join(f"===== {c.name} ({self.logs / f'{c.name}.log'})\n{tail(self.logs / f'{c.name}.log', lines)}"
-                         for c in self.components)  # fmt: skip
+        return "\n".join(
+            f"===== {c.name} ({self.logs / f'{c.name}.log'})\n{tail(self.logs / f'{c.name}.log', lines)}"
+            for c in self.components
+        )
 
     def mentions(self, text: str, lines: int = 12) -> str:
         """The last lines of each component's log that hold ``text``."""

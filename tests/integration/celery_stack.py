@@ -98,16 +98,40 @@ def _worker(stack: AirflowStack, hostname: str) -> Component:
         "RETRAINER_TEST_HOSTNAME": hostname,
         "PYTHONPATH": os.pathsep.join([stack.env["PYTHONPATH"], str(REPO)]),
     }
-    args = [sys.executable, "-m", "airflow", "celery", "worker", "--celery-hostname", f"{hostname}@%h",
-            "--concurrency", "1"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "airflow",
+        "celery",
+        "worker",
+        "--celery-hostname",
+        f"{hostname}@%h",
+        "--concurrency",
+        "1",
+    ]
     return Component(hostname.split(".")[0], args, env)
 
 
 def _mlflow_server(url: str, backend: str, artifacts: str) -> Component:
     """The MLflow tracking server: PostgreSQL backend store; clients write artifacts to S3 themselves."""
     port = url.rsplit(":", 1)[1]
-    args = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend, "--default-artifact-root",
-            artifacts, "--no-serve-artifacts", "--host", "127.0.0.1", "--port", port, "--workers", "1"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend,
+        "--default-artifact-root",
+        artifacts,
+        "--no-serve-artifacts",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        port,
+        "--workers",
+        "1",
+    ]
     # without MLflow's job runner (GenAI jobs; eight more processes of about 240 MB), as deployed
     return Component("mlflow", args, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, health=f"{url}/health")
 
@@ -149,9 +173,12 @@ def new_celery_stack(moto_endpoint: str) -> AirflowStack:
 
     bucket = f"retrainer-celery-{secrets.token_hex(4)}"
     boto3.client(
-        "s3", endpoint_url=moto_endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+        "s3",
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
         region_name="us-east-1",
-    ).create_bucket(Bucket=bucket)  # fmt: skip
+    ).create_bucket(Bucket=bucket)
     return make_celery_stack(Path(os.environ["AIRFLOW_HOME"]).parent, moto_endpoint, bucket)
 
 

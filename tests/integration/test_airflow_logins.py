@@ -48,14 +48,18 @@ def test_the_admin_from_the_secret_logs_in_and_nobody_else(tmp_path: Path) -> No
     dags = tmp_path / "dags"
     dags.mkdir()
     env = {
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HOME": str(tmp_path),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "HOME": str(tmp_path),
         "AIRFLOW_HOME": str(tmp_path / "airflow"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/airflow.db",
         "AIRFLOW__CORE__AUTH_MANAGER": api["AIRFLOW__CORE__AUTH_MANAGER"],
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__API_AUTH__JWT_SECRET": "jwt-secret-for-the-test", "AIRFLOW__API__SECRET_KEY": "api-secret-for-test",
-        "AIRFLOW__CORE__FERNET_KEY": "", "PYTHONWARNINGS": "ignore",
-    }  # fmt: skip
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__API_AUTH__JWT_SECRET": "jwt-secret-for-the-test",
+        "AIRFLOW__API__SECRET_KEY": "api-secret-for-test",
+        "AIRFLOW__CORE__FERNET_KEY": "",
+        "PYTHONWARNINGS": "ignore",
+    }
     user = init["_AIRFLOW_WWW_USER_USERNAME"]
     read_password = init["_AIRFLOW_WWW_USER_PASSWORD_CMD"].replace("/run/secrets/airflow_admin_password", str(secret))
 
@@ -68,7 +72,22 @@ def test_the_admin_from_the_secret_logs_in_and_nobody_else(tmp_path: Path) -> No
     # (scripts/docker/entrypoint_prod.sh: migrate_db, create_www_user with *_PASSWORD_CMD)
     run("airflow", "db", "migrate")
     password = run("bash", "-c", read_password).stdout.rstrip("\n")  # as $(...) in the entrypoint
-    run("airflow", "users", "create", "--username", user, "--firstname", "Airflow", "--lastname", "Admin",
-        "--email", "airflowadmin@example.com", "--role", "Admin", "--password", password)  # fmt: skip
+    run(
+        "airflow",
+        "users",
+        "create",
+        "--username",
+        user,
+        "--firstname",
+        "Airflow",
+        "--lastname",
+        "Admin",
+        "--email",
+        "airflowadmin@example.com",
+        "--role",
+        "Admin",
+        "--password",
+        password,
+    )
     out = json.loads(run(sys.executable, "-c", CHECK, user, password).stdout.strip().splitlines()[-1])
     assert out == {"anonymous": 401, "wrong password": 401, "login": 201, "with token": 200}, out

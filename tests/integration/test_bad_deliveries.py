@@ -82,8 +82,9 @@ def test_every_bad_delivery_is_stopped_with_its_reason(
             continue
         ((folder, result),) = new.items()
         reasons = "; ".join(result["failures"])
-        record_delivery(bad.kind, bad.group,
-                        next((f for f in result["failures"] if bad.reason.lower() in f.lower()), reasons))  # fmt: skip
+        record_delivery(
+            bad.kind, bad.group, next((f for f in result["failures"] if bad.reason.lower() in f.lower()), reasons)
+        )
         copied = [p for p in Path(folder).iterdir() if p.name != "validation.json"]
         if bad.reason.lower() not in reasons.lower():
             missed.append(f"{bad.kind}: reason {reasons[:300]!r} lacks {bad.reason!r}")

@@ -42,8 +42,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.scheduler, pytest.mark.browse
 
 CHROMIUM = os.environ.get("RETRAINER_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(os.environ.get("RETRAINER_SCREENSHOTS") or REPO / "docs" / "screenshots")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DATASET, MODEL = "bike_sharing", "bike_demand"
 RETRAIN, MONITOR, ROLLBACK = "retrain_model", "monitor_drift", "rollback_model"
 ASSISTANT_CLOSED = (
@@ -95,8 +102,20 @@ def uis(request: pytest.FixtureRequest) -> Iterator[UIs]:
     port = free_port()
     mlflow = f"http://127.0.0.1:{port}"
     stack.env["RETRAINER_MLFLOW_UI_URL"] = mlflow  # the links the tasks write point here
-    args = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", stack.env["MLFLOW_TRACKING_URI"],
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        stack.env["MLFLOW_TRACKING_URI"],
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     stack.components.append(
         Component("mlflow-ui", args, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, health=f"{mlflow}/health")
     )

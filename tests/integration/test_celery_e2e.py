@@ -31,8 +31,13 @@ DAGS = ("watch_landing", "ingest_batch", "monitor_drift", "retrain_model", "roll
 
 
 def _s3(stack: AirflowStack) -> Any:
-    return boto3.client("s3", endpoint_url=stack.env["AWS_ENDPOINT_URL"], aws_access_key_id="testing",
-                        aws_secret_access_key="testing", region_name="us-east-1")  # fmt: skip
+    return boto3.client(
+        "s3",
+        endpoint_url=stack.env["AWS_ENDPOINT_URL"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
 
 
 def _deliver(stack: AirflowStack, tmp: Path, batches: dict[str, Any]) -> None:
@@ -100,8 +105,12 @@ def test_the_loop_on_several_hosts(celery_stack: AirflowStack, tmp_path: Path, m
         api.unpause(dag_id)
 
     # batches land on S3 and start their own ingest; the corrupted re-delivery is quarantined
-    _deliver(stack, tmp_path, {f"{p}.csv": parts[p] for p in ("2011-01", "2011-02", "2011-03")}
-             | {"2011-03.redelivery.csv": corrupt_copy(parts["2011-03"], spec)})  # fmt: skip
+    _deliver(
+        stack,
+        tmp_path,
+        {f"{p}.csv": parts[p] for p in ("2011-01", "2011-02", "2011-03")}
+        | {"2011-03.redelivery.csv": corrupt_copy(parts["2011-03"], spec)},
+    )
     ingests = _settled(api, "ingest_batch", 4)
     assert all(r["dag_run_id"].startswith("landed__bike_sharing__2011-0") for r in ingests)
     assert sorted(r["state"] for r in ingests) == ["failed", "success", "success", "success"]
@@ -156,8 +165,12 @@ def test_the_loop_on_several_hosts(celery_stack: AirflowStack, tmp_path: Path, m
 
 
 def _everything_exactly_once(stack: AirflowStack, settings: Settings, registry: Registry) -> None:
-    tags = subprocess.run(["git", "ls-remote", "--tags", "--refs", settings.data_registry_url or ""],
-                          capture_output=True, text=True, check=True).stdout.split()[1::2]  # fmt: skip
+    tags = subprocess.run(
+        ["git", "ls-remote", "--tags", "--refs", settings.data_registry_url or ""],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[1::2]
     assert sorted(tags) == [f"refs/tags/bike_sharing/v000{k}" for k in range(1, 5)]
     versions = registry.client.search_model_versions("name = 'bike_demand'")
     assert sorted(int(v.version) for v in versions) == [1, 2]
@@ -168,11 +181,13 @@ def _everything_exactly_once(stack: AirflowStack, settings: Settings, registry: 
         if r.data.tags.get("retrainer.kind") != "drift_check"
     ]
     assert len(training) == 2
-    store = _s3(stack).list_objects_v2(Bucket=settings.model_store.removeprefix("s3://").split("/")[0],
-                                       Prefix="models/bike_demand/")["Contents"]  # fmt: skip
+    store = _s3(stack).list_objects_v2(
+        Bucket=settings.model_store.removeprefix("s3://").split("/")[0], Prefix="models/bike_demand/"
+    )["Contents"]
     assert sorted(o["Key"] for o in store if o["Key"].endswith("saved_model.pb")) == [
-        "models/bike_demand/1/saved_model.pb", "models/bike_demand/2/saved_model.pb",
-    ]  # fmt: skip
+        "models/bike_demand/1/saved_model.pb",
+        "models/bike_demand/2/saved_model.pb",
+    ]
 
 
 def _both_hosts_worked_and_read_nothing_local(stack: AirflowStack, api: AirflowAPI) -> None:

@@ -32,8 +32,13 @@ from .airflow_stack import AirflowStack, serve
 from .celery_stack import WORKERS, new_celery_stack
 from .test_celery_e2e import _runs, _s3, _settled, _task_instances, _wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.celery, pytest.mark.s3, pytest.mark.reliability,
-              pytest.mark.timeout(1800)]  # fmt: skip
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.celery,
+    pytest.mark.s3,
+    pytest.mark.reliability,
+    pytest.mark.timeout(1800),
+]
 
 #: months of the bike data that pass the suite as delivered
 MONTHS = ("2011-01", "2011-02", "2011-03", "2011-04", "2011-05", "2011-06", "2011-08", "2011-09")
@@ -90,8 +95,11 @@ def test_eight_batches_at_once_on_two_workers_with_the_metadata_db_cut(
     bucket, _, prefix = settings.landing.removeprefix("s3://").partition("/")
     s3 = _s3(stack)
     for period in MONTHS:  # all at once, as a producer's backlog arrives
-        s3.upload_file(str(write_batch(parts[period], spec, tmp_path / f"{period}.csv")), bucket,
-                       f"{prefix}/bike_sharing/{period}.csv")  # fmt: skip
+        s3.upload_file(
+            str(write_batch(parts[period], spec, tmp_path / f"{period}.csv")),
+            bucket,
+            f"{prefix}/bike_sharing/{period}.csv",
+        )
 
     cut: list[int] = []
 
@@ -123,8 +131,12 @@ def test_eight_batches_at_once_on_two_workers_with_the_metadata_db_cut(
     finally:
         api.watchdog = stack.check_alive
 
-    tags = subprocess.run(["git", "ls-remote", "--tags", "--refs", settings.data_registry_url or ""],
-                          capture_output=True, text=True, check=True).stdout.split()[1::2]  # fmt: skip
+    tags = subprocess.run(
+        ["git", "ls-remote", "--tags", "--refs", settings.data_registry_url or ""],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[1::2]
     versions = DataRegistry(settings).versions("bike_sharing")
     ordered = [v.label for v in versions] == [f"v{k:04d}" for k in range(1, len(MONTHS) + 1)]
     ordered = ordered and all(len(v.periods) == k for k, v in enumerate(versions, start=1))
@@ -132,15 +144,23 @@ def test_eight_batches_at_once_on_two_workers_with_the_metadata_db_cut(
     events = api.asset_events(source_dag_id="ingest_batch")
     succeeded = sum(r["state"] == "success" for r in runs)
     ok = succeeded == len(MONTHS) and ordered and kept and len(tags) == len(MONTHS) and len(events) == len(MONTHS)
-    record("8 batches delivered at once, ingested by two Celery workers", len(MONTHS),
-           len(MONTHS) if ok else min(succeeded, len(versions)), 0 if ok else len(MONTHS) - len(versions),
-           "8 data versions numbered in order, each one period more, 8 asset events")  # fmt: skip
+    record(
+        "8 batches delivered at once, ingested by two Celery workers",
+        len(MONTHS),
+        len(MONTHS) if ok else min(succeeded, len(versions)),
+        0 if ok else len(MONTHS) - len(versions),
+        "8 data versions numbered in order, each one period more, 8 asset events",
+    )
     alive = len(cut) == CUTS and succeeded == len(MONTHS)
     retried = sum(int(ti["try_number"]) > 1 for ti in _task_instances(api) if ti["dag_id"] == "ingest_batch")
-    record(f"metadata DB (PostgreSQL) connections cut {CUTS} times during those ingests", CUTS,
-           CUTS if alive else len(cut), 0 if alive else CUTS - len(cut),
-           f"{sum(cut)} connections terminated; every run went on ({retried} task{'' if retried == 1 else 's'} "
-           f"needed a retry; restarted after exiting on a cut: {', '.join(restarted) or 'none'})")  # fmt: skip
+    record(
+        f"metadata DB (PostgreSQL) connections cut {CUTS} times during those ingests",
+        CUTS,
+        CUTS if alive else len(cut),
+        0 if alive else CUTS - len(cut),
+        f"{sum(cut)} connections terminated; every run went on ({retried} task{'' if retried == 1 else 's'} "
+        f"needed a retry; restarted after exiting on a cut: {', '.join(restarted) or 'none'})",
+    )
     assert len(cut) == CUTS and all(n > 0 for n in cut), cut
     assert succeeded == len(MONTHS), [(r["dag_run_id"], r["state"]) for r in runs]
     assert ok, ([v.label for v in versions], [v.periods for v in versions], tags, len(events))
@@ -185,10 +205,15 @@ def test_a_worker_killed_mid_training_is_retried_on_the_same_run(
     ok = ok and len(steps) == len(set(steps)) > 0 and version is not None and versions[0].run_id == after[0].info.run_id
     ok = ok and registry.alias_version(spec, CHAMPION) == version and served
     retried_on = tries[-1].get("hostname", "?").split(".")[0] if tries else "?"
-    record(f"a Celery worker killed mid-training (SIGKILL to it and its {len(killed) - 1} task processes); "
-           f"the scheduler's heartbeat timeout ({HEARTBEAT_TIMEOUT_S} s) fails the task, the retry runs", 1, int(ok),
-           0 if ok else 1, f"killed on {host} at {point}, retried on {retried_on}: the same MLflow run, one learning "
-           "curve, one model version, champion and deployed")  # fmt: skip
+    record(
+        f"a Celery worker killed mid-training (SIGKILL to it and its {len(killed) - 1} task processes); "
+        f"the scheduler's heartbeat timeout ({HEARTBEAT_TIMEOUT_S} s) fails the task, the retry runs",
+        1,
+        int(ok),
+        0 if ok else 1,
+        f"killed on {host} at {point}, retried on {retried_on}: the same MLflow run, one learning "
+        "curve, one model version, champion and deployed",
+    )
     assert state == "success", api.describe("retrain_model", run["dag_run_id"])
     assert [t["state"] for t in tries] == ["failed", "success"], tries
     assert mid_training, [r.data.tags for r in at_kill]

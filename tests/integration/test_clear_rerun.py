@@ -219,9 +219,16 @@ def model_state(stack: AirflowStack, model: str) -> ModelState:
     entry = modelstore.read_config(store).get(model) if (store / "models.config").is_file() else None
     data = [v.tag for v in DataRegistry(settings).versions(DATASET)]
     return ModelState(
-        sorted(run_tags), versions, aliases, data, paths, dict(entry.labels) if entry else {}, tags, run_tags,
+        sorted(run_tags),
+        versions,
+        aliases,
+        data,
+        paths,
+        dict(entry.labels) if entry else {},
+        tags,
+        run_tags,
         run_metrics,
-    )  # fmt: skip
+    )
 
 
 COUNTED = ("mlflow_runs", "model_versions", "aliases", "data_versions", "store")
@@ -236,9 +243,12 @@ def changes(before: ModelState, after: ModelState) -> list[tuple[str, str, Any, 
     for where, old_all, new_all in (
         ("version", before.version_tags, after.version_tags),
         ("run", before.run_tags, after.run_tags),
-        ("run metrics", {k: dict.fromkeys(v, "") for k, v in before.run_metrics.items()},
-         {k: dict.fromkeys(v, "") for k, v in after.run_metrics.items()}),
-    ):  # fmt: skip
+        (
+            "run metrics",
+            {k: dict.fromkeys(v, "") for k, v in before.run_metrics.items()},
+            {k: dict.fromkeys(v, "") for k, v in after.run_metrics.items()},
+        ),
+    ):
         for owner in sorted(set(old_all) | set(new_all)):
             old, new = old_all.get(owner, {}), new_all.get(owner, {})
             for key in sorted(set(old) | set(new)):

@@ -49,8 +49,9 @@ def test_two_decisions_at_once_give_one_retraining(
     assert pipe.ingest("bike_sharing", "2011-05", may).state == "success"
 
     def monitor(version: str) -> Any:
-        return run_dag(pipe.dags["monitor_drift"], pipe._next(), {"dataset": "bike_sharing", "data_version": version},
-                       pipe.log)  # fmt: skip
+        return run_dag(
+            pipe.dags["monitor_drift"], pipe._next(), {"dataset": "bike_sharing", "data_version": version}, pipe.log
+        )
 
     first = monitor("v0004")
     assert first.states["trigger_retrain"] == "success", first.states

@@ -52,8 +52,9 @@ def test_deliveries_start_their_own_ingest(
     assert first.states["wait_for_deliveries"] == "success"
     scan = first.values["wait_for_deliveries"]
     assert sorted((d["dataset"], d["period"]) for d in scan["deliveries"]) == [
-        ("bike_sharing", "2011-01"), ("bike_sharing", "2011-02"),
-    ]  # fmt: skip
+        ("bike_sharing", "2011-01"),
+        ("bike_sharing", "2011-02"),
+    ]
     # the refused files stop nothing else, and say why
     assert first.states["refuse_unroutable"] == "failed" and first.state == "failed"
     refused = sorted((incoming.parent / "quarantine" / "_unroutable").glob("*/reason.json"))

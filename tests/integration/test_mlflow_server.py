@@ -92,19 +92,23 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "s3_access_key": "k",
         "s3_secret_key": "s",
     }.items():
-        (secrets / name).write_text(value + "\n")  # fmt: skip
+        (secrets / name).write_text(value + "\n")
     env = {str(k): str(v) for k, v in svc["environment"].items()}
     for key, value in list(env.items()):
         if value.startswith("/run/secrets/"):
             env[key] = str(secrets / value.removeprefix("/run/secrets/"))
     env.update(
-        PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", HOME=str(tmp),
-        RETRAINER_SECRETS_DIR=str(secrets), MLFLOW_HOST="127.0.0.1", MLFLOW_PORT=str(port),
+        PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        HOME=str(tmp),
+        RETRAINER_SECRETS_DIR=str(secrets),
+        MLFLOW_HOST="127.0.0.1",
+        MLFLOW_PORT=str(port),
         MLFLOW_BACKEND_STORE_URI_TEMPLATE=f"sqlite:///{tmp}/mlflow.db",
         MLFLOW_AUTH_DATABASE_URI_TEMPLATE=f"sqlite:///{tmp}/auth.db",
-        MLFLOW_ARTIFACTS_DESTINATION=str(tmp / "artifacts"), MLFLOW_WORKERS="1",
+        MLFLOW_ARTIFACTS_DESTINATION=str(tmp / "artifacts"),
+        MLFLOW_WORKERS="1",
         MLFLOW_ALLOWED_HOSTS=env["MLFLOW_ALLOWED_HOSTS"].replace("{port}", str(port)),
-    )  # fmt: skip
+    )
     program = compose.argv(svc)
     assert program[:2] == compose.DUMB_INIT
     script = REPO / program[2].removeprefix("/opt/retrainer/")
@@ -158,8 +162,12 @@ def test_only_reviewers_approve_and_the_reviewer_is_who_logged_in(server: Server
         assert out.returncode == 0, out.stderr
         assert "rita may approve or reject versions of bike_demand" in out.stdout
         assert reviewers.add(server.url, "rita", None, [MODEL]) == []  # again: nothing to change
-        assert server.call("POST", "/api/2.0/mlflow/users/create", {"username": "rob", "password": "rob-password-1"},
-                           user=SERVICE)[0] == 200  # fmt: skip
+        assert (
+            server.call(
+                "POST", "/api/2.0/mlflow/users/create", {"username": "rob", "password": "rob-password-1"}, user=SERVICE
+            )[0]
+            == 200
+        )
     finally:
         for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
             os.environ.pop(key, None)
@@ -174,8 +182,9 @@ def test_only_reviewers_approve_and_the_reviewer_is_who_logged_in(server: Server
     status, body = server.call("POST", set_tag, declared, user="rita")
     assert status == 403 and "may write only the 'approval' tag" in body["message"]
     assert server.call("POST", set_tag, {**approve, "value": "maybe"}, user="rita")[0] == 403
-    assert server.call("POST", "/api/2.0/mlflow/registered-models/alias", {**alias, "version": "1"},
-                       user="rita")[0] == 403  # fmt: skip
+    assert (
+        server.call("POST", "/api/2.0/mlflow/registered-models/alias", {**alias, "version": "1"}, user="rita")[0] == 403
+    )
     drop = {"name": MODEL, "alias": "champion"}  # as MlflowClient sends it
     assert server.call("DELETE", "/api/2.0/mlflow/registered-models/alias", drop, user="rita")[0] == 403
     assert server.version_tags() == before and [a["alias"] for a in server.aliases()] == ["champion"]

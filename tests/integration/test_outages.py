@@ -34,8 +34,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 def retries(dags: dict[str, Any]) -> Iterator[Callable[[float], None]]:
     """``retries(delay_s)``: retries as deployed (the test suite runs without), up to 3 of them,
     ``delay_s`` apart; ``quarantine_batch`` keeps its none."""
-    saved = [(t, t.retries, t.retry_delay, t.retry_exponential_backoff)
-             for dag_id in ("ingest_batch", "retrain_model") for t in dags[dag_id].tasks]  # fmt: skip
+    saved = [
+        (t, t.retries, t.retry_delay, t.retry_exponential_backoff)
+        for dag_id in ("ingest_batch", "retrain_model")
+        for t in dags[dag_id].tasks
+    ]
 
     def set_retries(delay_s: float) -> None:
         for task, *_ in saved:
@@ -87,10 +90,16 @@ def s3_gate(moto_endpoint: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> 
     gate = Gate(int(moto_endpoint.rsplit(":", 1)[1]))
     gate.start()
     bucket = f"outage-{uuid.uuid4().hex[:8]}"
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL": gate.url, "MLFLOW_S3_ENDPOINT_URL": gate.url,
-           "RETRAINER_DVC_REMOTE": f"s3://{bucket}/dvc", "RETRAINER_MLFLOW_ARTIFACTS": f"s3://{bucket}/mlflow",
-           "RETRAINER_MODEL_STORE": f"s3://{bucket}/models"}  # fmt: skip
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": gate.url,
+        "MLFLOW_S3_ENDPOINT_URL": gate.url,
+        "RETRAINER_DVC_REMOTE": f"s3://{bucket}/dvc",
+        "RETRAINER_MLFLOW_ARTIFACTS": f"s3://{bucket}/mlflow",
+        "RETRAINER_MODEL_STORE": f"s3://{bucket}/models",
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket=bucket)
@@ -129,8 +138,13 @@ def test_s3_stopped_during_each_upload_and_the_task_retried(
         and len(dvc_objects) == 3
         and len(first) > 0
     )
-    record("S3 stopped during the DVC push of a batch; the task retried", 1, int(dvc_ok), int(not dvc_ok),
-           "one data version per batch, its bytes on the remote, the batch readable from it")  # fmt: skip
+    record(
+        "S3 stopped during the DVC push of a batch; the task retried",
+        1,
+        int(dvc_ok),
+        int(not dvc_ok),
+        "one data version per batch, its bytes on the remote, the batch readable from it",
+    )
 
     # one retraining meets three outages: MLflow's artifact upload, the model store upload
     # (after its first object), the TFLite upload
@@ -172,11 +186,13 @@ def test_s3_stopped_during_each_upload_and_the_task_retried(
             "the cut-off folder never served nor labelled; after the retry every version folder complete",
         ),
         "S3 stopped before the TFLite upload; deploy retried": (
-            bool(fired["deploy:tflite"]) and t["deploy"] == 3 and tflite is not None
+            bool(fired["deploy:tflite"])
+            and t["deploy"] == 3
+            and tflite is not None
             and str(len(tflite)) == tags.get(schema.TFLITE_SIZE_BYTES),
             "one TFLite artifact of the size recorded on the version",
         ),
-    }  # fmt: skip
+    }
     for scenario, (ok, how) in rows.items():
         record(scenario, 1, int(ok and base), int(not (ok and base)), how)
     labels = modelstore.read_config(store)["bike_demand"].labels

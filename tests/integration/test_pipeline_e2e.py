@@ -365,8 +365,17 @@ def _flights_hour(period: str, rng: np.random.Generator, n: int = 240) -> pd.Dat
     ids = [f"{period}-{i:04d}" for i in range(n)]
     weights = 1.0 / np.arange(1, len(AIRPORTS) + 1)  # a few hubs, a long tail
     origin = rng.choice(AIRPORTS, n, p=weights / weights.sum())
-    return pd.DataFrame({"flight_id": ids, "scheduled_at": ts, "carrier": carrier, "origin": origin,
-                         "distance": distance, "load": load, "delay": delay})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "flight_id": ids,
+            "scheduled_at": ts,
+            "carrier": carrier,
+            "origin": origin,
+            "distance": distance,
+            "load": load,
+            "delay": delay,
+        }
+    )
 
 
 def test_hourly_event_data_multiclass_end_to_end(

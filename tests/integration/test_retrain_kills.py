@@ -100,6 +100,11 @@ def test_a_retraining_killed_at_each_step_is_finished_by_its_rerun(
         survived += bool(at_kill and after)
         rows.append((point, killed.returncode, labels, new, out.get("states"), rerun.stderr[-800:]))
     how = "labels on complete versions at the kill; after the rerun one run, one new version, champion and stable on it"
-    record("a retraining killed (SIGKILL) at each of 6 steps (training, register, promote, deploy, verify), then rerun",
-           len(POINTS), survived, len(POINTS) - survived, how)  # fmt: skip
+    record(
+        "a retraining killed (SIGKILL) at each of 6 steps (training, register, promote, deploy, verify), then rerun",
+        len(POINTS),
+        survived,
+        len(POINTS) - survived,
+        how,
+    )
     assert survived == len(POINTS), rows

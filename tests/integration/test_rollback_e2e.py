@@ -39,9 +39,13 @@ def test_rollback_to_previous(make_pipeline: Any, home: Path, bike_batches: dict
     run = run_dag(pipe.dags["rollback_model"], pipe._next(), conf, pipe.log)
     assert run.state == "success", run.states
     assert run.values["rollback"] | {"max_abs_diff": 0} == {
-        "from": "2", "to": "1", "labels": {"stable": 1}, "max_abs_diff": 0,
-        "by": "dag_test", "reason": "v2 misbehaves in production",
-    }  # fmt: skip
+        "from": "2",
+        "to": "1",
+        "labels": {"stable": 1},
+        "max_abs_diff": 0,
+        "by": "dag_test",
+        "reason": "v2 misbehaves in production",
+    }
     assert registry.alias_version(model, CHAMPION) == "1"
     assert modelstore.read_config(store)["bike_demand"].labels == {"stable": 1}
     tags = registry.version_tags(model, "1")

@@ -77,7 +77,12 @@ def test_a_rollback_killed_at_each_step_finishes_on_retry(
         rows.append((point, killed.returncode, (champion, stable, pending), after, retry.stderr[-500:]))
     again = _rollback("previous", "another-run")  # after the last round v1 serves, which replaced nobody
     how = "alias and label on complete versions throughout; the retry ends where asked"
-    record("rollback killed (SIGKILL) at each of its 3 steps, then retried", len(POINTS), survived,
-           len(POINTS) - survived, how)  # fmt: skip
+    record(
+        "rollback killed (SIGKILL) at each of its 3 steps, then retried",
+        len(POINTS),
+        survived,
+        len(POINTS) - survived,
+        how,
+    )
     assert survived == len(POINTS), rows
     assert again.returncode != 0 and "replaced no earlier champion" in again.stderr and state()[0] == "1"

@@ -48,8 +48,14 @@ from .airflow_stack import AirflowAPI, AirflowStack, serve
 from .celery_stack import new_celery_stack
 from .test_celery_e2e import _s3, _wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.celery, pytest.mark.s3, pytest.mark.reliability,
-              pytest.mark.soak, pytest.mark.timeout(7200)]  # fmt: skip
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.celery,
+    pytest.mark.s3,
+    pytest.mark.reliability,
+    pytest.mark.soak,
+    pytest.mark.timeout(7200),
+]
 
 DATASET = "bike_daily"
 INGESTS = int(os.environ.get("RETRAINER_SOAK_INGESTS", "30"))
@@ -132,8 +138,9 @@ def _when(text: str | None) -> datetime | None:
 def _instances(api: AirflowAPI, dag_id: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     while True:
-        page = api.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/~/taskInstances",
-                           params={"limit": 100, "offset": len(out)})["task_instances"]  # fmt: skip
+        page = api.request(
+            "GET", f"/api/v2/dags/{dag_id}/dagRuns/~/taskInstances", params={"limit": 100, "offset": len(out)}
+        )["task_instances"]
         out += page
         if len(page) < 100:
             return out
@@ -142,8 +149,9 @@ def _instances(api: AirflowAPI, dag_id: str) -> list[dict[str, Any]]:
 def _all_runs(api: AirflowAPI, dag_id: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     while True:
-        page = api.request("GET", f"/api/v2/dags/{dag_id}/dagRuns",
-                           params={"limit": 100, "offset": len(out), "order_by": "run_after"})["dag_runs"]  # fmt: skip
+        page = api.request(
+            "GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100, "offset": len(out), "order_by": "run_after"}
+        )["dag_runs"]
         out += page
         if len(page) < 100:
             return out
@@ -231,8 +239,16 @@ def _until_settled(api: AirflowAPI, dag_id: str, count: int, timeout: float) -> 
     return list(_wait_for(f"{count} finished runs of {dag_id}", done, api, timeout=timeout))
 
 
-def _judge_soak(stack: AirflowStack, spec: DatasetSpec, delivered: list[str], ingests: list[dict[str, Any]],
-                asked: list[str], retrains: list[str], memory: MemorySampler, took: float) -> None:  # fmt: skip
+def _judge_soak(
+    stack: AirflowStack,
+    spec: DatasetSpec,
+    delivered: list[str],
+    ingests: list[dict[str, Any]],
+    asked: list[str],
+    retrains: list[str],
+    memory: MemorySampler,
+    took: float,
+) -> None:
     api, settings = stack.client, stack.settings
     versions = DataRegistry(settings).versions(DATASET)
     ordered = [v.label for v in versions] == [f"v{k:04d}" for k in range(1, len(versions) + 1)]
@@ -252,32 +268,51 @@ def _judge_soak(stack: AirflowStack, spec: DatasetSpec, delivered: list[str], in
     retrained = sum(s == "success" for s in retrains)
     # the soak's runs (the run retrain_model's schedule made when it was unpaused, before any
     # data, fails saying there is none: not the soak's)
-    instances = [ti for d in ("watch_landing", "ingest_batch", "retrain_model") for ti in _instances(api, d)
-                 if d != "retrain_model" or ti["dag_run_id"] in asked]  # fmt: skip
+    instances = [
+        ti
+        for d in ("watch_landing", "ingest_batch", "retrain_model")
+        for ti in _instances(api, d)
+        if d != "retrain_model" or ti["dag_run_id"] in asked
+    ]
     ended = [ti for ti in instances if ti["state"] in ("success", "skipped", "failed", "upstream_failed")]
     ok_tis = sum(ti["state"] in ("success", "skipped") for ti in ended)
     retried = sum(int(ti.get("try_number") or 1) > 1 for ti in instances)
     waited, queued = _latency_s(instances, "scheduled_when"), _latency_s(instances, "queued_when")
-    nothing_lost = (ingested == len(delivered) and ordered and kept and len(events) == len(delivered)
-                    and runs_per == [1] * len(asked) and all(n <= 1 for n in versions_per))  # fmt: skip
-    how = (f"{len(delivered)} daily batches, two every {DELIVERY_EVERY_S:.0f} s, and {len(asked)} retraining(s) on two "
-           f"workers in {took / 60:.1f} min: {len(versions)} data versions in order, {len(events)} announcements, "
-           f"{retrained} of {len(asked)} retrainings succeeded (one MLflow run each, model versions {versions_per}); "
-           f"task instances {ok_tis}/{len(ended)} succeeded or skipped ({retried} retried); from ready to started p50 "
-           f"{_pct(waited, 0.5):.1f} s, p95 {_pct(waited, 0.95):.1f} s, max {max(waited, default=0):.1f} s (from "
-           f"queued: p95 {_pct(queued, 0.95):.1f} s); "
-           f"memory: {memory.table()}")  # fmt: skip
+    nothing_lost = (
+        ingested == len(delivered)
+        and ordered
+        and kept
+        and len(events) == len(delivered)
+        and runs_per == [1] * len(asked)
+        and all(n <= 1 for n in versions_per)
+    )
+    how = (
+        f"{len(delivered)} daily batches, two every {DELIVERY_EVERY_S:.0f} s, and {len(asked)} retraining(s) on two "
+        f"workers in {took / 60:.1f} min: {len(versions)} data versions in order, {len(events)} announcements, "
+        f"{retrained} of {len(asked)} retrainings succeeded (one MLflow run each, model versions {versions_per}); "
+        f"task instances {ok_tis}/{len(ended)} succeeded or skipped ({retried} retried); from ready to started p50 "
+        f"{_pct(waited, 0.5):.1f} s, p95 {_pct(waited, 0.95):.1f} s, max {max(waited, default=0):.1f} s (from "
+        f"queued: p95 {_pct(queued, 0.95):.1f} s); "
+        f"memory: {memory.table()}"
+    )
     lost = len(delivered) - min(ingested, len(versions)) + sum(abs(n - 1) for n in runs_per)
-    record(f"a soak: {len(delivered)} ingests and {len(asked)} retraining(s) on two Celery workers",
-           len(delivered) + len(asked), len(delivered) + len(asked) - lost if nothing_lost else
-           min(ingested, len(versions)) + retrained, lost, how)  # fmt: skip
+    record(
+        f"a soak: {len(delivered)} ingests and {len(asked)} retraining(s) on two Celery workers",
+        len(delivered) + len(asked),
+        len(delivered) + len(asked) - lost if nothing_lost else min(ingested, len(versions)) + retrained,
+        lost,
+        how,
+    )
     print("\n" + how)
     assert ingested == len(delivered), [(r["dag_run_id"], r["state"]) for r in ingests if r["state"] != "success"]
     failed = [r for r, state in zip(asked, retrains, strict=True) if state != "success"]
     assert retrained == len(asked), [api.describe("retrain_model", r) for r in failed]
     assert nothing_lost, ([v.label for v in versions], len(events), runs_per, versions_per)
-    assert ok_tis == len(ended), [(t["dag_id"], t["dag_run_id"], t["task_id"], t["state"]) for t in ended
-                                  if t["state"] not in ("success", "skipped")]  # fmt: skip
+    assert ok_tis == len(ended), [
+        (t["dag_id"], t["dag_run_id"], t["task_id"], t["state"])
+        for t in ended
+        if t["state"] not in ("success", "skipped")
+    ]
 
 
 # ----------------------------------------------------------------------------- the bursts
@@ -378,17 +413,25 @@ def _ready_for_bursts(stack: AirflowStack, tmp_path: Path) -> tuple[list[Any], i
     days = split_periods(load_bike_sharing(), spec)
     bucket, _, prefix = settings.landing.removeprefix("s3://").partition("/")
     for day in SUMMER:
-        _s3(stack).upload_file(str(write_batch(days[day], spec, tmp_path / f"{day}.csv")), bucket,
-                               f"{prefix}/{DATASET}/{day}.csv")  # fmt: skip
-    _wait_for("the summer days versioned", lambda: {p for v in DataRegistry(settings).versions(DATASET)
-                                                    for p in v.periods} >= set(SUMMER), api, timeout=900)  # fmt: skip
+        _s3(stack).upload_file(
+            str(write_batch(days[day], spec, tmp_path / f"{day}.csv")), bucket, f"{prefix}/{DATASET}/{day}.csv"
+        )
+    _wait_for(
+        "the summer days versioned",
+        lambda: {p for v in DataRegistry(settings).versions(DATASET) for p in v.periods} >= set(SUMMER),
+        api,
+        timeout=900,
+    )
     _until_settled(api, "ingest_batch", len(_all_runs(api, "ingest_batch")), timeout=600)
     # what ingest announced is not this test's: dropped, so the monitor starts with the bursts
     _drop_queued(api)
     _unpause_without_the_scheduled_run(api)
     _drop_queued(api)
-    (asset,) = [a for a in api.request("GET", "/api/v2/assets", params={"limit": 100})["assets"]
-                if a["name"] == "retrainer_data_versions"]  # fmt: skip
+    (asset,) = [
+        a
+        for a in api.request("GET", "/api/v2/assets", params={"limit": 100})["assets"]
+        if a["name"] == "retrainer_data_versions"
+    ]
     return DataRegistry(settings).versions(DATASET)[-2:], int(asset["id"])
 
 
@@ -419,11 +462,19 @@ def test_bursts_of_two_drift_events_start_one_retraining_each(soak_stack: Airflo
 def _record_bursts(per_burst: list[int], monitors: list[int], at_once: int, took: float) -> None:
     plain, split = per_burst[:BURSTS], per_burst[BURSTS:]
     counts = {n: per_burst.count(n) for n in sorted(set(per_burst))}
-    record(f"{BURSTS} bursts of two drift events (data versions announced 100 ms apart), through the scheduler",
-           BURSTS, plain.count(1), BURSTS - plain.count(1),
-           f"{sum(monitors[:BURSTS])} monitor_drift runs (Airflow made two for {monitors[:BURSTS].count(2)} of them); "
-           f"retrainings started per burst: {counts}; {took / len(per_burst):.1f} s per burst")  # fmt: skip
-    record(f"{SPLIT_BURSTS} bursts whose two announcements start two monitor_drift runs deciding at once",
-           SPLIT_BURSTS, split.count(1), SPLIT_BURSTS - split.count(1),
-           f"{sum(monitors[BURSTS:])} runs; in {at_once} bursts both runs' trigger_retrain were ready at the same "
-           "time, one waited for the other (one instance at a time) and found the retraining in flight")  # fmt: skip
+    record(
+        f"{BURSTS} bursts of two drift events (data versions announced 100 ms apart), through the scheduler",
+        BURSTS,
+        plain.count(1),
+        BURSTS - plain.count(1),
+        f"{sum(monitors[:BURSTS])} monitor_drift runs (Airflow made two for {monitors[:BURSTS].count(2)} of them); "
+        f"retrainings started per burst: {counts}; {took / len(per_burst):.1f} s per burst",
+    )
+    record(
+        f"{SPLIT_BURSTS} bursts whose two announcements start two monitor_drift runs deciding at once",
+        SPLIT_BURSTS,
+        split.count(1),
+        SPLIT_BURSTS - split.count(1),
+        f"{sum(monitors[BURSTS:])} runs; in {at_once} bursts both runs' trigger_retrain were ready at the same "
+        "time, one waited for the other (one instance at a time) and found the retraining in flight",
+    )

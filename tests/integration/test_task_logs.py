@@ -13,8 +13,10 @@ pytestmark = pytest.mark.integration
 
 
 def _log(api: Any, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
-    r = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-                headers={"Accept": "application/json"})  # fmt: skip
+    r = api.get(
+        f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+        headers={"Accept": "application/json"},
+    )
     assert r.status_code == 200, r.text
     return "\n".join(str(line.get("event", "")) for line in r.json()["content"])
 

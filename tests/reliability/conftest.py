@@ -53,10 +53,15 @@ def _cell(text: str, limit: int = 300) -> str:
 def deliveries_table() -> str:
     if not DELIVERIES:
         return ""
-    lines = ["## Bad deliveries and what each is told", "",
-             f"{len(DELIVERIES)} kinds, each run through `ingest_batch` (`tests/integration/test_bad_deliveries.py`);"
-             " the message is the reason recorded with the quarantined batch (or, refused unread, the task log's).", "",
-             "| bad delivery | kind | message |", "|---|---|---|"]  # fmt: skip
+    lines = [
+        "## Bad deliveries and what each is told",
+        "",
+        f"{len(DELIVERIES)} kinds, each run through `ingest_batch` (`tests/integration/test_bad_deliveries.py`);"
+        " the message is the reason recorded with the quarantined batch (or, refused unread, the task log's).",
+        "",
+        "| bad delivery | kind | message |",
+        "|---|---|---|",
+    ]
     lines += [f"| {_cell(k, 80)} | {c} | {_cell(m)} |" for k, c, m in DELIVERIES]
     return "\n".join(lines)
 
@@ -93,8 +98,10 @@ def _write_soak(text: str, exitstatus: int) -> None:
     head, rest = page.split("<!-- soak -->")
     tail = rest[rest.index("<!-- table -->") :]
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    section = (f"<!-- soak -->\n## The full-size soak (`make soak`)\n\nMeasured {when} on {_machine()} "
-               f"(`make soak`, exit status {exitstatus}).\n\n{text}\n\n")  # fmt: skip
+    section = (
+        f"<!-- soak -->\n## The full-size soak (`make soak`)\n\nMeasured {when} on {_machine()} "
+        f"(`make soak`, exit status {exitstatus}).\n\n{text}\n\n"
+    )
     (REPO / "docs" / "reliability.md").write_text(head + section + tail)
 
 
@@ -126,8 +133,22 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("mlflow-server")
     db = metadata_db(home)
     port = free_port()
-    args = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", db.url, "--default-artifact-root",
-            str(home / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        db.url,
+        "--default-artifact-root",
+        str(home / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+    ]
     log = (home / "server.log").open("w")
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no GenAI job runner, as deployed
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)

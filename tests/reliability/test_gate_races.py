@@ -63,8 +63,12 @@ def test_concurrent_promotions_end_on_the_gates_winner(
     env = subprocess_env()
     t0 = time.time() + 15  # every process imported and waiting
     cmd = [sys.executable, "-W", "ignore", "-m", "tests.reliability.promote_step"]
-    procs = [subprocess.Popen([*cmd, str(f), str(t0)], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for f in files]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [*cmd, str(f), str(t0)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for f in files
+    ]
     outs = []
     for proc in procs:
         stdout, stderr = proc.communicate(timeout=600)
@@ -84,6 +88,11 @@ def test_concurrent_promotions_end_on_the_gates_winner(
     recorded = all(decisions[v] is not None for v in scores)
     ok = not errors and champion == best and decisions[best] == schema.PROMOTED and chain and recorded
     how = "the champion ends on the best candidate by the gate's rule; each replaced or losing one recorded so"
-    record(f"{len(EPOCHS)} candidates of different quality promoted at once (MLflow server on PostgreSQL)", 1,
-           int(ok), int(not ok), how)  # fmt: skip
+    record(
+        f"{len(EPOCHS)} candidates of different quality promoted at once (MLflow server on PostgreSQL)",
+        1,
+        int(ok),
+        int(not ok),
+        how,
+    )
     assert ok, (outs, scores, decisions, champion, best)

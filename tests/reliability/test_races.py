@@ -25,8 +25,10 @@ REGISTRARS, REGISTER_ROUNDS = 2, 6
 def _contenders(args: list[list[str]], timeout: float = 600) -> list[dict]:
     env = subprocess_env()
     cmd = [sys.executable, "-W", "ignore", "-m", "tests.reliability.race"]
-    procs = [subprocess.Popen([*cmd, *a], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for a in args]  # fmt: skip
+    procs = [
+        subprocess.Popen([*cmd, *a], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for a in args
+    ]
     out = []
     for proc in procs:
         stdout, stderr = proc.communicate(timeout=timeout)
@@ -86,8 +88,10 @@ def test_a_stuck_task_and_its_retry_register_one_version(mlflow_server: str, tmp
         mlflow.set_tracking_uri("")
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     t0, period = time.time() + 8, 2.0
-    args = [["register", mlflow_server, run.info.run_id, info.model_uri, str(REGISTER_ROUNDS), str(t0), str(period)]
-            for _ in range(REGISTRARS)]  # fmt: skip
+    args = [
+        ["register", mlflow_server, run.info.run_id, info.model_uri, str(REGISTER_ROUNDS), str(t0), str(period)]
+        for _ in range(REGISTRARS)
+    ]
     results = _contenders(args)
     client = mlflow.MlflowClient(tracking_uri=mlflow_server)
     survived = 0
@@ -95,8 +99,13 @@ def test_a_stuck_task_and_its_retry_register_one_version(mlflow_server: str, tmp
         versions = client.search_model_versions(f"name = 'reg-{r}'")
         created = [x for x in results if x["round"] == r and x.get("created")]
         survived += len(versions) == 1 and len(created) == 1
-    record("a task and its retry register one run at once (2 processes)", REGISTER_ROUNDS, survived,
-           REGISTER_ROUNDS - survived, "one model version per run, one process told it created it")  # fmt: skip
+    record(
+        "a task and its retry register one run at once (2 processes)",
+        REGISTER_ROUNDS,
+        survived,
+        REGISTER_ROUNDS - survived,
+        "one model version per run, one process told it created it",
+    )
     assert survived == REGISTER_ROUNDS, results
 
 
@@ -109,6 +118,11 @@ def test_label_writers_lose_nothing(tmp_path: Path) -> None:
     writes = 300
     results = _contenders([["labels", str(store), label, str(writes)] for label in ("stable", "canary")])
     total, lost = sum(r["writes"] for r in results), sum(r["lost"] for r in results)
-    record("two writers of models.config labels (local store)", total, total - lost, lost,
-           "each writer reads its own label back after every write")  # fmt: skip
+    record(
+        "two writers of models.config labels (local store)",
+        total,
+        total - lost,
+        lost,
+        "each writer reads its own label back after every write",
+    )
     assert lost == 0 and len(results) == 2

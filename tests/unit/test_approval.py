@@ -33,20 +33,43 @@ def test_the_first_recorded_decision_is_the_decision() -> None:
 
 def test_the_evidence_names_metrics_slices_data_and_links(bike_spec: DatasetSpec) -> None:
     evaluated = Evaluation(
-        passed=True, metric="rmse", candidate=61.2, champion=64.0, baseline=150.3, champion_version="4",
+        passed=True,
+        metric="rmse",
+        candidate=61.2,
+        champion=64.0,
+        baseline=150.3,
+        champion_version="4",
         reasons=["rmse 61.2 vs champion 64 (-4.4%)"],
         slices=[
-            SliceRow("season", "fall", rows=300, candidate=70.0, champion=60.0, regression=0.1667, judged=True,
-                     failed=False),
-            SliceRow("weathersit", "Heavy Rain", rows=3, candidate=9.0, champion=None, regression=None,
-                     judged=False, failed=False),
+            SliceRow(
+                "season", "fall", rows=300, candidate=70.0, champion=60.0, regression=0.1667, judged=True, failed=False
+            ),
+            SliceRow(
+                "weathersit",
+                "Heavy Rain",
+                rows=3,
+                candidate=9.0,
+                champion=None,
+                regression=None,
+                judged=False,
+                failed=False,
+            ),
         ],
-        delta_vs_champion=-2.8, candidate_metrics={"rmse": 61.2}, baseline_metrics={"rmse": 150.3},
-        champion_metrics={"rmse": 64.0}, n_holdout=744,
-    )  # fmt: skip
-    tags = {"data.version": "v0012", "data.rev": "0123456789abcdef", "data.train_periods": "2011-06,2011-07",
-            "data.holdout_periods": "2011-08", "gx.success": "true", "retrainer.trigger": "drift: 6/10 drifted",
-            "drift.reason": "6/10 features drifted"}  # fmt: skip
+        delta_vs_champion=-2.8,
+        candidate_metrics={"rmse": 61.2},
+        baseline_metrics={"rmse": 150.3},
+        champion_metrics={"rmse": 64.0},
+        n_holdout=744,
+    )
+    tags = {
+        "data.version": "v0012",
+        "data.rev": "0123456789abcdef",
+        "data.train_periods": "2011-06,2011-07",
+        "data.holdout_periods": "2011-08",
+        "gx.success": "true",
+        "retrainer.trigger": "drift: 6/10 drifted",
+        "drift.reason": "6/10 features drifted",
+    }
     body = approval.evidence_markdown(bike_spec, "5", tags, evaluated, {"Evaluation report": "http://mlflow/x"})
     assert "**bike_demand v5**" in body and "| candidate v5 | 61.2 |" in body and "| champion v4 | 64 |" in body
     assert "| season=fall | 300 | 70 | 60 | +16.7% |" in body and "Heavy Rain" not in body  # unjudged slice

@@ -26,12 +26,20 @@ from retrainer.contracts import (
 
 def _evaluation(**changes: Any) -> Evaluation:
     values: dict[str, Any] = {
-        "passed": True, "metric": "auc", "candidate": 0.81, "baseline": 0.5, "champion": 0.79,
-        "champion_version": "3", "reasons": ["beats champion v3"],
+        "passed": True,
+        "metric": "auc",
+        "candidate": 0.81,
+        "baseline": 0.5,
+        "champion": 0.79,
+        "champion_version": "3",
+        "reasons": ["beats champion v3"],
         "slices": [SliceRow("plan", "basic", 120, 0.8, 0.78, -0.02, True, False)],
-        "delta_vs_champion": 0.02, "candidate_metrics": {"auc": 0.81, "log_loss": 0.4},
-        "baseline_metrics": {"auc": 0.5}, "champion_metrics": {"auc": 0.79}, "n_holdout": 500,
-    }  # fmt: skip
+        "delta_vs_champion": 0.02,
+        "candidate_metrics": {"auc": 0.81, "log_loss": 0.4},
+        "baseline_metrics": {"auc": 0.5},
+        "champion_metrics": {"auc": 0.79},
+        "n_holdout": 500,
+    }
     return Evaluation(**{**values, **changes})
 
 
@@ -78,8 +86,9 @@ def test_numpy_values_and_other_objects_do_not_break_the_push() -> None:
 
 def test_a_wrong_shape_is_refused_naming_the_field() -> None:
     with pytest.raises(ContractError, match="TrainingPlan: field 'data_rev' is missing"):
-        TrainingPlan.from_json({k: v for k, v in TrainingPlan("d", "m", "v", "t", "r", [], [], 1).to_json().items()
-                                if k != "data_rev"})  # fmt: skip
+        TrainingPlan.from_json(
+            {k: v for k, v in TrainingPlan("d", "m", "v", "t", "r", [], [], 1).to_json().items() if k != "data_rev"}
+        )
     with pytest.raises(ContractError, match=r"Evaluation\.slices\[0\]\.rows: expected int, got str"):
         Evaluation.from_json(
             {**_evaluation().to_json(), "slices": [{**_evaluation().slices[0].to_json(), "rows": "x"}]}
@@ -95,12 +104,22 @@ def test_keys_python_cannot_spell() -> None:
 
 
 def test_nested_records_and_defaults() -> None:
-    check = DriftCheck.from_json({"status": "checked", "retrain": True, "reason": "drift", "data_version": "v0004",
-                                  "report_uri": "file:///r.html", "drifted_features": ["temp"]})  # fmt: skip
+    check = DriftCheck.from_json(
+        {
+            "status": "checked",
+            "retrain": True,
+            "reason": "drift",
+            "data_version": "v0004",
+            "report_uri": "file:///r.html",
+            "drifted_features": ["temp"],
+        }
+    )
     assert check.signals == {} and check.summary().drifted_features == ["temp"]
     request = RetrainRequest.from_json(
-        {"run_id": "drift__x__v0004",
-         "conf": {"dataset": "x", "data_version": "v0004", "reason": "drift: x", "drift": check.summary().to_json()}}
-    )  # fmt: skip
+        {
+            "run_id": "drift__x__v0004",
+            "conf": {"dataset": "x", "data_version": "v0004", "reason": "drift: x", "drift": check.summary().to_json()},
+        }
+    )
     assert request.conf.drift.report_uri == "file:///r.html"
     assert [f.name for f in fields(request)] == ["run_id", "conf"]

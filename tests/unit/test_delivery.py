@@ -167,9 +167,12 @@ def test_a_declared_format_is_read_whatever_the_name(
 
 @pytest.mark.parametrize(
     ("check", "bad"),
-    [("constant_feature", "a feature constant all month"), ("target_leak", "a feature that is the target"),
-     ("unit_change", "humidity as a fraction")],
-)  # fmt: skip
+    [
+        ("constant_feature", "a feature constant all month"),
+        ("target_leak", "a feature that is the target"),
+        ("unit_change", "humidity as a fraction"),
+    ],
+)
 def test_each_check_against_the_versioned_data_can_be_turned_off(
     check: str, bad: str, months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
 ) -> None:
@@ -215,8 +218,10 @@ def test_a_declared_encoding_is_read_and_versioned_as_utf8(
         assert found.problems == [] and found.frame is not None and len(found.frame) == len(df), encoding
         got = write_canonical(delivered, spec, tmp_path / f"{encoding}.out.csv", spec.ingest.other_columns)
         assert file_md5(got) == want, encoding
-    assert "deliver UTF-8 (or declare ingest.encoding: utf-16)" in read_delivery(tmp_path / "utf-16.csv",
-                                                                                 bike_spec).problems[0]  # fmt: skip
+    assert (
+        "deliver UTF-8 (or declare ingest.encoding: utf-16)"
+        in read_delivery(tmp_path / "utf-16.csv", bike_spec).problems[0]
+    )
     broken = tmp_path / "broken.csv"
     broken.write_bytes(text.encode("cp1252").replace(b"Clear", b"Cl\x81ar", 1))
     cp1252 = replace(bike_spec, ingest=replace(bike_spec.ingest, encoding="cp1252"))

@@ -224,8 +224,9 @@ def test_one_row() -> None:
 
 def test_wrong_method_for_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="'wasserstein' does not apply to categorical feature 'c'"):
-        drift.detect(pd.DataFrame({"c": ["x"]}), pd.DataFrame({"c": ["x"]}), [], ["c"],
-                     choices={"c": DriftTest("wasserstein")})  # fmt: skip
+        drift.detect(
+            pd.DataFrame({"c": ["x"]}), pd.DataFrame({"c": ["x"]}), [], ["c"], choices={"c": DriftTest("wasserstein")}
+        )
 
 
 def test_the_drift_of_class_probabilities_is_the_drift_of_the_predicted_class() -> None:

@@ -62,8 +62,9 @@ def test_a_slice_regression_fails_the_gate() -> None:
 
     from retrainer.evaluation import slice_table
 
-    cfg = GateConfig(metric="rmse", baseline_margin=0.1, slices=("weather",), max_slice_regression=0.25,
-                     min_slice_rows=5)  # fmt: skip
+    cfg = GateConfig(
+        metric="rmse", baseline_margin=0.1, slices=("weather",), max_slice_regression=0.25, min_slice_rows=5
+    )
     frame = pd.DataFrame({"weather": ["sun"] * 50 + ["rain"] * 10 + ["snow"] * 3})
     y = np.zeros(63)
     champion = np.full(63, 1.0)
@@ -103,9 +104,24 @@ def test_a_metric_undefined_on_a_slice_is_reported_and_carried_as_null() -> None
     decision = gate(cfg, {"auc": 0.95}, {"auc": 0.5}, {"auc": 0.5}, "1", slices)
     assert decision.passed
     assert "auc is undefined on 1 slice(s) (AUC needs both classes), not judged: plan=pro (10 rows)" in decision.reasons
-    record = Evaluation(True, "auc", 0.95, 0.5, 0.5, "1", decision.reasons,
-                        [SliceRow(s.feature, s.value, s.rows, s.candidate, s.champion, s.regression, s.judged, s.failed)
-                         for s in slices], 0.45, {"auc": 0.95}, {"auc": 0.5}, {"auc": 0.5}, 50)  # fmt: skip
+    record = Evaluation(
+        True,
+        "auc",
+        0.95,
+        0.5,
+        0.5,
+        "1",
+        decision.reasons,
+        [
+            SliceRow(s.feature, s.value, s.rows, s.candidate, s.champion, s.regression, s.judged, s.failed)
+            for s in slices
+        ],
+        0.45,
+        {"auc": 0.95},
+        {"auc": 0.5},
+        {"auc": 0.5},
+        50,
+    )
     wire = json.loads(json.dumps(record.to_json(), allow_nan=False))
     assert wire["unrepresentable"] == {
         "slices[1].candidate": "nan is not a JSON number",

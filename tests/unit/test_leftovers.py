@@ -124,8 +124,11 @@ def test_an_s3_upload_cut_off_is_no_version_and_its_retry_completes_it(tmp_path:
     assert storage.publish_dir(src, dest, modelstore.SAVED_MODEL)  # the retry
     assert modelstore.has_version(store, "m", 3)
     assert {f.relative for f in storage.list_files(dest)} == {
-        "fingerprint.pb", "saved_model.pb", "variables/variables.index", "variables/variables.data-00000-of-00001"
-    }  # fmt: skip
+        "fingerprint.pb",
+        "saved_model.pb",
+        "variables/variables.index",
+        "variables/variables.data-00000-of-00001",
+    }
     # one cut off and never retried goes once it is old; complete and served versions stay
     with faults.hooked("publish:object", _raise), pytest.raises(Cut):
         storage.publish_dir(src, modelstore.version_location(store, "m", 4), modelstore.SAVED_MODEL)

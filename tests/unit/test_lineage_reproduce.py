@@ -108,9 +108,16 @@ def test_training_config_from_the_run() -> None:
     }
     cfg, notes = training_config(params, {}, spec_cfg, window=2, holdout=1)
     expected = TrainingConfig(
-        window_periods=2, holdout_periods=1, validation_fraction=0.2, epochs=6,
-        batch_size=64, learning_rate=0.01, hidden_units=(64, 32), patience=5, seed=42,
-    )  # fmt: skip
+        window_periods=2,
+        holdout_periods=1,
+        validation_fraction=0.2,
+        epochs=6,
+        batch_size=64,
+        learning_rate=0.01,
+        hidden_units=(64, 32),
+        patience=5,
+        seed=42,
+    )
     assert cfg == expected
     assert notes == []
 

@@ -92,8 +92,9 @@ def test_a_missing_numeric_value_is_filled_inside_the_model(
     missing = training.predict(result.model, holdout, spec)
     assert np.all(np.isfinite(missing))
     np.testing.assert_allclose(missing, training.predict(result.model, filled, spec), rtol=1e-5, atol=1e-4)
-    served = deployment.serve_predictions(str(deployment.export_saved_model(result.model, tmp_path / "1")), holdout,
-                                          spec, None)  # fmt: skip
+    served = deployment.serve_predictions(
+        str(deployment.export_saved_model(result.model, tmp_path / "1")), holdout, spec, None
+    )
     np.testing.assert_allclose(served, missing, rtol=1e-5, atol=1e-4)
     blob, _ = deployment.convert_tflite(result.model)
     lite = deployment.tflite_predictions(blob, holdout, spec)  # quantized: compared with itself on filled rows
@@ -252,8 +253,12 @@ def test_the_release_steps_do_not_import_tensorflow(
     from tests.helpers import subprocess_env
 
     run_id, uri = _log(Registry(settings), bike_spec, RunContext("retrain_model", "manual__3"), trained.model)
-    out = subprocess.run([sys.executable, "-c", RELEASE_WITHOUT_TENSORFLOW, run_id, uri], capture_output=True,
-                         text=True, env=subprocess_env())  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", RELEASE_WITHOUT_TENSORFLOW, run_id, uri],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"promoted": True, "imported": []}
 

@@ -114,8 +114,9 @@ def test_a_scheduled_run_retrains_the_datasets_whose_period_ended(tmp_path: obje
     s = Settings.from_env({"RETRAINER_HOME": str(tmp_path), "RETRAINER_SPECS_DIR": str(specs)})
     assert due_datasets(s, datetime(2011, 3, 30, tzinfo=UTC), datetime(2011, 3, 31, tzinfo=UTC)) == ["daily"]
     assert due_datasets(s, datetime(2011, 3, 31, tzinfo=UTC), datetime(2011, 4, 1, tzinfo=UTC)) == [
-        "bike_sharing", "daily"
-    ]  # fmt: skip
+        "bike_sharing",
+        "daily",
+    ]
     assert due_datasets(s, None, None) == ["bike_sharing", "daily"]
     (specs / "broken.yaml").write_text("name: broken\n")  # no target, no features: does not load
     assert due_datasets(s, datetime(2011, 3, 30, tzinfo=UTC), datetime(2011, 3, 31, tzinfo=UTC)) == ["daily"]

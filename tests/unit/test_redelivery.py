@@ -74,8 +74,9 @@ def test_replace_lets_a_correction_through_within_the_row_loss_limit(
     ref = _reference(march, spec, tmp_path)
     fixed = march.assign(cnt=march["cnt"] + 1)
     again, notes = check_redelivery(_deliver(fixed, spec, tmp_path), spec, "2011-03", ref)
-    assert again is None and notes == [f"2011-03 replaces the rows versioned in v0007: {len(march)} changed "
-                                       f"(e.g. {notes[0].split('(e.g. ')[1]}"]  # fmt: skip
+    assert again is None and notes == [
+        f"2011-03 replaces the rows versioned in v0007: {len(march)} changed (e.g. {notes[0].split('(e.g. ')[1]}"
+    ]
     short = march.iloc[:-10]
     df = short.assign(timestamp=pd.to_datetime(short["timestamp"]))
     assert "10 fewer" in reference_problems(df, spec, "2011-03", ref)[0]

@@ -14,8 +14,14 @@ def test_drift_report_shows_decision_tests_and_plots(tmp_path: Path) -> None:
     ref = pd.DataFrame({"a": rng.normal(0, 1, 3000), "b": rng.normal(0, 1, 3000), "c": rng.choice(["x", "y"], 3000)})
     cur = pd.DataFrame({"a": rng.normal(1, 1, 3000), "b": rng.normal(0, 1, 3000), "c": rng.choice(["x", "y"], 3000)})
     result = drift.detect(ref, cur, ["a", "b"], ["c"], choices={"b": DriftTest("ks")})
-    result.extra["performance"] = {"metric": "rmse", "champion_holdout": 10.0, "current": 13.0, "drop": 0.3,
-                                   "threshold": 0.15, "drifted": True}  # fmt: skip
+    result.extra["performance"] = {
+        "metric": "rmse",
+        "champion_holdout": 10.0,
+        "current": 13.0,
+        "drop": 0.3,
+        "threshold": 0.15,
+        "drifted": True,
+    }
     page = reports.drift_report_html("Drift of t", result, ref, cur, {"decision": "retrain"}, tmp_path / "r.html")
     html = page.read_text()
     assert "Drift of t" in html and result.summary() in html

@@ -55,12 +55,21 @@ def test_no_tag_name_is_spelled_outside_the_schema() -> None:
 
 def test_the_gate_evidence_on_a_version() -> None:
     ev = Evaluation(
-        passed=False, metric="rmse", candidate=70.0, baseline=150.0, champion=60.0, champion_version="4",
+        passed=False,
+        metric="rmse",
+        candidate=70.0,
+        baseline=150.0,
+        champion=60.0,
+        champion_version="4",
         reasons=["does not beat champion v4"],
         slices=[SliceRow("season", "fall", 300, 70.0, 60.0, 0.1667, True, True)],
-        delta_vs_champion=10.0, candidate_metrics={"rmse": 70.0}, baseline_metrics={"rmse": 150.0},
-        champion_metrics={"rmse": 60.0}, n_holdout=744, report_uri="s3://m/1/evaluation/evaluation_report.html",
-    )  # fmt: skip
+        delta_vs_champion=10.0,
+        candidate_metrics={"rmse": 70.0},
+        baseline_metrics={"rmse": 150.0},
+        champion_metrics={"rmse": 60.0},
+        n_holdout=744,
+        report_uri="s3://m/1/evaluation/evaluation_report.html",
+    )
     assert schema.gate_tags(ev) == {
         "gate.passed": "false",
         "gate.metric": "rmse",
@@ -73,17 +82,29 @@ def test_the_gate_evidence_on_a_version() -> None:
         "evaluation.report": "s3://m/1/evaluation/evaluation_report.html",
     }
     assert schema.context_tags(RunContext("retrain_model", "r1", 2, "drift: x", "manual")) == {
-        "airflow.dag_id": "retrain_model", "airflow.run_id": "r1", "airflow.try_number": "2",
-        "airflow.run_type": "manual", "retrainer.trigger": "drift: x",
-    }  # fmt: skip
+        "airflow.dag_id": "retrain_model",
+        "airflow.run_id": "r1",
+        "airflow.try_number": "2",
+        "airflow.run_type": "manual",
+        "retrainer.trigger": "drift: x",
+    }
 
 
 def test_read_back_what_a_version_recorded() -> None:
-    data = schema.read_data({"data.version": "v0003", "data.rev": "abc", "data.train_periods": "2011-01,2011-02",
-                             "data.holdout_periods": "2011-03"})  # fmt: skip
+    data = schema.read_data(
+        {
+            "data.version": "v0003",
+            "data.rev": "abc",
+            "data.train_periods": "2011-01,2011-02",
+            "data.holdout_periods": "2011-03",
+        }
+    )
     assert (data.version, data.rev, data.train_periods, data.holdout_periods) == (
-        "v0003", "abc", ["2011-01", "2011-02"], ["2011-03"],
-    )  # fmt: skip
+        "v0003",
+        "abc",
+        ["2011-01", "2011-02"],
+        ["2011-03"],
+    )
     older = schema.read_data(
         {}, {"data_version": "v0001", "data_rev": "r", "train_periods": "a", "holdout_periods": "b"}
     )

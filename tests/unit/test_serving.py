@@ -73,9 +73,12 @@ def test_config_is_tf_serving_text_format(store: Path) -> None:
 def test_status_and_predict_both_formats(url: str, rows: pd.DataFrame, bike_spec: DatasetSpec) -> None:
     assert _call(f"{url}/bike_demand") == (
         200,
-        {"model_version_status": [{"version": "1", "state": "AVAILABLE",
-                                   "status": {"error_code": "OK", "error_message": ""}}]},
-    )  # fmt: skip
+        {
+            "model_version_status": [
+                {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+            ]
+        },
+    )
     instances = _instances(rows, bike_spec)
     status, rows_out = _call(f"{url}/bike_demand:predict", {"instances": instances})
     assert status == 200 and len(rows_out["predictions"]) == 3
@@ -174,8 +177,9 @@ def test_the_contract_lets_through_what_the_spec_allows(url: str, rows: pd.DataF
     assert code == 400 and payload["error"].endswith("and 10 more")
 
 
-def test_out_of_range_may_be_only_logged(store: Path, rows: pd.DataFrame, bike_spec: DatasetSpec,
-                                         caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+def test_out_of_range_may_be_only_logged(
+    store: Path, rows: pd.DataFrame, bike_spec: DatasetSpec, caplog: pytest.LogCaptureFixture
+) -> None:
     server = serving.ModelServer(store, out_of_range="warn")
     instance = _instances(rows, bike_spec, 1)[0] | {"temp": 9999}
     assert len(server.predict("bike_demand", {"instances": [instance]})["predictions"]) == 1
@@ -186,10 +190,15 @@ def test_out_of_range_may_be_only_logged(store: Path, rows: pd.DataFrame, bike_s
 
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
-    [("GET", "/v1/models/bike_demand:predict", "POST"), ("POST", "/v1/models/bike_demand", "GET"),
-     ("PUT", "/v1/models/bike_demand:predict", "POST"), ("DELETE", "/v1/models/bike_demand", "GET"),
-     ("POST", "/readyz", "GET"), ("POST", "/monitoring/prometheus/metrics", "GET")],
-)  # fmt: skip
+    [
+        ("GET", "/v1/models/bike_demand:predict", "POST"),
+        ("POST", "/v1/models/bike_demand", "GET"),
+        ("PUT", "/v1/models/bike_demand:predict", "POST"),
+        ("DELETE", "/v1/models/bike_demand", "GET"),
+        ("POST", "/readyz", "GET"),
+        ("POST", "/monitoring/prometheus/metrics", "GET"),
+    ],
+)
 def test_a_wrong_method_is_a_405(url: str, method: str, path: str, allow: str) -> None:
     base = url.removesuffix("/v1/models")
     req = urllib.request.Request(f"{base}{path}", data=b"{}" if method != "GET" else None, method=method)
@@ -333,8 +342,10 @@ def test_canary_label_status_and_the_deploy_check(
     try:
         status, body = _call(f"{url}/bike_demand/labels/canary")
         assert status == 200 and body["model_version_status"][0] == {
-            "version": "2", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""},
-        }  # fmt: skip
+            "version": "2",
+            "state": "AVAILABLE",
+            "status": {"error_code": "OK", "error_message": ""},
+        }
         assert _call(f"{url}/bike_demand")[1]["model_version_status"][0]["version"] == "1"  # stable stays
         sample = rows.iloc[:16]
         _, v2 = _call(f"{url}/bike_demand/versions/2:predict", {"instances": _instances(rows, bike_spec, 16)})
@@ -385,8 +396,9 @@ def test_a_label_moves_only_once_the_server_clients_use_has_the_version(
 
     try:
         assert modelstore.set_label(store, "bike_demand", modelstore.CANARY, 2, wait=waiting) == {
-            "stable": 1, "canary": 2
-        }  # fmt: skip
+            "stable": 1,
+            "canary": 2,
+        }
         assert seen == [[2, 1]]
         gone = postdeploy.waiter(replace(settings, serving_url="http://127.0.0.1:9"), bike_spec, wait_s=0)
         assert gone is not None

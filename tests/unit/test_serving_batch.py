@@ -141,10 +141,15 @@ def test_an_error_reaches_every_request_of_the_batch() -> None:
 
 @pytest.mark.parametrize(
     ("env", "expected"),
-    [({}, BatchLimits(0.001, 256)), ({"RETRAINER_SERVING_BATCH_TIMEOUT_US": "0"}, BatchLimits(0.0, 256)),
-     ({"RETRAINER_SERVING_BATCH_TIMEOUT_US": "250", "RETRAINER_SERVING_MAX_BATCH_ROWS": "32"},
-      BatchLimits(0.00025, 32))],
-)  # fmt: skip
+    [
+        ({}, BatchLimits(0.001, 256)),
+        ({"RETRAINER_SERVING_BATCH_TIMEOUT_US": "0"}, BatchLimits(0.0, 256)),
+        (
+            {"RETRAINER_SERVING_BATCH_TIMEOUT_US": "250", "RETRAINER_SERVING_MAX_BATCH_ROWS": "32"},
+            BatchLimits(0.00025, 32),
+        ),
+    ],
+)
 def test_limits_from_settings(env: dict[str, str], expected: BatchLimits) -> None:
     limits = BatchLimits.from_env(env)
     assert limits == expected
@@ -153,9 +158,14 @@ def test_limits_from_settings(env: dict[str, str], expected: BatchLimits) -> Non
 
 @pytest.mark.parametrize(
     ("env", "message"),
-    [({"RETRAINER_SERVING_BATCH_TIMEOUT_US": "1ms"}, "RETRAINER_SERVING_BATCH_TIMEOUT_US must be a number, got '1ms'"),
-     ({"RETRAINER_SERVING_MAX_BATCH_ROWS": "-1"}, "RETRAINER_SERVING_MAX_BATCH_ROWS must be 0 or more, got '-1'")],
-)  # fmt: skip
+    [
+        (
+            {"RETRAINER_SERVING_BATCH_TIMEOUT_US": "1ms"},
+            "RETRAINER_SERVING_BATCH_TIMEOUT_US must be a number, got '1ms'",
+        ),
+        ({"RETRAINER_SERVING_MAX_BATCH_ROWS": "-1"}, "RETRAINER_SERVING_MAX_BATCH_ROWS must be 0 or more, got '-1'"),
+    ],
+)
 def test_bad_limits_are_refused_by_name(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         BatchLimits.from_env(env)

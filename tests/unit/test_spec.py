@@ -148,8 +148,12 @@ def test_yaml_booleans_are_refused_where_a_value_is_named(tmp_path: Path) -> Non
     written so is refused with how to write it, never turned into 'False'/'True'."""
     text = (REPO / "include" / "specs" / "bike_sharing.yaml").read_text()
     path = tmp_path / "spec.yaml"
-    path.write_text(text.replace('holiday:    {type: categorical, categories: ["No", "Yes"]}',
-                                 "holiday:    {type: categorical, categories: [No, Yes]}"))  # fmt: skip
+    path.write_text(
+        text.replace(
+            'holiday:    {type: categorical, categories: ["No", "Yes"]}',
+            "holiday:    {type: categorical, categories: [No, Yes]}",
+        )
+    )
     with pytest.raises(SpecError, match=r"features\.holiday\.categories.*boolean false.*quote it"):
         DatasetSpec.load(path)
     data = _valid()
@@ -234,9 +238,15 @@ def test_learned_categories_are_refused_saying_why(tmp_path: Path, feature: dict
 
 @pytest.mark.parametrize(
     ("frequency", "every", "expected"),
-    [("monthly", None, "monthly"), ("weekly", None, "weekly"), ("daily", None, "daily"), ("hourly", None, "daily"),
-     ("hourly", "hourly", "hourly"), ("daily", "monthly", "monthly")],
-)  # fmt: skip
+    [
+        ("monthly", None, "monthly"),
+        ("weekly", None, "weekly"),
+        ("daily", None, "daily"),
+        ("hourly", None, "daily"),
+        ("hourly", "hourly", "hourly"),
+        ("daily", "monthly", "monthly"),
+    ],
+)
 def test_retraining_follows_the_data_unless_the_spec_says(
     tmp_path: Path, frequency: str, every: str | None, expected: str
 ) -> None:

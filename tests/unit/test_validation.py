@@ -53,8 +53,10 @@ def test_unseen_categories_pass_up_to_their_share_and_are_reported(
     refused = _check(month, bike_spec, tmp_path)
     assert not refused.success
     assert any("'weathersit': 5 values (0.7%) not among the allowed categories" in f for f in refused.failures)
-    tolerant = replace(bike_spec, features=tuple(
-        replace(f, max_unseen_rate=0.01) if f.name == "weathersit" else f for f in bike_spec.features))  # fmt: skip
+    tolerant = replace(
+        bike_spec,
+        features=tuple(replace(f, max_unseen_rate=0.01) if f.name == "weathersit" else f for f in bike_spec.features),
+    )
     accepted = _check(month, tolerant, tmp_path)
     assert accepted.success, accepted.failures
     assert accepted.notes == [

@@ -88,15 +88,21 @@ def test_brief_results_say_what_full_ones_say(
     passing batch's GX result lacks SUMMARY's counts per unexpected value and row numbers."""
     from dataclasses import replace
 
-    tolerant = replace(bike_spec, features=tuple(
-        replace(f, max_unseen_rate=0.01) if f.name == "weathersit" else f for f in bike_spec.features))  # fmt: skip
+    tolerant = replace(
+        bike_spec,
+        features=tuple(replace(f, max_unseen_rate=0.01) if f.name == "weathersit" else f for f in bike_spec.features),
+    )
     june = _as_read(months["2011-06"], bike_spec, tmp_path)
     june.loc[june.index[:5], "weathersit"] = "Sandstorm"  # tolerated: passes with a note
     brief, full = FrameValidator(tolerant, brief=True), FrameValidator(tolerant)
     for df in (june, june.assign(temp=june["temp"] + 100), june.assign(weekday=None)):
         briefly, fully = (v.validate(df, "2011-06", "x") for v in (brief, full))
         assert (briefly.success, briefly.failures, briefly.notes, briefly.evaluated) == (
-            fully.success, fully.failures, fully.notes, fully.evaluated)  # fmt: skip
+            fully.success,
+            fully.failures,
+            fully.notes,
+            fully.evaluated,
+        )
         kept = [r["result"] for r in briefly.gx_result["results"]]
         assert any("partial_unexpected_index_list" in r for r in kept) == (not briefly.success)  # failed: in full
     passed = brief.validate(june, "2011-06", "x")
@@ -114,9 +120,16 @@ def test_validate_window_judges_every_period_at_the_pinned_version(
         version = registry.add_batch(bike_spec, period, path, file_md5(path)).version
 
     def plan(periods: list[str], rev: str = version.rev) -> TrainingPlan:
-        return TrainingPlan(dataset="bike_sharing", model_name=bike_spec.model_name, data_version=version.label,
-                            data_tag=version.tag, data_rev=rev, train_periods=periods[:-1],
-                            holdout_periods=periods[-1:], window=len(periods) - 1)  # fmt: skip
+        return TrainingPlan(
+            dataset="bike_sharing",
+            model_name=bike_spec.model_name,
+            data_version=version.label,
+            data_tag=version.tag,
+            data_rev=rev,
+            train_periods=periods[:-1],
+            holdout_periods=periods[-1:],
+            window=len(periods) - 1,
+        )
 
     done = train.validate_window(settings, plan(["2011-05", "2011-06"]))
     assert done.success and done.evaluated == 2 * 43 and done.failures == []

@@ -184,8 +184,12 @@ class Demo:
         self.step = (end - start) / 16
         logical = end.replace(tzinfo=UTC) + self.step * self.seen.get(period, 0)
         self.seen[period] = self.seen.get(period, 0) + 1
-        run = run_dag(self.dags["ingest_batch"], logical, {"dataset": DATASET, "period": period, "batch": str(path)},
-                      self.log_file)  # fmt: skip
+        run = run_dag(
+            self.dags["ingest_batch"],
+            logical,
+            {"dataset": DATASET, "period": period, "batch": str(path)},
+            self.log_file,
+        )
         row.times.update(_stage_times(run))
         validation = BatchValidation.from_json(run.values["validate_batch"]) if "validate_batch" in run.values else None
         if validation is None or not validation.success:

@@ -75,8 +75,9 @@ def setup_airflow(env: dict[str, str] | None = None) -> None:
     run_env = dict(os.environ if env is None else env)
     airflow = [sys.executable, "-m", "airflow"]
     subprocess.run([*airflow, "db", "migrate"], env=run_env, check=True, capture_output=True)
-    pools = {name: {"slots": slots, "description": desc, "include_deferred": False}
-             for name, (slots, desc) in POOLS.items()}  # fmt: skip
+    pools = {
+        name: {"slots": slots, "description": desc, "include_deferred": False} for name, (slots, desc) in POOLS.items()
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".json") as fh:
         json.dump(pools, fh)
         fh.flush()

@@ -109,8 +109,12 @@ class _JsonLines(logging.Handler):
             event = record.getMessage()
             if record.exc_info and record.exc_info[1] is not None:
                 event += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
-            line = {"timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(),
-                    "level": record.levelname.lower(), "logger": record.name, "event": event}  # fmt: skip
+            line = {
+                "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "event": event,
+            }
             self._fh.write(json.dumps(line) + "\n")
             self._fh.flush()
         except Exception:  # a log line must never fail the task
@@ -147,8 +151,9 @@ def _task_logs() -> Iterator[None]:
         root = logging.getLogger()
         root.addHandler(handler)
         try:
-            logging.getLogger("airflow.task").info("running %s of %s (%s), try %s in this process", ti.task_id,
-                                                    ti.dag_id, ti.run_id, ti.try_number)  # fmt: skip
+            logging.getLogger("airflow.task").info(
+                "running %s of %s (%s), try %s in this process", ti.task_id, ti.dag_id, ti.run_id, ti.try_number
+            )
             result = original(ti=ti, task=task, client=client)
             error, task_log = result.error, logging.getLogger("airflow.task")
             if error is not None and type(error).__name__ == "AirflowSkipException":
@@ -176,8 +181,9 @@ def _params_kept(dag: Any) -> Iterator[None]:
     # the values themselves, not copies: resolving replaces a Param's value (it does not change
     # it in place). A required Param (no default) is left as the run set it: every run passes
     # it, and Airflow's DAG callbacks in this process resolve it again without the run's conf
-    saved = [(p, p.value) for h in holders for p in (h.get_param(k) for k in h)
-             if type(p.value).__name__ != "ArgNotSet"]  # fmt: skip
+    saved = [
+        (p, p.value) for h in holders for p in (h.get_param(k) for k in h) if type(p.value).__name__ != "ArgNotSet"
+    ]
     try:
         yield
     finally:

@@ -132,8 +132,16 @@ def _tflite(settings: Settings, spec: DatasetSpec, plan: TrainingPlan, version: 
     change = abs(lite - full) / abs(full) if full else abs(lite - full)
     serve = spec.deploy.tflite and change <= spec.deploy.tflite_max_change
     why = "served" if serve else f"not served: deploy.tflite {spec.deploy.tflite}, change {change:.2%}"
-    log.info("TFLite v%s: %d bytes (%.2fx the SavedModel), %s %.4g vs %.4g; %s", version, len(blob),
-             len(blob) / saved_size, metric, lite, full, why)  # fmt: skip
+    log.info(
+        "TFLite v%s: %d bytes (%.2fx the SavedModel), %s %.4g vs %.4g; %s",
+        version,
+        len(blob),
+        len(blob) / saved_size,
+        metric,
+        lite,
+        full,
+        why,
+    )
     location = deployment.tflite_location(settings, spec, version)
     return TfliteModel(blob, location, schema.tflite_tags(location, len(blob), saved_size, metric, lite, full), serve)
 
@@ -171,8 +179,9 @@ def verify_deployment(settings: Settings, plan: TrainingPlan, deployed: Deployme
         tags[schema.DEPLOY_CHECK_ENDPOINT] = f"the embedded model server, started for the check: {result.route}"
     with registry.exclusive(spec, f"verify v{version}"):  # stable moves only while it is the champion
         if registry.alias_version(spec, CHAMPION) == version:
-            labels = modelstore.set_label(settings.model_store, spec.model_name, STABLE, int(version),
-                                          settings.s3_endpoint_url)  # fmt: skip
+            labels = modelstore.set_label(
+                settings.model_store, spec.model_name, STABLE, int(version), settings.s3_endpoint_url
+            )
             tags[schema.DEPLOY_LABEL] = STABLE
             faults.point("verify:stable")
         else:

@@ -65,11 +65,18 @@ def _recorded(registry: Registry, spec: DatasetSpec, trained: TrainedRun, champi
     own = registry.version_for_run(spec, trained.run_id)
     decided = own is not None and (str(own.version) == champion or schema.PROMOTION_DECISION in own.tags)
     if done.champion_version == champion or decided:
-        log.info("evaluation of run %s against champion v%s is already recorded; reusing it",
-                 trained.run_id, done.champion_version)  # fmt: skip
+        log.info(
+            "evaluation of run %s against champion v%s is already recorded; reusing it",
+            trained.run_id,
+            done.champion_version,
+        )
         return done
-    log.warning("champion moved from v%s to v%s since run %s was evaluated; evaluating again",
-                done.champion_version, champion, trained.run_id)  # fmt: skip
+    log.warning(
+        "champion moved from v%s to v%s since run %s was evaluated; evaluating again",
+        done.champion_version,
+        champion,
+        trained.run_id,
+    )
     return None
 
 
@@ -121,8 +128,11 @@ def _log_evaluation(
     from retrainer import reports
 
     ev = scored.evaluation
-    finite = {schema.METRIC_HOLDOUT: ev.candidate_metrics, schema.METRIC_BASELINE: ev.baseline_metrics,
-              schema.METRIC_CHAMPION: ev.champion_metrics or {}}  # fmt: skip
+    finite = {
+        schema.METRIC_HOLDOUT: ev.candidate_metrics,
+        schema.METRIC_BASELINE: ev.baseline_metrics,
+        schema.METRIC_CHAMPION: ev.champion_metrics or {},
+    }
     holdout_name = ",".join(plan.holdout_periods)
     with registry.active_run(trained.run_id) as run, storage.scratch("retrainer-report-") as tmp:
         for family, values in finite.items():
@@ -137,8 +147,14 @@ def _log_evaluation(
             f"{spec.model_name}: candidate vs "
             + (f"champion v{ev.champion_version}" if ev.champion_version else "baseline (no champion yet)")
             + f" on {holdout_name}",
-            scored.decision, scored.y, scored.candidate, scored.champion, scored.holdout, page, spec.target.classes,
-        )  # fmt: skip
+            scored.decision,
+            scored.y,
+            scored.candidate,
+            scored.champion,
+            scored.holdout,
+            page,
+            spec.target.classes,
+        )
         mlflow.log_artifact(str(page), artifact_path=schema.artifact_dir(schema.ARTIFACT_EVALUATION_REPORT))
         ev = replace(ev, report_uri=registry.artifact_link(run, schema.ARTIFACT_EVALUATION_REPORT))
         mlflow.log_dict(ev.to_json(), schema.ARTIFACT_EVALUATION)

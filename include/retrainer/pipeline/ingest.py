@@ -129,8 +129,9 @@ def quarantine_batch(settings: Settings, validation: BatchValidation) -> Quarant
             storage.publish_dir(staging, dest, QUARANTINE_MARKER, endpoint)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    log.error("QUARANTINED %s %s -> %s: %s", validation.dataset, validation.period, dest,
-              "; ".join(validation.failures))  # fmt: skip
+    log.error(
+        "QUARANTINED %s %s -> %s: %s", validation.dataset, validation.period, dest, "; ".join(validation.failures)
+    )
     return QuarantinedBatch(
         dataset=validation.dataset,
         period=validation.period,

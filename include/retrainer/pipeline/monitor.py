@@ -146,8 +146,9 @@ def check_drift(settings: Settings, dataset: str, data_version: str | None, ctx:
     this_version = {schema.RUN_DATA_VERSION: version.label}
     earlier = _recorded(registry, registry.find_run(spec, ctx, this_version))
     if earlier is not None:
-        log.info("drift check of %s %s in this Airflow run is already recorded in MLflow; reusing it", dataset,
-                 version.label)  # fmt: skip
+        log.info(
+            "drift check of %s %s in this Airflow run is already recorded in MLflow; reusing it", dataset, version.label
+        )
         return replace(earlier, dataset=dataset)
     champion = registry.alias_version(spec, CHAMPION)
     if champion is None:
@@ -161,8 +162,14 @@ def check_drift(settings: Settings, dataset: str, data_version: str | None, ctx:
     basis = _basis(settings, spec, version, champion)
     same = _same_check(registry, spec, basis)
     if same is not None:  # the same data, champion and rules: the same answer, not measured again
-        log.info("drift check of %s %s against champion v%s: already answered by MLflow run %s (same data, "
-                 "champion and spec); reusing it", dataset, version.label, champion, same.mlflow_run_id)  # fmt: skip
+        log.info(
+            "drift check of %s %s against champion v%s: already answered by MLflow run %s (same data, "
+            "champion and spec); reusing it",
+            dataset,
+            version.label,
+            champion,
+            same.mlflow_run_id,
+        )
         return replace(same, dataset=dataset)
     run_id, _ = registry.get_or_create_run(
         spec,
@@ -275,26 +282,36 @@ def _log_check(
 
     scores: dict[str, Any] = {f.feature: f.score for f in m.result.features if np.isfinite(f.score)}
     with registry.active_run(run_id) as run, storage.scratch("retrainer-report-") as tmp:
-        mlflow.log_metrics({
-            schema.METRIC_DRIFT_SHARE: m.result.share_drifted,
-            schema.METRIC_PERFORMANCE_DROP: float(m.drop) if np.isfinite(m.drop) else 0.0,
-            **schema.metric_names(schema.METRIC_DRIFT_FEATURE, scores),
-        })  # fmt: skip
+        mlflow.log_metrics(
+            {
+                schema.METRIC_DRIFT_SHARE: m.result.share_drifted,
+                schema.METRIC_PERFORMANCE_DROP: float(m.drop) if np.isfinite(m.drop) else 0.0,
+                **schema.metric_names(schema.METRIC_DRIFT_FEATURE, scores),
+            }
+        )
         report = Path(tmp) / schema.artifact_file(schema.ARTIFACT_DRIFT_REPORT)
         reference = f"{check.reference_version} ({','.join(check.reference_periods)})"
         reports.drift_report_html(
             f"Drift of {spec.name} {','.join(m.current_periods)} vs champion v{check.champion_version}",
-            m.result, m.reference, m.current,
-            {"decision": check.reason, "data version": version.tag, "reference": reference,
-             "Airflow run": f"{ctx.dag_id} / {ctx.run_id}"},
+            m.result,
+            m.reference,
+            m.current,
+            {
+                "decision": check.reason,
+                "data version": version.tag,
+                "reference": reference,
+                "Airflow run": f"{ctx.dag_id} / {ctx.run_id}",
+            },
             report,
-        )  # fmt: skip
+        )
         mlflow.log_artifact(str(report), artifact_path=schema.artifact_dir(schema.ARTIFACT_DRIFT_REPORT))
         mlflow.log_dict(m.result.to_dict(), schema.ARTIFACT_DRIFT)
         check = replace(check, report_uri=registry.artifact_link(run, schema.ARTIFACT_DRIFT_REPORT))
-        mlflow.set_tags({
-            schema.DRIFT_RETRAIN: str(check.retrain).lower(),
-            schema.DRIFT_REASON: check.reason[:5000],
-            schema.DRIFT_RESULT: json.dumps(check.to_json()),
-        })  # fmt: skip
+        mlflow.set_tags(
+            {
+                schema.DRIFT_RETRAIN: str(check.retrain).lower(),
+                schema.DRIFT_REASON: check.reason[:5000],
+                schema.DRIFT_RESULT: json.dumps(check.to_json()),
+            }
+        )
     return check

@@ -99,8 +99,12 @@ def promote(
     tags = registry.version_tags(spec, version)
     if schema.PROMOTION_DECISION in tags:
         log.info("%s v%s: decision already recorded (%s)", spec.model_name, version, tags[schema.PROMOTION_DECISION])
-        return Promotion(promoted=tags[schema.PROMOTION_DECISION] == schema.PROMOTED, version=version,
-                         previous_champion=schema.read_previous_champion(tags), reused=True)  # fmt: skip
+        return Promotion(
+            promoted=tags[schema.PROMOTION_DECISION] == schema.PROMOTED,
+            version=version,
+            previous_champion=schema.read_previous_champion(tags),
+            reused=True,
+        )
     by = _decided_by(spec, version, tags, evaluation)
     for attempt in range(MAX_REEVALUATIONS + 1):
         if not evaluation.passed:
@@ -160,7 +164,6 @@ def _reevaluate(
 
     log.warning("%s; evaluating v%s again against the new champion", moved, version)
     evaluation = evaluate(settings, plan, trained)
-    note = (f"champion moved to v{evaluation.champion_version} before promotion; "
-            f"evaluated again (round {attempt + 1})")  # fmt: skip
+    note = f"champion moved to v{evaluation.champion_version} before promotion; evaluated again (round {attempt + 1})"
     registry.tag_version(spec, version, {**schema.gate_tags(evaluation), schema.PROMOTION_REEVALUATED: note})
     return evaluation

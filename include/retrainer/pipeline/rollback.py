@@ -80,14 +80,30 @@ def rollback(settings: Settings, dataset: str, target: str, ctx: RunContext, rea
     with registry.exclusive(spec, f"rollback to v{target}"):
         if pending and pending.to_version != target:  # finish the one cut off, then go where asked
             _move(settings, registry, spec, pending)
-        step = pending if pending and pending.to_version == target else schema.RollbackPending(
-            from_version=registry.alias_version(spec, CHAMPION) or current, to_version=target, reason=reason,
-            by=who, airflow_run_id=ctx.run_id, location=deployed.location)  # fmt: skip
+        step = (
+            pending
+            if pending and pending.to_version == target
+            else schema.RollbackPending(
+                from_version=registry.alias_version(spec, CHAMPION) or current,
+                to_version=target,
+                reason=reason,
+                by=who,
+                airflow_run_id=ctx.run_id,
+                location=deployed.location,
+            )
+        )
         labels = _move(settings, registry, spec, step)
-    log.warning("%s rolled back from v%s to v%s by %s: %s", spec.model_name, step.from_version, target, step.by,
-                step.reason)  # fmt: skip
-    return Rollback(from_version=step.from_version, to_version=target, labels=labels, max_abs_diff=diff, by=step.by,
-                    reason=step.reason)  # fmt: skip
+    log.warning(
+        "%s rolled back from v%s to v%s by %s: %s", spec.model_name, step.from_version, target, step.by, step.reason
+    )
+    return Rollback(
+        from_version=step.from_version,
+        to_version=target,
+        labels=labels,
+        max_abs_diff=diff,
+        by=step.by,
+        reason=step.reason,
+    )
 
 
 def _move(settings: Settings, registry: Registry, spec: DatasetSpec, step: schema.RollbackPending) -> dict[str, int]:
@@ -101,8 +117,9 @@ def _move(settings: Settings, registry: Registry, spec: DatasetSpec, step: schem
         registry.promote(spec, step.to_version, expected_champion=registry.alias_version(spec, CHAMPION))
     faults.point("rollback:alias")
     wait = postdeploy.waiter(settings, spec)  # the server clients use loads it before the label moves
-    labels = modelstore.set_label(settings.model_store, spec.model_name, STABLE, int(step.to_version),
-                                  settings.s3_endpoint_url, wait)  # fmt: skip
+    labels = modelstore.set_label(
+        settings.model_store, spec.model_name, STABLE, int(step.to_version), settings.s3_endpoint_url, wait
+    )
     modelstore.unload_unlabelled(settings.model_store, spec.model_name, settings.s3_endpoint_url)
     faults.point("rollback:label")
     when = schema.timestamp()

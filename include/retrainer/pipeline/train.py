@@ -254,7 +254,8 @@ def _log_training(
             training.feature_arrays(sample, spec), training.predict(result.model, sample, spec).reshape(len(sample), -1)
         )
         faults.point("train:model")
-        info = mlflow.tensorflow.log_model(result.model, name=schema.ARTIFACT_MODEL, signature=signature,
-                                           pip_requirements=training.library_versions())  # fmt: skip
+        info = mlflow.tensorflow.log_model(
+            result.model, name=schema.ARTIFACT_MODEL, signature=signature, pip_requirements=training.library_versions()
+        )
         mlflow.set_tag(schema.MODEL_URI, info.model_uri)
     return str(info.model_uri)

@@ -68,8 +68,10 @@ def publish(versioned: Json) -> Json:
     for event in context()["inlet_events"][DATA_VERSIONS].ascending(False).limit(ANNOUNCEMENTS_SEEN):
         seen = event.extra or {}
         if (seen.get("dataset"), seen.get("data_version"), seen.get("data_rev")) == (
-            announced.dataset, announced.data_version, announced.data_rev,
-        ):  # fmt: skip
+            announced.dataset,
+            announced.data_version,
+            announced.data_rev,
+        ):
             raise AirflowSkipException(f"{made.data_tag} was announced already (asset event {event.timestamp})")
     extra = announced.to_json()
     context()["outlet_events"][DATA_VERSIONS].extra = extra

@@ -54,8 +54,9 @@ def review_request(plan: Json, evaluated: Json, registered: Json) -> Json:
     spec = s.load_spec(planned.dataset)
     first = approval.recorded(Registry(s).version_tags(spec, version))
     if first is not None:
-        log.info("decision already recorded on v%s: %s by %s via %s", version, first.decision, first.reviewer,
-                 first.via)  # fmt: skip
+        log.info(
+            "decision already recorded on v%s: %s by %s via %s", version, first.decision, first.reviewer, first.via
+        )
         return first.to_json()
     if spec.approval.policy == "auto":
         return ReviewDecision("auto", evaluation.passed, "policy", "policy:auto").to_json()

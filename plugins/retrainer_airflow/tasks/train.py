@@ -41,13 +41,16 @@ def _covered() -> tuple[str, str | None, list[tuple[str, str]]]:
         if "backfill" in kind:  # a backfill retrains the dataset of its Params, for the periods it covers
             if dataset not in due:
                 every = settings().load_spec(dataset).retrain_every
-                raise AirflowSkipException(f"{dataset} retrains {every}: no {every} period of it ended in this"
-                                           f" run's interval ({start} to {end})")  # fmt: skip
+                raise AirflowSkipException(
+                    f"{dataset} retrains {every}: no {every} period of it ended in this"
+                    f" run's interval ({start} to {end})"
+                )
             return dataset, None, []
         mine, others = train.split_run(due, dataset)
         if mine is None:
-            raise AirflowSkipException(f"no dataset's retraining period (training.every) ended in this run's"
-                                       f" interval ({start} to {end})")  # fmt: skip
+            raise AirflowSkipException(
+                f"no dataset's retraining period (training.every) ended in this run's interval ({start} to {end})"
+            )
         return mine, None, [(d, "latest") for d in others]
     if "asset" not in kind:
         return dataset, None, []
