@@ -45,7 +45,7 @@ sys.path[:0] = [str(REPO / "bench"), str(REPO / "include")]
 
 import common  # noqa: E402
 
-from retrainer import drift  # noqa: E402
+from retrainer.model import drift  # noqa: E402
 
 Data = tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]
 Verdicts = dict[str, tuple[bool, float]]  # column -> (drifted, score)
@@ -80,8 +80,8 @@ def synthetic(rows: int, seed: int = 0) -> Data:
 
 def bike() -> Data:
     """UCI Bike Sharing: 2011 as reference, 2012 as current."""
-    from retrainer.sources import load_bike_sharing
-    from retrainer.spec import DatasetSpec
+    from retrainer.data.demo_data import load_bike_sharing
+    from retrainer.spec.dataset import DatasetSpec
 
     spec = DatasetSpec.load(REPO / "include" / "specs" / "bike_sharing.yaml")
     df = load_bike_sharing()

@@ -109,7 +109,7 @@ def _child_env_settings() -> Any:
 def land(out: Path) -> None:
     """Deliver the benchmark's months into the landing location, as a data producer does."""
     from retrainer import storage
-    from retrainer.sources import load_bike_sharing, split_periods, write_batch
+    from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
 
     settings = _child_env_settings()
     spec = settings.load_spec(DATASET)
@@ -179,7 +179,7 @@ def _bare_imports() -> None:
 
 
 def _run_context() -> Any:
-    from retrainer.contracts import RunContext
+    from retrainer.records import RunContext
 
     return RunContext(dag_id=DAG_ID, run_id=f"bare__{secrets.token_hex(4)}", trigger="benchmark")
 
@@ -229,11 +229,11 @@ def _bare_register(settings: Any, done: Json) -> Any:
 
 def _bare_review(settings: Any, done: Json) -> Any:
     """What the review task asks under policy auto: a decision already recorded, else the policy's."""
-    from retrainer import approval
-    from retrainer.registry import Registry
+    from retrainer.registry import approval
+    from retrainer.registry.client import Registry
 
     spec = settings.load_spec(DATASET)
-    first = approval.recorded(Registry(settings).version_tags(spec, done["registered"].version))
+    first = approval.recorded(Registry(settings).versions.tags(spec, done["registered"].version))
     if first is not None or spec.approval.policy != "auto":
         raise RuntimeError("the benchmark runs under approval policy auto, with nothing decided before")
     return done["evaluation"].passed

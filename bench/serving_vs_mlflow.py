@@ -125,13 +125,15 @@ def build(home: Path, epochs: int) -> dict[str, Any]:
     import mlflow.tensorflow
     from mlflow.models import infer_signature
 
-    from retrainer import deployment, modelstore, sources, training
+    from retrainer.data import demo_data
+    from retrainer.model import training
+    from retrainer.serving import export, modelstore
     from retrainer.settings import Settings
 
     _quiet()  # again: importing TensorFlow resets the warning filters
     settings = Settings.from_env()
     spec = settings.load_spec("bike_sharing")
-    periods = sources.split_periods(sources.load_bike_sharing(), spec)
+    periods = demo_data.split_periods(demo_data.load_bike_sharing(), spec)
     names = list(periods)
     h = names.index(HOLDOUT_PERIOD)
     train_df = pd.concat([periods[p] for p in names[h - spec.training.window_periods : h]], ignore_index=True)
@@ -159,7 +161,7 @@ def build(home: Path, epochs: int) -> dict[str, Any]:
             pip_requirements=pip_requirements(),
         )
     version = "1"
-    deployment.deploy(settings, spec, version, result.model)
+    export.deploy(settings, spec, version, result.model)
     modelstore.set_label(settings.model_store, spec.model_name, modelstore.STABLE, int(version))
     return {
         "settings": settings,
@@ -258,7 +260,7 @@ def post(port: int, path: str, body: bytes, timeout: float = 60.0) -> tuple[int,
 def batch_counts(port: int) -> tuple[float, float]:
     """Model calls and the requests they answered so far, from our server's metrics (0, 0 for
     a server without them)."""
-    from retrainer import serving_metrics as m
+    from retrainer.serving import prometheus as m
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
@@ -406,7 +408,7 @@ def call_paths(built: dict[str, Any], store: Path, rows: pd.DataFrame, n: int) -
     """Median in-process time (ms) of one batch-1 call through each way of calling the model."""
     import tensorflow as tf
 
-    from retrainer import training
+    from retrainer.model import training
 
     spec, model = built["spec"], built["model"]
     sig = tf.saved_model.load(str(store / spec.model_name / "1")).signatures["serving_default"]
@@ -434,21 +436,22 @@ def tflite(built: dict[str, Any], store: Path, n: int) -> dict[str, Any]:
     """TFLite (dynamic range) against the SavedModel: size, gate metric on the holdout, batch-1 latency."""
     import tensorflow as tf
 
-    from retrainer import deployment, evaluation, training
+    from retrainer.model import evaluation, training
+    from retrainer.serving import export
 
     spec, model, holdout = built["spec"], built["model"], built["holdout"]
-    blob, saved_size = deployment.convert_tflite(model)
+    blob, saved_size = export.convert_tflite(model)
     y = training.target_array(holdout, spec)
     metric = spec.gate.metric
-    full_pred = deployment.serve_predictions(str(store / spec.model_name / "1"), holdout, spec, None)
+    full_pred = export.serve_predictions(str(store / spec.model_name / "1"), holdout, spec, None)
     full = evaluation.metrics(spec.target.task, y, full_pred)[metric]
-    lite = evaluation.metrics(spec.target.task, y, deployment.tflite_predictions(blob, holdout, spec))[metric]
+    lite = evaluation.metrics(spec.target.task, y, export.tflite_predictions(blob, holdout, spec))[metric]
 
     arrays = training.feature_arrays(holdout.iloc[:64], spec)
-    sig = tf.saved_model.load(str(store / spec.model_name / "1")).signatures[deployment.SIGNATURE]
+    sig = tf.saved_model.load(str(store / spec.model_name / "1")).signatures[export.SIGNATURE]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        runner = tf.lite.Interpreter(model_content=blob).get_signature_runner(deployment.SIGNATURE)
+        runner = tf.lite.Interpreter(model_content=blob).get_signature_runner(export.SIGNATURE)
     saved_rows = [{k: tf.constant(v[i : i + 1]) for k, v in arrays.items()} for i in range(64)]
     lite_rows = [
         {k: (v[i : i + 1].astype(bytes) if v.dtype == object else v[i : i + 1]) for k, v in arrays.items()}
@@ -489,7 +492,7 @@ BATCHES = (1, 32)
 
 def lite_store(store: Path, model: str, blob: bytes, home: Path) -> Path:
     """A copy of the store whose version folder holds ``model.tflite``: served from the TFLite model."""
-    from retrainer import modelstore
+    from retrainer.serving import modelstore
 
     copy = home / "model-store-tflite"
     shutil.copytree(store, copy)

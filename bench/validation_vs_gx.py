@@ -1,6 +1,6 @@
 """Benchmark: retrainer's data validation step against bare Great Expectations, same suite, same file.
 
-Data: the hourly UCI bike sharing rows (``retrainer.sources.load_bike_sharing``, about 17k)
+Data: the hourly UCI bike sharing rows (``retrainer.data.demo_data.load_bike_sharing``, about 17k)
 tiled to the size asked for, every value as delivered (so in the spec's ranges and categories),
 the timestamps respaced evenly through the batch's month so that they are unique and inside it.
 The spec is ``include/specs/bike_sharing.yaml`` copied into a temporary specs folder with two
@@ -70,9 +70,9 @@ sys.path[:0] = [str(REPO / "bench"), str(REPO / "include"), str(REPO / "plugins"
 import common  # noqa: E402
 
 if TYPE_CHECKING:
-    from retrainer.contracts import TrainingPlan
+    from retrainer.records import TrainingPlan
     from retrainer.settings import Settings
-    from retrainer.spec import DatasetSpec
+    from retrainer.spec.dataset import DatasetSpec
 
 DATASET = "bike_sharing"
 PERIOD = "2011-03"  # 31 days: room for 2.6M rows one second apart
@@ -121,8 +121,8 @@ print(json.dumps({"success": result.success, "expectations": len(result.results)
 def suite_json(spec: DatasetSpec, period: str, dest: Path) -> Path:
     """``validation.build_suite``'s suite as JSON the bare process rebuilds with plain GX calls:
     each expectation's class and arguments (datetimes marked, as JSON has none)."""
-    from retrainer import validation
-    from retrainer.delivery import text_columns
+    from retrainer.data import validation
+    from retrainer.data.batchfile import text_columns
 
     suite = validation.build_suite(spec, period)
 
@@ -227,7 +227,7 @@ def steps_vs_gx(
 ) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, Any]]:
     """Part 1 at every size (a landed file each, then the two sides on it); at the largest, when
     ours misses its target, where the time goes."""
-    from retrainer.sources import write_batch
+    from retrainer.data.demo_data import write_batch
 
     suite = suite_json(spec, PERIOD, Path(settings.home) / "suite.json")
     env = common.python_env()
@@ -248,8 +248,8 @@ def steps_vs_gx(
 def step_costs(landed: Path, spec: DatasetSpec) -> dict[str, float]:
     """Where the time of the two sides goes at one size, measured once in this process: what
     bounds the validation step when it misses its target."""
-    from retrainer import batchchecks, validation
-    from retrainer.delivery import read_delivery, text_columns
+    from retrainer.data import batchchecks, validation
+    from retrainer.data.batchfile import read_delivery, text_columns
 
     costs: dict[str, float] = {}
 
@@ -259,7 +259,7 @@ def step_costs(landed: Path, spec: DatasetSpec) -> dict[str, float]:
         costs[name] = time.perf_counter() - t0
         return out
 
-    df = clock("read", lambda: read_delivery(landed, spec, spec.ingest.limits).frame)
+    df = clock("read", lambda: read_delivery(landed, spec).frame)
     clock("md5", lambda: validation.file_md5(landed))
     clock("suite", lambda: validation.validate_frame(df, spec, PERIOD, str(landed)))
     clock("leak check", lambda: batchchecks.leak_problems(df, spec))
@@ -285,7 +285,7 @@ def step_bound(rows: int, c: dict[str, float]) -> str:
         f"at {rows:,} rows, measured in process: ours reads the file with its delivery checks in {c['read']:.1f} s "
         f"(pandas.read_csv alone: {c['bare read']:.1f} s), hashes it in {c['md5']:.1f} s, runs the GX suite in "
         f"{c['suite']:.1f} s (bare GX: {c['bare suite']:.1f} s) and the batch checks in {checks:.1f} s, "
-        f"{c['leak check']:.1f} s of them the target-leak check (retrainer.batchchecks.leak_problems, which turns "
+        f"{c['leak check']:.1f} s of them the target-leak check (retrainer.data.batchchecks.leak_problems, which turns "
         "every feature and the target into text)"
     )
 
@@ -296,10 +296,10 @@ def step_bound(rows: int, c: dict[str, float]) -> str:
 def version_months(settings: Settings, spec: DatasetSpec, real: pd.DataFrame, per_period: int, n: int) -> None:
     """``n`` months of ``per_period`` rows into the data registry, one data version each, as
     ``version_batch`` adds an accepted batch (its canonical file)."""
-    from retrainer.delivery import canonical_frame, write_frame
-    from retrainer.sources import write_batch
-    from retrainer.validation import file_md5
-    from retrainer.versioning import DataRegistry
+    from retrainer.data.batchfile import canonical_frame, write_frame
+    from retrainer.data.demo_data import write_batch
+    from retrainer.data.validation import file_md5
+    from retrainer.data.versioning import DataRegistry
 
     registry = DataRegistry(settings)
     scratch = Path(settings.home) / "scratch"
@@ -316,8 +316,8 @@ def version_months(settings: Settings, spec: DatasetSpec, real: pd.DataFrame, pe
 def plan_of(settings: Settings, spec: DatasetSpec, n: int) -> TrainingPlan:
     """The training plan of the last ``n`` periods of the latest data version (the last one
     held out, as ``plan_training`` does; with one period, it alone)."""
-    from retrainer.contracts import TrainingPlan
-    from retrainer.versioning import DataRegistry
+    from retrainer.data.versioning import DataRegistry
+    from retrainer.records import TrainingPlan
 
     version = DataRegistry(settings).latest(spec.name)
     chosen = list(version.periods[-n:])
@@ -337,9 +337,9 @@ def plan_of(settings: Settings, spec: DatasetSpec, n: int) -> TrainingPlan:
 def window_sides(settings: Settings, spec: DatasetSpec, plan: TrainingPlan, one: Path) -> dict[str, Callable[[], None]]:
     """validate_window on the plan; validate_file on one file of the same rows; and, on that
     file, only what validate_window does to a period (read it, run the GX suite)."""
-    from retrainer.delivery import read_delivery
+    from retrainer.data.batchfile import read_delivery
+    from retrainer.data.validation import validate_file, validate_frame
     from retrainer.pipeline import train
-    from retrainer.validation import validate_file, validate_frame
 
     def passed(what: str, ok: bool) -> None:
         if not ok:
@@ -355,7 +355,7 @@ def window_sides(settings: Settings, spec: DatasetSpec, plan: TrainingPlan, one:
         passed(str(one), validate_file(one, spec, PERIOD).success)
 
     def suite() -> None:
-        frame = read_delivery(one, spec, spec.ingest.limits).frame
+        frame = read_delivery(one, spec).frame
         passed(str(one), frame is not None and validate_frame(frame, spec, PERIOD, str(one)).success)
 
     return {"window": window, "file": file, "suite": suite}
@@ -375,7 +375,7 @@ def window_vs_file(
     settings: Settings, spec: DatasetSpec, real: pd.DataFrame, per_period: int, counts: list[int], repeat: int
 ) -> list[dict[str, Any]]:
     """Part 2: validate_window over each of ``counts`` periods against one file of the same rows."""
-    from retrainer.sources import write_batch
+    from retrainer.data.demo_data import write_batch
 
     version_months(settings, spec, real, per_period, max(counts))
     found: list[dict[str, Any]] = []
@@ -404,8 +404,8 @@ def window_costs(settings: Settings, spec: DatasetSpec, n: int) -> dict[str, flo
     its frame, validating it, and how much of that GX spends whatever the batch's size (the suite
     on a month of hourly rows), on a few periods (the best of them): what bounds validate_window
     when it misses its target."""
-    from retrainer.validation import FrameValidator
-    from retrainer.versioning import DataRegistry, periods_frame
+    from retrainer.data.validation import FrameValidator
+    from retrainer.data.versioning import DataRegistry, periods_frame
 
     plan = plan_of(settings, spec, n)
     registry = DataRegistry(settings)
@@ -571,9 +571,9 @@ def ints(text: str) -> list[int]:
 
 def run(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     """Both parts, in the temporary home; what bounds a missed target is measured after them."""
+    from retrainer.data.demo_data import load_bike_sharing
     from retrainer.settings import Settings
-    from retrainer.sources import load_bike_sharing
-    from retrainer.spec import DatasetSpec
+    from retrainer.spec.dataset import DatasetSpec
 
     counts, growth = ints(args.periods), ints(args.growth)
     sizes = sorted({args.rows * g // max(growth) for g in growth})

@@ -33,7 +33,7 @@ os.environ.update(RETRAINER_DRIFT_DEFERRABLE="false", RETRAINER_DRIFT_WAIT_S="0"
 os.environ.update(RETRAINER_LANDING_DEFERRABLE="false", RETRAINER_LANDING_WAIT_S="0", RETRAINER_LANDING_POKE_S="1")
 
 from retrainer.settings import Settings  # noqa: E402
-from retrainer.spec import DatasetSpec  # noqa: E402
+from retrainer.spec.dataset import DatasetSpec  # noqa: E402
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -55,7 +55,8 @@ def tf_serving_accepts_every_config(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every models.config the code writes, in any test, is one TensorFlow Serving would apply
     after the one before it (tests/tfserving.py): its own proto parses it, and no label names
     a version the previous config did not serve."""
-    from retrainer import modelstore, storage
+    from retrainer import storage
+    from retrainer.serving import modelstore
     from tests.tfserving import TFServing
 
     write = modelstore.write_config

@@ -2,7 +2,7 @@
 
 Each defect the production shape once had is guarded here or in
 tests/integration/test_mlflow_server.py (the MLflow server started with the compose's own
-script and flags) and tests/unit/test_tfserving_config.py (TF Serving's config sequence):
+script and flags) and tests/unit/serving/test_tfserving_config.py (TF Serving's config sequence):
 the docstring of each test names the defect it guards.
 """
 
@@ -254,7 +254,7 @@ def _batching_parameters_class() -> Any:
 def test_tf_serving_batches_with_the_model_servers_limits(services: dict[str, Any]) -> None:
     from google.protobuf import text_format
 
-    from retrainer.serving_batch import BatchLimits
+    from retrainer.serving.batching import BatchLimits
 
     tfs = services["tensorflow-serving"]
     flags = dict(f.removeprefix("--").split("=", 1) for f in compose.argv(tfs)[1:])
@@ -271,13 +271,13 @@ def test_tf_serving_batches_with_the_model_servers_limits(services: dict[str, An
 def test_tf_serving_exposes_the_metrics_the_deploy_check_reads(services: dict[str, Any]) -> None:
     from google.protobuf import text_format
 
-    from retrainer import serving_metrics
+    from retrainer.serving import prometheus
 
     tfs = services["tensorflow-serving"]
     flags = dict(f.removeprefix("--").split("=", 1) for f in compose.argv(tfs)[1:])
     mount = next(v for v in tfs["volumes"] if v.endswith(f"{flags['monitoring_config_file']}:ro"))
     config = text_format.Parse((REPO / mount.split(":")[0]).read_text(), _monitoring_config_class()())
-    assert config.prometheus_config.enable and config.prometheus_config.path == serving_metrics.PATH
+    assert config.prometheus_config.enable and config.prometheus_config.path == prometheus.PATH
 
 
 # ------------------------------------------------------------------ environment and secrets

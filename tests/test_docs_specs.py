@@ -9,26 +9,26 @@ from pathlib import Path
 import yaml
 
 from retrainer import periods
-from retrainer import spec as specs
-from retrainer.spec import DatasetSpec
+from retrainer.spec import columns, dataset, intake, learning, rollout
+from retrainer.spec.dataset import DatasetSpec
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "specs.md"
 SECTIONS = {
-    "training": specs.TrainingConfig,
-    "gate": specs.GateConfig,
-    "drift": specs.DriftConfig,
-    "approval": specs.ApprovalConfig,
-    "deploy": specs.DeployConfig,
-    "ingest": specs.IngestConfig,
+    "training": learning.TrainingConfig,
+    "gate": learning.GateConfig,
+    "drift": learning.DriftConfig,
+    "approval": rollout.ApprovalConfig,
+    "deploy": rollout.DeployConfig,
+    "ingest": intake.IngestConfig,
 }
 
 
 def _known() -> set[str]:
-    names = set(specs.TOP_LEVEL_KEYS)
-    names |= {f"target.{k}" for k in specs.TARGET_KEYS}
-    names |= {f"features.<column>.{k}" for k in specs.FEATURE_KEYS}
-    names |= {f"rows.{k}" for k in specs.ROWS_KEYS}
-    names |= {f"training.{k}" for k in specs.TRAINING_SCHEDULE_KEYS}
+    names = set(dataset.TOP_LEVEL_KEYS)
+    names |= {f"target.{k}" for k in columns.TARGET_KEYS}
+    names |= {f"features.<column>.{k}" for k in columns.FEATURE_KEYS}
+    names |= {f"rows.{k}" for k in intake.ROWS_KEYS}
+    names |= {f"training.{k}" for k in learning.TRAINING_SCHEDULE_KEYS}
     names |= {f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in fields(cls)}
     return names
 
@@ -51,7 +51,7 @@ def test_the_examples_load_and_cover_every_task_and_frequency(tmp_path: Path) ->
     blocks = re.findall(r"```yaml\n(.*?)```", PAGE.read_text(), flags=re.S)
     examples = [DatasetSpec.from_dict(yaml.safe_load(b), "docs/specs.md") for b in blocks]
     bike = DatasetSpec.load(Path(__file__).resolve().parents[1] / "include" / "specs" / "bike_sharing.yaml")
-    assert {s.target.task for s in examples} == set(specs.TASKS)
+    assert {s.target.task for s in examples} == set(columns.TASKS)
     assert {s.frequency for s in [*examples, bike]} == set(periods.FREQUENCIES)
     spec = examples[0]
     assert spec.unique_by == ("ts", "customer") and spec.time_format == "%d/%m/%Y %H:%M"

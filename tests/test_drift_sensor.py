@@ -12,7 +12,7 @@ import pytest
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
-from retrainer.contracts import DriftCheck
+from retrainer.records import DriftCheck
 from retrainer_airflow.sensors import DriftSensor
 from retrainer_airflow.triggers import DriftTrigger
 from tests.helpers import first_event
@@ -147,7 +147,7 @@ def test_reschedule_mode_pokes() -> None:
 
 
 def test_drift_report_link(monkeypatch: pytest.MonkeyPatch) -> None:
-    from retrainer import links
+    from retrainer.registry import links
     from retrainer_airflow.plugin import RetrainerPlugin
     from retrainer_airflow.sensors import DriftReportLink
 

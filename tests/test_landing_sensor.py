@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
-from retrainer import landing, storage
+from retrainer import storage
+from retrainer.data import landing
 from retrainer.settings import Settings
 from retrainer_airflow.sensors import LandingSensor
 from retrainer_airflow.triggers import LandingTrigger

@@ -1,5 +1,5 @@
 """Parsing a DAG file imports no task code: the stage modules (``retrainer_airflow.tasks.*``) and the
-records the tasks hand each other (``retrainer.contracts``) are imported when a task runs.
+records the tasks hand each other (``retrainer.records``) are imported when a task runs.
 
 Airflow parses every DAG file again and again, each time in a fresh process; how long each parse
 takes against a trivial DAG is measured by ``bench/parse_time.py`` (a ratio, never a time asserted
@@ -14,7 +14,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_FILES = sorted(str(p) for p in (REPO / "dags").glob("*.py"))
-TASK_CODE = ("retrainer_airflow.tasks.", "retrainer.contracts")
+TASK_CODE = ("retrainer_airflow.tasks.", "retrainer.records")
 
 
 def test_parsing_the_dag_files_imports_no_task_code() -> None:

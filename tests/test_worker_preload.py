@@ -69,10 +69,10 @@ missing = [m for m in preload.MODULES if m not in preload.PRELOADED]
 started = context.context_safe() is not None  # TensorFlow's runtime, before the fork
 pid = os.fork()
 if pid == 0:  # a task process: trains and predicts with what its worker imported
-    from retrainer import training
+    from retrainer.model import training
     from retrainer.settings import REPO_ROOT
-    from retrainer.sources import load_bike_sharing, split_periods
-    from retrainer.spec import DatasetSpec
+    from retrainer.data.demo_data import load_bike_sharing, split_periods
+    from retrainer.spec.dataset import DatasetSpec
 
     spec = DatasetSpec.load(REPO_ROOT / "include" / "specs" / "bike_sharing.yaml")
     month = split_periods(load_bike_sharing(), spec)["2011-04"]

@@ -3,7 +3,7 @@
 # entrypoint (the Airflow image's would run any command as `airflow <command>`).
 #
 #  * logins: MLflow's basic-auth app with retrainer's rules on top (`--app-name
-#    retrainer-auth`, retrainer.mlflow_app): the pipeline's service account is the admin;
+#    retrainer-auth`, retrainer.registry.mlflow_app): the pipeline's service account is the admin;
 #    reviewers may set only the `approval` tag, and the server records who they are;
 #  * Host headers: only the names workers and browsers use (MLFLOW_ALLOWED_HOSTS), else
 #    MLflow answers 403 "Invalid Host header";

@@ -27,7 +27,7 @@ EXIT_OK, EXIT_FAILED, EXIT_NOT_FOUND = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    from retrainer.reproduce import DEFAULT_TOLERANCE
+    from retrainer.registry.reproduce import DEFAULT_TOLERANCE
 
     parser = argparse.ArgumentParser(prog="python -m retrainer", description="Trace and rebuild model versions.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _reviewers(args: argparse.Namespace) -> int:
-    from retrainer import reviewers
+    from retrainer.registry import reviewers
 
     uri = os.environ.get("MLFLOW_TRACKING_URI", "")
     if not uri.startswith("http"):
@@ -113,9 +113,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from mlflow.exceptions import MlflowException
 
-    from retrainer import lineage, reproduce
+    from retrainer.data.versioning import DataVersionError
+    from retrainer.registry import lineage, reproduce
     from retrainer.settings import Settings
-    from retrainer.versioning import DataVersionError
 
     try:
         if args.command == "reviewers":

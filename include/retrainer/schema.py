@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from retrainer.contracts import DriftSummary, Evaluation, RunContext, ServerCheck, TrainingPlan
+    from retrainer.records import DriftSummary, Evaluation, RunContext, ServerCheck, TrainingPlan
 
 
 def timestamp() -> str:
@@ -182,6 +182,12 @@ METRIC_MAX_PREDICTION_DIFF = "max_abs_prediction_diff"
 METRIC_REBUILD_SECONDS = "rebuild_seconds"
 ARTIFACT_REPRODUCTION = "reproduction.json"
 ARTIFACT_REPRODUCTION_TEXT = "reproduction.txt"
+
+# The registry lock (retrainer.registry.locking): a registered model of tickets per model
+LOCK_MODEL = "<model name>.lock"
+LOCK_BEAT = "lock.beat"
+LOCK_PURPOSE = "lock.purpose"
+LOCK_OWNER = "lock.owner"
 
 # values that code compares against (not names)
 VALUES = frozenset(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from retrainer.spec import DatasetSpec
+    from retrainer.spec.dataset import DatasetSpec
 
 #: the repository that holds this package (``<repo>/include/retrainer/settings.py``): the one
 #: definition of the repository root
@@ -124,6 +124,6 @@ class Settings:
         return Path(self.specs_dir) / f"{dataset}.yaml"
 
     def load_spec(self, dataset: str) -> DatasetSpec:
-        from retrainer.spec import DatasetSpec
+        from retrainer.spec.dataset import DatasetSpec
 
         return DatasetSpec.load(self.spec_path(dataset))

@@ -68,9 +68,9 @@ def retrain_cron() -> str:
     monthly specs only, daily once a daily spec is there); a run retrains the datasets whose
     period ended within its interval. Specs are read as YAML only (no heavy import); one that
     does not load is left out here and fails where it is used, with its reason."""
-    from retrainer.cadence import cadences
     from retrainer.periods import CRONS, FREQUENCIES
     from retrainer.settings import specs_dir
+    from retrainer.spec.cadence import cadences
 
     cron = os.environ.get("RETRAINER_RETRAIN_SCHEDULE", "").strip()
     if cron:

@@ -37,7 +37,7 @@ from asgiref.sync import sync_to_async
 
 APPROVE = ApprovalOperator.APPROVE
 REJECT = ApprovalOperator.REJECT
-REJECTED = "rejected"  # retrainer.approval.REJECTED (not imported here: the DAG file imports this module)
+REJECTED = "rejected"  # retrainer.registry.approval.REJECTED (not imported here: the DAG file imports this module)
 
 
 def answer_of(event: dict[str, Any]) -> tuple[bool, str, str]:
@@ -99,7 +99,7 @@ class ReviewTrigger(HITLTrigger):
     async def _mlflow_event(self) -> TriggerEvent | None:
         from airflow.sdk.execution_time.hitl import update_hitl_detail_response
 
-        from retrainer import approval
+        from retrainer.registry import approval
 
         try:
             tags = await sync_to_async(self._version_tags)()
@@ -182,7 +182,7 @@ class ModelReviewOperator(ApprovalOperator):
     writes the request (subject and a body with the evidence and links, built from the
     evaluation) and defers to :class:`ReviewTrigger` until the first answer, in Airflow or in
     MLflow, or the deadline; a rejection skips the tasks downstream. Returns the decision
-    (a ``retrainer.contracts.ReviewDecision``).
+    (a ``retrainer.records.ReviewDecision``).
 
     :param plan: ``plan_training``'s record (templated: pass the task's output).
     :param evaluation: ``evaluate``'s record, the evidence shown (templated).

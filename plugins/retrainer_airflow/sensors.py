@@ -5,7 +5,7 @@ data and runs the champion); ``execute()`` pokes once and, when there is no drif
 defers to :class:`DriftTrigger`, which waits without a worker slot for a newer data version;
 ``execute_complete()`` raises if the trigger reports an error and otherwise pokes again.
 It is deferrable by default; ``deferrable=False`` gives the classic ``poke`` or
-``reschedule`` modes. The sensor pushes the drift check (a ``retrainer.contracts.DriftCheck``:
+``reschedule`` modes. The sensor pushes the drift check (a ``retrainer.records.DriftCheck``:
 reason, drift summary, data version) as its XCom.
 """
 
@@ -20,7 +20,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 from retrainer_airflow.triggers import DriftTrigger, LandingTrigger
 
 if TYPE_CHECKING:  # the records are read when a sensor runs, never when a DAG file is parsed
-    from retrainer.contracts import DriftCheck
+    from retrainer.records import DriftCheck
 
 
 class DriftReportLink(BaseOperatorLink):
@@ -98,7 +98,8 @@ class DriftSensor(WaitsInTriggerer):
         return monitor.check_drift(self.dataset, data_version)
 
     def _judge(self, data_version: str) -> PokeReturnValue | bool:
-        from retrainer import links, schema
+        from retrainer import schema
+        from retrainer.registry import links
         from retrainer_airflow.tasks import runtime
 
         check = self._last = self._check(data_version)
@@ -147,7 +148,7 @@ INGEST_DAG_ID = "ingest_batch"
 
 class LandingSensor(WaitsInTriggerer):
     """Wait until batch files land that have no ``ingest_batch`` run yet (or files whose names
-    must be refused); push what it found (a ``retrainer.contracts.LandingScan``) as XCom.
+    must be refused); push what it found (a ``retrainer.records.LandingScan``) as XCom.
 
     Each look lists the landing location of the settings (a local folder or an ``s3://``
     prefix), routes every file by its path to a dataset and period, names its ingest run by
@@ -166,8 +167,8 @@ class LandingSensor(WaitsInTriggerer):
         self._digest = ""
 
     def _look(self, context: Any) -> PokeReturnValue | bool:
-        from retrainer import landing
-        from retrainer.contracts import LandingScan
+        from retrainer.data import landing
+        from retrainer.records import LandingScan
         from retrainer_airflow.tasks import runtime
 
         settings = runtime.settings()

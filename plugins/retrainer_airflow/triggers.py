@@ -98,7 +98,7 @@ class LandingTrigger(BaseTrigger):
     when the location cannot be listed.
 
     :param landing: the landing location, a local folder or an ``s3://`` prefix.
-    :param digest: the digest of the listing the sensor last saw (``retrainer.landing.listing_digest``).
+    :param digest: the digest of the listing the sensor last saw (``retrainer.data.landing.listing_digest``).
     :param poll_interval: seconds between looks.
     :param endpoint_url: the S3 API endpoint, when not AWS's (MinIO, moto).
     """
@@ -122,7 +122,8 @@ class LandingTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from retrainer import landing, storage
+        from retrainer import storage
+        from retrainer.data import landing
 
         while True:
             try:

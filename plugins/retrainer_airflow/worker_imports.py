@@ -42,11 +42,11 @@ MODULES = (
     "retrainer.pipeline.deploy",
     "retrainer.pipeline.rollback",
     "retrainer.pipeline.monitor",
-    "retrainer.training",
-    "retrainer.deployment",
-    "retrainer.postdeploy",
-    "retrainer.approval",
-    "retrainer.lineage",
+    "retrainer.model.training",
+    "retrainer.serving.export",
+    "retrainer.serving.postdeploy",
+    "retrainer.registry.approval",
+    "retrainer.registry.lineage",
     "pyarrow.parquet",
     "scipy.stats",
     "boto3",
@@ -65,7 +65,7 @@ MODULES = (
 def preload(modules: Sequence[str] = MODULES) -> dict[str, float]:
     """Import ``modules`` in order; returns the seconds each took (a failed one is logged and
     left out)."""
-    # as the code that imports them on first use sets it (retrainer.versioning, retrainer.reports)
+    # as the code that imports them on first use sets it (retrainer.data.versioning, retrainer.model.reports)
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     took: dict[str, float] = {}
     for name in modules:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from retrainer.data.demo_data import corrupt_copy, load_bike_sharing, split_periods, write_batch
 from retrainer.settings import Settings
-from retrainer.sources import corrupt_copy, load_bike_sharing, split_periods, write_batch
 from retrainer_dev.localenv import setup_airflow
 from retrainer_dev.runner import RunOutcome, load_dags, run_dag
 from tests.helpers import small_bike_spec

@@ -15,10 +15,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
+from retrainer.data.validation import file_md5
+from retrainer.data.versioning import DataRegistry
 from retrainer.settings import Settings
-from retrainer.sources import load_bike_sharing, split_periods, write_batch
-from retrainer.validation import file_md5
-from retrainer.versioning import DataRegistry
 from tests.bad_deliveries import CATALOGUE, DATASET, build
 from tests.helpers import small_bike_spec
 from tests.reliability.conftest import record, record_delivery

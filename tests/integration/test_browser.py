@@ -126,8 +126,8 @@ def uis(request: pytest.FixtureRequest) -> Iterator[UIs]:
 
 def version_data(uis: UIs, periods: list[str]) -> str:
     """Validate and version bike months straight into the data registry (as ``ingest_batch``)."""
+    from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
     from retrainer.pipeline import ingest
-    from retrainer.sources import load_bike_sharing, split_periods, write_batch
 
     settings = uis.stack.settings
     spec = settings.load_spec(DATASET)
@@ -357,7 +357,7 @@ def _champion_and_stable(ui: Browser) -> tuple[str | None, int | None]:
     """The registry's champion and the store's ``stable`` label of the model."""
     from mlflow import MlflowClient
 
-    from retrainer import modelstore
+    from retrainer.serving import modelstore
 
     client = MlflowClient(tracking_uri=ui.uis.stack.env["MLFLOW_TRACKING_URI"])
     champion = client.get_registered_model(MODEL).aliases.get("champion")

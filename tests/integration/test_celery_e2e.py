@@ -17,10 +17,11 @@ from typing import Any
 import boto3
 import pytest
 
-from retrainer import modelstore
-from retrainer.registry import CHAMPION, Registry
+from retrainer.data.demo_data import corrupt_copy, load_bike_sharing, split_periods, write_batch
+from retrainer.registry.client import Registry
+from retrainer.schema import CHAMPION
+from retrainer.serving import modelstore
 from retrainer.settings import Settings
-from retrainer.sources import corrupt_copy, load_bike_sharing, split_periods, write_batch
 
 from .airflow_stack import AirflowAPI, AirflowStack
 from .celery_stack import WORKERS, celery_stack_fixture  # noqa: F401  (the fixture)
@@ -125,7 +126,7 @@ def test_the_loop_on_several_hosts(celery_stack: AirflowStack, tmp_path: Path, m
         "retrain_model", first["dag_run_id"]
     )
     registry = Registry(settings)
-    assert registry.alias_version(spec, CHAMPION) == "1"
+    assert registry.versions.alias(spec, CHAMPION) == "1"
 
     # somebody starts a drift check by hand: nothing newer than the champion's data, so its
     # sensor waits in the triggerer for the next data version
@@ -144,7 +145,7 @@ def test_the_loop_on_several_hosts(celery_stack: AirflowStack, tmp_path: Path, m
     )
     api.wait_for_run("retrain_model", drift_run, timeout=900)
     api.wait_for_run("monitor_drift", watching, timeout=300)
-    assert registry.alias_version(spec, CHAMPION) == "2"
+    assert registry.versions.alias(spec, CHAMPION) == "2"
     assert modelstore.read_config(settings.model_store, settings.s3_endpoint_url)["bike_demand"].labels == {"stable": 2}
 
     # and back, on purpose
@@ -152,7 +153,7 @@ def test_the_loop_on_several_hosts(celery_stack: AirflowStack, tmp_path: Path, m
     rollback = api.trigger("rollback_model", conf, datetime.now().astimezone())
     api.unpause("rollback_model")
     api.wait_for_run("rollback_model", rollback, timeout=600)
-    assert registry.alias_version(spec, CHAMPION) == "1"
+    assert registry.versions.alias(spec, CHAMPION) == "1"
     assert modelstore.read_config(settings.model_store, settings.s3_endpoint_url)["bike_demand"].labels == {"stable": 1}
 
     _everything_exactly_once(stack, settings, registry)

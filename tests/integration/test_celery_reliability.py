@@ -22,10 +22,12 @@ from typing import Any
 
 import pytest
 
-from retrainer import modelstore, schema
-from retrainer.registry import CHAMPION, Registry
-from retrainer.sources import load_bike_sharing, split_periods, write_batch
-from retrainer.versioning import DataRegistry
+from retrainer import schema
+from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
+from retrainer.data.versioning import DataRegistry
+from retrainer.registry.client import Registry
+from retrainer.schema import CHAMPION
+from retrainer.serving import modelstore
 from tests.reliability.conftest import record
 
 from .airflow_stack import AirflowStack, serve
@@ -203,7 +205,7 @@ def test_a_worker_killed_mid_training_is_retried_on_the_same_run(
     )
     ok = state == "success" and mid_training and reused and after[0].info.status == "FINISHED"
     ok = ok and len(steps) == len(set(steps)) > 0 and version is not None and versions[0].run_id == after[0].info.run_id
-    ok = ok and registry.alias_version(spec, CHAMPION) == version and served
+    ok = ok and registry.versions.alias(spec, CHAMPION) == version and served
     retried_on = tries[-1].get("hostname", "?").split(".")[0] if tries else "?"
     record(
         f"a Celery worker killed mid-training (SIGKILL to it and its {len(killed) - 1} task processes); "
@@ -223,6 +225,6 @@ def test_a_worker_killed_mid_training_is_retried_on_the_same_run(
 def _training_runs(registry: Registry, spec: Any, run_id: str) -> list[Any]:
     """The MLflow training runs of an Airflow run (the drift checks are runs of their own kind)."""
     runs = registry.client.search_runs(
-        [registry.experiment_id(spec)], filter_string=schema.tag_filter({schema.AIRFLOW_RUN_ID: run_id})
+        [registry.runs.experiment_id(spec)], filter_string=schema.tag_filter({schema.AIRFLOW_RUN_ID: run_id})
     )
     return [r for r in runs if r.data.tags.get(schema.RUN_KIND) != schema.DRIFT_CHECK_KIND]

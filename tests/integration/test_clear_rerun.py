@@ -25,9 +25,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from retrainer.data.demo_data import corrupt_copy, load_bike_sharing, split_periods, write_batch
+from retrainer.data.versioning import DataRegistry
 from retrainer.settings import Settings
-from retrainer.sources import corrupt_copy, load_bike_sharing, split_periods, write_batch
-from retrainer.versioning import DataRegistry
 
 from .airflow_stack import AirflowAPI, AirflowStack, airflow_stack_fixture  # noqa: F401  (the fixture)
 
@@ -200,7 +200,7 @@ def model_state(stack: AirflowStack, model: str) -> ModelState:
     from mlflow import MlflowClient
     from mlflow.entities import ViewType
 
-    from retrainer import modelstore
+    from retrainer.serving import modelstore
 
     settings = stack.settings
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)

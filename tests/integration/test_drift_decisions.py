@@ -16,8 +16,8 @@ from unittest import mock
 
 import pytest
 
+from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
 from retrainer.settings import Settings
-from retrainer.sources import load_bike_sharing, split_periods, write_batch
 from retrainer_dev.runner import run_dag, run_triggered
 from tests.reliability.conftest import record
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
+from retrainer.data.versioning import DataRegistry
 from retrainer.settings import Settings
-from retrainer.sources import load_bike_sharing, split_periods, write_batch
-from retrainer.versioning import DataRegistry
 from retrainer_dev.runner import RunOutcome, run_triggered
 
 pytestmark = pytest.mark.integration

@@ -143,7 +143,7 @@ def test_logins_are_required(server: Server) -> None:
 def test_only_reviewers_approve_and_the_reviewer_is_who_logged_in(server: Server) -> None:
     """The pipeline (service account) registers a version; a reader and a reviewer try what a
     reviewer might; the answer the pipeline reads names the authenticated reviewer."""
-    from retrainer import approval, reviewers
+    from retrainer.registry import approval, reviewers
 
     # the pipeline's service account: a registered model, a version, the champion alias
     assert server.call("POST", "/api/2.0/mlflow/registered-models/create", {"name": MODEL}, user=SERVICE)[0] == 200

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from retrainer.registry import Registry
+from retrainer.registry.client import Registry
 from retrainer.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -20,8 +20,10 @@ from typing import Any
 
 import pytest
 
-from retrainer import faults, modelstore, schema, storage
-from retrainer.registry import CHAMPION, Registry
+from retrainer import faults, schema, storage
+from retrainer.registry.client import Registry
+from retrainer.schema import CHAMPION
+from retrainer.serving import modelstore
 from retrainer.settings import Settings
 from tests.integration.airflow_stack import metadata_db
 from tests.outage import Gate, MlflowServer, until
@@ -124,7 +126,7 @@ def test_s3_stopped_during_each_upload_and_the_task_retried(
         ingest = pipe.ingest("bike_sharing", "2011-01", bike_batches["2011-01"], at=_at(1))
     for i, period in enumerate(("2011-02", "2011-03"), start=2):
         assert pipe.ingest("bike_sharing", period, bike_batches[period], at=_at(i)).state == "success"
-    from retrainer.versioning import DataRegistry
+    from retrainer.data.versioning import DataRegistry
 
     registry_data = DataRegistry(settings)
     versions = registry_data.versions("bike_sharing")
@@ -167,15 +169,15 @@ def test_s3_stopped_during_each_upload_and_the_task_retried(
     spec = settings.load_spec("bike_sharing")
     registry = Registry(settings)
     mlflow_runs = registry.client.search_runs(
-        [registry.experiment_id(spec)], filter_string=schema.tag_filter({schema.AIRFLOW_RUN_ID: run.run_id})
+        [registry.runs.experiment_id(spec)], filter_string=schema.tag_filter({schema.AIRFLOW_RUN_ID: run.run_id})
     )
-    model_versions = registry.search_versions(spec, {})
+    model_versions = registry.versions.search(spec, {})
     folders = storage.list_versions(store, "bike_demand")
     complete = all(modelstore.has_version(store, "bike_demand", v) for v in folders)
-    loads = registry.load_keras(spec, "1") is not None if len(model_versions) == 1 else False
+    loads = registry.models.load_keras(spec, "1") is not None if len(model_versions) == 1 else False
     tflite = storage.read_bytes(modelstore.tflite_location(store, "bike_demand", 1))
-    tags = registry.version_tags(spec, "1") if model_versions else {}
-    base = run.state == "success" and len(model_versions) == 1 and registry.alias_version(spec, CHAMPION) == "1"
+    tags = registry.versions.tags(spec, "1") if model_versions else {}
+    base = run.state == "success" and len(model_versions) == 1 and registry.versions.alias(spec, CHAMPION) == "1"
     rows = {
         "S3 stopped during MLflow's upload of the model's artifacts; train retried": (
             bool(fired["train:model"]) and t["train"] == 2 and len(mlflow_runs) == 1 and loads,
@@ -241,17 +243,17 @@ def test_mlflow_server_stopped_during_register_promote_and_tag_writes(
         spec = settings.load_spec("bike_sharing")
         registry = Registry(settings)
         t = tries("retrain_model", run.run_id)
-        versions = registry.search_versions(spec, {})
-        tags = registry.version_tags(spec, "1") if len(versions) == 1 else {}
+        versions = registry.versions.search(spec, {})
+        tags = registry.versions.tags(spec, "1") if len(versions) == 1 else {}
         runs = registry.client.search_runs(
-            [registry.experiment_id(spec)], filter_string=schema.tag_filter({schema.AIRFLOW_RUN_ID: run.run_id})
+            [registry.runs.experiment_id(spec)], filter_string=schema.tag_filter({schema.AIRFLOW_RUN_ID: run.run_id})
         )
         lock_left = registry.client.search_model_versions("name = 'bike_demand.lock'")
         base = run.state == "success" and len(versions) == 1 and len(runs) == 1
         checks = {
             "register": (tags.get(schema.DATA_VERSION) is not None, "one version, with every evidence tag"),
             "promote": (
-                registry.alias_version(spec, CHAMPION) == "1" and tags.get(schema.PROMOTION_DECISION) == "promoted",
+                registry.versions.alias(spec, CHAMPION) == "1" and tags.get(schema.PROMOTION_DECISION) == "promoted",
                 "champion on the version, the decision recorded once",
             ),
             "deploy": (

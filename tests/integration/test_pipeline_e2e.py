@@ -19,11 +19,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from retrainer import modelstore
-from retrainer.registry import CHAMPION, Registry
+from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
+from retrainer.registry.client import Registry
+from retrainer.schema import CHAMPION
+from retrainer.serving import modelstore
 from retrainer.settings import Settings
-from retrainer.sources import load_bike_sharing, split_periods, write_batch
-from retrainer.spec import DatasetSpec
+from retrainer.spec.dataset import DatasetSpec
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -94,8 +95,8 @@ def test_local_pipeline_quarantines_trains_promotes_deploys(
     settings = Settings.from_env()
     registry = Registry(settings)
     registry_spec = settings.load_spec("bike_sharing")
-    assert registry.alias_version(registry_spec, CHAMPION) == "1"
-    tags = registry.version_tags(registry_spec, "1")
+    assert registry.versions.alias(registry_spec, CHAMPION) == "1"
+    tags = registry.versions.tags(registry_spec, "1")
     assert tags["data.version"] == "v0003" and tags["gate.passed"] == "true"
     assert tags["promotion.decision"] == "promoted" and tags["deploy.verified"] == "true"
     assert tags["airflow.dag_id"] == "retrain_model" and tags["airflow.run_id"] == run.run_id
@@ -126,13 +127,13 @@ def test_local_pipeline_quarantines_trains_promotes_deploys(
     assert second.state == "success", second.states
     evaluated = second.values["evaluate"]
     assert evaluated["champion_version"] == "1" and evaluated["champion"] is not None
-    tags2 = registry.version_tags(registry_spec, "2")
+    tags2 = registry.versions.tags(registry_spec, "2")
     if second.values["promote"]["promoted"]:
-        assert registry.alias_version(registry_spec, CHAMPION) == "2"
+        assert registry.versions.alias(registry_spec, CHAMPION) == "2"
         assert (home / "model-store" / "bike_demand" / "2" / "saved_model.pb").is_file()
         assert modelstore.read_config(home / "model-store")["bike_demand"].labels == {"stable": 2}
     else:  # a losing candidate stays registered, says why, and nothing is deployed
-        assert registry.alias_version(registry_spec, CHAMPION) == "1"
+        assert registry.versions.alias(registry_spec, CHAMPION) == "1"
         assert tags2["promotion.decision"] == "rejected" and "champion v1" in tags2["promotion.reason"]
         assert second.states["deploy"] == "skipped" and second.states["verify"] == "skipped"
         assert not (home / "model-store" / "bike_demand" / "2").exists()
@@ -420,7 +421,7 @@ def test_hourly_event_data_multiclass_end_to_end(
     assert {s["value"] for s in evaluated["slices"]} == set(CARRIERS)
     assert run.values["promote"]["promoted"]
     assert run.values["verify"]["check"]["max_abs_diff"] < 1e-3
-    tags = Registry(Settings.from_env()).version_tags(spec, "1")
+    tags = Registry(Settings.from_env()).versions.tags(spec, "1")
     assert tags["deploy.verified"] == "true" and "tflite.log_loss_change" in tags
     assert tags["deploy.artifact"] == "tflite", tags  # checked against the TFLite model's answers
     assert (home / "model-store" / "flight_delay" / "1" / "saved_model.pb").is_file()
@@ -428,9 +429,9 @@ def test_hourly_event_data_multiclass_end_to_end(
     params = Registry(Settings.from_env()).client.get_run(tags["mlflow.run_id"]).data.params
     assert params["categories.origin"].startswith("learned 40 of ")  # the cap held; the tail shares one slot
 
-    from retrainer import serving
+    from retrainer.serving import rest
 
-    server = serving.ModelServer(home / "model-store")
+    server = rest.ModelServer(home / "model-store")
     assert server.served_version("flight_delay", 1).artifact == "tflite"
     rows = [
         {"carrier": "WN", "origin": "AMX", "distance": 300.0, "load": 0.95},
@@ -441,5 +442,5 @@ def test_hourly_event_data_multiclass_end_to_end(
     assert np.argmax(probs[0]) == DELAYS.index("very_late") and np.argmax(probs[1]) == DELAYS.index("on_time")
     # deployed with its request contract: an unknown carrier is refused, an unseen airport is not
     # (its categories are learned: the out-of-vocabulary slot takes it)
-    with pytest.raises(serving.RequestError, match="instance 0, field 'carrier': \"XX\" is not a category"):
+    with pytest.raises(rest.RequestError, match="instance 0, field 'carrier': \"XX\" is not a category"):
         server.predict("flight_delay", {"instances": [rows[0] | {"carrier": "XX"}]})

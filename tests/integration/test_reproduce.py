@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from retrainer import lineage, schema
-from retrainer.registry import CHAMPION, Registry
-from retrainer.reproduce import DEFAULT_TOLERANCE, reproduce
+from retrainer import schema
+from retrainer.registry import lineage
+from retrainer.registry.client import Registry
+from retrainer.registry.reproduce import DEFAULT_TOLERANCE, reproduce
+from retrainer.schema import CHAMPION
 from retrainer.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -44,7 +46,7 @@ def test_lineage_and_reproduction(make_pipeline: Any, home: Path, bike_batches: 
     settings = Settings.from_env()
     registry = Registry(settings)
     spec = settings.load_spec("bike_sharing")
-    assert registry.alias_version(spec, CHAMPION) == "1"
+    assert registry.versions.alias(spec, CHAMPION) == "1"
     mlflow_run = registry.client.get_run(run.values["train"]["run_id"])
 
     # the training run recorded its code version, seed and spec

@@ -16,11 +16,13 @@ from typing import Any
 import pytest
 import yaml
 
-from retrainer import modelstore, schema
-from retrainer.registry import CHAMPION, Registry
-from retrainer.registry_lock import lock_model
+from retrainer import schema
+from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
+from retrainer.registry.client import Registry
+from retrainer.registry.locking import lock_model
+from retrainer.schema import CHAMPION
+from retrainer.serving import modelstore
 from retrainer.settings import Settings
-from retrainer.sources import load_bike_sharing, split_periods, write_batch
 from tests.helpers import REPO, subprocess_env
 from tests.reliability.conftest import record
 
@@ -64,13 +66,13 @@ def test_a_retraining_killed_at_each_step_is_finished_by_its_rerun(
             if pipe.ingest("bike_sharing", period, batch).state == "success":
                 break
         at = datetime(2074, 6, 1, tzinfo=UTC) + timedelta(days=i)
-        before = {int(mv.version) for mv in registry.search_versions(spec, {})}
+        before = {int(mv.version) for mv in registry.versions.search(spec, {})}
         served_before = modelstore.read_config(store).get("bike_demand")
         stable_before = served_before.labels.get("stable") if served_before else None
         killed = _retrain(at, tmp_path / "runs.log", point, tmp_path / f"fired-{i}")
         entry = modelstore.read_config(store).get("bike_demand")
         labels = entry.labels if entry else {}
-        new = {int(mv.version) for mv in registry.search_versions(spec, {})} - before
+        new = {int(mv.version) for mv in registry.versions.search(spec, {})} - before
         # at the kill: every label on a complete version; stable where it was, or on the new
         # version once its check passed (verify:stable is after the check)
         at_kill = killed.returncode == -9 and len(new) <= 1
@@ -79,16 +81,16 @@ def test_a_retraining_killed_at_each_step_is_finished_by_its_rerun(
         at_kill = at_kill and labels.get("stable") in allowed_stable
         rerun = _retrain(at, tmp_path / "runs.log")
         out = json.loads(rerun.stdout.strip().splitlines()[-1]) if rerun.returncode == 0 else {}
-        new = {int(mv.version) for mv in registry.search_versions(spec, {})} - before
+        new = {int(mv.version) for mv in registry.versions.search(spec, {})} - before
         version = str(next(iter(new))) if len(new) == 1 else None
-        tags = registry.version_tags(spec, version) if version else {}
+        tags = registry.versions.tags(spec, version) if version else {}
         runs = registry.client.search_runs(
-            [registry.experiment_id(spec)],
+            [registry.runs.experiment_id(spec)],
             filter_string=schema.tag_filter({schema.AIRFLOW_RUN_ID: out.get("run_id", "")}),
         )
         entry = modelstore.read_config(store)["bike_demand"]
         after = out.get("state") == "success" and version is not None and len(runs) == 1
-        after = after and registry.alias_version(spec, CHAMPION) == version
+        after = after and registry.versions.alias(spec, CHAMPION) == version
         after = after and entry.labels == {"stable": int(version or 0)} and entry.served() == [int(version or 0)]
         after = (
             after and tags.get(schema.PROMOTION_DECISION) == "promoted" and tags.get(schema.DEPLOY_VERIFIED) == "true"

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from retrainer import modelstore
-from retrainer.contracts import Evaluation
-from retrainer.registry import CHALLENGER, CHAMPION, Registry
+from retrainer.records import Evaluation
+from retrainer.registry.client import Registry
+from retrainer.schema import CHALLENGER, CHAMPION
+from retrainer.serving import modelstore
 from retrainer.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -103,7 +104,7 @@ def registry() -> Iterator[tuple[Registry, Any]]:
 
 def _pending_in_mlflow(registry: Registry, spec: Any, version: str) -> bool:
     try:
-        return registry.version_tags(spec, version).get("approval.status") == "pending"
+        return registry.versions.tags(spec, version).get("approval.status") == "pending"
     except Exception:  # not registered yet
         return False
 
@@ -141,8 +142,8 @@ def test_reviewer_answers_in_airflow(
     assert seen["detail"]["subject"] == "Promote bike_demand v1 to production?"
     body = seen["detail"]["body"]
     assert "rmse" in body and "Evaluation report" in body and "approval" in body and "naive baseline" in body
-    assert reg.alias_version(spec, CHAMPION) == "1"
-    tags = reg.version_tags(spec, "1")
+    assert reg.versions.alias(spec, CHAMPION) == "1"
+    tags = reg.versions.tags(spec, "1")
     assert tags["approval.decision"] == "approved" and tags["approval.via"] == "airflow"
     assert tags["approval.reviewer"] == "admin" and tags["approval.at"]
     assert tags["promotion.decided_by"] == "review:airflow:admin"
@@ -177,8 +178,8 @@ def test_reviewer_answers_in_airflow(
     assert {t: run.states[t] for t in ("promote", "deploy", "verify")} == dict.fromkeys(
         ("promote", "deploy", "verify"), "skipped"
     )
-    assert reg.alias_version(spec, CHAMPION) == "1" and reg.alias_version(spec, CHALLENGER) is None
-    tags = reg.version_tags(spec, "2")
+    assert reg.versions.alias(spec, CHAMPION) == "1" and reg.versions.alias(spec, CHALLENGER) is None
+    tags = reg.versions.tags(spec, "2")
     assert tags["approval.decision"] == "rejected" and tags["promotion.decision"] == "rejected"
     assert tags["promotion.reason"] == "review: rejected by admin in airflow"
     assert not (home / "model-store" / "bike_demand" / "2").exists()
@@ -195,7 +196,7 @@ def test_reviewer_answers_in_mlflow_first_answer_wins(
     def approve_in_mlflow() -> bool:
         if not _pending_in_mlflow(reg, spec, "1"):
             return False
-        reg.tag_version(spec, "1", {"approval.reviewer": "alice", "approval": "Approved"})
+        reg.versions.tag(spec, "1", {"approval.reviewer": "alice", "approval": "Approved"})
         return True
 
     reviewer = Reviewer(approve_in_mlflow)
@@ -204,8 +205,8 @@ def test_reviewer_answers_in_mlflow_first_answer_wins(
     reviewer.join(5)
     assert reviewer.error is None and reviewer.done, reviewer.error
     assert run.state == "success", run.states
-    assert reg.alias_version(spec, CHAMPION) == "1"
-    tags = reg.version_tags(spec, "1")
+    assert reg.versions.alias(spec, CHAMPION) == "1"
+    tags = reg.versions.tags(spec, "1")
     assert (tags["approval.decision"], tags["approval.via"], tags["approval.reviewer"]) == (
         "approved",
         "mlflow",
@@ -221,7 +222,7 @@ def test_reviewer_answers_in_mlflow_first_answer_wins(
     assert detail["response_received"] and detail["chosen_options"] == ["Approve"]
     late = ui.answer(detail, "Reject")
     assert late.status_code == 409, late.text
-    assert reg.version_tags(spec, "1")["approval.decision"] == "approved"
+    assert reg.versions.tags(spec, "1")["approval.decision"] == "approved"
 
     # v2: rejected in MLflow
     _ingest(pipe, bike_batches, ("2011-04",))
@@ -229,7 +230,7 @@ def test_reviewer_answers_in_mlflow_first_answer_wins(
     def reject_in_mlflow() -> bool:
         if not _pending_in_mlflow(reg, spec, "2"):
             return False
-        reg.tag_version(spec, "2", {"approval": "rejected", "approval.reviewer": "bob"})
+        reg.versions.tag(spec, "2", {"approval": "rejected", "approval.reviewer": "bob"})
         return True
 
     reviewer = Reviewer(reject_in_mlflow)
@@ -238,8 +239,8 @@ def test_reviewer_answers_in_mlflow_first_answer_wins(
     reviewer.join(5)
     assert reviewer.error is None and reviewer.done, reviewer.error
     assert run.state == "success" and run.states["deploy"] == "skipped", run.states
-    assert reg.alias_version(spec, CHAMPION) == "1"
-    tags = reg.version_tags(spec, "2")
+    assert reg.versions.alias(spec, CHAMPION) == "1"
+    tags = reg.versions.tags(spec, "2")
     assert (tags["approval.decision"], tags["approval.via"], tags["approval.reviewer"]) == ("rejected", "mlflow", "bob")
     assert tags["promotion.reason"] == "review: rejected by bob in mlflow"
 
@@ -253,8 +254,8 @@ def test_no_answer_before_the_deadline_rejects(
     _ingest(pipe, bike_batches, ("2011-01", "2011-02", "2011-03"))
     run = pipe.retrain("bike_sharing", "latest")
     assert run.state == "success" and run.states["promote"] == "skipped", run.states
-    assert reg.alias_version(spec, CHAMPION) is None
-    tags = reg.version_tags(spec, "1")
+    assert reg.versions.alias(spec, CHAMPION) is None
+    tags = reg.versions.tags(spec, "1")
     assert (tags["approval.decision"], tags["approval.via"], tags["approval.reviewer"]) == (
         "rejected",
         "timeout",

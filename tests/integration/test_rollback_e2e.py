@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from retrainer import modelstore
-from retrainer.registry import CHAMPION, Registry
+from retrainer.registry.client import Registry
+from retrainer.schema import CHAMPION
+from retrainer.serving import modelstore
 from retrainer.settings import Settings
 from retrainer_dev.runner import run_dag
 
@@ -31,7 +32,7 @@ def test_rollback_to_previous(make_pipeline: Any, home: Path, bike_batches: dict
     settings = Settings.from_env()
     registry = Registry(settings)
     model = settings.load_spec("bike_sharing")
-    assert registry.alias_version(model, CHAMPION) == "2"
+    assert registry.versions.alias(model, CHAMPION) == "2"
     store = home / "model-store"
     assert modelstore.read_config(store)["bike_demand"].labels == {"stable": 2}
 
@@ -46,16 +47,16 @@ def test_rollback_to_previous(make_pipeline: Any, home: Path, bike_batches: dict
         "by": "dag_test",
         "reason": "v2 misbehaves in production",
     }
-    assert registry.alias_version(model, CHAMPION) == "1"
+    assert registry.versions.alias(model, CHAMPION) == "1"
     assert modelstore.read_config(store)["bike_demand"].labels == {"stable": 1}
-    tags = registry.version_tags(model, "1")
+    tags = registry.versions.tags(model, "1")
     assert tags["rollback.from"] == "2" and tags["rollback.reason"] == "v2 misbehaves in production"
-    assert registry.version_tags(model, "2")["rolled_back.to"] == "1"
+    assert registry.versions.tags(model, "2")["rolled_back.to"] == "1"
 
     # v1 replaced no champion: there is no "previous" to go back to, and the run says so
     again = run_dag(pipe.dags["rollback_model"], pipe._next(), conf, pipe.log)
     assert again.state == "failed"
-    assert registry.alias_version(model, CHAMPION) == "1"
+    assert registry.versions.alias(model, CHAMPION) == "1"
 
 
 def test_a_failed_deploy_check_rolls_back_and_notifies(
@@ -98,10 +99,10 @@ def test_a_failed_deploy_check_rolls_back_and_notifies(
     assert run.state == "failed" and run.states["verify"] == "failed"
     registry = Registry(Settings.from_env())
     model = Settings.from_env().load_spec("bike_sharing")
-    assert registry.alias_version(model, CHAMPION) == "1"  # the bad v2 does not stay champion
+    assert registry.versions.alias(model, CHAMPION) == "1"  # the bad v2 does not stay champion
     assert modelstore.read_config(home / "model-store")["bike_demand"].labels == {"stable": 1}
-    tags = registry.version_tags(model, "1")
+    tags = registry.versions.tags(model, "1")
     assert tags["rollback.by"] == "retrainer:auto" and "latency: p99" in tags["rollback.reason"]
-    bad = registry.version_tags(model, "2")
+    bad = registry.versions.tags(model, "2")
     assert bad["rolled_back.to"] == "1" and bad["deploy.verified"] == "false" and "latency" in bad["deploy.check.error"]
     assert any("retrain_model" in r["text"] and "failed" in r["text"] for r in received), received

@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from retrainer import modelstore, schema
-from retrainer.registry import CHAMPION, Registry
+from retrainer import schema
+from retrainer.registry.client import Registry
+from retrainer.schema import CHAMPION
+from retrainer.serving import modelstore
 from retrainer.settings import Settings
 from tests.helpers import REPO, subprocess_env
 from tests.reliability.conftest import record
@@ -52,9 +54,9 @@ def test_a_rollback_killed_at_each_step_finishes_on_retry(
     def state() -> tuple[str | None, int | None, bool]:
         labels = modelstore.read_config(store)["bike_demand"].labels
         return (
-            registry.alias_version(spec, CHAMPION),
+            registry.versions.alias(spec, CHAMPION),
             labels.get("stable"),
-            bool(schema.read_rollback_pending(registry.model_tags(spec))),
+            bool(schema.read_rollback_pending(registry.versions.model_tags(spec))),
         )
 
     survived, rows = 0, []
@@ -71,7 +73,7 @@ def test_a_rollback_killed_at_each_step_finishes_on_retry(
         retry = _rollback(target, f"rollback-{i}")
         done = retry.returncode == 0 and json.loads(retry.stdout.strip().splitlines()[-1])["to"] == want
         after = state()
-        tags = registry.version_tags(spec, want)
+        tags = registry.versions.tags(spec, want)
         done = done and after == (want, int(want), False) and tags.get("rollback.from") == before
         survived += bool(consistent and done)
         rows.append((point, killed.returncode, (champion, stable, pending), after, retry.stderr[-500:]))

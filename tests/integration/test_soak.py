@@ -37,10 +37,10 @@ import pytest
 import yaml
 
 from retrainer import schema
-from retrainer.registry import Registry
-from retrainer.sources import load_bike_sharing, split_periods, write_batch
-from retrainer.spec import DatasetSpec
-from retrainer.versioning import DataRegistry
+from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
+from retrainer.data.versioning import DataRegistry
+from retrainer.registry.client import Registry
+from retrainer.spec.dataset import DatasetSpec
 from tests.helpers import REPO
 from tests.reliability.conftest import record
 
@@ -260,7 +260,7 @@ def _judge_soak(
     runs_per, versions_per = [], []
     for run_id in asked:
         key = schema.tag_filter({schema.AIRFLOW_RUN_ID: run_id})
-        found = registry.client.search_runs([registry.experiment_id(spec)], filter_string=key)
+        found = registry.client.search_runs([registry.runs.experiment_id(spec)], filter_string=key)
         runs_per.append(len(found))
         made = {r.info.run_id for r in found}
         models = registry.client.search_model_versions(f"name = '{spec.model_name}'")
@@ -438,7 +438,7 @@ def _ready_for_bursts(stack: AirflowStack, tmp_path: Path) -> tuple[list[Any], i
 def test_bursts_of_two_drift_events_start_one_retraining_each(soak_stack: AirflowStack, tmp_path: Path) -> None:
     stack, api = soak_stack, soak_stack.client
     spec = stack.settings.load_spec(DATASET)
-    assert Registry(stack.settings).alias_version(spec, "champion"), "needs the champion the soak above promotes"
+    assert Registry(stack.settings).versions.alias(spec, "champion"), "needs the champion the soak above promotes"
     pair, asset_id = _ready_for_bursts(stack, tmp_path)
     per_burst: list[int] = []
     monitors: list[int] = []

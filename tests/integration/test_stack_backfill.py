@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from retrainer.registry import CHAMPION, Registry
-from retrainer.sources import load_bike_sharing, split_periods, write_batch
-from retrainer.validation import file_md5
-from retrainer.versioning import DataRegistry
+from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
+from retrainer.data.validation import file_md5
+from retrainer.data.versioning import DataRegistry
+from retrainer.registry.client import Registry
+from retrainer.schema import CHAMPION
 
 from .airflow_stack import AirflowStack, airflow_stack_fixture  # noqa: F401  (the fixture)
 
@@ -40,7 +41,7 @@ def test_backfill_trains_past_months_on_their_own_data_and_never_promotes(airflo
         registry.add_batch(spec, period, path, file_md5(path))
     as_of = {p: registry.as_of("bike_sharing", p) for p in ("2011-05", "2011-06")}
     reg = Registry(settings)
-    champion_before = reg.alias_version(spec, CHAMPION)
+    champion_before = reg.versions.alias(spec, CHAMPION)
     store_before = _store_versions(Path(settings.model_store))
     labels_before = (Path(settings.model_store) / "models.config").read_text() if store_before else ""
 
@@ -83,7 +84,7 @@ def test_backfill_trains_past_months_on_their_own_data_and_never_promotes(airflo
             ("review", "promote", "deploy", "verify"), "skipped"
         ), states
         assert "challenger" not in (mv.aliases or [])
-    assert reg.alias_version(spec, CHAMPION) == champion_before
+    assert reg.versions.alias(spec, CHAMPION) == champion_before
     assert _store_versions(Path(settings.model_store)) == store_before
     if store_before:
         assert (Path(settings.model_store) / "models.config").read_text() == labels_before

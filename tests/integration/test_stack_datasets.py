@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from retrainer.sources import load_bike_sharing, split_periods, write_batch
-from retrainer.validation import file_md5
-from retrainer.versioning import DataRegistry
+from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
+from retrainer.data.validation import file_md5
+from retrainer.data.versioning import DataRegistry
 
 from .airflow_stack import AirflowAPI, AirflowStack, make_stack, serve
 

@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from retrainer.contracts import Evaluation, RegisteredVersion, TrainedRun, TrainingPlan
 from retrainer.pipeline.release import promote
+from retrainer.records import Evaluation, RegisteredVersion, TrainedRun, TrainingPlan
 from retrainer.settings import Settings
 
 if __name__ == "__main__":

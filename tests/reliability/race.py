@@ -18,7 +18,7 @@ from typing import Any
 
 
 def _registry(uri: str) -> Any:
-    from retrainer.registry import Registry
+    from retrainer.registry.client import Registry
     from retrainer.settings import Settings
 
     return Registry(Settings.from_env({"MLFLOW_TRACKING_URI": uri}))
@@ -29,14 +29,14 @@ def _at(t: float) -> None:
 
 
 def promote(uri: str, index: int, rounds: int, t0: float, period: float) -> None:
-    from retrainer.registry import ChampionMovedError
+    from retrainer.registry.versions import ChampionMovedError
 
     registry = _registry(uri)
     for r in range(rounds):
         spec = SimpleNamespace(model_name=f"race-{r}")
         _at(t0 + r * period)
         try:
-            registry.promote(spec, str(index + 2), expected_champion="1")
+            registry.versions.promote(spec, str(index + 2), expected_champion="1")
             out = {"round": r, "won": True}
         except ChampionMovedError as exc:
             out = {"round": r, "won": False, "told": str(exc)[:80]}
@@ -51,7 +51,7 @@ def register(uri: str, run_id: str, model_uri: str, rounds: int, t0: float, peri
         spec = SimpleNamespace(model_name=f"reg-{r}")
         _at(t0 + r * period)
         try:
-            version, created = registry.register(spec, run_id, model_uri, {})
+            version, created = registry.versions.register(spec, run_id, model_uri, {})
             out = {"round": r, "version": version, "created": created}
         except Exception as exc:
             out = {"round": r, "error": f"{type(exc).__name__}: {exc}"[:200]}
@@ -59,7 +59,7 @@ def register(uri: str, run_id: str, model_uri: str, rounds: int, t0: float, peri
 
 
 def labels(store: str, label: str, writes: int) -> None:
-    from retrainer import modelstore
+    from retrainer.serving import modelstore
 
     lost = 0
     for i in range(writes):

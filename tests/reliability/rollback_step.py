@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import sys
 
-from retrainer.contracts import RunContext
 from retrainer.pipeline.rollback import rollback
+from retrainer.records import RunContext
 from retrainer.settings import Settings
 
 if __name__ == "__main__":

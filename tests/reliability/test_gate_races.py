@@ -17,13 +17,14 @@ import pytest
 import yaml
 
 from retrainer import schema
-from retrainer.contracts import RunContext
+from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
+from retrainer.data.validation import file_md5
+from retrainer.data.versioning import DataRegistry
 from retrainer.pipeline import evaluate, release, train
-from retrainer.registry import CHAMPION, Registry
+from retrainer.records import RunContext
+from retrainer.registry.client import Registry
+from retrainer.schema import CHAMPION
 from retrainer.settings import Settings
-from retrainer.sources import load_bike_sharing, split_periods, write_batch
-from retrainer.validation import file_md5
-from retrainer.versioning import DataRegistry
 from tests.helpers import REPO, small_bike_spec, subprocess_env
 from tests.reliability.conftest import record
 
@@ -76,10 +77,10 @@ def test_concurrent_promotions_end_on_the_gates_winner(
     registry = Registry(settings)
     eligible = {v: s for v, (s, passed) in scores.items() if passed}
     best = min(eligible, key=lambda v: eligible[v])  # rmse: lower wins
-    tags = {v: registry.version_tags(spec, v) for v in scores}
+    tags = {v: registry.versions.tags(spec, v) for v in scores}
     decisions = {v: t.get(schema.PROMOTION_DECISION) for v, t in tags.items()}
     errors = [o for o in outs if "error" in o]
-    champion = registry.alias_version(spec, CHAMPION)
+    champion = registry.versions.alias(spec, CHAMPION)
     # a candidate that won first and was then beaten stays "promoted", with its successor naming
     # it as the champion it replaced, on a better score; every other one is recorded as a loss
     promoted = [v for v in scores if decisions[v] == schema.PROMOTED]

@@ -14,12 +14,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from retrainer import faults, modelstore, storage
+from retrainer import faults, storage
+from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
+from retrainer.data.validation import file_md5
+from retrainer.data.versioning import DataRegistry
+from retrainer.serving import modelstore
 from retrainer.settings import Settings
-from retrainer.sources import load_bike_sharing, split_periods, write_batch
-from retrainer.spec import DatasetSpec
-from retrainer.validation import file_md5
-from retrainer.versioning import DataRegistry
+from retrainer.spec.dataset import DatasetSpec
 from tests.helpers import REPO
 
 

@@ -10,11 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrainer import deployment, training
-from retrainer.registry import CHAMPION, ChampionMovedError, Registry, RunContext
+from retrainer.data.demo_data import load_bike_sharing, split_periods
+from retrainer.model import training
+from retrainer.records import RunContext
+from retrainer.registry.client import Registry
+from retrainer.registry.versions import ChampionMovedError
+from retrainer.schema import CHAMPION
+from retrainer.serving import export
 from retrainer.settings import Settings
-from retrainer.sources import load_bike_sharing, split_periods
-from retrainer.spec import DatasetSpec
+from retrainer.spec.dataset import DatasetSpec
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +50,7 @@ def test_training_is_deterministic(
     bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], caplog: pytest.LogCaptureFixture
 ) -> None:
     cfg = replace(bike_spec.training, epochs=2)
-    with caplog.at_level(logging.INFO, logger="retrainer.training"):
+    with caplog.at_level(logging.INFO, logger="retrainer.model.training"):
         a = training.predict(training.train(window[0], bike_spec, cfg).model, window[1].iloc[:50], bike_spec)
     # a line per epoch in the task log
     assert [r.getMessage().split(",")[0] for r in caplog.records if "epoch" in r.getMessage()][:2] == [
@@ -92,13 +96,11 @@ def test_a_missing_numeric_value_is_filled_inside_the_model(
     missing = training.predict(result.model, holdout, spec)
     assert np.all(np.isfinite(missing))
     np.testing.assert_allclose(missing, training.predict(result.model, filled, spec), rtol=1e-5, atol=1e-4)
-    served = deployment.serve_predictions(
-        str(deployment.export_saved_model(result.model, tmp_path / "1")), holdout, spec, None
-    )
+    served = export.serve_predictions(str(export.export_saved_model(result.model, tmp_path / "1")), holdout, spec, None)
     np.testing.assert_allclose(served, missing, rtol=1e-5, atol=1e-4)
-    blob, _ = deployment.convert_tflite(result.model)
-    lite = deployment.tflite_predictions(blob, holdout, spec)  # quantized: compared with itself on filled rows
-    np.testing.assert_allclose(lite, deployment.tflite_predictions(blob, filled, spec), rtol=1e-5, atol=1e-3)
+    blob, _ = export.convert_tflite(result.model)
+    lite = export.tflite_predictions(blob, holdout, spec)  # quantized: compared with itself on filled rows
+    np.testing.assert_allclose(lite, export.tflite_predictions(blob, filled, spec), rtol=1e-5, atol=1e-3)
     assert np.all(np.isfinite(lite))
     with pytest.raises(ValueError, match="'hum' has missing values and its spec says no 'impute'"):
         training.predict(result.model, holdout, bike_spec)
@@ -116,8 +118,8 @@ def test_missing_categories_map_to_oov(
 def _log(registry: Registry, spec: DatasetSpec, ctx: RunContext, model: object) -> tuple[str, str]:
     import mlflow.tensorflow
 
-    run_id, _ = registry.get_or_create_run(spec, ctx, {})
-    with registry.active_run(run_id):
+    run_id, _ = registry.runs.get_or_create(spec, ctx, {})
+    with registry.runs.active(run_id):
         info = mlflow.tensorflow.log_model(model, name="model")
     return run_id, info.model_uri
 
@@ -128,25 +130,25 @@ def test_registry_is_idempotent_and_promotion_is_compare_and_set(
     registry = Registry(settings)
     ctx = RunContext(dag_id="retrain_model", run_id="manual__1")
     run_id, uri = _log(registry, bike_spec, ctx, trained.model)
-    again, created = registry.get_or_create_run(bike_spec, RunContext("retrain_model", "manual__1", try_number=2), {})
+    again, created = registry.runs.get_or_create(bike_spec, RunContext("retrain_model", "manual__1", try_number=2), {})
     assert again == run_id and not created
-    assert registry.run_tags(run_id)["airflow.try_number"] == "2"
+    assert registry.runs.tags(run_id)["airflow.try_number"] == "2"
 
-    v1, made = registry.register(bike_spec, run_id, uri, {"k": "a"})
-    v1b, made_again = registry.register(bike_spec, run_id, uri, {"k": "b"})
+    v1, made = registry.versions.register(bike_spec, run_id, uri, {"k": "a"})
+    v1b, made_again = registry.versions.register(bike_spec, run_id, uri, {"k": "b"})
     assert (v1, made) == ("1", True) and (v1b, made_again) == ("1", False)
     assert len(registry.client.search_model_versions(f"name = '{bike_spec.model_name}'")) == 1
-    assert registry.version_tags(bike_spec, "1")["k"] == "b"
+    assert registry.versions.tags(bike_spec, "1")["k"] == "b"
 
-    assert registry.promote(bike_spec, v1, None) is None
-    assert registry.alias_version(bike_spec, CHAMPION) == "1"
+    assert registry.versions.promote(bike_spec, v1, None) is None
+    assert registry.versions.alias(bike_spec, CHAMPION) == "1"
     run2, uri2 = _log(registry, bike_spec, RunContext("retrain_model", "manual__2"), trained.model)
-    v2, _ = registry.register(bike_spec, run2, uri2, {})
+    v2, _ = registry.versions.register(bike_spec, run2, uri2, {})
     with pytest.raises(ChampionMovedError, match="champion is v1"):
-        registry.promote(bike_spec, v2, expected_champion=None)  # evaluation assumed no champion
-    assert registry.alias_version(bike_spec, CHAMPION) == "1"
-    assert registry.promote(bike_spec, v2, expected_champion="1") == "1"
-    assert registry.alias_version(bike_spec, CHAMPION) == "2"
+        registry.versions.promote(bike_spec, v2, expected_champion=None)  # evaluation assumed no champion
+    assert registry.versions.alias(bike_spec, CHAMPION) == "1"
+    assert registry.versions.promote(bike_spec, v2, expected_champion="1") == "1"
+    assert registry.versions.alias(bike_spec, CHAMPION) == "2"
 
 
 def test_registry_sets_no_global_state_and_tells_missing_things_by_error_code(
@@ -169,29 +171,29 @@ def test_registry_sets_no_global_state_and_tells_missing_things_by_error_code(
     assert mlflow.get_tracking_uri() == "sqlite:////elsewhere.db"  # MLflow still follows the environment
 
     registry = Registry(settings)
-    assert registry.alias_version(bike_spec, CHAMPION) is None  # no such model yet
-    assert not registry.version_exists(bike_spec, "1")
+    assert registry.versions.alias(bike_spec, CHAMPION) is None  # no such model yet
+    assert not registry.versions.exists(bike_spec, "1")
     registry.client.create_registered_model(bike_spec.model_name)
-    assert registry.alias_version(bike_spec, CHAMPION) is None  # no such alias
-    assert registry.aliases(bike_spec) == {}
+    assert registry.versions.alias(bike_spec, CHAMPION) is None  # no such alias
+    assert registry.versions.aliases(bike_spec) == {}
 
     def unreachable(name: str) -> None:
         raise MlflowException("the tracking server is down", error_code="TEMPORARILY_UNAVAILABLE")
 
     monkeypatch.setattr(registry.client, "get_registered_model", unreachable)
     with pytest.raises(MlflowException, match="down"):  # anything else is not "no alias"
-        registry.alias_version(bike_spec, CHAMPION)
+        registry.versions.alias(bike_spec, CHAMPION)
 
 
 def test_deploy_is_tf_serving_layout_and_verified(
     settings: Settings, bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], trained: training.TrainResult
 ) -> None:
-    res = deployment.deploy(settings, bike_spec, "7", trained.model)
+    res = export.deploy(settings, bike_spec, "7", trained.model)
     path = Path(settings.model_store) / bike_spec.model_name / "7"
     assert res.created and res.location == str(path)
     assert (path / "saved_model.pb").is_file() and (path / "variables").is_dir()
-    assert not deployment.deploy(settings, bike_spec, "7", trained.model).created
-    diff = deployment.verify(settings, bike_spec, res.location, trained.model, window[1].iloc[:32])
+    assert not export.deploy(settings, bike_spec, "7", trained.model).created
+    diff = export.verify(settings, bike_spec, res.location, trained.model, window[1].iloc[:32])
     assert diff < 1e-3
 
 
@@ -199,13 +201,13 @@ def test_verify_catches_a_different_model(
     settings: Settings, bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], trained: training.TrainResult
 ) -> None:
     other = training.train(window[0], bike_spec, replace(bike_spec.training, epochs=1, seed=1))
-    res = deployment.deploy(settings, bike_spec, "8", other.model)
-    with pytest.raises(deployment.DeployVerificationError, match="differ from the registry model"):
-        deployment.verify(settings, bike_spec, res.location, trained.model, window[1].iloc[:32])
+    res = export.deploy(settings, bike_spec, "8", other.model)
+    with pytest.raises(export.DeployVerificationError, match="differ from the registry model"):
+        export.verify(settings, bike_spec, res.location, trained.model, window[1].iloc[:32])
 
 
 def _first_client(uri: str) -> int:
-    from retrainer.registry import mlflow_client
+    from retrainer.registry.session import mlflow_client
 
     return len(mlflow_client(uri).search_experiments())
 
@@ -222,10 +224,10 @@ def test_tasks_starting_at_once_create_the_sqlite_store_once(tmp_path: Path) -> 
 
 RELEASE_WITHOUT_TENSORFLOW = """
 import json, sys
-from retrainer import approval
-from retrainer.contracts import Evaluation, RunContext, TrainedRun, TrainingPlan
+from retrainer.registry import approval
+from retrainer.records import Evaluation, RunContext, TrainedRun, TrainingPlan
 from retrainer.pipeline import release
-from retrainer.registry import Registry
+from retrainer.registry.client import Registry
 from retrainer.settings import Settings
 
 s = Settings.from_env()
@@ -235,7 +237,7 @@ plan = TrainingPlan("bike_sharing", spec.model_name, "v0001", "bike_sharing/v000
 ev = Evaluation(True, "rmse", 1.0, 2.0, None, None, [], [], None, {}, {}, None, 10)
 trained = TrainedRun(sys.argv[1], sys.argv[2], False)
 registered = release.register(s, plan, trained, ev, RunContext("retrain_model", "manual__3"))
-approval.recorded(Registry(s).version_tags(spec, registered.version))  # what the review reads
+approval.recorded(Registry(s).versions.tags(spec, registered.version))  # what the review reads
 promoted = release.promote(s, plan, ev, registered, trained)
 print(json.dumps({"promoted": promoted.promoted, "imported": [m for m in ("tensorflow", "keras") if m in sys.modules]}))
 """
@@ -268,18 +270,18 @@ def test_a_folder_published_again_serves_what_the_version_served(tmp_path: Path,
     the version served (kept beside the store), and says what the folder serves; a folder's
     model.tflite that is not the one deployed for the version is refused."""
     settings = Settings.from_env({"RETRAINER_HOME": str(tmp_path)})
-    kept = Path(deployment.tflite_location(settings, bike_spec, "3"))
+    kept = Path(export.tflite_location(settings, bike_spec, "3"))
     kept.parent.mkdir(parents=True)
     kept.write_bytes(b"the v3 tflite model")
-    republished = deployment.tflite_to_republish(settings, bike_spec, "3", "tflite")
+    republished = export.tflite_to_republish(settings, bike_spec, "3", "tflite")
     assert republished == {"model.tflite": b"the v3 tflite model"}
-    assert deployment.tflite_to_republish(settings, bike_spec, "3", "savedmodel") == {}
-    assert deployment.tflite_to_republish(settings, bike_spec, "4", "tflite") == {}  # no copy kept: SavedModel
+    assert export.tflite_to_republish(settings, bike_spec, "3", "savedmodel") == {}
+    assert export.tflite_to_republish(settings, bike_spec, "4", "tflite") == {}  # no copy kept: SavedModel
     folder = tmp_path / "folder"
     folder.mkdir()
-    assert deployment.served_artifact(settings, bike_spec, "3", str(folder)) == "savedmodel"
+    assert export.served_artifact(settings, bike_spec, "3", str(folder)) == "savedmodel"
     (folder / "model.tflite").write_bytes(b"the v3 tflite model")
-    assert deployment.served_artifact(settings, bike_spec, "3", str(folder)) == "tflite"
+    assert export.served_artifact(settings, bike_spec, "3", str(folder)) == "tflite"
     (folder / "model.tflite").write_bytes(b"another model")
-    with pytest.raises(deployment.DeployVerificationError, match="not the TFLite model deployed for v3"):
-        deployment.served_artifact(settings, bike_spec, "3", str(folder))
+    with pytest.raises(export.DeployVerificationError, match="not the TFLite model deployed for v3"):
+        export.served_artifact(settings, bike_spec, "3", str(folder))

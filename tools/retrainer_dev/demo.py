@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from retrainer.contracts import (
+from retrainer.records import (
     BatchValidation,
     DriftCheck,
     Evaluation,
@@ -65,8 +65,8 @@ def _ensure_airflow_db() -> None:
 
 
 def _deliveries(history: int, months: int | None) -> list[tuple[str, Path, str]]:
+    from retrainer.data.demo_data import corrupt_copy, load_bike_sharing, split_periods, write_batch
     from retrainer.settings import Settings
-    from retrainer.sources import corrupt_copy, load_bike_sharing, split_periods, write_batch
 
     settings = Settings.from_env()
     spec = settings.load_spec(DATASET)

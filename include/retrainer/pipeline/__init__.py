@@ -1,6 +1,6 @@
 """The stages of the pipelines, one module per stage, one function per Airflow task.
 
-Each step takes and returns the typed records of ``retrainer.contracts`` (references: paths,
+Each step takes and returns the typed records of ``retrainer.records`` (references: paths,
 versions, ids; never data frames) and is idempotent: run again with the same inputs it finds
 what it made the first time and returns the same answer instead of making a second one.
 

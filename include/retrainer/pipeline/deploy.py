@@ -11,13 +11,15 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from retrainer import faults, modelstore, schema, storage
-from retrainer.contracts import Deployment, RegisteredVersion, TrainingPlan, Verification
-from retrainer.modelstore import CANARY, STABLE
+from retrainer import faults, schema, storage
 from retrainer.pipeline.train import read_plan
-from retrainer.registry import CHAMPION, Registry
+from retrainer.records import Deployment, RegisteredVersion, TrainingPlan, Verification
+from retrainer.registry.client import Registry
+from retrainer.schema import CHAMPION
+from retrainer.serving import modelstore
+from retrainer.serving.modelstore import CANARY, STABLE
 from retrainer.settings import Settings
-from retrainer.spec import DatasetSpec
+from retrainer.spec.dataset import DatasetSpec
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +32,15 @@ def _labels(settings: Settings, spec: DatasetSpec) -> dict[str, int]:
 def deploy(settings: Settings, plan: TrainingPlan, registered: RegisteredVersion) -> Deployment:
     """Export the registry's model version into the model store (TensorFlow Serving layout),
     labelled ``canary`` when the spec asks for it."""
-    from retrainer import deployment
+    from retrainer.serving import export
 
     spec = settings.load_spec(plan.dataset)
     registry = Registry(settings)
     version = registered.version
-    model = registry.load_keras(spec, version)
+    model = registry.models.load_keras(spec, version)
     _sweep(settings, spec)
     lite = _tflite(settings, spec, plan, version, model)
-    res = deployment.deploy(
-        settings, spec, version, model, {modelstore.TFLITE_MODEL: lite.blob} if lite.serve else None
-    )
+    res = export.deploy(settings, spec, version, model, {modelstore.TFLITE_MODEL: lite.blob} if lite.serve else None)
     faults.point("deploy:published")
     if not storage.exists(lite.location, settings.s3_endpoint_url):  # the artifact beside the store, once
         faults.point("deploy:tflite")
@@ -48,7 +48,7 @@ def deploy(settings: Settings, plan: TrainingPlan, registered: RegisteredVersion
     in_folder = storage.exists(storage.join(res.location, modelstore.TFLITE_MODEL), settings.s3_endpoint_url)
     served = "tflite" if in_folder else "savedmodel"
     tags = {schema.DEPLOY_LOCATION: res.location, schema.DEPLOY_ARTIFACT: served, **lite.tags}
-    with registry.exclusive(spec, f"deploy v{version}"):  # labels change one writer at a time
+    with registry.versions.exclusive(spec, f"deploy v{version}"):  # labels change one writer at a time
         _store_still_serves(settings, registry, spec)
         labels = _labels(settings, spec)
         if labels.get(STABLE) == int(version):  # a rerun after verify: it serves already
@@ -57,7 +57,7 @@ def deploy(settings: Settings, plan: TrainingPlan, registered: RegisteredVersion
             labels = _serve_beside(settings, spec, int(version))
             if labels.get(CANARY) == int(version):
                 tags[schema.DEPLOY_LABEL] = CANARY
-    registry.tag_version(spec, version, tags)
+    registry.versions.tag(spec, version, tags)
     return Deployment(version=version, location=res.location, created=res.created, labels=labels)
 
 
@@ -79,9 +79,9 @@ def _store_still_serves(settings: Settings, registry: Registry, spec: DatasetSpe
     otherwise be read as empty, and ``stable`` and every other version would vanish unnoticed."""
     if modelstore.read_config(settings.model_store, settings.s3_endpoint_url).get(spec.model_name):
         return
-    served = sorted(int(mv.version) for mv in registry.search_versions(spec, {schema.DEPLOY_LABEL: STABLE}))
+    served = sorted(int(mv.version) for mv in registry.versions.search(spec, {schema.DEPLOY_LABEL: STABLE}))
     if served:  # something served as stable before: the entry cannot just be gone
-        last = registry.alias_version(spec, CHAMPION) or str(served[-1])
+        last = registry.versions.alias(spec, CHAMPION) or str(served[-1])
         raise ModelStoreLostError(
             f"{settings.model_store}/{modelstore.CONFIG_NAME} has no entry for {spec.model_name}, but versions "
             f"{served} served as stable before: the store lost its state. Restore it, or serve v{last} again "
@@ -92,7 +92,7 @@ def _store_still_serves(settings: Settings, registry: Registry, spec: DatasetSpe
 def _serve_beside(settings: Settings, spec: DatasetSpec, version: int) -> dict[str, int]:
     """Load ``version`` beside what serves, then (spec ``deploy.canary``) label it ``canary``
     once the server clients use has it."""
-    from retrainer import postdeploy
+    from retrainer.serving import postdeploy
 
     store, url = settings.model_store, settings.s3_endpoint_url
     modelstore.load_version(store, spec.model_name, version, url)
@@ -121,14 +121,15 @@ class TfliteModel:
 def _tflite(settings: Settings, spec: DatasetSpec, plan: TrainingPlan, version: str, model: Any) -> TfliteModel:
     """The version's TFLite model and what it costs: size against the SavedModel, and the gate
     metric on the holdout against the full model; served when the spec asks and it is within tolerance."""
-    from retrainer import deployment, evaluation, training
+    from retrainer.model import evaluation, training
+    from retrainer.serving import export
 
-    blob, saved_size = deployment.convert_tflite(model)
+    blob, saved_size = export.convert_tflite(model)
     holdout = training.labelled(read_plan(settings, spec, plan, plan.holdout_periods), spec)
     y = training.target_array(holdout, spec)
     metric = spec.gate.metric
     full = evaluation.metrics(spec.target.task, y, training.predict(model, holdout, spec))[metric]
-    lite = evaluation.metrics(spec.target.task, y, deployment.tflite_predictions(blob, holdout, spec))[metric]
+    lite = evaluation.metrics(spec.target.task, y, export.tflite_predictions(blob, holdout, spec))[metric]
     change = abs(lite - full) / abs(full) if full else abs(lite - full)
     serve = spec.deploy.tflite and change <= spec.deploy.tflite_max_change
     why = "served" if serve else f"not served: deploy.tflite {spec.deploy.tflite}, change {change:.2%}"
@@ -142,7 +143,7 @@ def _tflite(settings: Settings, spec: DatasetSpec, plan: TrainingPlan, version: 
         full,
         why,
     )
-    location = deployment.tflite_location(settings, spec, version)
+    location = export.tflite_location(settings, spec, version)
     return TfliteModel(blob, location, schema.tflite_tags(location, len(blob), saved_size, metric, lite, full), serve)
 
 
@@ -153,32 +154,33 @@ def verify_deployment(settings: Settings, plan: TrainingPlan, deployed: Deployme
     ``canary`` label is dropped. Failed: ``canary`` is dropped and DeployCheckError raised.
     A version folder that serves its TFLite model (``deploy.tflite``) is checked against the
     TFLite model's answers."""
-    from retrainer import deployment, postdeploy, training
+    from retrainer.model import training
+    from retrainer.serving import export, postdeploy
 
     spec = settings.load_spec(plan.dataset)
     registry = Registry(settings)
     version = deployed.version
     sample = read_plan(settings, spec, plan, plan.holdout_periods).iloc[: spec.deploy.check_rows]
-    lite = deployment.served_tflite(settings, deployed.location)  # the folder serves its TFLite model
+    lite = export.served_tflite(settings, deployed.location)  # the folder serves its TFLite model
     if lite is None:
-        expected = training.predict(registry.load_keras(spec, version), sample, spec)
+        expected = training.predict(registry.models.load_keras(spec, version), sample, spec)
     else:
-        expected = deployment.tflite_predictions(lite, sample, spec)
+        expected = export.tflite_predictions(lite, sample, spec)
     labels = _labels(settings, spec)
     label = CANARY if labels.get(CANARY) == int(version) else None
     try:
         with postdeploy.endpoint(settings, spec, version, labels) as url:
             result = postdeploy.check(url, spec, version, sample, expected, label)
     except postdeploy.DeployCheckError as exc:
-        with registry.exclusive(spec, f"verify v{version} failed"):
+        with registry.versions.exclusive(spec, f"verify v{version} failed"):
             _drop_canary(settings, spec, label)
-        registry.tag_version(spec, version, schema.failed_check_tags(str(exc)))
+        registry.versions.tag(spec, version, schema.failed_check_tags(str(exc)))
         raise
     tags = schema.verified_tags(result)
     if not settings.serving_url:  # a server started for the check and gone since: no link to keep
         tags[schema.DEPLOY_CHECK_ENDPOINT] = f"the embedded model server, started for the check: {result.route}"
-    with registry.exclusive(spec, f"verify v{version}"):  # stable moves only while it is the champion
-        if registry.alias_version(spec, CHAMPION) == version:
+    with registry.versions.exclusive(spec, f"verify v{version}"):  # stable moves only while it is the champion
+        if registry.versions.alias(spec, CHAMPION) == version:
             labels = modelstore.set_label(
                 settings.model_store, spec.model_name, STABLE, int(version), settings.s3_endpoint_url
             )
@@ -187,6 +189,6 @@ def verify_deployment(settings: Settings, plan: TrainingPlan, deployed: Deployme
         else:
             log.warning("v%s is no longer the champion; the stable label stays at %s", version, labels.get(STABLE))
         labels = _drop_canary(settings, spec, label)
-    registry.tag_version(spec, version, tags)
+    registry.versions.tag(spec, version, tags)
     log.info("verified %s: labels now %s", deployed.location, labels)
     return Verification(version=version, location=deployed.location, labels=labels, check=result)

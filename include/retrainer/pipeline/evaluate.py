@@ -1,6 +1,6 @@
 """Evaluate: the candidate, the champion and a naive baseline on the same holdout, and the gate.
 
-The scores and the gate are pure (``retrainer.evaluation``); this stage reads the data,
+The scores and the gate are pure (``retrainer.model.evaluation``); this stage reads the data,
 runs the models and records the evaluation on the training run: metrics, the gate's tags,
 the holdout plot, the HTML report and the evaluation record itself, which a rerun reuses
 as long as the champion it compared against is still the champion.
@@ -9,22 +9,22 @@ as long as the champion it compared against is still the champion.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from retrainer import schema, storage
-from retrainer.contracts import Evaluation, TrainedRun, TrainingPlan
 from retrainer.pipeline.train import read_plan
-from retrainer.registry import CHAMPION, Registry
+from retrainer.records import Evaluation, TrainedRun, TrainingPlan
+from retrainer.registry.client import Registry
+from retrainer.schema import CHAMPION
 from retrainer.settings import Settings
-from retrainer.spec import DatasetSpec
+from retrainer.spec.dataset import DatasetSpec
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from retrainer.evaluation import GateDecision
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,6 @@ class _Scored:
     """An evaluation and what its report draws."""
 
     evaluation: Evaluation
-    decision: GateDecision
     holdout: pd.DataFrame
     y: np.ndarray
     candidate: np.ndarray
@@ -46,7 +45,7 @@ def evaluate(settings: Settings, plan: TrainingPlan, trained: TrainedRun) -> Eva
     """Score the candidate, the champion and the naive baseline on the same holdout; apply the gate."""
     spec = settings.load_spec(plan.dataset)
     registry = Registry(settings)
-    champ_version = registry.alias_version(spec, CHAMPION)
+    champ_version = registry.versions.alias(spec, CHAMPION)
     recorded = _recorded(registry, spec, trained, champ_version)
     if recorded is not None:
         return recorded
@@ -59,10 +58,10 @@ def evaluate(settings: Settings, plan: TrainingPlan, trained: TrainedRun) -> Eva
 def _recorded(registry: Registry, spec: DatasetSpec, trained: TrainedRun, champion: str | None) -> Evaluation | None:
     """The evaluation this run recorded, if it still stands: against the same champion, or once this
     run's candidate is decided (it may be the champion now: never a comparison with itself)."""
-    if registry.run_tags(trained.run_id).get(schema.EVALUATED) != "true":
+    if registry.runs.tags(trained.run_id).get(schema.EVALUATED) != "true":
         return None
-    done = Evaluation.from_json(registry.load_json_artifact(trained.run_id, schema.ARTIFACT_EVALUATION))
-    own = registry.version_for_run(spec, trained.run_id)
+    done = Evaluation.from_json(registry.runs.load_json(trained.run_id, schema.ARTIFACT_EVALUATION))
+    own = registry.versions.for_run(spec, trained.run_id)
     decided = own is not None and (str(own.version) == champion or schema.PROMOTION_DECISION in own.tags)
     if done.champion_version == champion or decided:
         log.info(
@@ -88,14 +87,14 @@ def _score(
     trained: TrainedRun,
     champ_version: str | None,
 ) -> _Scored:
-    from retrainer import evaluation, training
+    from retrainer.model import evaluation, training
 
     everything = read_plan(settings, spec, plan, plan.holdout_periods)
     holdout = training.labelled(everything, spec)  # unlabelled rows judge nothing
     train_df = training.labelled(read_plan(settings, spec, plan, plan.train_periods), spec)
     y = training.target_array(holdout, spec)
     task = spec.target.task
-    cand_pred = training.predict(registry.load_model_uri(trained.model_uri), holdout, spec)
+    cand_pred = training.predict(registry.models.load_uri(trained.model_uri), holdout, spec)
     cand = evaluation.metrics(task, y, cand_pred)
     base_pred = evaluation.baseline_predictions(
         task, training.target_array(train_df, spec), len(y), len(spec.target.classes)
@@ -103,19 +102,11 @@ def _score(
     base = evaluation.metrics(task, y, base_pred)
     champ, champ_pred = None, None
     if champ_version is not None:
-        champ_pred = training.predict(registry.load_keras(spec, champ_version), holdout, spec)
+        champ_pred = training.predict(registry.models.load_keras(spec, champ_version), holdout, spec)
         champ = evaluation.metrics(task, y, champ_pred)
     slices = evaluation.slice_table(spec.gate, task, holdout, y, cand_pred, champ_pred)
-    decision = evaluation.gate(spec.gate, cand, base, champ, champ_version, slices)
-    record = Evaluation(
-        **{f.name: getattr(decision, f.name) for f in fields(decision)},  # the gate's verdict, as it is
-        delta_vs_champion=decision.delta_vs_champion,
-        candidate_metrics=cand,
-        baseline_metrics=base,
-        champion_metrics=champ,
-        n_holdout=len(y),
-    )
-    return _Scored(record, decision, holdout, y, cand_pred, champ_pred, len(everything) - len(holdout))
+    record = evaluation.gate(spec.gate, cand, base, champ, champ_version, slices, n_holdout=len(y))
+    return _Scored(record, holdout, y, cand_pred, champ_pred, len(everything) - len(holdout))
 
 
 def _log_evaluation(
@@ -125,7 +116,7 @@ def _log_evaluation(
     import mlflow
     import numpy as np
 
-    from retrainer import reports
+    from retrainer.model import reports
 
     ev = scored.evaluation
     finite = {
@@ -134,7 +125,7 @@ def _log_evaluation(
         schema.METRIC_CHAMPION: ev.champion_metrics or {},
     }
     holdout_name = ",".join(plan.holdout_periods)
-    with registry.active_run(trained.run_id) as run, storage.scratch("retrainer-report-") as tmp:
+    with registry.runs.active(trained.run_id) as run, storage.scratch("retrainer-report-") as tmp:
         for family, values in finite.items():
             mlflow.log_metrics(schema.metric_names(family, {k: v for k, v in values.items() if np.isfinite(v)}))
         mlflow.log_metric(schema.METRIC_HOLDOUT_UNLABELLED, scored.unlabelled)
@@ -147,7 +138,7 @@ def _log_evaluation(
             f"{spec.model_name}: candidate vs "
             + (f"champion v{ev.champion_version}" if ev.champion_version else "baseline (no champion yet)")
             + f" on {holdout_name}",
-            scored.decision,
+            scored.evaluation,
             scored.y,
             scored.candidate,
             scored.champion,
@@ -156,7 +147,7 @@ def _log_evaluation(
             spec.target.classes,
         )
         mlflow.log_artifact(str(page), artifact_path=schema.artifact_dir(schema.ARTIFACT_EVALUATION_REPORT))
-        ev = replace(ev, report_uri=registry.artifact_link(run, schema.ARTIFACT_EVALUATION_REPORT))
+        ev = replace(ev, report_uri=registry.runs.artifact_link(run, schema.ARTIFACT_EVALUATION_REPORT))
         mlflow.log_dict(ev.to_json(), schema.ARTIFACT_EVALUATION)
         mlflow.set_tag(schema.EVALUATED, "true")
     return ev

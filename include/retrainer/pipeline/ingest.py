@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from retrainer import periods, storage
-from retrainer.batchchecks import REFERENCE_PERIODS, Reference
-from retrainer.contracts import BatchValidation, QuarantinedBatch, VersionedBatch
-from retrainer.delivery import canonical_frame, capped, write_frame
+from retrainer.data.batchchecks import REFERENCE_PERIODS, Reference
+from retrainer.data.batchfile import DataFileError, canonical_frame, capped, write_frame
+from retrainer.data.validation import DataValidationError, file_md5, validate_file
+from retrainer.data.versioning import DataRegistry, DataVersionError, period_frame
+from retrainer.records import BatchValidation, QuarantinedBatch, VersionedBatch
 from retrainer.settings import Settings
-from retrainer.sources import DataFileError
-from retrainer.spec import DatasetSpec
-from retrainer.validation import DataValidationError, file_md5, validate_file
-from retrainer.versioning import DataRegistry, DataVersionError, period_frame
+from retrainer.spec.dataset import DatasetSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -158,7 +157,7 @@ def _versioned_rows(registry: DataRegistry, spec: DatasetSpec, period: str) -> p
 def version_batch(settings: Settings, validation: BatchValidation) -> VersionedBatch:
     """Add an accepted batch to the DVC data registry as a new immutable data version; the
     same content as the period's versioned rows (in whatever form) is that version, not a new one."""
-    from retrainer.batchchecks import appended
+    from retrainer.data.batchchecks import appended
 
     if not validation.success:
         raise DataValidationError(f"refusing to version {validation.batch}: {validation.summary}")

@@ -23,16 +23,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrainer import schema, storage
-from retrainer.contracts import DriftCheck, RunContext
-from retrainer.registry import CHAMPION, Registry
+from retrainer.data.versioning import DataRegistry, DataVersion, DataVersionError, version_number
+from retrainer.records import DriftCheck, RunContext
+from retrainer.registry.client import Registry
+from retrainer.schema import CHAMPION
 from retrainer.settings import Settings
-from retrainer.spec import DatasetSpec
-from retrainer.versioning import DataRegistry, DataVersion, DataVersionError, version_number
+from retrainer.spec.dataset import DatasetSpec
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from retrainer.drift import DriftResult
+    from retrainer.model.drift import DriftResult
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def cooldown_remaining(settings: Settings, spec: DatasetSpec, now: datetime | No
         return 0.0
     registry = Registry(settings)
     runs = registry.client.search_runs(
-        [registry.experiment_id(spec)],
+        [registry.runs.experiment_id(spec)],
         filter_string=f"tags.`{schema.TRIGGER}` LIKE 'drift:%'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
@@ -82,11 +83,11 @@ def recorded_check(settings: Settings, dataset: str, dag_id: str, run_id: str) -
     """The drift check an Airflow run recorded in MLflow (None if it recorded none)."""
     spec = settings.load_spec(dataset)
     registry = Registry(settings)
-    return _recorded(registry, registry.find_run(spec, RunContext(dag_id=dag_id, run_id=run_id)))
+    return _recorded(registry, registry.runs.find(spec, RunContext(dag_id=dag_id, run_id=run_id)))
 
 
 def _recorded(registry: Registry, mlflow_run: str | None) -> DriftCheck | None:
-    recorded = registry.run_tags(mlflow_run).get(schema.DRIFT_RESULT) if mlflow_run else None
+    recorded = registry.runs.tags(mlflow_run).get(schema.DRIFT_RESULT) if mlflow_run else None
     return DriftCheck.from_json(json.loads(recorded)) if recorded else None
 
 
@@ -104,7 +105,7 @@ def _same_check(registry: Registry, spec: DatasetSpec, basis: str) -> DriftCheck
     """A finished check with this basis, in any Airflow run (the daily check of unchanged data,
     a burst announcing one version twice): its answer."""
     runs = registry.client.search_runs(
-        [registry.experiment_id(spec)],
+        [registry.runs.experiment_id(spec)],
         filter_string=schema.tag_filter({schema.RUN_KIND: schema.DRIFT_CHECK_KIND, schema.DRIFT_BASIS: basis}),
         order_by=["attributes.start_time ASC"],
         max_results=20,
@@ -144,17 +145,17 @@ def check_drift(settings: Settings, dataset: str, data_version: str | None, ctx:
     # if the champion moved; a later look of the same run (a sensor that waited) at a newer
     # version is a check of its own
     this_version = {schema.RUN_DATA_VERSION: version.label}
-    earlier = _recorded(registry, registry.find_run(spec, ctx, this_version))
+    earlier = _recorded(registry, registry.runs.find(spec, ctx, this_version))
     if earlier is not None:
         log.info(
             "drift check of %s %s in this Airflow run is already recorded in MLflow; reusing it", dataset, version.label
         )
         return replace(earlier, dataset=dataset)
-    champion = registry.alias_version(spec, CHAMPION)
+    champion = registry.versions.alias(spec, CHAMPION)
     if champion is None:
         reason = "no champion yet: nothing to compare against"
         return DriftCheck("no_champion", False, reason, version.label, dataset=dataset)
-    ref = schema.read_data(registry.version_tags(spec, champion))
+    ref = schema.read_data(registry.versions.tags(spec, champion))
     new_periods = [p for p in version.periods if p > max(ref.periods_seen)][-spec.training.window_periods :]
     if not new_periods:
         reason = f"{version.tag} holds nothing newer than champion v{champion}'s data"
@@ -171,7 +172,7 @@ def check_drift(settings: Settings, dataset: str, data_version: str | None, ctx:
             same.mlflow_run_id,
         )
         return replace(same, dataset=dataset)
-    run_id, _ = registry.get_or_create_run(
+    run_id, _ = registry.runs.get_or_create(
         spec,
         ctx,
         {schema.RUN_KIND: schema.DRIFT_CHECK_KIND, schema.DRIFT_BASIS: basis, **this_version},
@@ -180,7 +181,9 @@ def check_drift(settings: Settings, dataset: str, data_version: str | None, ctx:
     )
     measured = _measure(settings, registry, spec, champion, version, new_periods)
     check = _decide(spec, measured, version, champion, ref)
-    check = replace(check, mlflow_run_id=run_id, mlflow_experiment_id=registry.experiment_id(spec), dataset=dataset)
+    check = replace(
+        check, mlflow_run_id=run_id, mlflow_experiment_id=registry.runs.experiment_id(spec), dataset=dataset
+    )
     check = _log_check(registry, spec, run_id, ctx, check, measured, version)
     log.info("drift check: %s", check.reason)
     return check
@@ -197,15 +200,15 @@ def _measure(
     """Feature and target drift, the champion's prediction drift and its score on the new data."""
     import numpy as np
 
-    from retrainer import drift, evaluation, training
+    from retrainer.model import drift, evaluation, training
 
-    tags = registry.version_tags(spec, champion)
+    tags = registry.versions.tags(spec, champion)
     ref = schema.read_data(tags)
     data = DataRegistry(settings)
     reference = data.read_periods(spec, data.resolve(spec.name, ref.version), ref.train_periods)
     current = data.read_periods(spec, version, new_periods)
     result = drift.detect_for_spec(spec, reference, current)
-    model = registry.load_keras(spec, champion)
+    model = registry.models.load_keras(spec, champion)
     pred_cur = training.predict(model, current, spec)
     result.extra["prediction"] = asdict(
         drift.prediction_drift(training.predict(model, reference, spec), pred_cur, spec.drift.prediction)
@@ -278,10 +281,10 @@ def _log_check(
     import mlflow
     import numpy as np
 
-    from retrainer import reports
+    from retrainer.model import reports
 
     scores: dict[str, Any] = {f.feature: f.score for f in m.result.features if np.isfinite(f.score)}
-    with registry.active_run(run_id) as run, storage.scratch("retrainer-report-") as tmp:
+    with registry.runs.active(run_id) as run, storage.scratch("retrainer-report-") as tmp:
         mlflow.log_metrics(
             {
                 schema.METRIC_DRIFT_SHARE: m.result.share_drifted,
@@ -306,7 +309,7 @@ def _log_check(
         )
         mlflow.log_artifact(str(report), artifact_path=schema.artifact_dir(schema.ARTIFACT_DRIFT_REPORT))
         mlflow.log_dict(m.result.to_dict(), schema.ARTIFACT_DRIFT)
-        check = replace(check, report_uri=registry.artifact_link(run, schema.ARTIFACT_DRIFT_REPORT))
+        check = replace(check, report_uri=registry.runs.artifact_link(run, schema.ARTIFACT_DRIFT_REPORT))
         mlflow.set_tags(
             {
                 schema.DRIFT_RETRAIN: str(check.retrain).lower(),

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from retrainer import faults, links, schema
-from retrainer.contracts import (
+from retrainer import faults, schema
+from retrainer.records import (
     DriftSummary,
     Evaluation,
     Promotion,
@@ -20,9 +20,12 @@ from retrainer.contracts import (
     TrainedRun,
     TrainingPlan,
 )
-from retrainer.registry import CHALLENGER, CHAMPION, ChampionMovedError, Registry
+from retrainer.registry import links
+from retrainer.registry.client import Registry
+from retrainer.registry.versions import ChampionMovedError
+from retrainer.schema import CHALLENGER, CHAMPION
 from retrainer.settings import Settings
-from retrainer.spec import DatasetSpec
+from retrainer.spec.dataset import DatasetSpec
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +57,13 @@ def register(
     }
     if plan.backfill:  # a model of the past: evidence only, never a candidate for production
         tags.update({schema.BACKFILL: "true", schema.PROMOTION_DECISION: schema.NOT_CONSIDERED_BACKFILL})
-    version, created = registry.register(spec, trained.run_id, trained.model_uri, tags)
+    version, created = registry.versions.register(spec, trained.run_id, trained.model_uri, tags)
     if (
         not plan.backfill
-        and registry.alias_version(spec, CHAMPION) != version
-        and schema.PROMOTION_DECISION not in registry.version_tags(spec, version)
+        and registry.versions.alias(spec, CHAMPION) != version
+        and schema.PROMOTION_DECISION not in registry.versions.tags(spec, version)
     ):
-        registry.set_alias(spec, CHALLENGER, version)
+        registry.versions.set_alias(spec, CHALLENGER, version)
     log.info("%s v%s %s", spec.model_name, version, "registered" if created else "was already registered")
     return RegisteredVersion(model_name=spec.model_name, version=version, created=created)
 
@@ -69,9 +72,9 @@ def review_links(settings: Settings, spec: DatasetSpec, version: str, airflow_ur
     """Where a reviewer reads the evidence: the version and its run in MLflow, the evaluation
     report, and the Airflow run that asks."""
     registry = Registry(settings)
-    run_id = registry.version_tags(spec, version).get(schema.VERSION_RUN_ID, "")
+    run_id = registry.versions.tags(spec, version).get(schema.VERSION_RUN_ID, "")
     ui = settings.mlflow_ui_url
-    exp = registry.experiment_id(spec)
+    exp = registry.runs.experiment_id(spec)
     return {
         "Model version in MLflow": links.mlflow_model_version(ui, spec.model_name, version),
         "Evaluation report": links.mlflow_artifacts(ui, exp, run_id, schema.ARTIFACT_EVALUATION_REPORT)
@@ -96,7 +99,7 @@ def promote(
     spec = settings.load_spec(plan.dataset)
     registry = Registry(settings)
     version = registered.version
-    tags = registry.version_tags(spec, version)
+    tags = registry.versions.tags(spec, version)
     if schema.PROMOTION_DECISION in tags:
         log.info("%s v%s: decision already recorded (%s)", spec.model_name, version, tags[schema.PROMOTION_DECISION])
         return Promotion(
@@ -110,21 +113,21 @@ def promote(
         if not evaluation.passed:
             return _reject(registry, spec, version, evaluation, by, reevaluated=attempt > 0)
         try:
-            previous = registry.promote(spec, version, evaluation.champion_version)
+            previous = registry.versions.promote(spec, version, evaluation.champion_version)
             faults.point("promote:alias")  # champion moved, the decision not yet recorded
             break
         except ChampionMovedError as moved:
             if trained is None or attempt == MAX_REEVALUATIONS:
                 raise
             evaluation = _reevaluate(settings, registry, spec, plan, trained, version, moved, attempt)
-    registry.tag_version(spec, version, schema.promoted_tags(by, previous))
+    registry.versions.tag(spec, version, schema.promoted_tags(by, previous))
     log.info("%s v%s is champion (previous: %s)", spec.model_name, version, previous or "none")
     return Promotion(promoted=True, version=version, previous_champion=previous)
 
 
 def _decided_by(spec: DatasetSpec, version: str, tags: dict[str, str], evaluation: Evaluation) -> str:
     """Who decides: the policy, or (policy ``review``) the reviewer who approved; refuses without one."""
-    from retrainer import approval
+    from retrainer.registry import approval
 
     if spec.approval.policy != "review" or not evaluation.passed:
         return "policy:auto"
@@ -143,8 +146,8 @@ def _reject(
     reason = " | ".join(evaluation.reasons)
     if reevaluated:
         reason = f"re-evaluated against champion v{evaluation.champion_version}: {reason}"
-    registry.tag_version(spec, version, schema.rejected_tags(by, reason))
-    registry.drop_alias(spec, CHALLENGER, version)
+    registry.versions.tag(spec, version, schema.rejected_tags(by, reason))
+    registry.versions.drop_alias(spec, CHALLENGER, version)
     log.warning("%s v%s not promoted: %s", spec.model_name, version, reason)
     return Promotion(promoted=False, version=version, previous_champion=evaluation.champion_version)
 
@@ -165,5 +168,5 @@ def _reevaluate(
     log.warning("%s; evaluating v%s again against the new champion", moved, version)
     evaluation = evaluate(settings, plan, trained)
     note = f"champion moved to v{evaluation.champion_version} before promotion; evaluated again (round {attempt + 1})"
-    registry.tag_version(spec, version, {**schema.gate_tags(evaluation), schema.PROMOTION_REEVALUATED: note})
+    registry.versions.tag(spec, version, {**schema.gate_tags(evaluation), schema.PROMOTION_REEVALUATED: note})
     return evaluation

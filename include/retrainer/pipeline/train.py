@@ -14,17 +14,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrainer import faults, schema, storage
-from retrainer.contracts import RunContext, TrainedRun, TrainingPlan, WindowValidation
-from retrainer.registry import Registry
+from retrainer.data.validation import DataValidationError, FrameValidator, ValidationReport
+from retrainer.data.versioning import DataRegistry, DataVersionError, periods_frame, version_number
+from retrainer.records import RunContext, TrainedRun, TrainingPlan, WindowValidation
+from retrainer.registry.client import Registry
 from retrainer.settings import Settings
-from retrainer.spec import DatasetSpec
-from retrainer.validation import DataValidationError, FrameValidator, ValidationReport
-from retrainer.versioning import DataRegistry, DataVersionError, periods_frame, version_number
+from retrainer.spec.dataset import DatasetSpec
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from retrainer.training import TrainResult
+    from retrainer.model.training import TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def due_datasets(settings: Settings, start: datetime | None, end: datetime | Non
     those whose retraining period (``training.every``) ended within it (a spec that does not
     load is left out). Without an interval (a manual run), every dataset."""
     from retrainer import periods
-    from retrainer.spec import retraining_periods
+    from retrainer.spec.dataset import retraining_periods
 
     if start is None or end is None:
         return settings.datasets()
@@ -132,7 +132,7 @@ def trained_by_other_runs(settings: Settings, plan: TrainingPlan, ctx: RunContex
     """Model versions already trained on this plan's data version and window by other runs
     (``v5 (run scheduled__2011-08-01...)``); empty when there are none or only this run's."""
     spec = settings.load_spec(plan.dataset)
-    found = Registry(settings).search_versions(spec, {schema.DATA_VERSION: plan.data_version})
+    found = Registry(settings).versions.search(spec, {schema.DATA_VERSION: plan.data_version})
     window = ",".join(plan.train_periods)
     return [
         f"v{mv.version} (run {mv.tags.get(schema.AIRFLOW_RUN_ID)})"
@@ -170,13 +170,13 @@ def train_and_log(
     settings: Settings, plan: TrainingPlan, ctx: RunContext, validation: WindowValidation, epochs: int | None = None
 ) -> TrainedRun:
     """Train on the pinned window and log everything to this Airflow run's MLflow run."""
-    from retrainer import training
+    from retrainer.model import training
 
     spec = settings.load_spec(plan.dataset)
     registry = Registry(settings)
     what = f"train {spec.name} {plan.data_version} {plan.holdout_periods[-1] if plan.holdout_periods else ''}".strip()
-    run_id, _ = registry.get_or_create_run(spec, ctx, schema.training_run_tags(plan), what=what)
-    tags = registry.run_tags(run_id)
+    run_id, _ = registry.runs.get_or_create(spec, ctx, schema.training_run_tags(plan), what=what)
+    tags = registry.runs.tags(run_id)
     if tags.get(schema.MODEL_URI):
         log.info("MLflow run %s already holds a trained model; reusing it", run_id)
         return TrainedRun(run_id=run_id, model_uri=tags[schema.MODEL_URI], reused=True)
@@ -201,7 +201,7 @@ def _log_curves(registry: Registry, run_id: str, result: TrainResult, validation
 
     from mlflow.entities import Metric
 
-    if schema.METRIC_EPOCHS_RUN in registry.run_metrics(run_id):
+    if schema.METRIC_EPOCHS_RUN in registry.runs.metrics(run_id):
         log.info("MLflow run %s holds this training's curves already (a retry); not logging them again", run_id)
         return
     now = int(time.time() * 1000)
@@ -229,13 +229,13 @@ def _log_training(
     import mlflow.tensorflow
     from mlflow.models import infer_signature
 
-    from retrainer import reports, training
-    from retrainer.lineage import code_version
+    from retrainer.model import reports, training
+    from retrainer.registry.lineage import code_version
 
     params: dict[str, Any] = schema.training_params(
         plan, result.params, result.n_train, result.n_val, result.n_unlabelled
     )
-    with registry.active_run(run_id):
+    with registry.runs.active(run_id):
         mlflow.log_params(params)  # the same values again on a retry: MLflow accepts that
         _log_curves(registry, run_id, result, validation)
         mlflow.set_tag(schema.GX_SUCCESS, str(validation.success).lower())

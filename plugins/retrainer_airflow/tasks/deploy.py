@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from retrainer.contracts import Deployment, Promotion, RegisteredVersion, TrainingPlan
+from retrainer.records import Deployment, Promotion, RegisteredVersion, TrainingPlan
 from retrainer_airflow.tasks.runtime import Json, read, run_context, settings
 
 
@@ -22,10 +22,10 @@ def deploy(plan: Json, registered: Json, promoted: Json) -> Json:
 def verify(plan: Json, deployed: Json) -> Json:
     """Check the deployed version; if it is bad, put the previous champion back on its own
     (alias and label) before failing the run, so a bad deploy never stays."""
-    from retrainer.deployment import DeployVerificationError
     from retrainer.pipeline import deploy as stage
     from retrainer.pipeline import rollback
-    from retrainer.postdeploy import DeployCheckError
+    from retrainer.serving.export import DeployVerificationError
+    from retrainer.serving.postdeploy import DeployCheckError
 
     s = settings()
     planned = read(TrainingPlan, plan, "plan_training")

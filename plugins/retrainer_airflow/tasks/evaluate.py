@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrainer.contracts import TrainedRun, TrainingPlan
+from retrainer.records import TrainedRun, TrainingPlan
 from retrainer_airflow.tasks.runtime import Json, read, settings
 
 

@@ -7,7 +7,7 @@ import logging
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from retrainer import storage
-from retrainer.contracts import AnnouncedVersion, BatchValidation, VersionedBatch
+from retrainer.records import AnnouncedVersion, BatchValidation, VersionedBatch
 from retrainer_airflow.assets import DATA_VERSIONS
 from retrainer_airflow.tasks.runtime import Json, context, params, read, settings
 

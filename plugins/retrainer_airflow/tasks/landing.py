@@ -7,7 +7,7 @@ import logging
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from retrainer.contracts import LandingScan
+from retrainer.records import LandingScan
 from retrainer_airflow.tasks.runtime import Json, read, settings
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def ingest_requests(found: Json | None) -> list[Json]:
 def refuse_unroutable(found: Json | None) -> None:
     """Quarantine every landed file whose path says no dataset and period, with the reason,
     and fail, naming each one (the other deliveries go on)."""
-    from retrainer import landing
+    from retrainer.data import landing
 
     scan = read(LandingScan, found, "wait_for_deliveries") if found else None
     if scan is None or not scan.refused:

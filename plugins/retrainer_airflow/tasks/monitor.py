@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from retrainer.contracts import DriftCheck, RetrainConf, RetrainRequest
+from retrainer.records import DriftCheck, RetrainConf, RetrainRequest
 from retrainer_airflow.assets import DATA_VERSIONS
 from retrainer_airflow.tasks.runtime import Json, context, params, read, run_context, run_type, settings
 
@@ -91,7 +91,7 @@ def in_flight(ti: Any, dataset: str, data_version: str) -> int:
     """How many drift retrainings of ``dataset`` are queued or running: those started on any data
     version within ``IN_FLIGHT_LOOKBACK`` of ``data_version``, older or newer (in a burst, the
     run deciding on the older version can come second)."""
-    from retrainer.versioning import version_label, version_number
+    from retrainer.data.versioning import version_label, version_number
 
     number = version_number(data_version) or 0
     first = max(1, number - IN_FLIGHT_LOOKBACK + 1)

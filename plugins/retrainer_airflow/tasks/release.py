@@ -6,14 +6,7 @@ import logging
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from retrainer.contracts import (
-    DriftSummary,
-    Evaluation,
-    RegisteredVersion,
-    ReviewDecision,
-    TrainedRun,
-    TrainingPlan,
-)
+from retrainer.records import DriftSummary, Evaluation, RegisteredVersion, ReviewDecision, TrainedRun, TrainingPlan
 from retrainer_airflow.tasks.runtime import Json, airflow_ui_url, params, read, run_context, settings
 
 log = logging.getLogger(__name__)
@@ -42,9 +35,9 @@ def review_request(plan: Json, evaluated: Json, registered: Json) -> Json:
     """What the review task asks (an ``approval.ReviewRequest``), or, when nothing needs asking,
     the decision that stands (a ``ReviewDecision``): policy ``auto``, a gate that already
     failed, or a decision recorded earlier (first answer)."""
-    from retrainer import approval
     from retrainer.pipeline import release
-    from retrainer.registry import Registry
+    from retrainer.registry import approval
+    from retrainer.registry.client import Registry
 
     planned = read(TrainingPlan, plan, "plan_training")
     evaluation = read(Evaluation, evaluated, "evaluate")
@@ -52,7 +45,7 @@ def review_request(plan: Json, evaluated: Json, registered: Json) -> Json:
     skip_if_backfill(planned)
     s = settings()
     spec = s.load_spec(planned.dataset)
-    first = approval.recorded(Registry(s).version_tags(spec, version))
+    first = approval.recorded(Registry(s).versions.tags(spec, version))
     if first is not None:
         log.info(
             "decision already recorded on v%s: %s by %s via %s", version, first.decision, first.reviewer, first.via
@@ -80,7 +73,7 @@ def record_review(plan: Json, registered: Json, approved: bool, reviewer: str, v
 def record_answer(dataset: str, version: str, approved: bool, reviewer: str, via: str) -> Json:
     """Record an answer on ``dataset``'s model version ``version``; the first answer stands (the
     review's trigger records it as it comes, the resumed task again: the same decision)."""
-    from retrainer import approval
+    from retrainer.registry import approval
 
     s = settings()
     answer = approval.APPROVED if approved else approval.REJECTED

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from airflow.sdk import Variable, get_current_context
 from airflow.sdk.exceptions import AirflowFailException
 
-from retrainer.contracts import ContractError, Record, RunContext
+from retrainer.records import ContractError, Record, RunContext
 from retrainer.settings import Settings
 
 Json = dict[str, Any]

@@ -6,7 +6,7 @@ import logging
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from retrainer.contracts import TrainingPlan, WindowValidation
+from retrainer.records import TrainingPlan, WindowValidation
 from retrainer_airflow.assets import RETRAIN_REQUESTS
 from retrainer_airflow.tasks.runtime import Json, context, is_backfill, params, read, run_context, run_type, settings
 
@@ -87,7 +87,7 @@ LOOKAHEAD = 20
 
 
 def _version_number(label: str) -> int:
-    from retrainer.versioning import version_number
+    from retrainer.data.versioning import version_number
 
     found = version_number(label)
     return -1 if found is None else found
@@ -99,7 +99,7 @@ def _newer_drift_retraining(plan: TrainingPlan) -> str | None:
     checks for a retraining in flight and starts one in one step, one at a time; should two
     retrainings of a burst start anyway (a run id given by hand, that rule lost), the one on
     older data gives way, so one trains."""
-    from retrainer.versioning import DataRegistry
+    from retrainer.data.versioning import DataRegistry
     from retrainer_airflow.tasks.monitor import RETRAIN_DAG_ID, drift_run_id
 
     ti = context()["ti"]
@@ -120,8 +120,8 @@ def plan_training() -> Json:
     interval (a scheduled run or a backfill trains on the data of its own time). A data
     version already trained by another run is not trained again unless ``force`` is set."""
     from retrainer import periods
+    from retrainer.data.versioning import DataVersionError
     from retrainer.pipeline import train
-    from retrainer.versioning import DataVersionError
 
     p = params()
     dataset, requested, _ = _covered()
@@ -159,9 +159,9 @@ def plan_training() -> Json:
 
 
 def validate_window(plan: Json) -> Json:
+    from retrainer.data.validation import DataValidationError
+    from retrainer.data.versioning import DataVersionMovedError
     from retrainer.pipeline import train
-    from retrainer.validation import DataValidationError
-    from retrainer.versioning import DataVersionMovedError
 
     try:
         return train.validate_window(settings(), read(TrainingPlan, plan, "plan_training")).to_json()

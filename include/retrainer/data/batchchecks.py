@@ -1,0 +1,239 @@
+"""Checks of a readable batch that no per-value expectation makes: columns the spec does not
+name, a feature that leaks the target, and, against the data already versioned, a partial
+re-delivery, a numeric feature gone constant and a unit change.
+
+Each check returns reasons in words (column, what, by how much); an empty list means the
+batch passed. The versioned data is a few periods of the latest data version
+(``Reference``); with none yet (the first batch), only the checks that need none run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from retrainer.data.batchfile import canonical_order, sample
+from retrainer.spec.dataset import DatasetSpec
+
+#: how many versioned periods before the batch's own are compared with
+REFERENCE_PERIODS = 3
+#: fewer rows than this in a batch: no constant or scale judgement
+MIN_ROWS_TO_JUDGE = 20
+
+
+@dataclass
+class Reference:
+    """Versioned data to compare a batch with: frames by period, and the version they are from;
+    ``texts`` holds the versioned file of the batch's own period when it is a re-delivery."""
+
+    version: str = ""
+    periods: dict[str, pd.DataFrame] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+
+    def others(self, period: str) -> list[pd.DataFrame]:
+        return [df for p, df in sorted(self.periods.items()) if p != period]
+
+
+def unexpected_columns(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:
+    """The batch's columns the spec does not name (neither used nor in ``ingest.other_columns``)."""
+    known = {spec.time_column, spec.target.column, *spec.feature_names, *spec.ingest.other_columns}
+    return [str(c) for c in df.columns if c not in known]
+
+
+def column_problems(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:
+    """Columns the spec does not name (when ``ingest.extra_columns`` is ``reject``)."""
+    extra = unexpected_columns(df, spec)
+    if spec.ingest.extra_columns != "reject" or not extra:
+        return []
+    return [
+        f"unexpected column{'s' if len(extra) > 1 else ''} {sample(extra) if len(extra) <= 3 else extra[:3]}"
+        f"{f' and {len(extra) - 3} more' if len(extra) > 3 else ''}: not in the spec (list known extra columns"
+        " under ingest.other_columns to keep them, never used as features, or set ingest.extra_columns: drop)"
+    ]
+
+
+def leak_problems(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:
+    """Features that carry the target: equal to it in nearly every row, or (numeric) correlated
+    with it beyond ``ingest.leak_correlation``."""
+    target = spec.target.column
+    if not spec.ingest.checks_on("target_leak") or target not in df or len(df) < MIN_ROWS_TO_JUDGE:
+        return []
+    limit = spec.ingest.leak_correlation
+    y = df[target]
+    problems = []
+    for f in spec.features:
+        if f.name not in df:
+            continue
+        x = df[f.name]
+        both = x.notna() & y.notna()
+        if both.sum() < MIN_ROWS_TO_JUDGE:
+            continue
+        same = float((x[both].astype(str) == y[both].astype(str)).mean())
+        if same >= limit:
+            problems.append(
+                f"feature '{f.name}' equals the target '{target}' in {same:.1%} of rows: a leak"
+                " (ingest.checks.target_leak)"
+            )
+            continue
+        if f.type == "numeric" and pd.api.types.is_numeric_dtype(y) and pd.api.types.is_numeric_dtype(x):
+            xs, ys = x[both].astype("float64"), y[both].astype("float64")
+            finite = np.isfinite(xs) & np.isfinite(ys)
+            xs, ys = xs[finite], ys[finite]
+            if len(xs) >= MIN_ROWS_TO_JUDGE and xs.std() > 0 and ys.std() > 0:
+                r = float(np.corrcoef(xs, ys)[0, 1])
+                if abs(r) >= limit:
+                    problems.append(
+                        f"feature '{f.name}' is correlated with the target '{target}' at r={r:.4f}"
+                        f" (limit {limit}, ingest.leak_correlation): a leak (ingest.checks.target_leak)"
+                    )
+    return problems
+
+
+def _spread(s: pd.Series) -> float:
+    q = s.dropna().astype("float64").quantile([0.1, 0.9])
+    return float(q.iloc[1] - q.iloc[0])
+
+
+def reference_problems(df: pd.DataFrame, spec: DatasetSpec, period: str, ref: Reference) -> list[str]:
+    """What the versioned data shows wrong with the batch: a re-delivery that would lose rows, a
+    feature constant where it always varied, a numeric feature on another scale (a unit change);
+    the last two unless ``ingest.checks`` turns them off."""
+    if not ref.periods:
+        return []
+    problems = []
+    cfg = spec.ingest
+    if period in ref.periods and cfg.redelivery == "replace":  # reject and append: see redelivery_problems
+        had = len(ref.periods[period])
+        if len(df) < had * (1 - cfg.redelivery_max_row_loss):
+            problems.append(
+                f"a re-delivery of {period} with {len(df)} rows would replace the {had} rows versioned in"
+                f" {ref.version} ({had - len(df)} fewer): a partial delivery? (ingest.redelivery_max_row_loss"
+                f" {cfg.redelivery_max_row_loss:g})"
+            )
+    others = ref.others(period) or list(ref.periods.values())
+    if len(df) < MIN_ROWS_TO_JUDGE:
+        return problems
+    for f in spec.numeric_features:  # a category may well hold one value all period (holiday in June)
+        if f.name not in df:
+            continue
+        col = df[f.name].dropna()
+        if col.empty:
+            continue
+        before = [o[f.name].dropna() for o in others if f.name in o and len(o) >= MIN_ROWS_TO_JUDGE]
+        if not before:
+            continue
+        if cfg.checks_on("constant_feature") and col.nunique() == 1 and all(b.nunique() > 1 for b in before):
+            problems.append(
+                f"column '{f.name}' holds one value ({sample([col.iloc[0]])[1:-1]}) in all {len(col)} rows;"
+                f" it varies in every versioned period compared ({ref.version}; ingest.checks.constant_feature)"
+            )
+            continue
+        if not cfg.checks_on("unit_change") or not pd.api.types.is_numeric_dtype(col):
+            continue
+        new = _spread(col)
+        old = float(np.median([_spread(b) for b in before if pd.api.types.is_numeric_dtype(b)] or [0.0]))
+        if new <= 0 or old <= 0:
+            continue
+        ratio = new / old
+        if ratio >= cfg.max_scale_change or ratio <= 1 / cfg.max_scale_change:
+            way = f"{ratio:.3g}x wider" if ratio > 1 else f"{1 / ratio:.3g}x narrower"
+            problems.append(
+                f"column '{f.name}': its values spread {way} than in the versioned data ({new:.3g} vs {old:.3g}"
+                f" between the 10th and 90th percentiles, {ref.version}): a unit change?"
+                f" (ingest.max_scale_change {cfg.max_scale_change:g}; ingest.checks.unit_change)"
+            )
+    return problems
+
+
+@dataclass(frozen=True)
+class Redelivery:
+    """How a re-delivered period differs from its versioned rows (both canonical text frames):
+    rows only in the version (``missing``), only in the delivery (``new``), and rows whose key
+    is in both with other values (``changed``). Without a key (``unique_by: []``) a row is its
+    values, so a changed row counts as one missing and one new."""
+
+    rows_versioned: int
+    rows_delivered: int
+    missing: int
+    new: int
+    changed: int
+    examples: tuple[str, ...] = ()
+
+    @property
+    def same(self) -> bool:
+        return self.missing == self.new == self.changed == 0 and self.rows_versioned == self.rows_delivered
+
+    def says(self) -> str:
+        parts = [
+            f"{n} {what}" for n, what in ((self.missing, "missing"), (self.changed, "changed"), (self.new, "new")) if n
+        ]
+        shown = f" (e.g. {'; '.join(self.examples)})" if self.examples else ""
+        return f"{', '.join(parts) or 'no row differs'}{shown}"
+
+
+def _key(spec: DatasetSpec, columns: list[str]) -> list[str]:
+    key = [c for c in spec.unique_by if c in columns]
+    return key if key and len(key) == len(spec.unique_by) else []
+
+
+def compare_redelivery(new: pd.DataFrame, old: pd.DataFrame, spec: DatasetSpec) -> Redelivery:
+    """Row by row, the delivery ``new`` against the versioned ``old`` (canonical text frames)."""
+    columns = list(dict.fromkeys([*old.columns, *new.columns]))
+    new = new.reindex(columns=columns, fill_value="").astype(str)
+    old = old.reindex(columns=columns, fill_value="").astype(str)
+    key = _key(spec, columns)
+    if not key:  # rows are their values: compare as multisets
+        counted_new = new.value_counts().rename("n_new")
+        counted_old = old.value_counts().rename("n_old")
+        both = pd.concat([counted_new, counted_old], axis=1).fillna(0)
+        extra = (both["n_new"] - both["n_old"]).clip(lower=0)
+        gone = (both["n_old"] - both["n_new"]).clip(lower=0)
+        return Redelivery(len(old), len(new), int(gone.sum()), int(extra.sum()), 0)
+    merged = old.drop_duplicates(key).merge(
+        new.drop_duplicates(key), on=key, how="outer", suffixes=("_old", "_new"), indicator=True
+    )
+    missing = int((merged["_merge"] == "left_only").sum())
+    added = int((merged["_merge"] == "right_only").sum())
+    inside = merged[merged["_merge"] == "both"]
+    values = [c for c in columns if c not in key]
+    differs = pd.Series(False, index=inside.index)
+    first: dict[int, str] = {}
+    for c in values:
+        d = inside[f"{c}_old"] != inside[f"{c}_new"]
+        for i in d[d & ~differs].index[:3]:
+            row = ", ".join(f"{k}={inside.at[i, k]!s}" for k in key)
+            was, now = sample([inside.at[i, f"{c}_old"]]), sample([inside.at[i, f"{c}_new"]])
+            first.setdefault(i, f"{row}: {c} {was} -> {now}")
+        differs |= d
+    examples = tuple(first[i] for i in sorted(first)[:3])
+    return Redelivery(len(old), len(new), missing, added, int(differs.sum()), examples)
+
+
+def redelivery_problems(diff: Redelivery, spec: DatasetSpec, period: str, version: str) -> list[str]:
+    """What ``ingest.redelivery`` makes of a re-delivered period: ``reject`` refuses any
+    difference, ``append`` refuses changed rows (it only adds), ``replace`` leaves the judgement
+    to the row-loss limit (``reference_problems``)."""
+    policy = spec.ingest.redelivery
+    versioned = f"{period} is versioned already ({version}, {diff.rows_versioned} rows)"
+    if diff.same or policy == "replace":
+        return []
+    if policy == "reject":
+        return [
+            f"{versioned} and this re-delivery of {diff.rows_delivered} rows differs from it: {diff.says()}; "
+            "ingest.redelivery is 'reject' (a corrected delivery needs 'replace', late rows 'append')"
+        ]
+    if diff.changed:
+        return [
+            f"{versioned} and this re-delivery changes {diff.changed} of its rows: {diff.says()}; ingest.redelivery "
+            "is 'append', which adds rows and never changes versioned ones"
+        ]
+    return []
+
+
+def appended(old: pd.DataFrame, new: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """The versioned rows and the delivery's rows that are not among them (canonical order)."""
+    columns = list(dict.fromkeys([*old.columns, *new.columns]))
+    both = pd.concat([old.reindex(columns=columns, fill_value=""), new.reindex(columns=columns, fill_value="")])
+    return canonical_order(both.astype(str).drop_duplicates(_key(spec, columns) or None, keep="first"), spec)

@@ -1,0 +1,160 @@
+"""``DatasetSpec``: a whole dataset spec, read from its file, each section by its own reader."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from retrainer.periods import FREQUENCIES, Frequency, retrain_every
+from retrainer.spec.columns import Feature, Target, read_features, read_target, read_time_format, read_unique_by
+from retrainer.spec.fields import Fields, SpecError
+from retrainer.spec.intake import IngestConfig, read_ingest, read_rows
+from retrainer.spec.learning import DriftConfig, GateConfig, TrainingConfig, read_drift, read_gate, read_training
+from retrainer.spec.rollout import ApprovalConfig, DeployConfig, read_approval, read_deploy
+from retrainer.spec.yamlfile import YAMLError, load_yaml
+
+log = logging.getLogger(__name__)
+
+#: the keys a spec may have at the top level
+TOP_LEVEL_KEYS = frozenset(
+    {
+        "name",
+        "description",
+        "model_name",
+        "time_column",
+        "time_format",
+        "frequency",
+        "target",
+        "features",
+        "unique_by",
+        "rows",
+        "training",
+        "gate",
+        "drift",
+        "approval",
+        "deploy",
+        "ingest",
+    }
+)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a dataset is: its time column, target, features and how to judge models on it."""
+
+    name: str
+    model_name: str
+    time_column: str
+    frequency: Frequency
+    target: Target
+    features: tuple[Feature, ...]
+    min_rows: int
+    max_rows: int | None
+    training: TrainingConfig
+    gate: GateConfig
+    drift: DriftConfig = DriftConfig()
+    approval: ApprovalConfig = ApprovalConfig()
+    deploy: DeployConfig = DeployConfig()
+    ingest: IngestConfig = IngestConfig()
+    description: str = ""
+    source_path: str = ""
+    unique_by: tuple[str, ...] = ()  # the columns no two rows of a batch share; () = rows need not be unique
+    time_format: str | None = None  # how deliveries spell a timestamp (strftime codes); None: ISO 8601
+    training_every: str = ""  # training.every: hourly, daily, weekly, monthly ("": see retrain_every)
+
+    @property
+    def retrain_every(self) -> str:
+        """How often scheduled runs retrain this dataset (``periods.retrain_every``)."""
+        return retrain_every(self.frequency, self.training_every)
+
+    @property
+    def numeric_features(self) -> tuple[Feature, ...]:
+        return tuple(f for f in self.features if f.type == "numeric")
+
+    @property
+    def categorical_features(self) -> tuple[Feature, ...]:
+        return tuple(f for f in self.features if f.type == "categorical")
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+    @classmethod
+    def load(cls, path: Path | str) -> DatasetSpec:
+        path = Path(path)
+        if not path.is_file():
+            raise SpecError(path, "<file>", "spec file does not exist")
+        try:
+            raw = load_yaml(path.read_text())
+        except YAMLError as exc:
+            raise SpecError(path, "<file>", f"not valid YAML: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise SpecError(path, "<file>", "top level must be a mapping")
+        return cls.from_dict(raw, path)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], path: Path | str = "<spec>") -> DatasetSpec:
+        f = Fields(raw, path)
+        f.known("", raw, TOP_LEVEL_KEYS)
+        name = f.string("name")
+        target = read_target(f, f.mapping("target"))
+        features = read_features(f, f.mapping("features"))
+        time_column = f.string("time_column")
+        if time_column in raw["features"] or target.column in raw["features"]:
+            raise f.error("features", "must not contain the time column or the target")
+        rows = read_rows(f, f.mapping("rows", required=False))
+        training_raw = f.mapping("training", required=False)
+        training = read_training(f, training_raw)
+        frequency, every = _cadence(f, raw, training_raw)
+        columns = {time_column, target.column, *raw["features"]}
+        ingest = read_ingest(f, f.mapping("ingest", required=False), columns)
+        return cls(
+            name=name,
+            model_name=str(raw.get("model_name") or f"{name}_model"),
+            time_column=time_column,
+            frequency=frequency,  # type: ignore[arg-type]
+            target=target,
+            features=features,
+            min_rows=rows[0],
+            max_rows=rows[1],
+            training=training,
+            gate=read_gate(f, f.mapping("gate", required=False), target.task, features),
+            drift=read_drift(f, f.mapping("drift", required=False), {feature.name for feature in features}),
+            approval=read_approval(f, f.mapping("approval", required=False)),
+            deploy=read_deploy(f, f.mapping("deploy", required=False)),
+            ingest=ingest,
+            description=str(raw.get("description", "")),
+            source_path=str(path),
+            unique_by=read_unique_by(f, raw.get("unique_by", [time_column]), {*columns, *ingest.other_columns}),
+            time_format=read_time_format(f, raw.get("time_format")),
+            training_every=every,
+        )
+
+
+def _cadence(f: Fields, raw: dict[str, Any], training_raw: dict[str, Any]) -> tuple[str, str]:
+    """The data's ``frequency`` and how often it retrains (``training.every``; "" when not given):
+    at most as often as the data arrives."""
+    every = f.choice("training.every", training_raw.get("every"), FREQUENCIES) if "every" in training_raw else ""
+    frequency = f.choice("frequency", raw.get("frequency", "monthly"), FREQUENCIES)
+    if every and FREQUENCIES.index(every) < FREQUENCIES.index(frequency):
+        raise f.error(
+            "training.every",
+            f"{every} retraining of {frequency} data would find no new period most times: at most as often as"
+            f" the data arrives ({frequency})",
+        )
+    return frequency, every
+
+
+def retraining_periods(folder: Path | str) -> dict[str, str]:
+    """How often each spec in ``folder`` retrains on schedule (name -> ``retrain_every``). A
+    spec that does not load is logged and left out: it holds up no other dataset, and fails
+    with its reason where it is used."""
+    out = {}
+    for path in sorted(Path(folder).glob("*.yaml")):
+        try:
+            out[path.stem] = DatasetSpec.load(path).retrain_every
+        except (SpecError, OSError) as exc:
+            log.error("not retrained on schedule: %s", exc)
+    return out

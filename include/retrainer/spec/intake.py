@@ -1,0 +1,132 @@
+"""What a delivered batch may be: the spec's ``ingest`` section and its row counts (``rows``).
+
+``IngestConfig.limits`` gives the batch reader (``retrainer.data.batchfile``) the spec's limits
+on size, field length, encoding and format; a delivery read with a spec uses them.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+from typing import Any
+
+from retrainer.spec.fields import Fields
+
+ROWS_KEYS = frozenset({"min", "max"})
+#: what a column the spec does not name does to a delivery (``ingest.extra_columns``)
+EXTRA_COLUMNS = ("reject", "keep", "drop")
+#: the older name of ``ingest.extra_columns`` (values refuse|keep|drop), still read
+OLD_EXTRA_COLUMNS_KEY = "unexpected_columns"
+#: what a delivery of a period that is versioned already may do to it
+REDELIVERY = ("reject", "replace", "append")
+#: how deliveries are read: by the file's extension (.parquet is Parquet, anything else CSV), or all as one
+FORMATS = ("auto", "csv", "parquet")
+#: the checks against the versioned data that ``ingest.checks`` may turn off (all on by default)
+INGEST_CHECKS = ("constant_feature", "target_leak", "unit_change")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a batch file may be at most, as the batch reader checks it (from ``ingest``)."""
+
+    max_bytes: int = 512 * 1024 * 1024
+    max_field_chars: int = 10_000
+    encoding: str = "utf-8"  # of CSV text (Python's codec name); anything else is read as UTF-8 first
+    format: str = "auto"  # csv, parquet, or auto: by the file's extension (ingest.format)
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """What a delivered batch may be (spec section ``ingest``); the checks in
+    ``retrainer.data.batchfile`` and ``retrainer.data.batchchecks``."""
+
+    other_columns: tuple[str, ...] = ()  # delivered and kept, never used as features
+    extra_columns: str = "reject"  # a column the spec does not name: reject (quarantine), keep or drop it
+    redelivery: str = "reject"  # a versioned period delivered again with other content: reject, replace or append
+    max_file_mb: float = 512.0
+    max_field_chars: int = 10_000
+    redelivery_max_row_loss: float = 0.0  # a re-delivery may replace a versioned period losing at most this share
+    max_scale_change: float = 10.0  # a numeric feature's spread this many times off the versioned data's: a unit change
+    leak_correlation: float = 0.999  # a feature this correlated with (or equal to) the target is a leak
+    encoding: str = "utf-8"  # of CSV deliveries (a Python codec: latin-1, cp1252, utf-16, ...)
+    format: str = "auto"  # csv, parquet, or auto: by the file's extension
+    checks: tuple[str, ...] = INGEST_CHECKS  # the checks against the versioned data that are on
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_bytes=int(self.max_file_mb * 1024 * 1024),
+            max_field_chars=self.max_field_chars,
+            encoding=self.encoding,
+            format=self.format,
+        )
+
+    def checks_on(self, check: str) -> bool:
+        return check in self.checks
+
+
+def read_rows(f: Fields, raw: dict[str, Any]) -> tuple[int, int | None]:
+    """``rows``: the fewest and most rows a batch may have (no most: None)."""
+    f.known("rows", raw, ROWS_KEYS)
+    least = f.integer("rows.min", raw.get("min", 1), 1)
+    most = None if raw.get("max") is None else f.integer("rows.max", raw["max"], least)
+    return least, most
+
+
+def read_ingest(f: Fields, raw: dict[str, Any], spec_columns: set[str]) -> IngestConfig:
+    f.known("ingest", raw, {*IngestConfig.__dataclass_fields__, OLD_EXTRA_COLUMNS_KEY})
+    other = f.column_names("ingest.other_columns", raw.get("other_columns") or [])
+    if set(other) & spec_columns:
+        raise f.error("ingest.other_columns", f"{sorted(set(other) & spec_columns)} are used already")
+    field_chars = raw.get("max_field_chars", IngestConfig.max_field_chars)
+    if isinstance(field_chars, bool) or not isinstance(field_chars, int) or field_chars < 1:
+        raise f.error("ingest.max_field_chars", f"must be a positive integer, got {field_chars!r}")
+    size = f.unit("ingest.max_file_mb", raw.get("max_file_mb", IngestConfig.max_file_mb), None)
+    scale = f.unit("ingest.max_scale_change", raw.get("max_scale_change", IngestConfig.max_scale_change), None)
+    if size <= 0 or scale <= 1:
+        raise f.error("ingest", "max_file_mb must be above 0 and max_scale_change above 1")
+    return IngestConfig(
+        other_columns=tuple(other),
+        extra_columns=_extra_columns(f, raw),
+        max_file_mb=size,
+        max_field_chars=field_chars,
+        redelivery=f.choice("ingest.redelivery", raw.get("redelivery", "reject"), REDELIVERY),
+        redelivery_max_row_loss=f.unit("ingest.redelivery_max_row_loss", raw.get("redelivery_max_row_loss", 0.0)),
+        max_scale_change=scale,
+        leak_correlation=f.unit("ingest.leak_correlation", raw.get("leak_correlation", 0.999)),
+        encoding=_encoding(f, raw.get("encoding", "utf-8")),
+        format=f.choice("ingest.format", raw.get("format", "auto"), FORMATS),
+        checks=_checks(f, raw.get("checks")),
+    )
+
+
+def _extra_columns(f: Fields, raw: dict[str, Any]) -> str:
+    """``ingest.extra_columns``, or its older name ``unexpected_columns`` (``refuse`` for ``reject``)."""
+    if OLD_EXTRA_COLUMNS_KEY not in raw:
+        return f.choice("ingest.extra_columns", raw.get("extra_columns", "reject"), EXTRA_COLUMNS)
+    if "extra_columns" in raw:
+        raise f.error("ingest.unexpected_columns", "is the older name of ingest.extra_columns: give one of them")
+    old = raw[OLD_EXTRA_COLUMNS_KEY]
+    old = "reject" if old == "refuse" else old
+    return f.choice("ingest.unexpected_columns", old, EXTRA_COLUMNS)
+
+
+def _checks(f: Fields, raw: Any) -> tuple[str, ...]:
+    """``ingest.checks``: a mapping of check name to true/false; a check not named stays on."""
+    if raw is None:
+        return INGEST_CHECKS
+    if not isinstance(raw, dict):
+        raise f.error("ingest.checks", f"must be a mapping of {', '.join(INGEST_CHECKS)} to true or false, got {raw!r}")
+    f.known("ingest.checks", raw, INGEST_CHECKS)
+    for name, on in raw.items():
+        f.flag(f"ingest.checks.{name}", on)
+    return tuple(c for c in INGEST_CHECKS if raw.get(c, True))
+
+
+def _encoding(f: Fields, value: Any) -> str:
+    """A codec Python knows, by its canonical name (``UTF8`` and ``utf_8`` are ``utf-8``)."""
+    try:
+        name = codecs.lookup(str(value)).name
+    except LookupError:
+        raise f.error("ingest.encoding", f"unknown encoding {value!r} (e.g. utf-8, latin-1, cp1252, utf-16)") from None
+    return name
