@@ -31,11 +31,11 @@ and a version that already existed is not announced again.
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag
 
-from retrainer_airflow import tasks
 from retrainer_airflow.assets import DATA_VERSIONS
 from retrainer_airflow.defaults import REGISTRY_POOL, dag_defaults, dataset_param, param, period_param
+from retrainer_airflow.tasks import ingest
 
 
 @dag(
@@ -60,30 +60,11 @@ from retrainer_airflow.defaults import REGISTRY_POOL, dag_defaults, dataset_para
     },
 )
 def ingest_batch() -> None:
-    @task
-    def validate_batch() -> dict:
-        return tasks.ingest.validate_batch()
-
-    @task.branch
-    def route(validation: dict) -> str:
-        return tasks.ingest.route(validation)
-
-    @task(retries=0)
-    def quarantine_batch(validation: dict) -> None:
-        tasks.ingest.quarantine_batch(validation)
-
-    @task(pool=REGISTRY_POOL)  # one writer of the data registry at a time
-    def version_batch(validation: dict) -> dict:
-        return tasks.ingest.version_batch(validation)
-
-    @task(outlets=[DATA_VERSIONS], inlets=[DATA_VERSIONS])  # inlets: to see what was announced before
-    def publish(versioned: dict) -> dict:
-        return tasks.ingest.publish(versioned)
-
-    validation = validate_batch()
-    versioned = version_batch(validation)
-    route(validation) >> [quarantine_batch(validation), versioned]
-    publish(versioned)
+    validation = ingest.validate_batch()
+    versioned = ingest.version_batch.override(pool=REGISTRY_POOL)(validation)  # one registry writer at a time
+    ingest.route(validation) >> [ingest.quarantine_batch(validation), versioned]
+    # inlets: to see what was announced before
+    ingest.publish.override(outlets=[DATA_VERSIONS], inlets=[DATA_VERSIONS])(versioned)
 
 
 ingest_batch()

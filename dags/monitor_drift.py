@@ -30,15 +30,15 @@ import os
 # TriggerRetrainOperator's base, imported here at the top so that the DAG processor imports it
 # once, in its own process, rather than in every parse of this file (parsing_pre_import_modules)
 import airflow.providers.standard.operators.trigger_dagrun  # noqa: F401
-from airflow.sdk import dag, task, task_group
+from airflow.sdk import dag, task_group
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from retrainer_airflow import tasks
 from retrainer_airflow.assets import DATA_VERSIONS
 from retrainer_airflow.defaults import dag_defaults, data_version_param, dataset_param, sensor_args
 from retrainer_airflow.retrain_trigger import TriggerRetrainOperator
 from retrainer_airflow.sensors import DriftSensor
+from retrainer_airflow.tasks import monitor
 
 
 @dag(
@@ -56,10 +56,6 @@ from retrainer_airflow.sensors import DriftSensor
     },
 )
 def monitor_drift() -> None:
-    @task
-    def datasets_to_check() -> list[dict]:
-        return tasks.monitor.datasets_to_check()
-
     # one group per dataset; the task ids stay short (no group prefix): one dataset per map index
     @task_group(group_id="check_dataset", prefix_group_id=False)
     def check_dataset(dataset: str, data_version: str) -> None:
@@ -69,12 +65,7 @@ def monitor_drift() -> None:
             data_version=data_version,
             **sensor_args("drift", poke_s=300, wait_s=6 * 3600),
         )
-
-        @task(multiple_outputs=True)  # run_id and conf, each its own XCom for trigger_retrain
-        def start_retraining(check: dict | None) -> dict:
-            return tasks.monitor.start_retraining(check)
-
-        start = start_retraining(wait_for_drift.output)
+        start = monitor.start_retraining(wait_for_drift.output)
         TriggerRetrainOperator(
             task_id="trigger_retrain",
             trigger_dag_id="retrain_model",
@@ -82,7 +73,7 @@ def monitor_drift() -> None:
             conf=start["conf"],
         )
 
-    check_dataset.expand_kwargs(datasets_to_check())
+    check_dataset.expand_kwargs(monitor.datasets_to_check())
 
 
 monitor_drift()

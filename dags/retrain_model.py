@@ -50,14 +50,14 @@ import os
 # in its own process, rather than in every parse of this file (parsing_pre_import_modules)
 import airflow.providers.standard.operators.hitl  # noqa: F401
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import dag, task
+from airflow.sdk import dag
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from retrainer_airflow import tasks
 from retrainer_airflow.assets import RETRAIN_REQUESTS
 from retrainer_airflow.defaults import dag_defaults, data_version_param, dataset_param, param, retrain_cron
 from retrainer_airflow.review import ModelReviewOperator
+from retrainer_airflow.tasks import deploy, evaluate, release, train
 
 
 @dag(
@@ -120,55 +120,19 @@ from retrainer_airflow.review import ModelReviewOperator
     },
 )
 def retrain_model() -> None:
-    @task
-    def plan_training() -> dict:
-        return tasks.train.plan_training()
-
-    @task
-    def validate_window(plan: dict) -> dict:
-        return tasks.train.validate_window(plan)
-
-    @task
-    def train(plan: dict, validation: dict) -> dict:
-        return tasks.train.train(plan, validation)
-
-    @task
-    def evaluate(plan: dict, trained: dict) -> dict:
-        return tasks.evaluate.evaluate(plan, trained)
-
-    @task
-    def register(plan: dict, trained: dict, evaluated: dict) -> dict:
-        return tasks.release.register(plan, trained, evaluated)
-
-    @task
-    def promote(plan: dict, trained: dict, evaluated: dict, registered: dict) -> dict:
-        return tasks.release.promote(plan, trained, evaluated, registered)
-
-    @task
-    def deploy(plan: dict, registered: dict, promoted: dict) -> dict:
-        return tasks.deploy.deploy(plan, registered, promoted)
-
-    @task
-    def verify(plan: dict, deployed: dict) -> dict:
-        return tasks.deploy.verify(plan, deployed)
-
-    @task
-    def plan_other_datasets() -> list[dict]:
-        return tasks.train.other_retrainings()
-
     # a run trains one dataset; the others its schedule or its requests cover get runs of their own
     TriggerDagRunOperator.partial(
         task_id="retrain_other_datasets", trigger_dag_id="retrain_model", skip_when_already_exists=True
-    ).expand_kwargs(plan_other_datasets())
+    ).expand_kwargs(train.plan_other_datasets())
 
-    plan = plan_training()
-    trained = train(plan, validate_window(plan))
-    evaluated = evaluate(plan, trained)
-    registered = register(plan, trained, evaluated)
+    plan = train.plan_training()
+    trained = train.train(plan, train.validate_window(plan))
+    evaluated = evaluate.evaluate(plan, trained)
+    registered = release.register(plan, trained, evaluated)
     review = ModelReviewOperator(task_id="review", plan=plan, evaluation=evaluated, registered=registered)
-    promoted = promote(plan, trained, evaluated, registered)
+    promoted = release.promote(plan, trained, evaluated, registered)
     review >> promoted
-    verify(plan, deploy(plan, registered, promoted))
+    deploy.verify(plan, deploy.deploy(plan, registered, promoted))
 
 
 retrain_model()

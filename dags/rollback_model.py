@@ -10,10 +10,10 @@ verifies it from the store against the registry model, moves alias `champion` to
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag
 
-from retrainer_airflow import tasks
 from retrainer_airflow.defaults import dag_defaults, dataset_param, param
+from retrainer_airflow.tasks import rollback
 
 
 @dag(
@@ -44,11 +44,7 @@ from retrainer_airflow.defaults import dag_defaults, dataset_param, param
     },
 )
 def rollback_model() -> None:
-    @task
-    def rollback() -> dict:
-        return tasks.rollback.rollback()
-
-    rollback()
+    rollback.rollback()
 
 
 rollback_model()

@@ -23,11 +23,11 @@ starts with a dot and rename it.
 from __future__ import annotations
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import dag, task
+from airflow.sdk import dag
 
-from retrainer_airflow import tasks
 from retrainer_airflow.defaults import dag_defaults, sensor_args
 from retrainer_airflow.sensors import INGEST_DAG_ID, LandingSensor
+from retrainer_airflow.tasks import landing
 
 
 @dag(
@@ -40,19 +40,10 @@ from retrainer_airflow.sensors import INGEST_DAG_ID, LandingSensor
 )
 def watch_landing() -> None:
     found = LandingSensor(task_id="wait_for_deliveries", **sensor_args("landing", poke_s=60, wait_s=24 * 3600))
-
-    @task
-    def plan_ingests(scan: dict | None) -> list[dict]:
-        return tasks.landing.ingest_requests(scan)
-
-    @task
-    def refuse_unroutable(scan: dict | None) -> None:
-        tasks.landing.refuse_unroutable(scan)
-
     TriggerDagRunOperator.partial(
         task_id="start_ingest", trigger_dag_id=INGEST_DAG_ID, skip_when_already_exists=True
-    ).expand_kwargs(plan_ingests(found.output))
-    refuse_unroutable(found.output)
+    ).expand_kwargs(landing.plan_ingests(found.output))
+    landing.refuse_unroutable(found.output)
 
 
 watch_landing()

@@ -105,10 +105,11 @@ def test_the_trigger_records_the_answer_before_the_task_resumes(monkeypatch: pyt
     so the retry takes it instead of asking again."""
     import asyncio
 
+    from retrainer.records import ReviewDecision
     from retrainer_airflow.tasks import release
 
     recorded: list[tuple[object, ...]] = []
-    stored = {"decision": "approved", "approved": True, "via": "mlflow", "reviewer": "rita"}
+    stored = ReviewDecision(decision="approved", approved=True, via="mlflow", reviewer="rita")
     monkeypatch.setattr(release, "record_answer", lambda *a: recorded.append(a) or stored)
     trigger = _review_trigger(monkeypatch, [{"approval": "approved", "approval.reviewer": "rita"}])
     trigger.dataset = "bike_sharing"
@@ -151,10 +152,14 @@ def test_a_decision_taken_earlier_is_reused_and_a_rejection_skips_downstream(
     from airflow.providers.standard.operators.empty import EmptyOperator
     from airflow.sdk import DAG
 
+    from retrainer.records import ReviewDecision
     from retrainer_airflow.tasks import release
 
-    recorded = {"decision": decision, "approved": decision == "approved", "via": "airflow", "reviewer": "ann"}
-    monkeypatch.setattr(release, "review_request", lambda *_: recorded)
+    recorded = ReviewDecision(
+        decision=decision, approved=decision == "approved", via="airflow", reviewer="ann"
+    ).to_json()
+    monkeypatch.setattr(release, "review_request", lambda *_: ReviewDecision.from_json(recorded))
+    monkeypatch.setattr(ModelReviewOperator, "_records", lambda self: (None, None, None))
     with DAG("review_reuse", schedule=None):
         op = _review()
         op >> EmptyOperator(task_id="promote")

@@ -24,6 +24,8 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, get_args
 
+from retrainer.outcomes import Refused
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -57,7 +59,7 @@ ANY = "|".join(f"(?:{_PATTERNS[f]})" for f in FREQUENCIES)
 _FULL = {f: re.compile(f"^(?:{p})$") for f, p in _PATTERNS.items()}
 
 
-class PeriodError(ValueError):
+class PeriodError(Refused, ValueError):
     """A period that is not written in its dataset's frequency, or is no real date."""
 
 

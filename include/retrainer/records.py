@@ -25,11 +25,13 @@ from functools import cache
 from pathlib import PurePath
 from typing import Any, Literal, Self, Union, cast, get_args, get_origin, get_type_hints
 
+from retrainer.outcomes import Refused
+
 #: the key under which ``to_json`` says which values JSON could not hold, and why
 UNREPRESENTABLE = "unrepresentable"
 
 
-class ContractError(ValueError):
+class ContractError(Refused, ValueError):
     """A record read back (from XCom, a conf, an asset event) does not have its type's shape."""
 
 
@@ -126,6 +128,12 @@ def _decode(tp: Any, value: Any, where: str) -> Any:
     return _decode_scalar(tp, value, where)
 
 
+def decode(tp: Any, value: Any, where: str) -> Any:
+    """``value`` (strict JSON) read back as type ``tp``: a record, a list or dict of them, an
+    optional, or a plain value; a wrong shape raises ``ContractError`` naming the field."""
+    return _decode(tp, value, where)
+
+
 # =============================================================================== records
 
 
@@ -175,6 +183,15 @@ class RunContext(Record):
 
 
 # ------------------------------------------------------------------------------ ingest
+
+
+@dataclass(frozen=True)
+class IngestConf(Record):
+    """The conf an ``ingest_batch`` run works on (its Params): a batch of a dataset and period."""
+
+    dataset: str
+    period: str
+    batch: str | None = None  # the file or s3:// URI under the landing location; None: <landing>/<dataset>/<period>.csv
 
 
 @dataclass(frozen=True)
@@ -249,6 +266,14 @@ class RefusedDelivery(Record):
     relative: str
     identity: str
     reason: str
+
+
+@dataclass(frozen=True)
+class StartIngest(Record):
+    """plan_ingests -> start_ingest: the ``ingest_batch`` run of one new delivery (named by its bytes)."""
+
+    trigger_run_id: str
+    conf: IngestConf
 
 
 @dataclass(frozen=True)
@@ -474,12 +499,42 @@ class DriftCheck(Record):
 
 @dataclass(frozen=True)
 class RetrainConf(Record):
-    """The conf monitor_drift starts retrain_model with (its Params)."""
+    """The conf a ``retrain_model`` run works on (its Params), as monitor_drift, the retraining of
+    other datasets or a person starts it."""
 
     dataset: str
-    data_version: str
+    data_version: str = "latest"  # "latest" or a data version such as "v0007"
+    reason: str | None = None  # why the run was started, recorded in MLflow; None: the kind of run
+    drift: DriftSummary | None = None  # set by monitor_drift when drift started the run
+    window: int | None = None  # periods to train on; None: the spec's window
+    epochs: int | None = None  # most epochs to train; None: the spec's
+    force: bool = False  # train even if this data version and window already have a model
+
+
+@dataclass(frozen=True)
+class StartRetraining(Record):
+    """plan_other_datasets -> retrain_other_datasets: a ``retrain_model`` run of another dataset."""
+
+    trigger_run_id: str
+    conf: RetrainConf
+
+
+@dataclass(frozen=True)
+class DatasetCheck(Record):
+    """What a ``monitor_drift`` run checks (its Params), and datasets_to_check -> check_dataset:
+    one dataset at one data version."""
+
+    dataset: str
+    data_version: str = "latest"  # "latest" or a data version such as "v0007"
+
+
+@dataclass(frozen=True)
+class RollbackConf(Record):
+    """The conf a ``rollback_model`` run works on (its Params)."""
+
+    dataset: str
+    version: str  # "previous" (the version the champion replaced) or a version number
     reason: str
-    drift: DriftSummary
 
 
 @dataclass(frozen=True)

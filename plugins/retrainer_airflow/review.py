@@ -24,9 +24,10 @@ asks again.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.providers.standard.triggers.hitl import HITLTrigger
@@ -34,6 +35,11 @@ from airflow.sdk.execution_time.hitl import upsert_hitl_detail
 from airflow.sdk.timezone import utcnow
 from airflow.triggers.base import TriggerEvent
 from asgiref.sync import sync_to_async
+
+if TYPE_CHECKING:  # the records are read when the review runs, never when a DAG file is parsed
+    from airflow.sdk import Context
+
+    from retrainer.records import Evaluation, RegisteredVersion, TrainingPlan
 
 APPROVE = ApprovalOperator.APPROVE
 REJECT = ApprovalOperator.REJECT
@@ -168,9 +174,9 @@ class ReviewTrigger(HITLTrigger):
             "[review] recorded on %s v%s: %s by %s via %s",
             self.model_name,
             self.version,
-            first["decision"],
-            first["reviewer"],
-            first["via"],
+            first.decision,
+            first.reviewer,
+            first.via,
         )
 
 
@@ -220,21 +226,30 @@ class ModelReviewOperator(ApprovalOperator):
         self.registered = registered
         self.poke_interval = poke_interval
 
-    def execute(self, context: Any) -> Any:
-        import os
+    def _records(self) -> tuple[TrainingPlan, Evaluation, RegisteredVersion]:
+        """The records the review decides on, read from its (rendered) arguments."""
+        from retrainer.records import Evaluation, RegisteredVersion, TrainingPlan
+        from retrainer_airflow.tasks.boundary import read
 
+        return (
+            read(TrainingPlan, self.plan, "review: argument 'plan'"),
+            read(Evaluation, self.evaluation, "review: argument 'evaluation'"),
+            read(RegisteredVersion, self.registered, "review: argument 'registered'"),
+        )
+
+    def execute(self, context: Context) -> Any:
+        from retrainer.records import ReviewDecision
         from retrainer_airflow.tasks import release
 
         ti = context["ti"]
-        asked = release.review_request(self.plan, self.evaluation, self.registered)
-        if "decision" in asked:  # policy auto, gate failed, or already decided: nothing to ask
-            if asked["decision"] == REJECTED:  # rejected by a reviewer (or the deadline) earlier
-                self.log.info(
-                    "Rejected earlier by %s via %s. Skipping downstream tasks", asked["reviewer"], asked["via"]
-                )
+        plan, evaluation, registered = self._records()
+        asked = release.review_request(plan, evaluation, registered)
+        if isinstance(asked, ReviewDecision):  # policy auto, gate failed, or already decided: nothing to ask
+            if asked.decision == REJECTED:  # rejected by a reviewer (or the deadline) earlier
+                self.log.info("Rejected earlier by %s via %s. Skipping downstream tasks", asked.reviewer, asked.via)
                 self._skip_downstream(context)
-            return asked
-        self.subject, self.body = asked["subject"], asked["body"]
+            return asked.to_json()
+        self.subject, self.body = asked.subject, asked.body
         upsert_hitl_detail(
             ti_id=ti.id,
             options=self.options,
@@ -246,11 +261,11 @@ class ModelReviewOperator(ApprovalOperator):
             assigned_users=self.assigned_users,
         )
         self.log.info(
-            "Waiting for a decision on %s v%s until %s (Airflow: Required actions; MLflow: "
-            "tag approval=approved|rejected)",
-            asked["model_name"],
-            asked["version"],
-            asked["deadline"],
+            "Waiting for a decision on %s v%s until %s (Airflow: Required actions; "
+            "MLflow: tag approval=approved|rejected)",
+            asked.model_name,
+            asked.version,
+            asked.deadline,
         )
         poke = self.poke_interval or float(os.environ.get("RETRAINER_REVIEW_POKE_S", "30"))
         self.defer(
@@ -260,29 +275,30 @@ class ModelReviewOperator(ApprovalOperator):
                 defaults=self.defaults,
                 params=self.serialized_params,
                 multiple=False,
-                timeout_datetime=datetime.fromisoformat(asked["deadline"]),
+                timeout_datetime=datetime.fromisoformat(asked.deadline),
                 poke_interval=poke,
-                tracking_uri=asked["tracking_uri"],
-                model_name=asked["model_name"],
-                version=asked["version"],
-                dataset=release.dataset_of(self.plan),
+                tracking_uri=asked.tracking_uri,
+                model_name=asked.model_name,
+                version=asked.version,
+                dataset=plan.dataset,
             ),
             method_name="execute_complete",
         )
 
-    def _skip_downstream(self, context: Any) -> None:
+    def _skip_downstream(self, context: Context) -> None:
         tasks = [t for t in context["task"].get_direct_relatives(upstream=False) if not t.is_teardown]
         if tasks:
             self.skip(ti=context["ti"], tasks=tasks)
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         from retrainer_airflow.tasks import release
 
         if "error" in event:
             return super().execute_complete(context, event)
+        plan, _, registered = self._records()
         approved, reviewer, via = answer_of(event)
-        decided = release.record_review(self.plan, self.registered, approved, reviewer, via)
+        decided = release.record_answer(plan.dataset, registered.version, approved, reviewer, via)
         # the first answer recorded on the version decides, whatever this event says
-        event = {**event, "chosen_options": [APPROVE if decided["approved"] else REJECT]}
+        event = {**event, "chosen_options": [APPROVE if decided.approved else REJECT]}
         super().execute_complete(context, event)
-        return decided
+        return decided.to_json()

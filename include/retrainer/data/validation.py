@@ -22,6 +22,7 @@ import pandas as pd
 
 from retrainer import periods
 from retrainer.data.batchfile import capped, read_delivery, sample
+from retrainer.outcomes import Refused
 from retrainer.spec.dataset import DatasetSpec
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class DataValidationError(ValueError):
+class DataValidationError(Refused, ValueError):
     """Data failed its expectations; the message says what and where."""
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from retrainer import faults
+from retrainer.outcomes import Refused
 from retrainer.settings import REPO_ROOT, Settings
 from retrainer.spec.dataset import DatasetSpec
 from retrainer.storage import is_s3
@@ -68,7 +69,7 @@ class DataVersionError(LookupError):
     """A data version or a period that the caller asked for does not exist."""
 
 
-class DataVersionMovedError(RuntimeError):
+class DataVersionMovedError(Refused, RuntimeError):
     """A pinned data version's tag now points at another commit: the registry was rewritten."""
 
 

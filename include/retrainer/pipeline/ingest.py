@@ -17,6 +17,7 @@ from retrainer.data.batchchecks import REFERENCE_PERIODS, Reference
 from retrainer.data.batchfile import DataFileError, canonical_frame, capped, write_frame
 from retrainer.data.validation import DataValidationError, file_md5, validate_file
 from retrainer.data.versioning import DataRegistry, DataVersionError, period_frame
+from retrainer.outcomes import Refused
 from retrainer.records import BatchValidation, QuarantinedBatch, VersionedBatch
 from retrainer.settings import Settings
 from retrainer.spec.dataset import DatasetSpec
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 QUARANTINE_MARKER = "validation.json"
 
 
-class BatchPathError(ValueError):
+class BatchPathError(Refused, ValueError):
     """A batch named outside the landing location, or not a regular file there: it is not read,
     copied or quarantined (it may be anything on the worker, e.g. ``/etc/passwd``)."""
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from retrainer import schema, storage
 from retrainer.data.versioning import DataRegistry, DataVersion, DataVersionError, version_number
-from retrainer.records import DriftCheck, RunContext
+from retrainer.records import DatasetCheck, DriftCheck, RunContext
 from retrainer.registry.client import Registry
 from retrainer.schema import CHAMPION
 from retrainer.settings import Settings
@@ -58,12 +58,12 @@ def cooldown_remaining(settings: Settings, spec: DatasetSpec, now: datetime | No
 
 def checks_for_announcements(
     announced: Sequence[Mapping[str, Any]], known: Collection[str]
-) -> tuple[list[dict[str, str]], list[str]]:
+) -> tuple[list[DatasetCheck], list[str]]:
     """What a drift monitor started by data-version announcements looks at: each dataset once,
     at the newest version announced for it (several announcements can start one run).
 
     ``announced``: the announcements' extras (``dataset``, ``data_version``); ``known``: the
-    datasets that have a spec. Returns the checks (``{"dataset", "data_version"}``, by dataset)
+    datasets that have a spec. Returns the checks (by dataset)
     and, for the log, why any announcement was left out."""
     newest: dict[str, str] = {}
     left_out: list[str] = []
@@ -76,7 +76,7 @@ def checks_for_announcements(
             left_out.append(f"{dataset} {version}: no spec {dataset}.yaml in the specs folder")
         elif dataset not in newest or number > (version_number(newest[dataset]) or 0):
             newest[dataset] = version
-    return [{"dataset": d, "data_version": v} for d, v in sorted(newest.items())], left_out
+    return [DatasetCheck(d, v) for d, v in sorted(newest.items())], left_out
 
 
 def recorded_check(settings: Settings, dataset: str, dag_id: str, run_id: str) -> DriftCheck | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from retrainer import faults, schema
+from retrainer.outcomes import Refused
 from retrainer.records import (
     DriftSummary,
     Evaluation,
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 MAX_REEVALUATIONS = 3
 
 
-class ReviewPendingError(RuntimeError):
+class ReviewPendingError(Refused, RuntimeError):
     """Policy ``review``: no reviewer has approved this version, so it must not be promoted."""
 
 

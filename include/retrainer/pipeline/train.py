@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from retrainer import faults, schema, storage
 from retrainer.data.validation import DataValidationError, FrameValidator, ValidationReport
 from retrainer.data.versioning import DataRegistry, DataVersionError, periods_frame, version_number
+from retrainer.outcomes import NothingToDo
 from retrainer.records import RunContext, TrainedRun, TrainingPlan, WindowValidation
 from retrainer.registry.client import Registry
 from retrainer.settings import Settings
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class NotEnoughDataError(LookupError):
+class NotEnoughDataError(NothingToDo, LookupError):
     """The data version holds fewer periods than a training window and its holdout need."""
 
 

@@ -19,7 +19,7 @@ version loses the ``challenger`` alias. Nothing here imports Airflow.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,9 +46,6 @@ class ReviewRequest:
     requested_at: str
     deadline: str
     tracking_uri: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _now() -> datetime:

@@ -1,29 +1,12 @@
-"""What the retrainer tasks do inside Airflow, one module per stage (mirroring
-``retrainer.pipeline``): read the run's context, read the upstream records from XCom,
-call the library, and turn outcomes into Airflow states (a quarantined batch fails its run;
-a model that is not promoted skips deployment). Records go back to XCom as strict JSON.
+"""The retrainer tasks, one module per stage (mirroring ``retrainer.pipeline``), each task declared
+once with ``boundary.record_task``: a function typed with the records it takes and returns.
 
-Imports of ``retrainer.pipeline`` (and through it pandas, GX, MLflow, TensorFlow) happen
-inside the functions, so DAG files that import these modules stay fast to parse. The stage
-modules themselves are imported on first use (``tasks.ingest`` in a task's body, when the
-task runs), not when a DAG file imports this package: they read the task records and the
-settings, which parsing a DAG file never needs.
+A task reads its upstream records from XCom (and its run's Params as a conf record) through the
+boundary, calls the library, and turns outcomes into Airflow states (a quarantined batch fails its
+run; a model that is not promoted skips deployment); its result goes back to XCom as strict JSON.
+
+DAG files import these modules while they are parsed: a module holds its task declarations and
+imports nothing of the library at its top (the records are named under ``TYPE_CHECKING`` and
+resolved when a task runs; ``retrainer.pipeline`` and through it pandas, GX, MLflow and
+TensorFlow are imported inside the functions).
 """
-
-from __future__ import annotations
-
-import importlib
-from types import ModuleType
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from retrainer_airflow.tasks import deploy, evaluate, ingest, landing, monitor, release, rollback, runtime, train
-
-__all__ = ["deploy", "evaluate", "ingest", "landing", "monitor", "release", "rollback", "runtime", "train"]
-
-
-def __getattr__(name: str) -> ModuleType:
-    """A stage module, imported the first time it is asked for."""
-    if name in __all__:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

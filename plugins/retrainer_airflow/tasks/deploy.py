@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from typing import TYPE_CHECKING
 
-from retrainer.records import Deployment, Promotion, RegisteredVersion, TrainingPlan
-from retrainer_airflow.tasks.runtime import Json, read, run_context, settings
+from retrainer.outcomes import NothingToDo, Refused
+from retrainer_airflow.tasks.boundary import record_task
+from retrainer_airflow.tasks.runtime import run_context, settings
+
+if TYPE_CHECKING:
+    from retrainer.records import Deployment, Promotion, RegisteredVersion, RetrainConf, TrainingPlan, Verification
 
 
-def deploy(plan: Json, registered: Json, promoted: Json) -> Json:
+@record_task
+def deploy(plan: TrainingPlan, registered: RegisteredVersion, promoted: Promotion) -> Deployment:
+    """The promoted version into the model store, labelled ``canary`` (or ``stable``)."""
     from retrainer.pipeline import deploy as stage
 
-    promotion = read(Promotion, promoted, "promote")
-    if not promotion.promoted:
-        raise AirflowSkipException(f"v{promotion.version} was not promoted; nothing to deploy")
-    return stage.deploy(
-        settings(), read(TrainingPlan, plan, "plan_training"), read(RegisteredVersion, registered, "register")
-    ).to_json()
+    if not promoted.promoted:
+        raise NothingToDo(f"v{promoted.version} was not promoted; nothing to deploy")
+    return stage.deploy(settings(), plan, registered)
 
 
-def verify(plan: Json, deployed: Json) -> Json:
+@record_task
+def verify(plan: TrainingPlan, deployed: Deployment, params: RetrainConf) -> Verification:
     """Check the deployed version; if it is bad, put the previous champion back on its own
     (alias and label) before failing the run, so a bad deploy never stays."""
     from retrainer.pipeline import deploy as stage
@@ -28,10 +32,8 @@ def verify(plan: Json, deployed: Json) -> Json:
     from retrainer.serving.postdeploy import DeployCheckError
 
     s = settings()
-    planned = read(TrainingPlan, plan, "plan_training")
-    deployment = read(Deployment, deployed, "deploy")
     try:
-        return stage.verify_deployment(s, planned, deployment).to_json()
+        return stage.verify_deployment(s, plan, deployed)
     except (DeployCheckError, DeployVerificationError) as exc:
-        outcome = rollback.roll_back_bad_deploy(s, planned, deployment, run_context(), str(exc))
-        raise AirflowFailException(f"{exc}; {outcome}") from exc
+        outcome = rollback.roll_back_bad_deploy(s, plan, deployed, run_context(params.reason), str(exc))
+        raise Refused(f"{exc}; {outcome}") from exc

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from retrainer.records import TrainedRun, TrainingPlan
-from retrainer_airflow.tasks.runtime import Json, read, settings
+from typing import TYPE_CHECKING
+
+from retrainer_airflow.tasks.boundary import record_task
+from retrainer_airflow.tasks.runtime import settings
+
+if TYPE_CHECKING:
+    from retrainer.records import Evaluation, TrainedRun, TrainingPlan
 
 
-def evaluate(plan: Json, trained: Json) -> Json:
+@record_task
+def evaluate(plan: TrainingPlan, trained: TrainedRun) -> Evaluation:
+    """Candidate, champion and a naive baseline on the same holdout, and the spec's gate."""
     from retrainer.pipeline import evaluate as stage
 
-    return stage.evaluate(
-        settings(), read(TrainingPlan, plan, "plan_training"), read(TrainedRun, trained, "train")
-    ).to_json()
+    return stage.evaluate(settings(), plan, trained)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
-from retrainer import storage
-from retrainer.records import AnnouncedVersion, BatchValidation, VersionedBatch
+from retrainer.outcomes import NothingToDo, Refused
 from retrainer_airflow.assets import DATA_VERSIONS
-from retrainer_airflow.tasks.runtime import Json, context, params, read, settings
+from retrainer_airflow.tasks.boundary import record_task
+from retrainer_airflow.tasks.runtime import context, settings
+
+if TYPE_CHECKING:
+    from retrainer.records import AnnouncedVersion, BatchValidation, IngestConf, VersionedBatch
 
 log = logging.getLogger(__name__)
 
@@ -17,62 +19,68 @@ log = logging.getLogger(__name__)
 ANNOUNCEMENTS_SEEN = 500
 
 
-def validate_batch() -> Json:
+@record_task
+def validate_batch(params: IngestConf) -> BatchValidation:
+    """Read the batch the run's conf names (``<landing>/<dataset>/<period>.csv`` by default) and
+    validate it; a batch outside the landing location or a period that is not one of the
+    dataset's is refused unread (no retry can change it)."""
+    from retrainer import storage
     from retrainer.periods import PeriodError
     from retrainer.pipeline import ingest
 
-    p = params()
     s = settings()
-    batch = p.get("batch") or storage.join(s.landing, p["dataset"], f"{p['period']}.csv")
+    batch = params.batch or storage.join(s.landing, params.dataset, f"{params.period}.csv")
     try:
-        result = ingest.validate_batch(s, p["dataset"], batch, p["period"])
-    except (ingest.BatchPathError, PeriodError) as exc:  # not read, not copied: no retry can change it
-        log.error("REFUSED %s %s: %s", p["dataset"], p["period"], exc)
-        raise AirflowFailException(f"refused: {exc}") from exc
+        result = ingest.validate_batch(s, params.dataset, batch, params.period)
+    except (ingest.BatchPathError, PeriodError) as exc:  # not read, not copied
+        log.error("REFUSED %s %s: %s", params.dataset, params.period, exc)
+        raise Refused(f"refused: {exc}") from exc
     log.info("%s", result.summary)
     for note in result.notes:  # accepted, but an operator should know
-        log.warning("%s %s: %s", p["dataset"], p["period"], note)
-    return result.to_json()
+        log.warning("%s %s: %s", params.dataset, params.period, note)
+    return result
 
 
-def route(validation: Json) -> str:
-    return "version_batch" if read(BatchValidation, validation, "validate_batch").success else "quarantine_batch"
+@record_task(branch=True)
+def route(validation: BatchValidation) -> str:
+    return "version_batch" if validation.success else "quarantine_batch"
 
 
-def quarantine_batch(validation: Json) -> None:
+@record_task(retries=0)  # it fails its run on purpose: nothing to retry
+def quarantine_batch(validation: BatchValidation) -> None:
+    """Copy the failed batch and its validation result side by side into quarantine, and fail
+    the run naming every failed expectation."""
     from retrainer.pipeline import ingest
 
-    checked = read(BatchValidation, validation, "validate_batch")
-    out = ingest.quarantine_batch(settings(), checked)
-    raise AirflowFailException(
+    out = ingest.quarantine_batch(settings(), validation)
+    raise Refused(
         f"batch {out.dataset} {out.period} failed validation and was quarantined at {out.location}: "
         + "; ".join(out.failures)
     )
 
 
-def version_batch(validation: Json) -> Json:
+@record_task
+def version_batch(validation: BatchValidation) -> VersionedBatch:
     from retrainer.pipeline import ingest
 
-    return ingest.version_batch(settings(), read(BatchValidation, validation, "validate_batch")).to_json()
+    return ingest.version_batch(settings(), validation)
 
 
-def publish(versioned: Json) -> Json:
+@record_task
+def publish(versioned: VersionedBatch) -> AnnouncedVersion:
     """Announce a new data version on the asset; a rerun that made no new version announces
     nothing (the task is skipped), so it cannot start a second retraining."""
-    made = read(VersionedBatch, versioned, "version_batch")
-    if not made.created:
-        raise AirflowSkipException(f"{made.data_tag} already existed and was announced when it was made")
-    announced = AnnouncedVersion(made.dataset, made.data_version, made.period, made.data_rev)
+    from retrainer.records import AnnouncedVersion
+
+    if not versioned.created:
+        raise NothingToDo(f"{versioned.data_tag} already existed and was announced when it was made")
+    announced = AnnouncedVersion(versioned.dataset, versioned.data_version, versioned.period, versioned.data_rev)
     # a cleared publish in the run that made the version: it was announced already (the data
     # registry's commit makes the version's identity exact, not only its label)
+    mine = (announced.dataset, announced.data_version, announced.data_rev)
     for event in context()["inlet_events"][DATA_VERSIONS].ascending(False).limit(ANNOUNCEMENTS_SEEN):
         seen = event.extra or {}
-        if (seen.get("dataset"), seen.get("data_version"), seen.get("data_rev")) == (
-            announced.dataset,
-            announced.data_version,
-            announced.data_rev,
-        ):
-            raise AirflowSkipException(f"{made.data_tag} was announced already (asset event {event.timestamp})")
-    extra = announced.to_json()
-    context()["outlet_events"][DATA_VERSIONS].extra = extra
-    return extra
+        if (seen.get("dataset"), seen.get("data_version"), seen.get("data_rev")) == mine:
+            raise NothingToDo(f"{versioned.data_tag} was announced already (asset event {event.timestamp})")
+    context()["outlet_events"][DATA_VERSIONS].extra = announced.to_json()
+    return announced

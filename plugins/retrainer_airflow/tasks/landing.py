@@ -4,37 +4,39 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from retrainer.outcomes import NothingToDo, Refused
+from retrainer_airflow.tasks.boundary import record_task
+from retrainer_airflow.tasks.runtime import settings
 
-from retrainer.records import LandingScan
-from retrainer_airflow.tasks.runtime import Json, read, settings
+if TYPE_CHECKING:
+    from retrainer.records import LandingScan, StartIngest
 
 log = logging.getLogger(__name__)
 
 
-def ingest_requests(found: Json | None) -> list[Json]:
-    """The ``TriggerDagRunOperator`` arguments of each new delivery: its run id (by its bytes)
-    and the conf that says what to ingest."""
-    if not found:
+@record_task
+def plan_ingests(scan: LandingScan | None) -> list[StartIngest]:
+    """The ``ingest_batch`` run of each new delivery: its run id (by its bytes) and the conf that
+    says what to ingest, for the mapped ``start_ingest``."""
+    from retrainer.records import IngestConf, StartIngest
+
+    if scan is None:
         return []
-    scan = read(LandingScan, found, "wait_for_deliveries")
-    return [
-        {"trigger_run_id": d.run_id, "conf": {"dataset": d.dataset, "period": d.period, "batch": d.uri}}
-        for d in scan.deliveries
-    ]
+    return [StartIngest(d.run_id, IngestConf(d.dataset, d.period, d.uri)) for d in scan.deliveries]
 
 
-def refuse_unroutable(found: Json | None) -> None:
+@record_task
+def refuse_unroutable(scan: LandingScan | None) -> None:
     """Quarantine every landed file whose path says no dataset and period, with the reason,
     and fail, naming each one (the other deliveries go on)."""
     from retrainer.data import landing
 
-    scan = read(LandingScan, found, "wait_for_deliveries") if found else None
     if scan is None or not scan.refused:
-        raise AirflowSkipException("every landed file has a dataset and a period")
+        raise NothingToDo("every landed file has a dataset and a period")
     s = settings()
     lines = [f"{r.uri}: {r.reason} (quarantined at {landing.quarantine_refused(s, r)})" for r in scan.refused]
     for line in lines:
         log.error("refused delivery %s", line)
-    raise AirflowFailException(f"{len(lines)} landed file(s) refused: " + "; ".join(lines))
+    raise Refused(f"{len(lines)} landed file(s) refused: " + "; ".join(lines))

@@ -4,13 +4,17 @@ and start_retraining."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
-from retrainer.records import DriftCheck, RetrainConf, RetrainRequest
+from retrainer.outcomes import NothingToDo, Refused
 from retrainer_airflow.assets import DATA_VERSIONS
-from retrainer_airflow.tasks.runtime import Json, context, params, read, run_context, run_type, settings
+from retrainer_airflow.tasks.boundary import record_task
+from retrainer_airflow.tasks.runtime import context, run_context, run_type, settings
+
+if TYPE_CHECKING:
+    from airflow.sdk.types import RuntimeTaskInstanceProtocol
+
+    from retrainer.records import DatasetCheck, DriftCheck, RetrainRequest
 
 log = logging.getLogger(__name__)
 
@@ -24,22 +28,24 @@ def drift_run_id(dataset: str, data_version: str) -> str:
     return f"drift__{dataset}__{data_version}"
 
 
-def announced() -> list[Json]:
+def announced() -> list[dict[str, Any]]:
     """The extras of the data-version announcements (asset events) that started this run."""
     events = context().get("triggering_asset_events") or {}
-    out: list[Json] = []
+    out: list[dict[str, Any]] = []
     for asset in events:
         if getattr(asset, "name", None) == DATA_VERSIONS.name:
             out += [dict(e.extra or {}) for e in events[asset]]
     return out
 
 
-def datasets_to_check() -> list[Json]:
+@record_task
+def datasets_to_check(params: DatasetCheck) -> list[DatasetCheck]:
     """What this run looks at, one check per dataset (each its own sensor, so one dataset's
     wait never holds up another's): a run started by data-version announcements looks at each
     announced dataset's newest announced version; a scheduled run at the newest version of
     every dataset with a spec; a run started by hand at the dataset and version of its Params."""
     from retrainer.pipeline import monitor
+    from retrainer.records import DatasetCheck
 
     s = settings()
     kind = run_type()
@@ -48,13 +54,12 @@ def datasets_to_check() -> list[Json]:
         for why in left_out:
             log.warning("not checked: %s", why)
     elif kind == "scheduled":
-        checks = [{"dataset": d, "data_version": "latest"} for d in s.datasets()]
+        checks = [DatasetCheck(d) for d in s.datasets()]
     else:
-        p = params()
-        if not s.spec_path(p["dataset"]).exists():
-            raise AirflowFailException(f"no spec {p['dataset']}.yaml in {s.specs_dir}")
-        checks = [{"dataset": p["dataset"], "data_version": p.get("data_version") or "latest"}]
-    log.info("checking %s", ", ".join(f"{c['dataset']} {c['data_version']}" for c in checks) or "nothing")
+        if not s.spec_path(params.dataset).exists():
+            raise Refused(f"no spec {params.dataset}.yaml in {s.specs_dir}")
+        checks = [DatasetCheck(params.dataset, params.data_version or "latest")]
+    log.info("checking %s", ", ".join(f"{c.dataset} {c.data_version}" for c in checks) or "nothing")
     return checks
 
 
@@ -64,7 +69,8 @@ def check_drift(dataset: str, data_version: str) -> DriftCheck:
     return monitor.check_drift(settings(), dataset, data_version, run_context())
 
 
-def start_retraining(check: Json | None) -> Json:
+@record_task(multiple_outputs=True)  # run_id and conf, each its own XCom for trigger_retrain
+def start_retraining(check: DriftCheck | None, params: DatasetCheck) -> RetrainRequest:
     """Before a drift-triggered retraining: drift that calls for one, and none within the spec's
     cooldown after the last one. Returns the run id (one per data version, so two triggers for
     the same data give one retraining) and the conf for ``retrain_model``. Whether a drift
@@ -72,22 +78,20 @@ def start_retraining(check: Json | None) -> Json:
     at a time (``TriggerRetrainOperator``), so that two runs deciding at once never both start
     one."""
     from retrainer.pipeline import monitor
+    from retrainer.records import RetrainConf, RetrainRequest
 
-    drift = read(DriftCheck, check, "wait_for_drift") if check else None
-    if drift is None or not drift.retrain or drift.data_version is None:
-        raise AirflowSkipException("no drift that calls for retraining")
-    dataset = drift.dataset or params()["dataset"]
+    if check is None or not check.retrain or check.data_version is None:
+        raise NothingToDo("no drift that calls for retraining")
+    dataset = check.dataset or params.dataset
     s = settings()
     wait = monitor.cooldown_remaining(s, s.load_spec(dataset))
     if wait > 0:
-        raise AirflowSkipException(
-            f"{dataset} is in cooldown for another {wait / 3600:.1f} h after its last drift retraining"
-        )
-    conf = RetrainConf(dataset, drift.data_version, f"drift: {drift.reason}", drift.summary())
-    return RetrainRequest(drift_run_id(dataset, drift.data_version), conf).to_json()
+        raise NothingToDo(f"{dataset} is in cooldown for another {wait / 3600:.1f} h after its last drift retraining")
+    conf = RetrainConf(dataset, check.data_version, f"drift: {check.reason}", check.summary())
+    return RetrainRequest(drift_run_id(dataset, check.data_version), conf)
 
 
-def in_flight(ti: Any, dataset: str, data_version: str) -> int:
+def in_flight(ti: RuntimeTaskInstanceProtocol, dataset: str, data_version: str) -> int:
     """How many drift retrainings of ``dataset`` are queued or running: those started on any data
     version within ``IN_FLIGHT_LOOKBACK`` of ``data_version``, older or newer (in a burst, the
     run deciding on the older version can come second)."""

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowFailException
+from typing import TYPE_CHECKING
 
-from retrainer_airflow.tasks.runtime import Json, context, params, run_context, settings
+from retrainer.outcomes import Refused
+from retrainer_airflow.tasks.boundary import record_task
+from retrainer_airflow.tasks.runtime import context, run_context, settings
+
+if TYPE_CHECKING:
+    from retrainer.records import Rollback, RollbackConf
 
 
-def rollback() -> Json:
+@record_task
+def rollback(params: RollbackConf) -> Rollback:
+    """Serve the version the Params name again (``previous``: the one the champion replaced),
+    recording who, why and when; a version that cannot be served is refused, saying why."""
     from retrainer.pipeline import rollback as stage
 
-    p = params()
     who = str(getattr(context()["dag_run"], "triggering_user_name", None) or "unknown")
+    ctx = run_context(params.reason)
     try:
-        return stage.rollback(settings(), p["dataset"], str(p["version"]), run_context(), p["reason"], who).to_json()
+        return stage.rollback(settings(), params.dataset, params.version, ctx, params.reason, who)
     except (LookupError, ValueError) as exc:
-        raise AirflowFailException(str(exc)) from exc
+        raise Refused(str(exc)) from exc

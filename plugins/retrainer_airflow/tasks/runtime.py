@@ -1,18 +1,18 @@
-"""The task's view of Airflow: its settings, its run, and the records it reads from XCom."""
+"""The task's view of Airflow: its settings, its context and its run."""
 
 from __future__ import annotations
 
 import os
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING
 
 from airflow.sdk import Variable, get_current_context
 from airflow.sdk.exceptions import AirflowFailException
 
-from retrainer.records import ContractError, Record, RunContext
-from retrainer.settings import Settings
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
-Json = dict[str, Any]
-R = TypeVar("R", bound=Record)
+    from retrainer.records import RunContext
+    from retrainer.settings import Settings
 
 SETTINGS_VARIABLE = "retrainer_settings"
 
@@ -21,6 +21,8 @@ def settings() -> Settings:
     """Settings for this task: the worker's environment, overlaid with the Airflow Variable
     ``retrainer_settings`` if it exists (a JSON object of the same variable names, e.g.
     ``{"RETRAINER_MODEL_STORE": "s3://models"}``). Read at run time, never at parse time."""
+    from retrainer.settings import Settings
+
     overrides = Variable.get(SETTINGS_VARIABLE, default=None, deserialize_json=True)
     if overrides is None:
         return Settings.from_env()
@@ -29,21 +31,8 @@ def settings() -> Settings:
     return Settings.from_env({**os.environ, **overrides})
 
 
-def context() -> Any:
+def context() -> Context:
     return get_current_context()
-
-
-def params() -> Any:
-    return context().get("params") or {}
-
-
-def read(cls: type[R], value: Any, what: str) -> R:
-    """An upstream task's record from XCom (or a conf), checked; a wrong shape fails the task
-    without retries, naming the field."""
-    try:
-        return cls.from_json(value, what)
-    except ContractError as exc:
-        raise AirflowFailException(f"{what} is not a {cls.__name__}: {exc}") from exc
 
 
 def run_type() -> str:
@@ -54,11 +43,14 @@ def is_backfill() -> bool:
     return "backfill" in run_type()
 
 
-def run_context() -> RunContext:
-    ctx = context()
-    ti = ctx["ti"]
+def run_context(reason: str | None = None) -> RunContext:
+    """Which Airflow run asks, recorded on MLflow runs and model versions; ``reason`` (the run's
+    Param, if it has one) says why it started, else the kind of run does."""
+    from retrainer.records import RunContext
+
+    ti = context()["ti"]
     kind = run_type()
-    trigger = str(params().get("reason") or "") or ("new data version" if "asset" in kind else kind)
+    trigger = reason or ("new data version" if "asset" in kind else kind)
     return RunContext(
         dag_id=ti.dag_id,
         run_id=ti.run_id,

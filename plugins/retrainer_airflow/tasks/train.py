@@ -1,19 +1,22 @@
-"""retrain_model's first tasks: plan_training -> validate_window -> train."""
+"""retrain_model's first tasks: plan_other_datasets, plan_training -> validate_window -> train."""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
-from retrainer.records import TrainingPlan, WindowValidation
+from retrainer.outcomes import NothingToDo, Refused
 from retrainer_airflow.assets import RETRAIN_REQUESTS
-from retrainer_airflow.tasks.runtime import Json, context, is_backfill, params, read, run_context, run_type, settings
+from retrainer_airflow.tasks.boundary import record_task
+from retrainer_airflow.tasks.runtime import context, is_backfill, run_context, run_type, settings
+
+if TYPE_CHECKING:
+    from retrainer.records import RetrainConf, StartRetraining, TrainedRun, TrainingPlan, WindowValidation
 
 log = logging.getLogger(__name__)
 
 
-def _requests() -> list[Json]:
+def _requests() -> list[dict[str, Any]]:
     """The extras of the retrain requests (asset events) that started this run."""
     events = context().get("triggering_asset_events") or {}
     try:
@@ -22,7 +25,7 @@ def _requests() -> list[Json]:
         return []
 
 
-def _covered() -> tuple[str, str | None, list[tuple[str, str]]]:
+def _covered(params: RetrainConf) -> tuple[str, str | None, list[tuple[str, str]]]:
     """The dataset this run trains, the data version asked for it (None: the Params'), and the
     datasets it starts a run of their own for, with their data versions: a scheduled run
     covers the specs whose retraining period (``training.every``) ended in its interval,
@@ -32,8 +35,7 @@ def _covered() -> tuple[str, str | None, list[tuple[str, str]]]:
     others; any other run trains the dataset of its Params (or conf) only."""
     from retrainer.pipeline import train
 
-    p, kind = params(), run_type()
-    dataset = str(p["dataset"])
+    kind, dataset = run_type(), params.dataset
     if kind == "scheduled" or "backfill" in kind:
         ctx = context()
         start, end = ctx.get("data_interval_start"), ctx.get("data_interval_end")
@@ -41,14 +43,14 @@ def _covered() -> tuple[str, str | None, list[tuple[str, str]]]:
         if "backfill" in kind:  # a backfill retrains the dataset of its Params, for the periods it covers
             if dataset not in due:
                 every = settings().load_spec(dataset).retrain_every
-                raise AirflowSkipException(
-                    f"{dataset} retrains {every}: no {every} period of it ended in this"
-                    f" run's interval ({start} to {end})"
+                raise NothingToDo(
+                    f"{dataset} retrains {every}: no {every} period of it ended in this run's interval"
+                    f" ({start} to {end})"
                 )
             return dataset, None, []
         mine, others = train.split_run(due, dataset)
         if mine is None:
-            raise AirflowSkipException(
+            raise NothingToDo(
                 f"no dataset's retraining period (training.every) ended in this run's interval ({start} to {end})"
             )
         return mine, None, [(d, "latest") for d in others]
@@ -59,24 +61,23 @@ def _covered() -> tuple[str, str | None, list[tuple[str, str]]]:
         log.warning("not retrained: %s", why)
     mine, others = train.split_run(asked, dataset)
     if mine is None:
-        raise AirflowSkipException("the retrain requests name no dataset with a spec: " + "; ".join(left_out))
+        raise NothingToDo("the retrain requests name no dataset with a spec: " + "; ".join(left_out))
     return mine, asked[mine], [(d, asked[d]) for d in others]
 
 
-def other_retrainings() -> list[Json]:
+@record_task
+def plan_other_datasets(params: RetrainConf) -> list[StartRetraining]:
     """A run of ``retrain_model`` for each other dataset this run covers (a scheduled run: every
-    other spec; a run started by retrain requests: the other requested datasets), as keyword
-    arguments for the mapped ``retrain_other_datasets``. Run ids are derived from this run's,
-    so a retry starts none twice."""
-    _, _, others = _covered()
+    other spec; a run started by retrain requests: the other requested datasets), for the mapped
+    ``retrain_other_datasets``. Run ids are derived from this run's, so a retry starts none twice."""
+    from retrainer.records import RetrainConf, StartRetraining
+
+    _, _, others = _covered(params)
     ti = context()["ti"]
     kind = "scheduled retraining" if run_type() == "scheduled" else "retrain request"
-    reason = str(params().get("reason") or "") or kind
-    out: list[Json] = []
-    for dataset, version in others:
-        conf = {"dataset": dataset, "data_version": version, "reason": f"{reason} (with {ti.run_id})"}
-        out.append({"trigger_run_id": f"{dataset}__{ti.run_id}", "conf": conf})
-    log.info("starting retrain_model for %s", ", ".join(str(o["trigger_run_id"]) for o in out) or "no other dataset")
+    reason = f"{params.reason or kind} (with {ti.run_id})"
+    out = [StartRetraining(f"{d}__{ti.run_id}", RetrainConf(d, version, reason)) for d, version in others]
+    log.info("starting retrain_model for %s", ", ".join(o.trigger_run_id for o in out) or "no other dataset")
     return out
 
 
@@ -114,68 +115,61 @@ def _newer_drift_retraining(plan: TrainingPlan) -> str | None:
     return None
 
 
-def plan_training() -> Json:
+def _as_of(dataset: str) -> str | None:
+    """The last whole period (of the dataset's own frequency) before the end of a scheduled run's
+    or a backfill's data interval, or before a manual run was started (its interval ends with the
+    last month: daily data would lose the days since)."""
+    from retrainer import periods
+
+    ctx = context()
+    end = ctx.get("data_interval_end")
+    if run_type() == "manual":
+        end = ctx.get("logical_date") or getattr(ctx.get("dag_run"), "run_after", None) or end
+    return None if end is None else periods.before(end, settings().load_spec(dataset).frequency)
+
+
+@record_task
+def plan_training(params: RetrainConf) -> TrainingPlan:
     """Pin the data version: the one named by the ``data_version`` Param, else the one a retrain
     request (asset event) named, else the one that was current at the end of the run's data
     interval (a scheduled run or a backfill trains on the data of its own time). A data
     version already trained by another run is not trained again unless ``force`` is set."""
-    from retrainer import periods
     from retrainer.data.versioning import DataVersionError
     from retrainer.pipeline import train
 
-    p = params()
-    dataset, requested, _ = _covered()
-    wanted = p.get("data_version") or "latest"
-    as_of = None
-    s = settings()
+    dataset, requested, _ = _covered(params)
+    wanted = params.data_version or "latest"
     if wanted == "latest":
         wanted = requested or "latest"
-    if wanted == "latest":
-        # the last whole period (of the dataset's own frequency) before the end of a scheduled
-        # run's or a backfill's data interval, or before a manual run was started (its interval
-        # ends with the last month: daily data would lose the days since)
-        ctx = context()
-        end = ctx.get("data_interval_end")
-        if run_type() == "manual":
-            end = ctx.get("logical_date") or getattr(ctx.get("dag_run"), "run_after", None) or end
-        if end is not None:
-            as_of = periods.before(end, s.load_spec(dataset).frequency)
+    as_of = _as_of(dataset) if wanted == "latest" else None
+    s = settings()
     try:
-        plan = train.plan_training(s, dataset, wanted, p.get("window"), as_of=as_of, backfill=is_backfill())
-    except train.NotEnoughDataError as exc:
-        raise AirflowSkipException(str(exc)) from exc
+        plan = train.plan_training(s, dataset, wanted, params.window, as_of=as_of, backfill=is_backfill())
     except DataVersionError as exc:
-        raise AirflowFailException(str(exc)) from exc
-    earlier = train.trained_by_other_runs(s, plan, run_context())
-    if earlier and not p.get("force"):
-        raise AirflowSkipException(
+        raise Refused(str(exc)) from exc
+    earlier = train.trained_by_other_runs(s, plan, run_context(params.reason))
+    if earlier and not params.force:
+        raise NothingToDo(
             f"{plan.data_tag} with this window was already trained by {earlier}; "
             "nothing new to learn (trigger with force=true to train again)"
         )
     newer = _newer_drift_retraining(plan)
     if newer:
-        raise AirflowSkipException(f"{newer} retrains on newer data than {plan.data_tag}; this one gives way to it")
-    return plan.to_json()
+        raise NothingToDo(f"{newer} retrains on newer data than {plan.data_tag}; this one gives way to it")
+    return plan
 
 
-def validate_window(plan: Json) -> Json:
-    from retrainer.data.validation import DataValidationError
-    from retrainer.data.versioning import DataVersionMovedError
+@record_task
+def validate_window(plan: TrainingPlan) -> WindowValidation:
+    """Every period of the window validated again as read from the registry (a failure, or a data
+    version that moved, fails the task without retries: a retry would find the same)."""
     from retrainer.pipeline import train
 
-    try:
-        return train.validate_window(settings(), read(TrainingPlan, plan, "plan_training")).to_json()
-    except (DataValidationError, DataVersionMovedError) as exc:  # a retry would find the same
-        raise AirflowFailException(str(exc)) from exc
+    return train.validate_window(settings(), plan)
 
 
-def train(plan: Json, validation: Json) -> Json:
+@record_task
+def train(plan: TrainingPlan, validation: WindowValidation, params: RetrainConf) -> TrainedRun:
     from retrainer.pipeline import train as stage
 
-    return stage.train_and_log(
-        settings(),
-        read(TrainingPlan, plan, "plan_training"),
-        run_context(),
-        read(WindowValidation, validation, "validate_window"),
-        params().get("epochs"),
-    ).to_json()
+    return stage.train_and_log(settings(), plan, run_context(params.reason), validation, params.epochs)

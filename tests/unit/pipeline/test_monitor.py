@@ -62,7 +62,7 @@ def test_announcements_give_each_dataset_one_check_at_its_newest_version() -> No
         {"dataset": "bike_sharing", "data_version": "latest"},
     ]
     checks, left_out = monitoring.checks_for_announcements(announced, ["bike_sharing", "flights"])
-    assert checks == [
+    assert [c.to_json() for c in checks] == [
         {"dataset": "bike_sharing", "data_version": "v0010"},
         {"dataset": "flights", "data_version": "v0012"},
     ]
