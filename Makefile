@@ -13,12 +13,13 @@ AIRFLOW_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 SERVE_PORT ?= 8501
 
-.PHONY: help install demo test test-fast lint typecheck up down clean bench serve secrets reliability soak
+.PHONY: help install demo test test-fast test-times lint typecheck up down clean bench serve secrets reliability soak
 
 help:
 	@echo "make demo       run the bike sharing months through real Airflow DAG runs (sets up everything)"
 	@echo "make test       lint, type-check and run the whole test suite (sets up everything)"
 	@echo "make test-fast  unit tests only (no end-to-end DAG runs)"
+	@echo "make test-times make test, then writes its measured times per tier to docs/testing.md"
 	@echo "make up / down  start / stop the Airflow and MLflow web UIs over the local state"
 	@echo "make serve      TensorFlow Serving-compatible REST server over the model store (:$(SERVE_PORT))"
 	@echo "make bench      every benchmark side by side with its peer (builds .venv-bench); writes docs/benchmarks.md"
@@ -56,6 +57,10 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	@$(ENV) && $(PY) -m pytest -m "not reliability" $(PYTEST_ARGS)
+
+# exactly make test, with tests/timing.py writing the session's times into docs/testing.md at its end
+test-times:
+	@RETRAINER_TEST_TIMES_PAGE=docs/testing.md $(MAKE) --no-print-directory test
 
 test-fast: $(STAMP)
 	@$(ENV) && $(PY) -m pytest -m "not integration and not reliability" $(PYTEST_ARGS)

@@ -35,6 +35,8 @@ os.environ.update(RETRAINER_LANDING_DEFERRABLE="false", RETRAINER_LANDING_WAIT_S
 from retrainer.settings import Settings  # noqa: E402
 from retrainer.spec.dataset import DatasetSpec  # noqa: E402
 
+pytest_plugins = ["tests.timing"]
+
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(SESSION_HOME, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""docs/specs.md documents exactly the fields the spec parser knows, and its example loads."""
+"""docs/specs.md documents exactly the fields the spec parser knows, and its examples (and the README's) load."""
 
 from __future__ import annotations
 
@@ -58,3 +58,11 @@ def test_the_examples_load_and_cover_every_task_and_frequency(tmp_path: Path) ->
     assert spec.ingest.encoding == "cp1252" and spec.target.max_null_rate == 0.05
     spend = next(f for f in spec.features if f.name == "spend")
     assert (spend.impute, spend.max_null_rate) == ("median", 0.05)
+
+
+def test_the_readme_example_loads() -> None:
+    readme = PAGE.parents[1] / "README.md"
+    blocks = re.findall(r"```yaml\n(.*?)```", readme.read_text(), flags=re.S)
+    assert blocks, "the README shows a spec of its own dataset"
+    for block in blocks:
+        DatasetSpec.from_dict(yaml.safe_load(block), "README.md")
