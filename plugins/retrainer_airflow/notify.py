@@ -13,9 +13,12 @@ import json
 import logging
 import os
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.bases.notifier import BaseNotifier
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +32,10 @@ class FailureWebhook(BaseNotifier):
 
     template_fields = ()
 
-    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         """Nothing to render; skipping it also works where the DAG is only a serialized copy."""
 
-    def notify(self, context: Any) -> None:
+    def notify(self, context: Context) -> None:
         ti = context.get("ti") or context.get("task_instance")
         dag_run = context.get("dag_run")
         dag_id = getattr(ti, "dag_id", None) or getattr(dag_run, "dag_id", "?")

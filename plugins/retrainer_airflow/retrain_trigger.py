@@ -18,10 +18,13 @@ fresh process of every parse of the file.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk.exceptions import AirflowSkipException
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class TriggerRetrainOperator(TriggerDagRunOperator):
@@ -32,7 +35,7 @@ class TriggerRetrainOperator(TriggerDagRunOperator):
         kwargs.setdefault("skip_when_already_exists", True)
         super().__init__(**kwargs)
 
-    def execute(self, context: Any) -> Any:
+    def execute(self, context: Context) -> Any:
         from retrainer_airflow.tasks import monitor
 
         dataset, version = _subject(self.conf)

@@ -20,6 +20,8 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 from retrainer_airflow.triggers import DriftTrigger, LandingTrigger
 
 if TYPE_CHECKING:  # the records are read when a sensor runs, never when a DAG file is parsed
+    from airflow.sdk import Context
+
     from retrainer.records import DriftCheck
 
 
@@ -54,7 +56,7 @@ class WaitsInTriggerer(BaseSensorOperator):
         self.defer(trigger=self._trigger(), method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
         return None
 
-    def execute(self, context: Any) -> Any:
+    def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
         return self._done_or_defer(self.poke(context))
@@ -112,7 +114,7 @@ class DriftSensor(WaitsInTriggerer):
             self.log.info("drift report: %s (MLflow UI: %s)", check.report_uri, self.report_link)
         return PokeReturnValue(is_done=True, xcom_value=check.to_json()) if check.retrain else False
 
-    def poke(self, context: Any) -> PokeReturnValue | bool:
+    def poke(self, context: Context) -> PokeReturnValue | bool:
         # the first look is at the version asked for; later looks (reschedule) at the newest
         done = self._judge(self.data_version if self._last is None else "latest")
         started_by = str(getattr(context.get("dag_run"), "run_type", "")).lower()
@@ -137,7 +139,7 @@ class DriftSensor(WaitsInTriggerer):
             poll_interval=self.poke_interval,
         )
 
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         if not event or event.get("status") != "new_data":
             raise AirflowException(f"drift trigger failed: {(event or {}).get('message', 'no event')}")
         return self._done_or_defer(self._judge(event["data_version"]))
@@ -166,7 +168,7 @@ class LandingSensor(WaitsInTriggerer):
         super().__init__(deferrable=deferrable, **kwargs)
         self._digest = ""
 
-    def _look(self, context: Any) -> PokeReturnValue | bool:
+    def _look(self, context: Context) -> PokeReturnValue | bool:
         from retrainer.data import landing
         from retrainer.records import LandingScan
         from retrainer_airflow.tasks import runtime
@@ -186,7 +188,7 @@ class LandingSensor(WaitsInTriggerer):
         found = LandingScan(deliveries=new, refused=scan.refused, digest=scan.digest)
         return PokeReturnValue(is_done=True, xcom_value=found.to_json()) if new or scan.refused else False
 
-    def poke(self, context: Any) -> PokeReturnValue | bool:
+    def poke(self, context: Context) -> PokeReturnValue | bool:
         return self._look(context)
 
     def _trigger(self) -> LandingTrigger:
@@ -195,7 +197,7 @@ class LandingSensor(WaitsInTriggerer):
         settings = runtime.settings()
         return LandingTrigger(settings.landing, self._digest, self.poke_interval, settings.s3_endpoint_url)
 
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         if not event or event.get("status") != "changed":
             raise AirflowException(f"landing trigger failed: {(event or {}).get('message', 'no event')}")
         return self._done_or_defer(self._look(context))
