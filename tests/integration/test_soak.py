@@ -381,12 +381,35 @@ def _burst(api: AirflowAPI, asset_id: int, pair: list[Any], seen: frozenset[str]
         time.sleep(0.1)  # the burst's two announcements, 100 ms apart
     _post_announcement(api, asset_id, pair[1])
     _settled_runs(api, seen)
-    time.sleep(1.5)  # a second run the scheduler makes late would show now
+    # a second run the scheduler made late would come from a scheduling loop that starts after
+    # the runs settled: once one has run, it would show now
+    _scheduler_loop_since(api)
     return _settled_runs(api, seen)
 
 
 def _settled_runs(api: AirflowAPI, seen: frozenset[str], timeout: float = 600) -> list[dict[str, Any]]:
     return api.until("the burst's monitor_drift runs done", lambda: _monitor_settled(api, set(seen)), timeout, 0.5)
+
+
+def _scheduler_heartbeat(api: AirflowAPI) -> datetime | None:
+    """The scheduler's latest heartbeat, as Airflow's health check reports it."""
+    health = api.request("GET", "/api/v2/monitor/health")
+    return _when((health.get("scheduler") or {}).get("latest_scheduler_heartbeat"))
+
+
+def _scheduler_loop_since(api: AirflowAPI, timeout: float = 120) -> None:
+    """Until a whole scheduling loop has run since now: its runs made from queued asset events,
+    its heartbeat. The scheduler heartbeats after the scheduling part of a loop (at most every
+    ``[scheduler] scheduler_heartbeat_sec``, 5 s): the loop after the first new heartbeat
+    started after now, and the next heartbeat comes after its scheduling."""
+    beats = [_scheduler_heartbeat(api)]
+
+    def beat_again() -> datetime | None:
+        beat = _scheduler_heartbeat(api)
+        return beat if beat is not None and (beats[-1] is None or beat > beats[-1]) else None
+
+    for what in ("a scheduler heartbeat", "the heartbeat after it"):
+        beats.append(api.until(what, beat_again, timeout, 0.5))
 
 
 def _decided_at_once(api: AirflowAPI, runs: list[dict[str, Any]]) -> bool:

@@ -4,7 +4,6 @@ evaluates them as backfill runs, and never moves ``champion`` nor deploys."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +105,19 @@ def test_backfill_trains_past_months_on_their_own_data_and_never_promotes(airflo
         backfills = _backfills(api)
         return backfills if backfills and all(b["completed_at"] for b in backfills) else None
 
-    wait_until(first_complete, 120, interval_s=2, what="the backfill marked complete")
+    first = wait_until(first_complete, 120, interval_s=2, what="the backfill marked complete")
     stack.airflow("backfill", "create", "--dag-id", RETRAIN, "--from-date", "2011-05-01", "--to-date", "2011-06-01")
-    time.sleep(10)
+    # the scheduler marks a backfill complete (it looks every 30 s) once none of its runs is
+    # queued or running: the second one had its chance to run something, and whatever it
+    # started has ended by then, so a run or model version it made would show below
+    known = {b["id"] for b in first}
+    wait_until(
+        lambda: [b for b in _backfills(api) if b["id"] not in known and b["completed_at"]],
+        120,
+        interval_s=2,
+        what="the second backfill marked complete by the scheduler",
+        details=lambda: f"backfills: {_backfills(api)}\n{stack.log_tails()}",
+    )
     again = api.request("GET", f"/api/v2/dags/{RETRAIN}/dagRuns", params={"limit": 100})["dag_runs"]
     assert len([r for r in again if r["run_type"] == "backfill"]) == 2
     assert len(client.search_model_versions("name = 'bike_demand' and tags.`retrainer.backfill` = 'true'")) == 2
