@@ -4,8 +4,8 @@ against the same work in a bare script (same data, epochs, seed).
 What is compared, for each executor:
 
 * **Airflow**: the real components, as the integration tests start them
-  (``tests/integration/airflow_stack.py``: API server, scheduler, DAG processor and triggerer
-  over a fresh PostgreSQL metadata database; ``tests/integration/celery_stack.py`` adds the
+  (``retrainer_dev.stacks.airflow``: API server, scheduler, DAG processor and triggerer
+  over a fresh PostgreSQL metadata database; ``retrainer_dev.stacks.celery`` adds the
   CeleryExecutor with a Redis broker, two workers with homes of their own, an MLflow server
   and S3 on ``moto_server``), configured as the product configures them (the embedded
   default's settings; for Celery the compose file's worker preload). The data is the shipped
@@ -57,7 +57,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -73,7 +72,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
 REPO = common.REPO
-sys.path[:0] = [str(REPO), str(REPO / "include"), str(REPO / "plugins"), str(REPO / "tools")]
+sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins"), str(REPO / "tools")]
 
 DATASET = "bike_sharing"
 DAG_ID = "retrain_model"
@@ -87,8 +86,6 @@ SIDE = ("plan_other_datasets", "retrain_other_datasets")
 TARGETS = {"local": 1.5, "celery": 2.0}
 NAMES = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 RUN_TIMEOUT_S = 1800.0
-#: moto_server takes any credentials
-MOTO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 
 Json = dict[str, Any]
 
@@ -262,7 +259,7 @@ def _bare_verify(settings: Any, done: Json) -> Any:
 
 def _child(what: list[str], env: dict[str, str], out: Path) -> tuple[Json, float]:
     """Run this script's ``what`` step in a fresh Python with ``env``: its result and wall time."""
-    child_env = {**env, "PYTHONPATH": os.pathsep.join([str(REPO / p) for p in ("", "include", "plugins", "tools")])}
+    child_env = {**env, "PYTHONPATH": os.pathsep.join([str(REPO / p) for p in ("include", "plugins", "tools")])}
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, __file__, "--child", *what, "--out", str(out)], env=child_env, cwd=REPO, check=False
@@ -288,9 +285,9 @@ def _spec_file(specs: Path) -> None:
 
 
 def _base_env() -> dict[str, str]:
-    from tests.integration.airflow_stack import _NOT_INHERITED
+    from retrainer_dev.stacks.components import inherited_env
 
-    return {k: v for k, v in os.environ.items() if not k.startswith(_NOT_INHERITED)}
+    return inherited_env()
 
 
 def _warm_page_cache() -> None:
@@ -447,7 +444,7 @@ def _running(stack: Any, what: str) -> Iterator[Any]:
 
 def _local(parent: Path, epochs: int | None, preload: bool) -> Measured:
     from retrainer_dev import localenv
-    from tests.integration.airflow_stack import make_stack
+    from retrainer_dev.stacks.airflow import make_stack
 
     home = parent / "bare-local"
     (home / "mlflow").mkdir(parents=True)
@@ -551,82 +548,49 @@ def _measured(executor: str, bare_s: float, bare: Json, run_id: str, run_s: floa
 @contextlib.contextmanager
 def _moto() -> Iterator[str]:
     """A real S3 API (moto_server) on loopback."""
-    from tests.helpers import free_port
+    from retrainer_dev.stacks.s3 import moto_server
+    from retrainer_dev.waiting import WaitTimeout
 
-    port = free_port()
-    exe = Path(sys.executable).parent / "moto_server"
-    proc = subprocess.Popen(
-        [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-            if time.monotonic() > deadline:
-                raise Unavailable("moto_server did not start")
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with contextlib.ExitStack() as running:
+        try:
+            url = running.enter_context(moto_server())
+        except WaitTimeout as exc:
+            raise Unavailable(f"moto_server did not start ({exc})") from None
+        yield url
 
 
 def _bucket(s3: str) -> str:
-    import boto3
+    from retrainer_dev.stacks.s3 import create_bucket
 
-    bucket = f"retrainer-orch-{secrets.token_hex(4)}"
-    boto3.client("s3", endpoint_url=s3, **MOTO_CREDENTIALS).create_bucket(Bucket=bucket)
-    return bucket
+    return create_bucket(s3, f"retrainer-orch-{secrets.token_hex(4)}")
 
 
 @contextlib.contextmanager
 def _mlflow_server(root: Path, artifacts: str) -> Iterator[str]:
     """An MLflow tracking server of the bare run's own, as the Celery stack runs it (PostgreSQL
     store, artifacts on S3 written by the clients)."""
-    import requests
-
-    from retrainer_dev.procs import stop_group
-    from tests.helpers import free_port
-    from tests.integration.airflow_stack import metadata_db
-    from tests.integration.celery_stack import _mlflow_server as component
+    from retrainer_dev.stacks.mlflow import MlflowServer, client_artifacts
+    from retrainer_dev.stacks.postgres import metadata_db
 
     db = metadata_db(root)
     if db.backend != "postgresql":
         raise Unavailable(f"the MLflow server needs PostgreSQL here ({db.note})")
-    url = f"http://127.0.0.1:{free_port()}"
-    c = component(url, db.url, artifacts)
-    with open(root / "mlflow-server.log", "ab") as log:
-        proc = subprocess.Popen(
-            c.args, env={**os.environ, **c.env}, stdout=log, stderr=subprocess.STDOUT, process_group=0
-        )
+    server = MlflowServer(db.url, client_artifacts(artifacts), root / "mlflow-server.log")
     try:
-        deadline = time.monotonic() + 120
-        while not _answers(requests, c.health):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the MLflow server did not start; see {root / 'mlflow-server.log'}")
-            time.sleep(0.5)
-        yield url
+        server.start()
+        yield server.url
     finally:
-        stop_group(proc.pid, 10)
-        proc.wait(timeout=10)
+        server.stop(grace=10)
         db.drop()
-
-
-def _answers(requests: Any, url: str) -> bool:
-    try:
-        return bool(requests.get(url, timeout=2).status_code == 200)
-    except requests.RequestException:
-        return False
 
 
 def _redis_answers() -> None:
     """The broker is there (checked before any database is made for the stack)."""
     import redis
 
-    from tests.integration.celery_stack import DEFAULT_REDIS
+    from retrainer_dev.stacks.celery import redis_server
 
-    server = os.environ.get("RETRAINER_TEST_REDIS", DEFAULT_REDIS)
+    server = redis_server()
     try:
         redis.Redis.from_url(server, socket_connect_timeout=5).ping()
     except redis.RedisError as exc:
@@ -634,10 +598,9 @@ def _redis_answers() -> None:
 
 
 def _celery(parent: Path, epochs: int | None, preload: bool) -> Measured:
-    from _pytest.outcomes import OutcomeException
-
     from retrainer_dev import localenv
-    from tests.integration.celery_stack import _shared_settings, make_celery_stack
+    from retrainer_dev.stacks.celery import make_celery_stack, shared_settings
+    from retrainer_dev.stacks.components import StackUnavailable
 
     _redis_answers()
     with _moto() as s3:
@@ -650,7 +613,7 @@ def _celery(parent: Path, epochs: int | None, preload: bool) -> Measured:
         bucket = _bucket(s3)
         print("CeleryExecutor: the bare script on an MLflow server and S3 ...", flush=True)
         with _mlflow_server(root, f"s3://{bucket}/mlflow") as mlflow_url:
-            shared = {**_base_env(), **_shared_settings(root, bucket, s3, mlflow_url)}
+            shared = {**_base_env(), **shared_settings(root, bucket, s3, mlflow_url)}
             version = _bare_data({**localenv.local_env(root / "home"), **shared}, parent / "bare-celery")
             # on a home of its own that has seen none of the data, as a Celery worker's has not:
             # it clones the data registry and fetches the window from the DVC remote on S3
@@ -660,8 +623,8 @@ def _celery(parent: Path, epochs: int | None, preload: bool) -> Measured:
             result, bare_s = _child(args, env, parent / "bare-celery.json")
         try:
             stack = make_celery_stack(parent, s3, _bucket(s3))
-        except OutcomeException as exc:  # the tests' way of saying "cannot run here"
-            raise Unavailable(str(exc.msg)) from None
+        except StackUnavailable as exc:
+            raise Unavailable(str(exc)) from None
         _spec_file(Path(stack.env["RETRAINER_SPECS_DIR"]))
         _preload_switch(stack, preload)
         run_id, run_s, figures = _measure_run(stack, "celery", version, epochs)

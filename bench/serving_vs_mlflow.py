@@ -36,7 +36,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,9 +52,12 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins"), str(REPO / "bench")]
+sys.path[:0] = [str(REPO / "include"), str(REPO / "plugins"), str(REPO / "tools"), str(REPO / "bench")]
 
 import common as bench_common  # noqa: E402
+
+from retrainer_dev.stacks.ports import free_port  # noqa: E402
+from retrainer_dev.waiting import wait_until  # noqa: E402
 
 TARGET_SPEEDUP = 5.0  # the product's targets: throughput at least 5x MLflow's at batch 1 with 8 clients ...
 TARGET_P99_MS = 5.0  # ... and p99 at batch 1, one client, at most 5 ms
@@ -177,12 +179,6 @@ def build(home: Path, epochs: int) -> dict[str, Any]:
 # =============================================================================== servers
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Server:
     """A server process in its own process group, stopped (group and all) on exit."""
 
@@ -196,22 +192,29 @@ class Server:
         self.started = time.monotonic()
         self._stopped = False
 
+    def ready(self) -> bool:
+        """Whether the server answers its status or ping endpoint with 200 now (an error if it exited)."""
+        if self.proc.poll() is not None:
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode} while starting:\n{tail}")
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            conn.request("GET", self.ready_path)
+            return bool(conn.getresponse().status == 200)
+        finally:
+            conn.close()
+
     def wait_ready(self, timeout: float = 180.0) -> float:
         """Seconds from start until the server answers its status or ping endpoint with 200."""
-        t0 = self.started
-        while time.monotonic() - t0 < timeout:
-            if self.proc.poll() is not None:
-                tail = self.log_path.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode} while starting:\n{tail}")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", self.ready_path)
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    return time.monotonic() - t0
-                conn.close()
-            time.sleep(0.25)
-        raise TimeoutError(f"{self.name} not ready on port {self.port} after {timeout:.0f} s (log {self.log_path})")
+        wait_until(
+            self.ready,
+            timeout - (time.monotonic() - self.started),
+            interval_s=0.25,
+            what=f"{self.name} ready on port {self.port}",
+            retry_on=(OSError, http.client.HTTPException),
+            details=lambda: f"(log {self.log_path})",
+        )
+        return time.monotonic() - self.started
 
     def stop(self) -> None:
         if self._stopped:

@@ -3,27 +3,23 @@
 ``Gate`` puts a TCP front on a server's port: while it is down its port refuses connections
 and every connection in flight is reset, as when the server's process or host stops; brought
 back, it forwards again to the same server, whose data survived (an S3 store restarting on
-its volume). ``MlflowServer`` is a real ``mlflow server`` process that can be stopped and
-started again on the same port over the same database. ``until`` brings a component back
-once a condition holds (e.g. the task that met the outage has failed), so a client's own
-retries cannot ride over the outage and the task's retry is what recovers.
+its volume). ``retrainer_dev.stacks.mlflow.MlflowServer`` is a real ``mlflow server`` process
+that can be stopped and started again on the same port over the same database. ``until``
+brings a component back once a condition holds (e.g. the task that met the outage has
+failed), so a client's own retries cannot ride over the outage and the task's retry is what
+recovers.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 from typing import Protocol
 
-from tests.helpers import free_port
+from retrainer_dev.stacks.ports import free_port
+from retrainer_dev.waiting import WaitTimeout, wait_until
 
 
 class Component(Protocol):
@@ -98,59 +94,6 @@ class Gate:
                 self._conns -= {src, dst}
 
 
-class MlflowServer:
-    """``mlflow server`` over ``backend`` with artifacts it serves from ``home``; stop/start keep
-    the port, the database and the artifacts."""
-
-    def __init__(self, backend: str, home: Path) -> None:
-        self.backend, self.home = backend, home
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._proc: subprocess.Popen[bytes] | None = None
-        self.outages = 0
-
-    def start(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            return
-        args = [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            self.backend,
-            "--artifacts-destination",
-            str(self.home / "artifacts"),
-            "--serve-artifacts",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            "1",
-        ]
-        log = (self.home / "server.log").open("a")
-        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no GenAI job runner, as deployed
-        self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2):
-                    return
-            except OSError as exc:
-                if self._proc.poll() is not None or time.monotonic() > deadline:
-                    log = (self.home / "server.log").read_text()[-2000:]
-                    raise RuntimeError(f"MLflow server did not start: {log}") from exc
-                time.sleep(0.3)
-
-    def stop(self) -> None:
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        self.outages += 1
-        os.killpg(self._proc.pid, 15)
-        self._proc.wait(timeout=60)
-
-
 def until(component: Component, condition: Callable[[], bool], limit_s: float = 300.0) -> Callable[[], None]:
     """A fault-point hook: stop ``component`` now and start it again, from another thread, once
     ``condition()`` holds (or after ``limit_s``)."""
@@ -159,12 +102,9 @@ def until(component: Component, condition: Callable[[], bool], limit_s: float = 
         component.stop()
 
         def back() -> None:
-            deadline = time.monotonic() + limit_s
-            while time.monotonic() < deadline:
-                with contextlib.suppress(Exception):  # the condition reads a database that may be busy
-                    if condition():
-                        break
-                time.sleep(0.5)
+            # the condition reads a database that may be busy: an error is another "not yet"
+            with contextlib.suppress(WaitTimeout):  # after limit_s it comes back regardless
+                wait_until(condition, limit_s, interval_s=0.5, what="the outage's end", retry_on=(Exception,))
             component.start()
 
         threading.Thread(target=back, daemon=True).start()

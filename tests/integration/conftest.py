@@ -1,8 +1,10 @@
 """Shared set-up of the end-to-end tests: the DAGs from Airflow's loader, a driver that runs
-them at their own logical dates, and small bike sharing batches."""
+them at their own logical dates, small bike sharing batches, and the stacks of real components
+(``airflow_stack``, ``celery_stack``: module fixtures over ``retrainer_dev.stacks``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,10 @@ from retrainer.data.demo_data import corrupt_copy, load_bike_sharing, split_peri
 from retrainer.settings import Settings
 from retrainer_dev.localenv import setup_airflow
 from retrainer_dev.runner import RunOutcome, load_dags, run_dag
-from tests.helpers import small_bike_spec
+from retrainer_dev.stacks.airflow import AirflowStack, make_stack
+from retrainer_dev.stacks.specs import small_bike_spec
+
+from .stacks import new_celery_stack, serve, stacks_parent
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -102,3 +107,16 @@ def bike_batches(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]
 def make_pipeline(dags: dict[str, Any], home: Path) -> Any:
     """``make_pipeline(year)``: a Pipeline whose runs are dated in ``year`` (unique per test)."""
     return lambda year: Pipeline(dags, home, year)
+
+
+@pytest.fixture(scope="module")
+def airflow_stack(request: pytest.FixtureRequest) -> Iterator[AirflowStack]:
+    """The Airflow components over a fresh metadata DB, for the tests of one module (stopped after
+    them, so an idle scheduler does not slow the tests that follow)."""
+    yield from serve(make_stack(stacks_parent()), request, "airflow stack")
+
+
+@pytest.fixture(scope="module")
+def celery_stack(request: pytest.FixtureRequest, moto_endpoint: str) -> Iterator[AirflowStack]:
+    """The Celery stack (two workers, Redis, PostgreSQL, an MLflow server, S3) for one module's tests."""
+    yield from serve(new_celery_stack(moto_endpoint), request, "celery stack")

@@ -19,8 +19,8 @@ from retrainer.data.demo_data import load_bike_sharing, split_periods, write_bat
 from retrainer.data.validation import file_md5
 from retrainer.data.versioning import DataRegistry
 from retrainer.settings import Settings
+from retrainer_dev.stacks.specs import small_bike_spec
 from tests.bad_deliveries import CATALOGUE, DATASET, build
-from tests.helpers import small_bike_spec
 from tests.reliability.conftest import record, record_delivery
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]

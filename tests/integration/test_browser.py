@@ -22,7 +22,6 @@ import json
 import os
 import re
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,10 +32,14 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.helpers import free_port
+from retrainer_dev.stacks.airflow import AirflowStack, make_stack
+from retrainer_dev.stacks.airflow_api import AirflowAPI
+from retrainer_dev.stacks.components import Component
+from retrainer_dev.stacks.ports import free_port
+from tests.helpers import REPO
 from tests.test_dags import DAG_IDS
 
-from .airflow_stack import REPO, AirflowAPI, AirflowStack, Component, make_stack, serve
+from .stacks import serve, stacks_parent
 
 pytestmark = [pytest.mark.integration, pytest.mark.scheduler, pytest.mark.browser]
 
@@ -98,7 +101,7 @@ def uis(request: pytest.FixtureRequest) -> Iterator[UIs]:
     """An Airflow stack whose spec asks for a review, and an MLflow UI over its tracking store
     (as ``make up`` serves it), in the stack's process group."""
     playwright_or_skip()
-    stack = make_stack(Path(os.environ["AIRFLOW_HOME"]).parent, review=True)
+    stack = make_stack(stacks_parent(), review=True)
     port = free_port()
     mlflow = f"http://127.0.0.1:{port}"
     stack.env["RETRAINER_MLFLOW_UI_URL"] = mlflow  # the links the tasks write point here
@@ -188,18 +191,6 @@ class Browser:
         self.see(when.strftime("%b %d, %Y %H:%M"), dialog)
 
 
-def _wait(what: str, check: Any, watchdog: Any, timeout: float = 600, every: float = 2) -> Any:
-    """``check()`` until it answers; ``watchdog()`` raises if a component of the stack died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        watchdog()
-        found = check()
-        if found:
-            return found
-        time.sleep(every)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s")
-
-
 def _next_logical(api: AirflowAPI, dag_id: str) -> datetime:
     """The logical date of the DAG's next scheduled run: a run by hand that takes it, started
     before the DAG is unpaused, keeps the scheduler from starting that run beside it."""
@@ -281,7 +272,7 @@ def _trigger_from_the_form(ui: Browser, logical: datetime) -> str:
         runs = ui.uis.api.request("GET", f"/api/v2/dags/{RETRAIN}/dagRuns", params={"limit": 50})["dag_runs"]
         return [r for r in runs if r["run_type"] == "manual"]
 
-    (run,) = _wait("the run from the form", made_by_hand, ui.uis.api.watchdog, timeout=60)
+    (run,) = ui.uis.api.until("the run from the form", made_by_hand, timeout=60)
     assert datetime.fromisoformat(run["logical_date"]) == logical, run
     run_id, conf = str(run["dag_run_id"]), run["conf"]
     assert conf["reason"] == "first hour: a run from the form" and conf["epochs"] == 4, conf
@@ -292,7 +283,7 @@ def _trigger_from_the_form(ui: Browser, logical: datetime) -> str:
 def _review_in_required_actions(ui: Browser, run_id: str) -> None:
     """The review waits in Required Actions with its evidence; Approve there; the run ends."""
     api = ui.uis.api
-    _wait("the review request", lambda: api.hitl_details(RETRAIN, run_id, pending_only=True), api.watchdog)
+    api.until("the review request", lambda: api.hitl_details(RETRAIN, run_id, pending_only=True))
     ui.page.goto(f"{ui.uis.airflow}/required_actions")
     ui.page.get_by_role("link", name=f"Promote {MODEL} v1 to production?").first.click()
     ui.see("passed the gate and waits for a decision")
@@ -384,7 +375,7 @@ def _roll_back(ui: Browser) -> None:
     def rollbacks() -> list[dict[str, Any]]:
         return list(api.request("GET", f"/api/v2/dags/{ROLLBACK}/dagRuns", params={"limit": 10})["dag_runs"])
 
-    (run,) = _wait("the rollback run", rollbacks, api.watchdog, timeout=60)
+    (run,) = api.until("the rollback run", rollbacks, timeout=60)
     api.wait_for_run(ROLLBACK, str(run["dag_run_id"]), timeout=300, answer=None)
     assert _champion_and_stable(ui) == ("1", 1)
     ui.page.goto(f"{ui.uis.airflow}/dags/{ROLLBACK}/runs/{quote(str(run['dag_run_id']), safe='')}")

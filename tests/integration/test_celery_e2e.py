@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import statistics
 import subprocess
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,9 @@ from retrainer.registry.client import Registry
 from retrainer.schema import CHAMPION
 from retrainer.serving import modelstore
 from retrainer.settings import Settings
-
-from .airflow_stack import AirflowAPI, AirflowStack
-from .celery_stack import WORKERS, celery_stack_fixture  # noqa: F401  (the fixture)
+from retrainer_dev.stacks.airflow import AirflowStack
+from retrainer_dev.stacks.airflow_api import AirflowAPI
+from retrainer_dev.stacks.celery import WORKERS
 
 pytestmark = [pytest.mark.integration, pytest.mark.celery, pytest.mark.s3, pytest.mark.timeout(1800)]
 
@@ -56,17 +55,6 @@ def _runs(api: AirflowAPI, dag_id: str) -> list[dict[str, Any]]:
     return list(out["dag_runs"])
 
 
-def _wait_for(what: str, check: Any, api: AirflowAPI, timeout: float = 600) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        api.watchdog()
-        found = check()
-        if found:
-            return found
-        time.sleep(2)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s")
-
-
 def _settled(api: AirflowAPI, dag_id: str, count: int) -> list[dict[str, Any]]:
     """Until ``count`` runs of the DAG exist and all are final."""
 
@@ -74,7 +62,7 @@ def _settled(api: AirflowAPI, dag_id: str, count: int) -> list[dict[str, Any]]:
         runs = _runs(api, dag_id)
         return runs if len(runs) >= count and all(r["state"] in ("success", "failed") for r in runs) else None
 
-    return list(_wait_for(f"{count} finished runs of {dag_id}", done, api))
+    return list(api.until(f"{count} finished runs of {dag_id}", done))
 
 
 def _task_instances(api: AirflowAPI) -> list[dict[str, Any]]:
@@ -131,18 +119,15 @@ def test_the_loop_on_several_hosts(celery_stack: AirflowStack, tmp_path: Path, m
     # somebody starts a drift check by hand: nothing newer than the champion's data, so its
     # sensor waits in the triggerer for the next data version
     watching = api.trigger("monitor_drift", {"dataset": "bike_sharing"}, datetime.now().astimezone())
-    _wait_for(
+    api.until(
         "the hand-started drift check waiting",
         lambda: api.task_states("monitor_drift", watching).get("wait_for_drift") == "deferred",
-        api,
     )
     # new data drifts: the waiting sensor wakes in the triggerer, and the new version's own
     # monitor_drift run checks it too; both decide to retrain, one retraining starts
     _deliver(stack, tmp_path, {"2011-04.csv": parts["2011-04"]})
     drift_run = "drift__bike_sharing__v0004"
-    _wait_for(
-        "the drift retraining", lambda: any(r["dag_run_id"] == drift_run for r in _runs(api, "retrain_model")), api
-    )
+    api.until("the drift retraining", lambda: any(r["dag_run_id"] == drift_run for r in _runs(api, "retrain_model")))
     api.wait_for_run("retrain_model", drift_run, timeout=900)
     api.wait_for_run("monitor_drift", watching, timeout=300)
     assert registry.versions.alias(spec, CHAMPION) == "2"

@@ -13,6 +13,7 @@ other stacks of the suite run without retries, so a failure shows at once)."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 import time
@@ -28,11 +29,13 @@ from retrainer.data.versioning import DataRegistry
 from retrainer.registry.client import Registry
 from retrainer.schema import CHAMPION
 from retrainer.serving import modelstore
+from retrainer_dev.stacks.airflow import AirflowStack
+from retrainer_dev.stacks.celery import WORKERS
+from retrainer_dev.waiting import WaitTimeout, wait_until
 from tests.reliability.conftest import record
 
-from .airflow_stack import AirflowStack, serve
-from .celery_stack import WORKERS, new_celery_stack
-from .test_celery_e2e import _runs, _s3, _settled, _task_instances, _wait_for
+from .stacks import new_celery_stack, serve
+from .test_celery_e2e import _runs, _s3, _settled, _task_instances
 
 pytestmark = [
     pytest.mark.integration,
@@ -106,11 +109,12 @@ def test_eight_batches_at_once_on_two_workers_with_the_metadata_db_cut(
     cut: list[int] = []
 
     def cutter() -> None:  # once the ingests run, cut the metadata DB's connections, CUTS times
-        deadline = time.monotonic() + 600
-        while not any(r["state"] == "running" for r in _runs(api, "ingest_batch")) and time.monotonic() < deadline:
-            time.sleep(1)
+        with contextlib.suppress(WaitTimeout):  # none running after 10 min: cut all the same
+            wait_until(
+                lambda: any(r["state"] == "running" for r in _runs(api, "ingest_batch")), 600, what="an ingest running"
+            )
         for _ in range(CUTS):
-            time.sleep(8)
+            time.sleep(8)  # paces the cuts through the ingests (the outcome is read after, from the runs)
             cut.append(_cut_connections(stack.db.url))
 
     restarted: list[str] = []
@@ -179,7 +183,7 @@ def test_a_worker_killed_mid_training_is_retried_on_the_same_run(
     assert DataRegistry(settings).versions("bike_sharing"), "needs the data versions the test above ingests"
     stalled = Path(stack.env["RETRAINER_FAULT_ONCE"])
     api.unpause("retrain_model")  # its monthly schedule starts a retraining on the newest data
-    _wait_for("the training's first epoch", stalled.exists, api, timeout=900)
+    api.until("the training's first epoch", stalled.exists, timeout=900)
     point, pid = stalled.read_text().split()
     hosts = [h.split(".")[0] for h in WORKERS]
     (host,) = [h for h in hosts if int(pid) in {p.pid for p in stack.processes(h)}]

@@ -28,8 +28,8 @@ import pytest
 from retrainer.data.demo_data import corrupt_copy, load_bike_sharing, split_periods, write_batch
 from retrainer.data.versioning import DataRegistry
 from retrainer.settings import Settings
-
-from .airflow_stack import AirflowAPI, AirflowStack, airflow_stack_fixture  # noqa: F401  (the fixture)
+from retrainer_dev.stacks.airflow import AirflowStack
+from retrainer_dev.stacks.airflow_api import AirflowAPI
 
 pytestmark = [pytest.mark.integration, pytest.mark.scheduler]
 

@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,9 +22,10 @@ from typing import Any
 
 import pytest
 
+from retrainer_dev.stacks.ports import free_port
+from retrainer_dev.waiting import wait_until
 from tests import compose
 from tests.compose import REPO
-from tests.helpers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -115,11 +115,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = (tmp / "server.log").open("w")
     proc = subprocess.Popen([str(script)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     srv = Server(f"http://127.0.0.1:{port}", port, passwords)
-    deadline = time.monotonic() + 120
-    while _health(srv) != 200:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"the MLflow server did not start:\n{(tmp / 'server.log').read_text()[-3000:]}")
-        time.sleep(0.5)
+
+    def log_end() -> str:
+        return f"the MLflow server did not start:\n{(tmp / 'server.log').read_text()[-3000:]}"
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(log_end())
+        return _health(srv) == 200
+
+    wait_until(up, 120, interval_s=0.5, what="the MLflow server's health check", details=log_end)
     try:
         yield srv
     finally:

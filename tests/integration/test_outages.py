@@ -25,8 +25,9 @@ from retrainer.registry.client import Registry
 from retrainer.schema import CHAMPION
 from retrainer.serving import modelstore
 from retrainer.settings import Settings
-from tests.integration.airflow_stack import metadata_db
-from tests.outage import Gate, MlflowServer, until
+from retrainer_dev.stacks.mlflow import MlflowServer, served_artifacts
+from retrainer_dev.stacks.postgres import metadata_db
+from tests.outage import Gate, until
 from tests.reliability.conftest import record
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
@@ -222,7 +223,7 @@ def test_mlflow_server_stopped_during_register_promote_and_tag_writes(
 ) -> None:
     retries(20)  # longer than the server takes to start again
     db = metadata_db(tmp_path)
-    server = MlflowServer(db.url, tmp_path)
+    server = MlflowServer(db.url, served_artifacts(str(tmp_path / "artifacts")), tmp_path / "server.log")
     server.start()
     try:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from retrainer.registry.client import Registry
 from retrainer.schema import CHALLENGER, CHAMPION
 from retrainer.serving import modelstore
 from retrainer.settings import Settings
+from retrainer_dev.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -85,12 +85,8 @@ class Reviewer(threading.Thread):
         self.act, self.timeout, self.error, self.done = act, timeout, None, False
 
     def run(self) -> None:
-        deadline = time.monotonic() + self.timeout
         try:
-            while not self.act():
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the run never asked for a review")
-                time.sleep(0.5)
+            wait_until(self.act, self.timeout, interval_s=0.5, what="the run asking for a review")
             self.done = True
         except Exception as exc:  # reported by the test
             self.error = exc

@@ -24,6 +24,7 @@ test deletes them, so every burst meets the same state (no retraining in flight)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -41,12 +42,14 @@ from retrainer.data.demo_data import load_bike_sharing, split_periods, write_bat
 from retrainer.data.versioning import DataRegistry
 from retrainer.registry.client import Registry
 from retrainer.spec.dataset import DatasetSpec
+from retrainer_dev.stacks.airflow import AirflowStack
+from retrainer_dev.stacks.airflow_api import AirflowAPI
+from retrainer_dev.waiting import WaitTimeout, wait_until
 from tests.helpers import REPO
 from tests.reliability.conftest import record
 
-from .airflow_stack import AirflowAPI, AirflowStack, serve
-from .celery_stack import new_celery_stack
-from .test_celery_e2e import _s3, _wait_for
+from .stacks import new_celery_stack, serve
+from .test_celery_e2e import _s3
 
 pytestmark = [
     pytest.mark.integration,
@@ -225,7 +228,7 @@ def _ask_retraining(api: AirflowAPI, settings: Any, spec: DatasetSpec, asked: li
     def newer() -> list[Any]:
         return [v for v in DataRegistry(settings).versions(DATASET) if len(v.periods) >= need and v.label > last]
 
-    version = _wait_for(f"a data version of {need}+ periods after {last or 'none'}", newer, api, timeout=1200)[-1]
+    version = api.until(f"a data version of {need}+ periods after {last or 'none'}", newer, timeout=1200)[-1]
     run_id = f"soak__{len(asked) + 1}"
     api.trigger("retrain_model", {"dataset": DATASET, "data_version": version.label}, datetime.now(UTC), run_id)
     return run_id, version.label
@@ -236,7 +239,7 @@ def _until_settled(api: AirflowAPI, dag_id: str, count: int, timeout: float) -> 
         runs = _all_runs(api, dag_id)
         return runs if len(runs) >= count and all(r["state"] in ("success", "failed") for r in runs) else None
 
-    return list(_wait_for(f"{count} finished runs of {dag_id}", done, api, timeout=timeout))
+    return list(api.until(f"{count} finished runs of {dag_id}", done, timeout=timeout))
 
 
 def _judge_soak(
@@ -336,7 +339,7 @@ def _unpause_without_the_scheduled_run(api: AirflowAPI) -> None:
     def made() -> list[dict[str, Any]]:
         return [r for r in _all_runs(api, "monitor_drift") if r["run_type"] == "scheduled"]
 
-    scheduled = _wait_for("monitor_drift's scheduled run", made, api, timeout=120)
+    scheduled = api.until("monitor_drift's scheduled run", made, timeout=120)
     for r in scheduled:
         api.request("PATCH", f"/api/v2/dags/monitor_drift/dagRuns/{r['dag_run_id']}", json={"state": "failed"})
 
@@ -344,7 +347,7 @@ def _unpause_without_the_scheduled_run(api: AirflowAPI) -> None:
         states = [ti["state"] for ti in _instances(api, "monitor_drift")]
         return all(s in ("success", "failed", "skipped", "upstream_failed", "removed", None) for s in states)
 
-    _wait_for("the scheduled run's tasks stopped", stopped, api, timeout=300)
+    api.until("the scheduled run's tasks stopped", stopped, timeout=300)
 
 
 def _drift_runs(api: AirflowAPI) -> list[dict[str, Any]]:
@@ -372,26 +375,41 @@ def _burst(api: AirflowAPI, asset_id: int, pair: list[Any], seen: frozenset[str]
     run, so that two runs decide at once); the monitor_drift runs they started, once done."""
     _post_announcement(api, asset_id, pair[0])
     if split:
-        deadline = time.monotonic() + 60
-        while not _new_runs(api, seen) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        with contextlib.suppress(WaitTimeout):  # no run within a minute: the second goes all the same
+            wait_until(lambda: _new_runs(api, seen), 60, interval_s=0.05, what="a run of the first announcement")
     else:
-        time.sleep(0.1)
+        time.sleep(0.1)  # the burst's two announcements, 100 ms apart
     _post_announcement(api, asset_id, pair[1])
     _settled_runs(api, seen)
-    time.sleep(1.5)  # a second run the scheduler makes late would show now
+    # a second run the scheduler made late would come from a scheduling loop that starts after
+    # the runs settled: once one has run, it would show now
+    _scheduler_loop_since(api)
     return _settled_runs(api, seen)
 
 
 def _settled_runs(api: AirflowAPI, seen: frozenset[str], timeout: float = 600) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = _monitor_settled(api, set(seen))
-        if runs:
-            return runs
-        api.watchdog()
-        time.sleep(0.5)
-    raise AssertionError(f"the burst's monitor_drift runs: not done within {timeout:.0f} s")
+    return api.until("the burst's monitor_drift runs done", lambda: _monitor_settled(api, set(seen)), timeout, 0.5)
+
+
+def _scheduler_heartbeat(api: AirflowAPI) -> datetime | None:
+    """The scheduler's latest heartbeat, as Airflow's health check reports it."""
+    health = api.request("GET", "/api/v2/monitor/health")
+    return _when((health.get("scheduler") or {}).get("latest_scheduler_heartbeat"))
+
+
+def _scheduler_loop_since(api: AirflowAPI, timeout: float = 120) -> None:
+    """Until a whole scheduling loop has run since now: its runs made from queued asset events,
+    its heartbeat. The scheduler heartbeats after the scheduling part of a loop (at most every
+    ``[scheduler] scheduler_heartbeat_sec``, 5 s): the loop after the first new heartbeat
+    started after now, and the next heartbeat comes after its scheduling."""
+    beats = [_scheduler_heartbeat(api)]
+
+    def beat_again() -> datetime | None:
+        beat = _scheduler_heartbeat(api)
+        return beat if beat is not None and (beats[-1] is None or beat > beats[-1]) else None
+
+    for what in ("a scheduler heartbeat", "the heartbeat after it"):
+        beats.append(api.until(what, beat_again, timeout, 0.5))
 
 
 def _decided_at_once(api: AirflowAPI, runs: list[dict[str, Any]]) -> bool:
@@ -416,10 +434,9 @@ def _ready_for_bursts(stack: AirflowStack, tmp_path: Path) -> tuple[list[Any], i
         _s3(stack).upload_file(
             str(write_batch(days[day], spec, tmp_path / f"{day}.csv")), bucket, f"{prefix}/{DATASET}/{day}.csv"
         )
-    _wait_for(
+    api.until(
         "the summer days versioned",
         lambda: {p for v in DataRegistry(settings).versions(DATASET) for p in v.periods} >= set(SUMMER),
-        api,
         timeout=900,
     )
     _until_settled(api, "ingest_batch", len(_all_runs(api, "ingest_batch")), timeout=600)

@@ -4,8 +4,8 @@ evaluates them as backfill runs, and never moves ``champion`` nor deploys."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -15,12 +15,17 @@ from retrainer.data.validation import file_md5
 from retrainer.data.versioning import DataRegistry
 from retrainer.registry.client import Registry
 from retrainer.schema import CHAMPION
-
-from .airflow_stack import AirflowStack, airflow_stack_fixture  # noqa: F401  (the fixture)
+from retrainer_dev.stacks.airflow import AirflowStack
+from retrainer_dev.stacks.airflow_api import AirflowAPI
+from retrainer_dev.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.scheduler]
 
 RETRAIN = "retrain_model"
+
+
+def _backfills(api: AirflowAPI) -> list[dict[str, Any]]:
+    return list(api.request("GET", "/api/v2/backfills", params={"dag_id": RETRAIN})["backfills"])
 
 
 def _store_versions(store: Path) -> list[str]:
@@ -52,17 +57,23 @@ def test_backfill_trains_past_months_on_their_own_data_and_never_promotes(airflo
     api.wait_for_dag(RETRAIN)
     api.unpause(RETRAIN)
     stack.airflow("backfill", "create", "--dag-id", RETRAIN, "--from-date", "2011-05-01", "--to-date", "2011-06-01")
-    deadline = time.monotonic() + 900
-    while True:
+    seen: list[Any] = []
+
+    def backfill_runs_done() -> list[dict[str, Any]] | None:
         every = api.request("GET", f"/api/v2/dags/{RETRAIN}/dagRuns", params={"limit": 100})["dag_runs"]
         for other in every:
             if other["run_type"] != "backfill" and other["state"] not in ("success", "failed"):
                 api.answer_pending_hitl(RETRAIN, other["dag_run_id"], lambda detail: ["Reject"])
-        runs = [r for r in every if r["run_type"] == "backfill"]
-        if len(runs) == 2 and all(r["state"] in ("success", "failed") for r in runs):
-            break
-        assert time.monotonic() < deadline, f"backfill runs not done: {runs}\n{stack.log_tails()}"
-        time.sleep(3)
+        seen[:] = [r for r in every if r["run_type"] == "backfill"]
+        return list(seen) if len(seen) == 2 and all(r["state"] in ("success", "failed") for r in seen) else None
+
+    runs = wait_until(
+        backfill_runs_done,
+        900,
+        interval_s=3,
+        what="the backfill runs done",
+        details=lambda: f"backfill runs: {seen}\n{stack.log_tails()}",
+    )
     for r in runs:
         api.wait_for_run(RETRAIN, r["dag_run_id"], expect="success", timeout=10)
 
@@ -90,14 +101,23 @@ def test_backfill_trains_past_months_on_their_own_data_and_never_promotes(airflo
         assert (Path(settings.model_store) / "models.config").read_text() == labels_before
 
     # the same backfill again, once the first is complete, makes nothing new: the runs exist
-    deadline = time.monotonic() + 120
-    while any(
-        not b["completed_at"] for b in api.request("GET", "/api/v2/backfills", params={"dag_id": RETRAIN})["backfills"]
-    ):
-        assert time.monotonic() < deadline, "the backfill is never marked complete"
-        time.sleep(2)
+    def first_complete() -> list[dict[str, Any]] | None:
+        backfills = _backfills(api)
+        return backfills if backfills and all(b["completed_at"] for b in backfills) else None
+
+    first = wait_until(first_complete, 120, interval_s=2, what="the backfill marked complete")
     stack.airflow("backfill", "create", "--dag-id", RETRAIN, "--from-date", "2011-05-01", "--to-date", "2011-06-01")
-    time.sleep(10)
+    # the scheduler marks a backfill complete (it looks every 30 s) once none of its runs is
+    # queued or running: the second one had its chance to run something, and whatever it
+    # started has ended by then, so a run or model version it made would show below
+    known = {b["id"] for b in first}
+    wait_until(
+        lambda: [b for b in _backfills(api) if b["id"] not in known and b["completed_at"]],
+        120,
+        interval_s=2,
+        what="the second backfill marked complete by the scheduler",
+        details=lambda: f"backfills: {_backfills(api)}\n{stack.log_tails()}",
+    )
     again = api.request("GET", f"/api/v2/dags/{RETRAIN}/dagRuns", params={"limit": 100})["dag_runs"]
     assert len([r for r in again if r["run_type"] == "backfill"]) == 2
     assert len(client.search_model_versions("name = 'bike_demand' and tags.`retrainer.backfill` = 'true'")) == 2

@@ -6,7 +6,7 @@ retraining covers every spec."""
 
 from __future__ import annotations
 
-import os
+import functools
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,8 +19,11 @@ import yaml
 from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
 from retrainer.data.validation import file_md5
 from retrainer.data.versioning import DataRegistry
+from retrainer_dev.stacks.airflow import AirflowStack, make_stack
+from retrainer_dev.stacks.airflow_api import AirflowAPI
+from retrainer_dev.waiting import wait_until
 
-from .airflow_stack import AirflowAPI, AirflowStack, make_stack, serve
+from .stacks import serve, stacks_parent
 
 pytestmark = [pytest.mark.integration, pytest.mark.scheduler, pytest.mark.timeout(1200)]
 
@@ -37,7 +40,7 @@ def _second_spec(specs: Path) -> None:
 @pytest.fixture(scope="module", name="airflow_stack")
 def two_dataset_stack(request: pytest.FixtureRequest) -> Iterator[AirflowStack]:
     """The Airflow components over a fresh metadata DB, with two dataset specs from the start."""
-    stack = make_stack(Path(os.environ["AIRFLOW_HOME"]).parent)
+    stack = make_stack(stacks_parent())
     _second_spec(stack.home / "specs")
     yield from serve(stack, request, "airflow stack")
 
@@ -66,16 +69,11 @@ def _checks(api: AirflowAPI, run_id: str) -> list[tuple[str, str, str]]:
     return sorted(out)
 
 
-def _until(what: str, check: Any, stack: AirflowStack, timeout: float = 300) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(2)
+def _monitor_runs(stack: AirflowStack) -> str:
+    """What a wait that timed out shows: each monitor_drift run's state and checks, the components' logs."""
     api = stack.client
     runs = {r["dag_run_id"]: (r["state"], _checks(api, r["dag_run_id"])) for r in _runs(api, MONITOR)}
-    raise AssertionError(f"{what}: not within {timeout:.0f} s; monitor_drift runs: {runs}\n{stack.log_tails()}")
+    return f"monitor_drift runs: {runs}\n{stack.log_tails()}"
 
 
 def test_two_datasets_landing_interleaved_are_checked_and_retrained_on_their_own(airflow_stack: AirflowStack) -> None:
@@ -90,6 +88,7 @@ def test_two_datasets_landing_interleaved_are_checked_and_retrained_on_their_own
     other = settings.load_spec(OTHER)
     parts = split_periods(load_bike_sharing(), bike)
     registry = DataRegistry(settings)
+    shown = functools.partial(_monitor_runs, stack)  # what a wait that times out shows
     api.wait_for_dag(MONITOR)
     api.wait_for_dag(RETRAIN)
     assert OTHER in _datasets_offered(api)  # the Params offer every spec
@@ -105,10 +104,12 @@ def test_two_datasets_landing_interleaved_are_checked_and_retrained_on_their_own
     waiting = api.trigger(MONITOR, {"dataset": "bike_sharing"}, datetime.now(UTC), run_id="manual__waits_for_bike")
     first = write_batch(parts["2011-01"], bike, Path(settings.landing) / "bike_sharing" / "2011-01.csv")
     registry.add_batch(bike, "2011-01", first, file_md5(first))
-    _until(
-        "the hand-started check waiting",
+    wait_until(
         lambda: ("bike_sharing", "latest", "deferred") in _checks(api, waiting),
-        stack,
+        300,
+        interval_s=2,
+        what="the hand-started check waiting",
+        details=shown,
     )
     phase("the hand-started check waiting")
 
@@ -129,7 +130,7 @@ def test_two_datasets_landing_interleaved_are_checked_and_retrained_on_their_own
             found = {(d, v) for r in done for d, v, _ in _checks(api, r["dag_run_id"])}
             return runs if want in found and len(done) == len(runs) else None
 
-        runs = _until(f"{spec.name} {version} checked", announced_runs, stack)
+        runs = wait_until(announced_runs, 300, interval_s=2, what=f"{spec.name} {version} checked", details=shown)
         phase(f"{spec.name} {version} checked")
         checked.add((spec.name, version))
     assert checked == {(OTHER, "v0001"), ("bike_sharing", "v0002"), (OTHER, "v0002")}
@@ -141,14 +142,24 @@ def test_two_datasets_landing_interleaved_are_checked_and_retrained_on_their_own
     # the hand-started run still waits for bike_sharing and held up none of them
     assert api.run(MONITOR, waiting)["state"] == "running"
     again = ("bike_sharing", "latest", "deferred")
-    _until("the hand-started check waiting again", lambda: again in _checks(api, waiting), stack)
+    wait_until(
+        lambda: again in _checks(api, waiting),
+        300,
+        interval_s=2,
+        what="the hand-started check waiting again",
+        details=shown,
+    )
     phase("the hand-started check still waiting")
 
     # the monthly retraining covers every spec: the scheduled run plans bike_sharing and starts
     # a run of its own for the other dataset (two periods each: too few to train, both skip)
     api.unpause(RETRAIN)
-    scheduled = _until(
-        "the scheduled retraining", lambda: [r for r in _runs(api, RETRAIN) if r["run_type"] == "scheduled"], stack
+    scheduled = wait_until(
+        lambda: [r for r in _runs(api, RETRAIN) if r["run_type"] == "scheduled"],
+        300,
+        interval_s=2,
+        what="the scheduled retraining",
+        details=shown,
     )[0]
     api.wait_for_run(RETRAIN, scheduled["dag_run_id"], timeout=900)
     phase("the scheduled retraining done")

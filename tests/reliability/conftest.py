@@ -7,9 +7,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, free_port
-from tests.integration.airflow_stack import metadata_db
+from retrainer_dev.stacks.mlflow import MlflowServer
+from retrainer_dev.stacks.postgres import metadata_db
+from retrainer_dev.waiting import WaitTimeout
+from tests.helpers import REPO
 
 
 @dataclass
@@ -132,43 +132,16 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     as several hosts would share it."""
     home = tmp_path_factory.mktemp("mlflow-server")
     db = metadata_db(home)
-    port = free_port()
-    args = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        db.url,
-        "--default-artifact-root",
-        str(home / "artifacts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "2",
-    ]
-    log = (home / "server.log").open("w")
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no GenAI job runner, as deployed
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    import urllib.request
-
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"MLflow server did not start: {(home / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
+    server = MlflowServer(db.url, ["--default-artifact-root", str(home / "artifacts")], home / "server.log", workers=2)
     try:
-        yield url
+        server.start()
+    except (RuntimeError, WaitTimeout) as exc:
+        server.stop()
+        db.drop()
+        pytest.fail(str(exc))
+    try:
+        yield server.url
     finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
-        log.close()
+        server.stop(grace=30)
         db.drop()
         shutil.rmtree(home, ignore_errors=True)

@@ -25,7 +25,8 @@ from retrainer.records import RunContext
 from retrainer.registry.client import Registry
 from retrainer.schema import CHAMPION
 from retrainer.settings import Settings
-from tests.helpers import REPO, small_bike_spec, subprocess_env
+from retrainer_dev.stacks.specs import small_bike_spec
+from tests.helpers import REPO, subprocess_env
 from tests.reliability.conftest import record
 
 pytestmark = pytest.mark.reliability

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 from collections.abc import Callable
+
+from retrainer_dev.waiting import WaitTimeout, wait_until
 
 
 def group_alive(pgid: int) -> bool:
@@ -24,8 +25,7 @@ def stop_group(pgid: int, grace: float = 20.0, running: Callable[[], bool] | Non
     running = running or (lambda: group_alive(pgid))
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while running() and time.monotonic() < deadline:
-        time.sleep(0.3)
+    with contextlib.suppress(WaitTimeout):  # the grace is over: KILL below
+        wait_until(lambda: not running(), grace, interval_s=0.3, what=f"process group {pgid} to end")
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)

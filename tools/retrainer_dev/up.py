@@ -10,26 +10,30 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from retrainer_dev import localenv
 from retrainer_dev.procs import group_alive, stop_group
+from retrainer_dev.waiting import WaitTimeout, wait_until
 
 
-def wait_for(url: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=3) as resp:
-                if resp.status == 200:
-                    return True
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(2)
-    return False
+def answers(url: str) -> bool:
+    """Whether ``url`` answers 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def comes_up(url: str, timeout: float) -> bool:
+    """Whether ``url`` answers 200 within ``timeout`` seconds (asked every 2 s)."""
+    try:
+        return wait_until(lambda: answers(url), timeout, interval_s=2, what=url)
+    except WaitTimeout:
+        return False
 
 
 def stop(run_dir: Path, name: str, grace: float = 20.0) -> None:
@@ -60,8 +64,8 @@ def main() -> int:
     airflow = f"http://127.0.0.1:{args.airflow_port}"
     mlflow = f"http://127.0.0.1:{args.mlflow_port}"
     print("Waiting for the web UIs (Airflow takes about a minute on first start) ...", flush=True)
-    ok_airflow = wait_for(f"{airflow}/api/v2/monitor/health", args.timeout)
-    ok_mlflow = wait_for(f"{mlflow}/health", 60)
+    ok_airflow = comes_up(f"{airflow}/api/v2/monitor/health", args.timeout)
+    ok_mlflow = comes_up(f"{mlflow}/health", 60)
     passwords = Path(os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
     password = json.loads(passwords.read_text()).get("admin", "?") if passwords.is_file() else "?"
     print(f"Airflow UI  {airflow}  {'up' if ok_airflow else 'NOT UP: see ' + str(run_dir / 'airflow.log')}")

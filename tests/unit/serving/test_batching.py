@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
 
 from retrainer.serving.batching import Batcher, BatchLimits
+from retrainer_dev.waiting import wait_until
 
 
 class FakeModel:
@@ -89,6 +91,16 @@ def test_a_batch_waits_for_an_active_client_between_its_requests() -> None:
     for client in ("a", "b", "c"):  # all three seen
         _ask(batcher, np.array([0.0]), client=client)
     model.batch_rows.clear()
+    waiting_with: list[int] = []  # the size of the batch each time it waited for another request
+    others_coming = batcher._others_coming
+
+    def watched(batch: list[Any]) -> bool:
+        coming = others_coming(batch)
+        if coming:
+            waiting_with.append(len(batch))
+        return coming
+
+    batcher._others_coming = watched  # type: ignore[method-assign]
     both_in = threading.Barrier(2)
     answers: dict[str, np.ndarray] = {}
 
@@ -100,7 +112,8 @@ def test_a_batch_waits_for_an_active_client_between_its_requests() -> None:
     threads = [threading.Thread(target=together, args=(c, x)) for c, x in (("a", 1.0), ("b", 2.0))]
     for t in threads:
         t.start()
-    time.sleep(0.3)  # c comes back later, well within the timeout
+    # c comes back later, while a's and b's batch waits for it (well within the timeout)
+    wait_until(lambda: 2 in waiting_with, 2.0, interval_s=0.001, what="a's and b's batch waiting for another request")
     answers["c"] = _ask(batcher, np.array([3.0]), client="c")
     for t in threads:
         t.join(timeout=20)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from retrainer.model import training
 from retrainer.serving import modelstore, rest
 from retrainer.serving.export import export_saved_model
 from retrainer.spec.dataset import DatasetSpec
+from retrainer_dev.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -214,16 +214,17 @@ def test_liveness_at_once_readiness_once_every_served_version_is_warm(url: str) 
     base = url.removesuffix("/v1/models")
     with urllib.request.urlopen(f"{base}/healthz", timeout=30) as resp:
         assert resp.status == 200 and json.loads(resp.read()) == {"status": "alive"}
-    deadline = time.monotonic() + 120
-    while True:
+
+    def ready() -> bool:
         try:
             with urllib.request.urlopen(f"{base}/readyz", timeout=30) as resp:
                 assert json.loads(resp.read()) == {"status": "ready"}
-                break
+                return True
         except urllib.error.HTTPError as err:
             assert err.code == 503 and json.loads(err.read())["status"] == "loading"
-            assert time.monotonic() < deadline, "not ready within 120 s"
-            time.sleep(0.2)
+            return False
+
+    wait_until(ready, 120, interval_s=0.2, what="the server ready (/readyz)")
 
 
 def test_concurrent_clients_are_batched_and_answered_as_alone(
@@ -249,9 +250,13 @@ def test_concurrent_clients_are_batched_and_answered_as_alone(
         t.start()
     for t in threads:
         t.join(timeout=120)
-    deadline = time.monotonic() + 10  # each request came on its own connection, closed after it:
-    while server._batchers[("bike_demand", 1)]._seen and time.monotonic() < deadline:
-        time.sleep(0.01)
+    # each request came on its own connection, closed after it: ...
+    wait_until(
+        lambda: not server._batchers[("bike_demand", 1)]._seen,
+        10,
+        interval_s=0.01,
+        what="every connection forgotten by the batcher",
+    )
     assert not server._batchers[("bike_demand", 1)]._seen  # ... so no batch waits for any of them
     httpd.shutdown()
     assert calls_alone == len(instances)  # sequential requests were never held for others
