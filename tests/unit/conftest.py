@@ -56,3 +56,24 @@ def bike_trained(bike_spec: DatasetSpec, bike_window: tuple[pd.DataFrame, pd.Dat
     from retrainer.model import training
 
     return training.train(bike_window[0], bike_spec, replace(bike_spec.training, epochs=8))
+
+
+@pytest.fixture(scope="session")
+def bike_saved_model(
+    tmp_path_factory: pytest.TempPathFactory,
+    bike_spec: DatasetSpec,
+    bike_trained,  # type: ignore[no-untyped-def]
+) -> Path:
+    """``bike_trained``'s model exported as a SavedModel with its request contract (a folder
+    the tests copy, never change)."""
+    from retrainer.serving.export import export_saved_model
+
+    return export_saved_model(bike_trained.model, tmp_path_factory.mktemp("saved") / "model", bike_spec)
+
+
+@pytest.fixture(scope="session")
+def bike_tflite(bike_trained) -> tuple[bytes, int]:  # type: ignore[no-untyped-def]
+    """``bike_trained``'s model converted to TFLite, and the size of the SavedModel it came from."""
+    from retrainer.serving.export import convert_tflite
+
+    return convert_tflite(bike_trained.model)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -16,7 +14,6 @@ from retrainer.records import RunContext
 from retrainer.registry.client import Registry
 from retrainer.registry.versions import ChampionMovedError
 from retrainer.schema import CHAMPION
-from retrainer.serving import export
 from retrainer.settings import Settings
 from retrainer.spec.dataset import DatasetSpec
 
@@ -30,89 +27,6 @@ def window(bike_spec: DatasetSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def trained(bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame]) -> training.TrainResult:
     return training.train(window[0], bike_spec, replace(bike_spec.training, epochs=8))
-
-
-def test_model_takes_raw_features_and_beats_the_mean(
-    bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], trained: training.TrainResult
-) -> None:
-    train_df, holdout = window
-    names = {t.name.split(":")[0] for t in trained.model.inputs}
-    assert names == set(bike_spec.feature_names)
-    pred = training.predict(trained.model, holdout, bike_spec)
-    y = training.target_array(holdout, bike_spec)
-    rmse = float(np.sqrt(np.mean((pred - y) ** 2)))
-    baseline = float(np.sqrt(np.mean((y - training.target_array(train_df, bike_spec).mean()) ** 2)))
-    assert rmse < 0.75 * baseline
-    assert len(trained.history["val_loss"]) == trained.epochs_run
-
-
-def test_training_is_deterministic(
-    bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], caplog: pytest.LogCaptureFixture
-) -> None:
-    cfg = replace(bike_spec.training, epochs=2)
-    with caplog.at_level(logging.INFO, logger="retrainer.model.training"):
-        a = training.predict(training.train(window[0], bike_spec, cfg).model, window[1].iloc[:50], bike_spec)
-    # a line per epoch in the task log
-    assert [r.getMessage().split(",")[0] for r in caplog.records if "epoch" in r.getMessage()][:2] == [
-        f"{bike_spec.name}: epoch 1/2",
-        f"{bike_spec.name}: epoch 2/2",
-    ]
-    b = training.predict(training.train(window[0], bike_spec, cfg).model, window[1].iloc[:50], bike_spec)
-    np.testing.assert_allclose(a, b, rtol=1e-5)
-
-
-def test_unlabelled_rows_train_nothing_and_are_counted(
-    bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame]
-) -> None:
-    rows = window[0].copy()
-    rows.loc[rows.index[::10], bike_spec.target.column] = np.nan
-    result = training.train(rows, bike_spec, replace(bike_spec.training, epochs=1))
-    assert result.n_unlabelled == len(rows.index[::10])
-    assert result.n_train + result.n_val == len(rows) - result.n_unlabelled
-    assert all(np.isfinite(result.history["loss"]))
-    assert len(training.labelled(rows, bike_spec)) == len(rows) - result.n_unlabelled
-
-
-def test_a_missing_numeric_value_is_filled_inside_the_model(
-    bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
-) -> None:
-    """impute: median is learned from the training rows and done by the model itself: the
-    SavedModel that serves and the TFLite artifact fill a missing value as training did."""
-    hum = next(f for f in bike_spec.features if f.name == "hum")
-    spec = replace(
-        bike_spec,
-        features=tuple(replace(f, max_null_rate=0.2, impute="median") if f is hum else f for f in bike_spec.features),
-    )
-    rows = window[0].copy()
-    rows.loc[rows.index[::7], "hum"] = np.nan
-    result = training.train(rows, spec, replace(spec.training, epochs=1))
-    how, value = result.params["impute.hum"].split()
-    train_part = training.split_train_val(rows, spec, spec.training.validation_fraction)[0]
-    median = float(np.median(train_part["hum"].dropna().to_numpy(dtype="float32")))
-    assert how == "median" and float(value) == pytest.approx(median, rel=1e-5)
-    holdout = window[1].iloc[:40].copy()
-    holdout.loc[holdout.index[::2], "hum"] = np.nan
-    filled = holdout.fillna({"hum": median})
-    missing = training.predict(result.model, holdout, spec)
-    assert np.all(np.isfinite(missing))
-    np.testing.assert_allclose(missing, training.predict(result.model, filled, spec), rtol=1e-5, atol=1e-4)
-    served = export.serve_predictions(str(export.export_saved_model(result.model, tmp_path / "1")), holdout, spec, None)
-    np.testing.assert_allclose(served, missing, rtol=1e-5, atol=1e-4)
-    blob, _ = export.convert_tflite(result.model)
-    lite = export.tflite_predictions(blob, holdout, spec)  # quantized: compared with itself on filled rows
-    np.testing.assert_allclose(lite, export.tflite_predictions(blob, filled, spec), rtol=1e-5, atol=1e-3)
-    assert np.all(np.isfinite(lite))
-    with pytest.raises(ValueError, match="'hum' has missing values and its spec says no 'impute'"):
-        training.predict(result.model, holdout, bike_spec)
-
-
-def test_missing_categories_map_to_oov(
-    bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], trained: training.TrainResult
-) -> None:
-    rows = window[1].iloc[:3].copy()
-    rows["weathersit"] = None
-    rows["season"] = "monsoon"
-    assert np.isfinite(training.predict(trained.model, rows, bike_spec)).all()
 
 
 def _log(registry: Registry, spec: DatasetSpec, ctx: RunContext, model: object) -> tuple[str, str]:
@@ -185,27 +99,6 @@ def test_registry_sets_no_global_state_and_tells_missing_things_by_error_code(
         registry.versions.alias(bike_spec, CHAMPION)
 
 
-def test_deploy_is_tf_serving_layout_and_verified(
-    settings: Settings, bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], trained: training.TrainResult
-) -> None:
-    res = export.deploy(settings, bike_spec, "7", trained.model)
-    path = Path(settings.model_store) / bike_spec.model_name / "7"
-    assert res.created and res.location == str(path)
-    assert (path / "saved_model.pb").is_file() and (path / "variables").is_dir()
-    assert not export.deploy(settings, bike_spec, "7", trained.model).created
-    diff = export.verify(settings, bike_spec, res.location, trained.model, window[1].iloc[:32])
-    assert diff < 1e-3
-
-
-def test_verify_catches_a_different_model(
-    settings: Settings, bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame], trained: training.TrainResult
-) -> None:
-    other = training.train(window[0], bike_spec, replace(bike_spec.training, epochs=1, seed=1))
-    res = export.deploy(settings, bike_spec, "8", other.model)
-    with pytest.raises(export.DeployVerificationError, match="differ from the registry model"):
-        export.verify(settings, bike_spec, res.location, trained.model, window[1].iloc[:32])
-
-
 def _first_client(uri: str) -> int:
     from retrainer.registry.session import mlflow_client
 
@@ -265,23 +158,3 @@ def test_the_release_steps_do_not_import_tensorflow(
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"promoted": True, "imported": []}
 
 
-def test_a_folder_published_again_serves_what_the_version_served(tmp_path: Path, bike_spec: DatasetSpec) -> None:
-    """A rollback to a version whose folder is gone publishes it again with the TFLite model
-    the version served (kept beside the store), and says what the folder serves; a folder's
-    model.tflite that is not the one deployed for the version is refused."""
-    settings = Settings.from_env({"RETRAINER_HOME": str(tmp_path)})
-    kept = Path(export.tflite_location(settings, bike_spec, "3"))
-    kept.parent.mkdir(parents=True)
-    kept.write_bytes(b"the v3 tflite model")
-    republished = export.tflite_to_republish(settings, bike_spec, "3", "tflite")
-    assert republished == {"model.tflite": b"the v3 tflite model"}
-    assert export.tflite_to_republish(settings, bike_spec, "3", "savedmodel") == {}
-    assert export.tflite_to_republish(settings, bike_spec, "4", "tflite") == {}  # no copy kept: SavedModel
-    folder = tmp_path / "folder"
-    folder.mkdir()
-    assert export.served_artifact(settings, bike_spec, "3", str(folder)) == "savedmodel"
-    (folder / "model.tflite").write_bytes(b"the v3 tflite model")
-    assert export.served_artifact(settings, bike_spec, "3", str(folder)) == "tflite"
-    (folder / "model.tflite").write_bytes(b"another model")
-    with pytest.raises(export.DeployVerificationError, match="not the TFLite model deployed for v3"):
-        export.served_artifact(settings, bike_spec, "3", str(folder))
