@@ -11,13 +11,15 @@ from mlflow.exceptions import MlflowException
 from retrainer.model import training
 from retrainer.records import RunContext
 from retrainer.registry.client import Registry
+from retrainer.registry.model_loading import ModelLoading
+from retrainer.registry.session import Session
 from retrainer.settings import Settings
 from retrainer.spec.dataset import DatasetSpec
 from tests.helpers import log_keras_model
 
 
 def test_a_version_is_named_by_model_and_number(settings: Settings, bike_spec: DatasetSpec) -> None:
-    assert Registry(settings).models.uri(bike_spec, "7") == "models:/bike_demand/7"
+    assert ModelLoading(Session(settings)).uri(bike_spec, "7") == "models:/bike_demand/7"
 
 
 def test_a_registered_version_answers_as_the_model_that_was_logged(
@@ -39,4 +41,4 @@ def test_a_registered_version_answers_as_the_model_that_was_logged(
 
 def test_a_version_that_does_not_exist_is_an_mlflow_error(settings: Settings, bike_spec: DatasetSpec) -> None:
     with pytest.raises(MlflowException, match="bike_demand"):
-        Registry(settings).models.load_keras(bike_spec, "3")
+        ModelLoading(Session(settings)).load_keras(bike_spec, "3")

@@ -12,7 +12,8 @@ import pytest
 from retrainer import schema
 from retrainer.records import RunContext
 from retrainer.registry import links
-from retrainer.registry.client import Registry
+from retrainer.registry.runs import Runs
+from retrainer.registry.session import Session
 from retrainer.settings import Settings
 from retrainer.spec.dataset import DatasetSpec
 
@@ -22,7 +23,7 @@ CTX = RunContext("retrain_model", "manual__1", trigger="drift: 6/10 drifted")
 def test_one_experiment_per_model_with_its_artifacts_under_the_settings(
     settings: Settings, bike_spec: DatasetSpec
 ) -> None:
-    runs = Registry(settings).runs
+    runs = Runs(Session(settings))
     exp_id = runs.experiment_id(bike_spec)
     assert runs.experiment_id(bike_spec) == exp_id == runs.experiment_id_named("bike_demand")  # made once
     exp = runs.client.get_experiment(exp_id)
@@ -33,7 +34,7 @@ def test_one_experiment_per_model_with_its_artifacts_under_the_settings(
 
 
 def test_an_airflow_run_has_one_mlflow_run_and_a_retry_reuses_it(settings: Settings, bike_spec: DatasetSpec) -> None:
-    runs = Registry(settings).runs
+    runs = Runs(Session(settings))
     run_id, created = runs.get_or_create(bike_spec, CTX, {"k": "first"}, what="train bike_sharing v0003")
     tags = runs.tags(run_id)
     assert created and tags["k"] == "first"
@@ -49,7 +50,7 @@ def test_an_airflow_run_has_one_mlflow_run_and_a_retry_reuses_it(settings: Setti
 
 
 def test_runs_of_one_airflow_run_are_told_apart_by_the_tags_matched(settings: Settings, bike_spec: DatasetSpec) -> None:
-    runs = Registry(settings).runs
+    runs = Runs(Session(settings))
     training, _ = runs.get_or_create(bike_spec, CTX, {})
     kind = {schema.RUN_KIND: "drift"}
     drift, made = runs.get_or_create(bike_spec, CTX, kind, match=kind)
@@ -61,7 +62,7 @@ def test_runs_of_one_airflow_run_are_told_apart_by_the_tags_matched(settings: Se
 def test_of_two_runs_with_the_same_tags_the_first_is_used(
     settings: Settings, bike_spec: DatasetSpec, caplog: pytest.LogCaptureFixture
 ) -> None:
-    runs = Registry(settings).runs
+    runs = Runs(Session(settings))
     exp = runs.experiment_id(bike_spec)
     now = int(time.time() * 1000)
     tags = schema.context_tags(CTX)
@@ -73,7 +74,7 @@ def test_of_two_runs_with_the_same_tags_the_first_is_used(
 
 
 def test_what_a_run_holds_is_read_back(settings: Settings, bike_spec: DatasetSpec) -> None:
-    runs = Registry(settings).runs
+    runs = Runs(Session(settings))
     run_id, _ = runs.get_or_create(bike_spec, CTX, {})
     with runs.active(run_id) as run:
         assert mlflow.active_run().info.run_id == run_id == run.info.run_id
@@ -91,7 +92,7 @@ def test_what_a_run_holds_is_read_back(settings: Settings, bike_spec: DatasetSpe
 def test_a_missing_artifact_is_an_error_not_an_empty_record(settings: Settings, bike_spec: DatasetSpec) -> None:
     from mlflow.exceptions import MlflowException
 
-    runs = Registry(settings).runs
+    runs = Runs(Session(settings))
     run_id, _ = runs.get_or_create(bike_spec, CTX, {})
     with pytest.raises((MlflowException, OSError)):
         runs.load_json(run_id, "evaluation/evaluation.json")
