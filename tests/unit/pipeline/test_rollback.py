@@ -78,10 +78,19 @@ def test_a_rollback_cut_off_half_way_is_finished_and_never_goes_two_steps(
     pending = schema.read_rollback_pending(registry.versions.model_tags(world_spec))
     assert pending is not None and (pending.from_version, pending.to_version) == ("2", "1")
 
-    done = rollback.rollback(world, "bike_sharing", "previous", RunContext("rollback_model", "manual__9", 2), "x", "y")
+    retry = RunContext("rollback_model", "manual__9", try_number=2)
+    done = rollback.rollback(world, "bike_sharing", "previous", retry, "x", "y")  # "previous" of v2, not of v1
     assert (done.from_version, done.to_version, done.by, done.reason) == ("2", "1", "ops", "bad numbers")
     assert done.labels == {STABLE: 1} and done.max_abs_diff < 1e-3
     assert schema.ROLLBACK_PENDING not in registry.versions.model_tags(world_spec)
+
+    # cut off again on the way back to v2; asked for v1 instead, that one is finished first
+    with faults.hooked("rollback:alias", _cut), pytest.raises(Cut):
+        rollback.rollback(world, "bike_sharing", "2", CTX, "it was fine", "ops")
+    done = rollback.rollback(world, "bike_sharing", "1", CTX, "it was not", "ops")
+    assert (done.from_version, done.to_version, done.labels) == ("2", "1", {STABLE: 1})
+    assert registry.versions.tags(world_spec, "2")[schema.ROLLBACK_REASON] == "it was fine"  # recorded, then left
+    assert registry.versions.tags(world_spec, "1")[schema.ROLLBACK_REASON] == "it was not"
 
 
 def test_a_rollback_is_refused_when_there_is_nowhere_to_go(settings: Settings, bike_spec: DatasetSpec) -> None:

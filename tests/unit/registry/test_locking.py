@@ -46,7 +46,8 @@ def test_the_lock_is_released_when_the_block_fails(settings: Settings) -> None:
 
 def test_a_thread_holding_the_lock_takes_it_again_without_a_second_ticket(settings: Settings) -> None:
     client = Registry(settings).client
-    with locking.exclusive(client, MODEL, "rollback"), locking.exclusive(client, MODEL, "promote inside"):
+    inner = locking.exclusive(client, MODEL, "promote inside", wait_s=5)  # not re-entrant: busy after 5 s
+    with locking.exclusive(client, MODEL, "rollback"), inner:
         assert len(_tickets(client)) == 1
     assert _tickets(client) == []
 

@@ -121,10 +121,16 @@ def test_out_of_range_may_be_a_warning_but_a_wrong_type_never() -> None:
 
 
 def test_many_problems_are_listed_up_to_a_limit_with_the_rest_counted() -> None:
-    n = MAX_PROBLEMS + 7
-    out = check(CONTRACT, {"carrier": ["UA"] * n}, [], [f"instance {i}" for i in range(n)])
-    assert len(out.problems) == MAX_PROBLEMS + 1 and out.problems[-1] == "and 7 more"
-    assert out.problems[0].startswith("instance 0, field 'carrier'")
+    def refused(n: int) -> list[str]:
+        return check(CONTRACT, {"carrier": ["UA"] * n}, [], [f"instance {i}" for i in range(n)]).problems
+
+    assert len(refused(MAX_PROBLEMS)) == MAX_PROBLEMS  # all of them, up to the limit
+    one_more = refused(MAX_PROBLEMS + 1)
+    assert len(one_more) == MAX_PROBLEMS + 1 and one_more[-1] == "and 1 more"
+    assert one_more[0].startswith("instance 0, field 'carrier'") and one_more[-2].startswith(
+        f"instance {MAX_PROBLEMS - 1},"
+    )
+    assert refused(MAX_PROBLEMS + 30)[-1] == "and 30 more"
 
 
 def test_a_long_value_is_shown_cut_short() -> None:
