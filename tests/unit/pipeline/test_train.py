@@ -21,7 +21,7 @@ from retrainer.records import RunContext, TrainingPlan
 from retrainer.registry.client import Registry
 from retrainer.settings import Settings
 from retrainer.spec.dataset import DatasetSpec
-from tests.helpers import bike_spec_data, log_model_entry, write_spec
+from tests.helpers import log_model_entry
 from tests.unit.pipeline.conftest import plan_of
 
 
@@ -111,24 +111,49 @@ def test_the_datasets_a_run_covers_each_at_the_newest_version_asked(
     assert datasets_to_retrain(requests, "bike_sharing", KNOWN) == (asked, left_out)
 
 
-def test_a_run_trains_one_dataset_and_starts_runs_for_the_others() -> None:
-    assert split_run({"flights", "bike_sharing", "weather"}, "flights") == ("flights", ["bike_sharing", "weather"])
-    assert split_run({"flights", "weather"}, "bike_sharing") == ("flights", ["weather"])  # the first by name
-    assert split_run(set(), "bike_sharing") == (None, [])
+def test_retrain_requests_name_the_datasets_a_run_covers() -> None:
+    from retrainer.pipeline.train import datasets_to_retrain
+
+    requests = [
+        {"dataset": "flights", "data_version": "v0009"},
+        {"reason": "upstream fix"},  # no dataset: the default
+        {"dataset": "flights", "data_version": "v0010"},
+        {"dataset": "flights"},
+        {"dataset": "gone"},
+        {"dataset": "bike_sharing", "data_version": "7"},
+    ]
+    asked, left_out = datasets_to_retrain(requests, "bike_sharing", ["bike_sharing", "flights"])
+    assert asked == {"bike_sharing": "latest", "flights": "v0010"}
+    assert len(left_out) == 2 and "'gone'" in left_out[0] and "'7'" in left_out[1]
+    assert split_run(asked, "bike_sharing") == ("bike_sharing", ["flights"])
+    assert split_run(["flights", "daily"], "bike_sharing") == ("daily", ["flights"])
+    assert split_run([], "bike_sharing") == (None, [])
 
 
-def test_a_scheduled_run_retrains_the_datasets_whose_period_ended(settings: Settings, tmp_path: Path) -> None:
-    daily = bike_spec_data()
-    daily["frequency"] = "daily"
-    write_spec(tmp_path, daily, "daily_bikes")
-    write_spec(tmp_path, bike_spec_data(), "bike_sharing")
-    (tmp_path / "broken.yaml").write_text("name: broken\n")
-    specs = Settings.from_env({"RETRAINER_HOME": settings.home, "RETRAINER_SPECS_DIR": str(tmp_path)})
-    day = (datetime(2011, 3, 14, tzinfo=UTC), datetime(2011, 3, 15, tzinfo=UTC))
-    month_end = (datetime(2011, 3, 31, tzinfo=UTC), datetime(2011, 4, 1, tzinfo=UTC))
-    assert train.due_datasets(specs, *day) == ["daily_bikes"]
-    assert train.due_datasets(specs, *month_end) == ["bike_sharing", "daily_bikes"]
-    assert train.due_datasets(specs, None, None) == ["bike_sharing", "broken", "daily_bikes"]  # a manual run: all
+def test_a_scheduled_run_retrains_the_datasets_whose_period_ended(tmp_path: object) -> None:
+    """A daily schedule with a monthly and a daily spec: the daily one every day, the monthly
+    one on the run whose interval holds a month's end; without an interval, every dataset."""
+    from pathlib import Path
+
+    import yaml
+
+    from retrainer.pipeline.train import due_datasets
+    from retrainer.settings import REPO_ROOT
+
+    specs = Path(str(tmp_path)) / "specs"
+    specs.mkdir()
+    bike = yaml.safe_load((REPO_ROOT / "include" / "specs" / "bike_sharing.yaml").read_text())
+    (specs / "bike_sharing.yaml").write_text(yaml.safe_dump(bike))
+    (specs / "daily.yaml").write_text(yaml.safe_dump({**bike, "name": "daily", "frequency": "daily"}))
+    s = Settings.from_env({"RETRAINER_HOME": str(tmp_path), "RETRAINER_SPECS_DIR": str(specs)})
+    assert due_datasets(s, datetime(2011, 3, 30, tzinfo=UTC), datetime(2011, 3, 31, tzinfo=UTC)) == ["daily"]
+    assert due_datasets(s, datetime(2011, 3, 31, tzinfo=UTC), datetime(2011, 4, 1, tzinfo=UTC)) == [
+        "bike_sharing",
+        "daily",
+    ]
+    assert due_datasets(s, None, None) == ["bike_sharing", "daily"]
+    (specs / "broken.yaml").write_text("name: broken\n")  # no target, no features: does not load
+    assert due_datasets(s, datetime(2011, 3, 30, tzinfo=UTC), datetime(2011, 3, 31, tzinfo=UTC)) == ["daily"]
 
 
 def test_the_plan_pins_the_version_and_holds_out_the_latest_periods(world: Settings) -> None:
