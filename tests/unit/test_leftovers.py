@@ -1,11 +1,10 @@
-"""What a write cut off half way leaves, and how the next run deals with it: fault points,
-scratch and staging of processes that are gone, S3 version folders without their SavedModel,
-a data version whose push or commit never happened."""
+"""What a write cut off half way leaves, and how the next run deals with it: scratch and staging
+of processes that are gone, S3 version folders without their SavedModel, a data version whose
+push or commit never happened (the fault points themselves: tests/unit/test_faults.py)."""
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
@@ -21,7 +20,6 @@ from retrainer.data.versioning import DataRegistry
 from retrainer.serving import modelstore
 from retrainer.settings import Settings
 from retrainer.spec.dataset import DatasetSpec
-from tests.helpers import REPO
 
 
 class Cut(Exception):
@@ -30,30 +28,6 @@ class Cut(Exception):
 
 def _raise() -> None:
     raise Cut("cut off here")
-
-
-def test_every_fault_point_is_in_the_code() -> None:
-    code = "\n".join(p.read_text() for p in (REPO / "include" / "retrainer").rglob("*.py"))
-    used = set(re.findall(r'faults\.point\("([^"]+)"\)', code))
-    assert used == set(faults.POINTS)
-    with pytest.raises(ValueError, match="no fault point"), faults.hooked("nowhere", _raise):
-        pass
-
-
-def test_a_stalled_point_stops_once_and_says_where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    once = tmp_path / "stalled"
-    monkeypatch.setenv("RETRAINER_FAULT", "train:epoch")
-    monkeypatch.setenv("RETRAINER_FAULT_ACTION", "stall")
-    monkeypatch.setenv("RETRAINER_FAULT_STALL_S", "0.2")
-    monkeypatch.setenv("RETRAINER_FAULT_ONCE", str(once))
-    faults.point("train:model")  # another point: nothing
-    assert not once.exists()
-    t0 = time.monotonic()
-    faults.point("train:epoch")
-    assert time.monotonic() - t0 >= 0.2 and once.read_text() == f"train:epoch {os.getpid()}"
-    t0 = time.monotonic()
-    faults.point("train:epoch")  # once: the retry goes through
-    assert time.monotonic() - t0 < 0.2
 
 
 def _dead_pid() -> int:

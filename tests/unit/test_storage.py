@@ -73,3 +73,16 @@ def test_publish_s3_writes_marker_last(tmp_path: Path, s3_env: str) -> None:
     assert storage.list_versions(f"s3://{s3_env}/models", "m") == [3]
     out = storage.download_dir(f"s3://{s3_env}/models/m/3", tmp_path / "back")
     assert (out / "variables" / "variables.index").stat().st_size == 100
+
+
+def test_an_interrupted_copy_is_set_aside_not_lost(tmp_path: Path) -> None:
+    dest = tmp_path / "q" / "abc"
+    dest.mkdir(parents=True)
+    (dest / "part.csv").write_text("half")
+    aside = storage.set_aside_incomplete(str(dest), "validation.json")
+    assert aside and Path(aside).is_dir() and (Path(aside) / "part.csv").read_text() == "half"
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "validation.json").write_text("{}")
+    assert storage.publish_dir(src, str(dest), "validation.json")
+    assert storage.set_aside_incomplete(str(dest), "validation.json") is None  # complete: left alone

@@ -1,26 +1,22 @@
 """What a delivered file is before any expectation runs (retrainer.data.batchfile), the checks against
-the versioned data (retrainer.data.batchchecks), the one form a data version holds, and which batch
-paths ingest reads at all. The whole catalogue runs through ``ingest_batch`` in
+the versioned data (retrainer.data.batchchecks) on the catalogue of bad deliveries, and the one form
+a data version holds. The whole catalogue runs through ``ingest_batch`` in
 tests/integration/test_bad_deliveries.py; here, every kind the checks before the suite catch,
 without Great Expectations."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from retrainer import storage
 from retrainer.data.batchchecks import Reference, column_problems, leak_problems, reference_problems
 from retrainer.data.batchfile import canonical_frame, read_delivery, write_canonical
 from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
 from retrainer.data.validation import REFUSED, check_redelivery, file_md5
-from retrainer.pipeline.ingest import BatchPathError, checked_batch
 from retrainer.settings import Settings
 from retrainer.spec.dataset import DatasetSpec
-from retrainer.spec.fields import SpecError
 from tests.bad_deliveries import CATALOGUE, Bad, build
 
 
@@ -189,17 +185,6 @@ def test_each_check_against_the_versioned_data_can_be_turned_off(
     assert not any(kind.reason.lower() in p.lower() for p in _problems(Path(batch), off, period, ref))
 
 
-def test_ingest_checks_are_read_from_the_spec(bike_spec: DatasetSpec) -> None:
-    import yaml
-
-    raw = yaml.safe_load(Path(bike_spec.source_path).read_text())
-    assert DatasetSpec.from_dict(raw).ingest.checks == ("constant_feature", "target_leak", "unit_change")
-    raw["ingest"] = {**(raw.get("ingest") or {}), "checks": {"unit_change": False}, "format": "parquet"}
-    ingest = DatasetSpec.from_dict(raw).ingest
-    assert ingest.checks == ("constant_feature", "target_leak") and ingest.format == "parquet"
-    assert ingest.limits.format == "parquet"
-
-
 def test_a_declared_encoding_is_read_and_versioned_as_utf8(
     months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
 ) -> None:
@@ -267,84 +252,6 @@ def test_zoned_timestamps_are_read_as_utc(
     found = read_delivery(path, bike_spec)
     assert found.problems == [] and found.frame is not None
     assert found.frame["timestamp"].iloc[0] == pd.Timestamp(months["2011-03"]["timestamp"].iloc[0])
-
-
-def test_batch_paths_outside_the_landing_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RETRAINER_HOME", str(tmp_path))
-    settings = Settings.from_env()
-    landing = Path(settings.landing)
-    (landing / "bike_sharing").mkdir(parents=True)
-    ok = landing / "bike_sharing" / "2011-03.csv"
-    ok.write_text("x\n")
-    assert checked_batch(settings, str(ok)) == str(ok)
-    assert checked_batch(settings, "bike_sharing/2011-03.csv") == str(ok)
-    inner = landing / "bike_sharing" / "link.csv"
-    inner.symlink_to(ok)
-    assert checked_batch(settings, str(inner)) == str(inner)  # a link that stays inside is read
-    (landing / "bike_sharing" / "passwd.csv").symlink_to("/etc/passwd")
-    os.mkfifo(landing / "bike_sharing" / "pipe.csv")
-    for batch, words in [
-        ("/etc/hosts", "outside the landing location"),
-        (str(landing / "bike_sharing" / "passwd.csv"), "leads to /etc/passwd"),
-        (str(landing / ".." / ".." / "etc" / "hosts"), "outside the landing location"),
-        ("../secrets.csv", "outside the landing location"),
-        (str(landing / "bike_sharing"), "not a regular file"),
-        (str(landing / "bike_sharing" / "pipe.csv"), "not a regular file"),
-        ("s3://bucket/landing/x.csv", "outside the landing location"),
-    ]:
-        with pytest.raises(BatchPathError, match=words):
-            checked_batch(settings, batch)
-
-
-def test_s3_batches_must_be_under_an_s3_landing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RETRAINER_HOME", str(tmp_path))
-    monkeypatch.setenv("RETRAINER_LANDING", "s3://data/landing")
-    settings = Settings.from_env()
-    assert checked_batch(settings, "s3://data/landing/bike_sharing/2011-03.csv")
-    for batch in ("s3://data/landing-other/x.csv", "s3://data/landing/../private/x.csv", "/etc/hosts"):
-        with pytest.raises(BatchPathError):
-            checked_batch(settings, batch)
-
-
-def test_an_interrupted_copy_is_set_aside_not_lost(tmp_path: Path) -> None:
-    dest = tmp_path / "q" / "abc"
-    dest.mkdir(parents=True)
-    (dest / "part.csv").write_text("half")
-    aside = storage.set_aside_incomplete(str(dest), "validation.json")
-    assert aside and Path(aside).is_dir() and (Path(aside) / "part.csv").read_text() == "half"
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "validation.json").write_text("{}")
-    assert storage.publish_dir(src, str(dest), "validation.json")
-    assert storage.set_aside_incomplete(str(dest), "validation.json") is None  # complete: left alone
-
-
-@pytest.mark.parametrize(
-    ("ingest", "field"),
-    [
-        ({"other_colums": []}, "ingest.other_colums"),
-        ({"other_columns": ["temp"]}, "ingest.other_columns"),
-        ({"unexpected_columns": "ignore"}, "ingest.unexpected_columns"),
-        ({"extra_columns": "refuse"}, "ingest.extra_columns"),
-        ({"extra_columns": "drop", "unexpected_columns": "drop"}, "ingest.unexpected_columns"),
-        ({"max_field_chars": 0}, "ingest.max_field_chars"),
-        ({"redelivery_max_row_loss": 2}, "ingest.redelivery_max_row_loss"),
-        ({"max_scale_change": 1}, "ingest"),
-        ({"encoding": "latin-99"}, "ingest.encoding"),
-        ({"format": "xlsx"}, "ingest.format"),
-        ({"checks": ["unit_change"]}, "ingest.checks"),
-        ({"checks": {"unit_changes": False}}, "ingest.checks.unit_changes"),
-        ({"checks": {"target_leak": "no"}}, "ingest.checks.target_leak"),
-    ],
-)
-def test_ingest_section_errors_name_the_field(bike_spec: DatasetSpec, ingest: dict, field: str) -> None:  # type: ignore[type-arg]
-    import yaml
-
-    raw = yaml.safe_load(Path(bike_spec.source_path).read_text())
-    raw["ingest"] = ingest
-    with pytest.raises(SpecError) as err:
-        DatasetSpec.from_dict(raw)
-    assert err.value.field == field
 
 
 def test_messages_are_capped_in_values_and_items() -> None:

@@ -21,13 +21,6 @@ def _check(df: pd.DataFrame, spec: DatasetSpec, tmp_path: Path, period: str = "2
     return validate_file(path, spec, period)
 
 
-def test_bike_data_is_sorted_and_complete(months: dict[str, pd.DataFrame]) -> None:
-    assert len(months) == 24
-    assert sum(len(m) for m in months.values()) == 17379
-    first = months["2011-01"]
-    assert first["timestamp"].is_monotonic_increasing
-
-
 def test_unlabelled_rows_pass_up_to_the_targets_null_rate(
     months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
 ) -> None:

@@ -118,18 +118,6 @@ def test_the_version_as_of_a_period(
         reg.as_of(bike_spec.name, "2010-12")
 
 
-def test_a_schedule_before_any_data_has_nothing_to_train(settings: Settings) -> None:
-    """A scheduled run (or a backfill) whose interval ends before the first data version is
-    skipped for want of data (NotEnoughDataError), not failed; a version named by hand that does
-    not exist still fails."""
-    from retrainer.pipeline import train
-
-    with pytest.raises(train.NotEnoughDataError, match="nothing to train on for this interval"):
-        train.plan_training(settings, "bike_sharing", "latest", as_of="2010-12")
-    with pytest.raises(DataVersionError):
-        train.plan_training(settings, "bike_sharing", "v0999")
-
-
 # ------------------------------------------------------------------ a registry shared by hosts
 
 

@@ -1,9 +1,9 @@
-"""The suite as GX would build it, checked the same whatever the timestamps' resolution, and
-validate_window judging every period of a pinned window on its own in one GX context."""
+"""The suite as GX would build it, checked the same whatever the timestamps' resolution, and one
+validator judging every period of a window on its own in one GX context (as validate_window
+uses it: tests/unit/pipeline/test_train.py)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -11,10 +11,8 @@ import pytest
 
 from retrainer.data import validation
 from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
-from retrainer.data.validation import DataValidationError, FrameValidator, build_suite, file_md5, validate_frame
-from retrainer.data.versioning import DataRegistry, DataVersionMovedError, period_frame
-from retrainer.records import TrainingPlan
-from retrainer.settings import Settings
+from retrainer.data.validation import FrameValidator, build_suite, validate_frame
+from retrainer.data.versioning import period_frame
 from retrainer.spec.dataset import DatasetSpec
 
 
@@ -107,38 +105,3 @@ def test_brief_results_say_what_full_ones_say(
         assert any("partial_unexpected_index_list" in r for r in kept) == (not briefly.success)  # failed: in full
     passed = brief.validate(june, "2011-06", "x")
     assert passed.success and len(passed.notes) == 1 and "['Sandstorm']" in passed.notes[0]
-
-
-def test_validate_window_judges_every_period_at_the_pinned_version(
-    months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, settings: Settings
-) -> None:
-    from retrainer.pipeline import train
-
-    registry = DataRegistry(settings)
-    for period, df in months.items():  # July 2011 misses 10.6% of its weather (limit 10%): versioned here anyway
-        path = write_batch(df, bike_spec, Path(settings.landing) / f"{period}.csv")
-        version = registry.add_batch(bike_spec, period, path, file_md5(path)).version
-
-    def plan(periods: list[str], rev: str = version.rev) -> TrainingPlan:
-        return TrainingPlan(
-            dataset="bike_sharing",
-            model_name=bike_spec.model_name,
-            data_version=version.label,
-            data_tag=version.tag,
-            data_rev=rev,
-            train_periods=periods[:-1],
-            holdout_periods=periods[-1:],
-            window=len(periods) - 1,
-        )
-
-    done = train.validate_window(settings, plan(["2011-05", "2011-06"]))
-    assert done.success and done.evaluated == 2 * 43 and done.failures == []
-    kept = json.loads(Path(done.result_path).read_text())
-    assert [(r["period"], r["source"], r["n_rows"]) for r in kept] == [
-        ("2011-05", f"{version.tag}:2011-05", 744),
-        ("2011-06", f"{version.tag}:2011-06", 720),
-    ]
-    with pytest.raises(DataValidationError, match=r"2011-07: column 'weathersit': 10\.6% missing"):
-        train.validate_window(settings, plan(["2011-05", "2011-06", "2011-07"]))
-    with pytest.raises(DataVersionMovedError):
-        train.validate_window(settings, plan(["2011-05", "2011-06"], rev="0" * 40))

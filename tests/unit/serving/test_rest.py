@@ -307,36 +307,6 @@ def test_prometheus_metrics_count_and_time_calls_per_model_version_and_label(
     assert p99 is not None and p99 in m.BUCKETS_US
 
 
-def test_the_metrics_text_reads_back() -> None:
-    from retrainer.serving import prometheus as m
-
-    metrics = m.Metrics()
-    metrics.observe("predict", 'odd"name', 3, "canary", "OK", 0.0007)
-    metrics.observe("predict", 'odd"name', 3, "canary", "OK", 0.02)
-    metrics.observe("status", 'odd"name', 3, "canary", "OK", 0.0)
-    samples = m.parse(metrics.render())
-    assert m.total(m.select(samples, m.COUNT, model_name='odd"name', API="predict")) == 2
-    assert m.total(m.select(samples, m.COUNT, API="status")) == 1
-    cumulative = m.buckets(m.select(samples, f"{m.LATENCY}_bucket"))
-    assert cumulative[1000.0] == 1 and cumulative[25_000.0] == 2 and cumulative[float("inf")] == 2
-    assert m.quantile({}, cumulative, 0.5) == 1000.0 and m.quantile({}, cumulative, 0.99) == 25_000.0
-    assert m.quantile(cumulative, cumulative, 0.99) is None  # nothing between two equal reads
-    for requests in (1, 3, 8, 300):  # the requests each model call answered
-        metrics.batch('odd"name', 3, requests)
-    samples = m.parse(metrics.render())
-    batches = m.buckets(m.select(samples, f"{m.BATCH}_bucket", version="3"))
-    assert (batches[1.0], batches[4.0], batches[8.0], batches[256.0], batches[float("inf")]) == (1, 2, 3, 3, 4)
-    assert m.total(m.select(samples, f"{m.BATCH}_sum")) == 312 and m.total(m.select(samples, f"{m.BATCH}_count")) == 4
-    # TensorFlow Serving's own lines (no version, no label) are read and matched as well
-    tfs = m.parse(':tensorflow:serving:request_count{model_name="bike_demand",status="OK"} 7\n# HELP x y\n')
-    assert m.total(m.select(tfs, m.COUNT, model_name="bike_demand", version="4", status="OK")) == 7
-
-
-def test_label_needs_a_complete_version(store: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no complete version"):
-        modelstore.set_label(store, "bike_demand", modelstore.STABLE, 7)
-
-
 def test_canary_label_status_and_the_deploy_check(
     url: str, store: Path, rows: pd.DataFrame, bike_spec: DatasetSpec
 ) -> None:

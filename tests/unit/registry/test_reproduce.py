@@ -1,58 +1,33 @@
-"""The pure parts of lineage and reproduction: the code version, which code rebuilds a
-version, and the training configuration read back from a run."""
+"""Rebuilding a model version from its record: which code rebuilds it, the training configuration
+read back from its run, how far the rebuild may differ, and the refusals before any training.
+(A version rebuilt and compared end to end: tests/integration/test_reproduce.py.)"""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from retrainer.registry.lineage import CodeVersion, code_version
-from retrainer.registry.reproduce import plan_code, relative_difference, training_config
+from retrainer import schema
+from retrainer.records import RunContext
+from retrainer.registry.client import Registry
+from retrainer.registry.lineage import CodeVersion, LineageNotFoundError
+from retrainer.registry.reproduce import (
+    ReproductionError,
+    export_code,
+    plan_code,
+    relative_difference,
+    reproduce,
+    training_config,
+)
+from retrainer.settings import Settings
+from retrainer.spec.dataset import DatasetSpec
 from retrainer.spec.learning import TrainingConfig
+from tests.helpers import log_model_entry
 
 A = "a" * 40
+
 B = "b" * 40
-
-
-def _git(root: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
-
-
-@pytest.fixture
-def checkout(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    (root / "include" / "retrainer").mkdir(parents=True)
-    (root / "include" / "retrainer" / "training.py").write_text("SEED = 42\n")
-    (root / "README.md").write_text("readme\n")
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "-c", "user.name=t", "-c", "user.email=t@localhost", "add", "-A")
-    _git(root, "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-q", "-m", "first")
-    return root
-
-
-def test_code_version_of_a_checkout(checkout: Path) -> None:
-    clean = code_version(checkout)
-    assert clean.is_git and not clean.dirty and clean.changes is None
-    assert clean.tags() == {"code.commit": clean.commit, "code.dirty": "false", "code.source": "git"}
-
-    (checkout / "README.md").write_text("changed outside include/\n")
-    assert code_version(checkout).dirty is False
-
-    (checkout / "include" / "retrainer" / "training.py").write_text("SEED = 7\n")
-    edited = code_version(checkout)
-    assert edited.dirty and edited.changes and edited.commit == clean.commit
-    (checkout / "include" / "retrainer" / "new.py").write_text("x = 1\n")  # a new file counts too
-    added = code_version(checkout)
-    assert added.dirty and added.changes != edited.changes
-    assert CodeVersion.from_tags(added.tags()) == added
-
-
-def test_code_version_outside_a_checkout(tmp_path: Path) -> None:
-    found = code_version(tmp_path)
-    assert not found.is_git and found.dirty is None and found.commit.startswith("retrainer==")
-    assert found.tags()["code.dirty"] == "unknown"
 
 
 def test_plan_runs_here_only_when_the_code_is_exactly_the_recorded_code() -> None:
@@ -130,3 +105,31 @@ def test_relative_difference() -> None:
     assert relative_difference(50.0, 50.0) == 0.0
     assert relative_difference(50.0, 51.0) == pytest.approx(0.02)
     assert relative_difference(0.0, 0.5) == 0.5
+
+
+def test_the_recorded_code_is_exported_from_the_repository(checkout: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    commit = subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    (checkout / "include" / "retrainer" / "training.py").write_text("SEED = 7\n")  # not committed: not exported
+    code = export_code(commit, tmp_path, root=checkout)
+    assert code == tmp_path / "include" and (code / "retrainer" / "training.py").read_text() == "SEED = 42\n"
+    assert not (tmp_path / "README.md").exists() and not (tmp_path / "code.tar").exists()
+    with pytest.raises(ReproductionError, match=r"commit b{40} is not in the repository at .*--code here"):
+        export_code(B, tmp_path / "other", root=checkout)
+
+
+def test_a_version_that_cannot_be_rebuilt_as_recorded_is_refused_before_training(
+    settings: Settings, bike_spec: DatasetSpec
+) -> None:
+    with pytest.raises(LineageNotFoundError, match="model 'bike_demand' is not in the MLflow registry"):
+        reproduce(settings, "bike_demand", "1")
+    registry = Registry(settings)
+    run_id, uri = log_model_entry(registry, bike_spec, RunContext("retrain_model", "manual__1"))
+    version, _ = registry.versions.register(bike_spec, run_id, uri, {schema.DATA_VERSION: "v0001"})
+    with pytest.raises(
+        ReproductionError, match=f"MLflow run {run_id} of bike_demand v{version} does not say its dataset"
+    ):
+        reproduce(settings, "bike_demand", version)

@@ -1,39 +1,16 @@
+"""The spec's columns: the target and its task, the features (types, ranges, categories, missing
+values), the key no two rows share and how timestamps are spelled."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-import yaml
 
+from retrainer.spec.columns import Feature, read_features, read_target, read_time_format, read_unique_by
 from retrainer.spec.dataset import DatasetSpec
-from retrainer.spec.fields import SpecError
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-def _write(tmp_path: Path, data: dict) -> Path:
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def _valid() -> dict:
-    return yaml.safe_load((REPO / "include" / "specs" / "bike_sharing.yaml").read_text())
-
-
-def test_bike_spec_loads(bike_spec: DatasetSpec) -> None:
-    assert bike_spec.target.column == "cnt"
-    assert bike_spec.target.task == "regression"
-    assert {f.name for f in bike_spec.categorical_features} >= {"season", "hr", "weathersit"}
-    assert bike_spec.gate.metric == "rmse"
-    assert not bike_spec.gate.higher_is_better
-
-
-def test_missing_spec_file_names_the_file(tmp_path: Path) -> None:
-    with pytest.raises(SpecError) as err:
-        DatasetSpec.load(tmp_path / "nope.yaml")
-    assert "nope.yaml" in str(err.value)
-    assert "does not exist" in str(err.value)
+from retrainer.spec.fields import Fields, SpecError
+from tests.helpers import REPO, bike_spec_data, write_spec
 
 
 @pytest.mark.parametrize(
@@ -45,32 +22,9 @@ def test_missing_spec_file_names_the_file(tmp_path: Path) -> None:
         (lambda d: d["features"]["season"].update(categories=[]), "features.season.categories"),
         (lambda d: d["features"]["hum"].update(min=200), "features.hum.min"),
         (lambda d: d["features"]["weekday"].update(max_null_rate=1.5), "features.weekday.max_null_rate"),
-        (lambda d: d["gate"].update(metric="auc"), "gate.metric"),
-        (lambda d: d["training"].update(learning_rat=0.1), "training.learning_rat"),
-        (lambda d: d.pop("time_column"), "time_column"),
-        (lambda d: d["training"].update(epochs="many"), "training.epochs"),
-        (lambda d: d.update(drift={"features": {"nope": {"method": "ks"}}}), "drift.features.nope"),
-        (lambda d: d.update(drift={"features": {"temp": {"method": "t-test"}}}), "drift.features.temp.method"),
-        (lambda d: d.update(drift={"drift_share": 1.5}), "drift.drift_share"),
-        (lambda d: d.update(drift={"cooldown": 3}), "drift.cooldown"),
-        (lambda d: d["training"].update(hidden_units=[64, -1]), "training.hidden_units"),
-        (lambda d: d.update(approval={"policy": "manual"}), "approval.policy"),
-        (lambda d: d.update(approval={"timeout_hours": 0}), "approval.timeout_hours"),
-        (lambda d: d.update(approval={"reviewers": ["a"]}), "approval.reviewers"),
-        (lambda d: d.update(deploy={"canary": "yes"}), "deploy.canary"),
-        (lambda d: d.update(deploy={"check_rows": 0}), "deploy.check_rows"),
-        (lambda d: d.update(deploy={"max_p99_ms": -1}), "deploy.max_p99_ms"),
-        # unknown keys anywhere are refused: a typo would otherwise fall back to a default
-        (lambda d: d.update(trainig={"epochs": 3}), "trainig"),
         (lambda d: d["target"].update(positve="yes"), "target.positve"),
         (lambda d: d["target"].update(max_null_rate=1.0), "target.max_null_rate"),
         (lambda d: d["features"]["temp"].update(maximum=50), "features.temp.maximum"),
-        (lambda d: d["gate"].update(baseline_margn=0.2), "gate.baseline_margn"),
-        (lambda d: d["rows"].update(minimum=5), "rows.minimum"),
-        (lambda d: d["rows"].update(min="many"), "rows.min"),
-        (lambda d: d["rows"].update(max=10), "rows.max"),
-        (lambda d: d["gate"].update(baseline_margin="a lot"), "gate.baseline_margin"),
-        (lambda d: d["gate"].update(min_slice_rows=0), "gate.min_slice_rows"),
         (lambda d: d["features"]["season"].update(categories=["winter", None]), "features.season.categories"),
         # a numeric feature that may be missing says how the model fills it
         (lambda d: d["features"]["hum"].update(max_null_rate=0.1), "features.hum.impute"),
@@ -85,63 +39,28 @@ def test_missing_spec_file_names_the_file(tmp_path: Path) -> None:
         (lambda d: d.update(time_format="%Y-%m"), "time_format"),
         (lambda d: d.update(time_format=42), "time_format"),
         (lambda d: d["features"]["season"].update(max_unseen_rate=2), "features.season.max_unseen_rate"),
-        (lambda d: d["training"].update(every="yearly"), "training.every"),
-        (lambda d: d["training"].update(every="weekly"), "training.every"),  # monthly data, weekly retraining
+        (lambda d: d["features"]["season"].update(categories=["winter", "winter"]), "features.season.categories"),
+        (lambda d: d["features"].update(temp=[-15, 45]), "features.temp"),
+        (lambda d: d.update(features={}), "features"),
+        (lambda d: d.update(unique_by=["timestamp", "timestamp"]), "unique_by"),
     ],
 )
 def test_malformed_spec_names_file_and_field(tmp_path: Path, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
-    data = _valid()
+    data = bike_spec_data()
     mutate(data)
-    path = _write(tmp_path, data)
+    path = write_spec(tmp_path, data)
     with pytest.raises(SpecError) as err:
         DatasetSpec.load(path)
     assert err.value.field == field
     assert str(path) in str(err.value) and field in str(err.value)
 
 
-def test_drift_section(tmp_path: Path) -> None:
-    data = _valid()
-    data["drift"] = {
-        "drift_share": 0.3,
-        "features": {"temp": {"method": "ks", "threshold": 0.01}},
-        "weights": {"hr": 2},
-    }
-    spec = DatasetSpec.load(_write(tmp_path, data))
-    assert spec.drift.drift_share == 0.3
-    assert spec.drift.feature_test("temp").method == "ks" and spec.drift.feature_test("temp").threshold == 0.01
-    assert spec.drift.feature_test("hum").method is None
-    assert dict(spec.drift.weights) == {"hr": 2.0}
-
-
 def test_classification_needs_positive_class(tmp_path: Path) -> None:
-    data = _valid()
+    data = bike_spec_data()
     data["target"] = {"column": "cnt", "task": "classification"}
     data["gate"] = {"metric": "log_loss"}
     with pytest.raises(SpecError, match=r"target\.positive"):
-        DatasetSpec.load(_write(tmp_path, data))
-
-
-def test_not_yaml(tmp_path: Path) -> None:
-    path = tmp_path / "bad.yaml"
-    path.write_text("name: [unclosed")
-    with pytest.raises(SpecError, match="not valid YAML"):
-        DatasetSpec.load(path)
-
-
-def test_approval_and_deploy_sections(bike_spec: DatasetSpec, tmp_path: Path) -> None:
-    assert (bike_spec.approval.policy, bike_spec.approval.timeout_hours) == ("auto", 72)
-    assert bike_spec.deploy.canary and bike_spec.deploy.check_rows == 64 and bike_spec.deploy.max_p99_ms == 250
-    data = _valid()
-    data["approval"] = {"policy": "review", "timeout_hours": 0.5}
-    spec = DatasetSpec.load(_write(tmp_path, data))
-    assert (spec.approval.policy, spec.approval.timeout_hours) == ("review", 0.5)
-
-
-def test_a_typo_is_named_with_what_was_meant(tmp_path: Path) -> None:
-    data = _valid()
-    data["gate"]["baseline_margn"] = data["gate"].pop("baseline_margin")
-    with pytest.raises(SpecError, match=r"field 'gate\.baseline_margn': unknown key; did you mean 'baseline_margin'\?"):
-        DatasetSpec.load(_write(tmp_path, data))
+        DatasetSpec.load(write_spec(tmp_path, data))
 
 
 def test_yaml_booleans_are_refused_where_a_value_is_named(tmp_path: Path) -> None:
@@ -157,19 +76,19 @@ def test_yaml_booleans_are_refused_where_a_value_is_named(tmp_path: Path) -> Non
     )
     with pytest.raises(SpecError, match=r"features\.holiday\.categories.*boolean false.*quote it"):
         DatasetSpec.load(path)
-    data = _valid()
+    data = bike_spec_data()
     data["target"] = {"column": "cnt", "task": "classification", "positive": True}
     data["gate"] = {"metric": "log_loss"}
     with pytest.raises(SpecError, match=r"target\.positive.*boolean true"):
-        DatasetSpec.load(_write(tmp_path, data))
+        DatasetSpec.load(write_spec(tmp_path, data))
 
 
 def _multiclass(tmp_path: Path, target: dict, gate: dict | None = None) -> DatasetSpec:
-    data = _valid()
+    data = bike_spec_data()
     data["target"] = {"column": "weathersit", "task": "multiclass", **target}
     del data["features"]["weathersit"]
     data["gate"] = {"metric": "macro_f1"} if gate is None else gate
-    return DatasetSpec.load(_write(tmp_path, data))
+    return DatasetSpec.load(write_spec(tmp_path, data))
 
 
 def test_a_multiclass_target_lists_its_classes(tmp_path: Path) -> None:
@@ -205,17 +124,17 @@ def test_a_multiclass_target_is_refused_saying_why(
 
 
 def test_classes_belong_to_multiclass_only(tmp_path: Path) -> None:
-    data = _valid()
+    data = bike_spec_data()
     data["target"]["classes"] = ["a", "b", "c"]
     with pytest.raises(SpecError, match=r"target\.classes.*for task: multiclass, not regression"):
-        DatasetSpec.load(_write(tmp_path, data))
+        DatasetSpec.load(write_spec(tmp_path, data))
 
 
 def test_categories_may_be_learned_with_a_cap(tmp_path: Path) -> None:
-    data = _valid()
+    data = bike_spec_data()
     data["features"]["weathersit"] = {"type": "categorical", "categories": "learn", "max_null_rate": 0.1}
     data["features"]["season"] = {"type": "categorical", "categories": "learn", "max_categories": 3}
-    spec = DatasetSpec.load(_write(tmp_path, data))
+    spec = DatasetSpec.load(write_spec(tmp_path, data))
     weather, season = (next(f for f in spec.features if f.name == n) for n in ("weathersit", "season"))
     assert weather.learn_categories and weather.max_categories == 100 and weather.categories == ()
     assert season.max_categories == 3
@@ -231,59 +150,60 @@ def test_categories_may_be_learned_with_a_cap(tmp_path: Path) -> None:
     ],
 )
 def test_learned_categories_are_refused_saying_why(tmp_path: Path, feature: dict, says: str) -> None:
-    data = _valid()
+    data = bike_spec_data()
     data["features"]["season"] = feature
     with pytest.raises(SpecError, match=says):
-        DatasetSpec.load(_write(tmp_path, data))
+        DatasetSpec.load(write_spec(tmp_path, data))
 
 
-@pytest.mark.parametrize(
-    ("frequency", "every", "expected"),
-    [
-        ("monthly", None, "monthly"),
-        ("weekly", None, "weekly"),
-        ("daily", None, "daily"),
-        ("hourly", None, "daily"),
-        ("hourly", "hourly", "hourly"),
-        ("daily", "monthly", "monthly"),
-    ],
-)
-def test_retraining_follows_the_data_unless_the_spec_says(
-    tmp_path: Path, frequency: str, every: str | None, expected: str
-) -> None:
-    """The spec's retrain_every, and the two-field reader the DAG file uses for its timetable, agree."""
-    from retrainer.spec.cadence import cadences
-
-    data = _valid()
-    data["frequency"] = frequency
-    if every:
-        data["training"]["every"] = every
-    assert DatasetSpec.load(_write(tmp_path, data)).retrain_every == expected
-    assert cadences(tmp_path) == {"spec": expected}
+F = Fields({}, "flights.yaml")
 
 
-@pytest.mark.parametrize(
-    "text",
-    ["name: [", "frequency: fortnightly\n", "training: {every: yearly}\n", "training: [daily]\n", "- a list\n"],
-)
-def test_a_spec_whose_cadence_does_not_read_is_left_out_of_the_timetable(tmp_path: Path, text: str) -> None:
-    from retrainer.spec.cadence import cadences
+def test_a_target_reads_into_its_record() -> None:
+    target = read_target(F, {"column": "delayed", "task": "classification", "positive": 1, "max_null_rate": 0.2})
+    assert (target.column, target.task, target.positive, target.max_null_rate) == (
+        "delayed",
+        "classification",
+        "1",
+        0.2,
+    )
+    assert target.classes == () and (target.min, target.max) == (None, None)
+    bounded = read_target(F, {"column": "delay", "task": "regression", "min": -60, "max": 600})
+    assert (bounded.min, bounded.max) == (-60.0, 600.0) and bounded.positive is None
 
-    (tmp_path / "odd.yaml").write_text(text)
-    (tmp_path / "fine.yaml").write_text("frequency: weekly\n")
-    assert cadences(tmp_path) == {"fine": "weekly"}
+
+def test_features_read_in_order_with_their_rules() -> None:
+    features = read_features(
+        F,
+        {
+            "distance": {"type": "numeric", "min": 0, "max_null_rate": 0.05, "impute": "constant", "fill_value": -1},
+            "carrier": {"type": "categorical", "categories": ["AA", 9], "max_unseen_rate": 0.01},
+            "origin": {"type": "categorical", "categories": "learn", "max_categories": 50},
+        },
+    )
+    assert [f.name for f in features] == ["distance", "carrier", "origin"]
+    distance, carrier, origin = features
+    assert distance == Feature(
+        "distance", "numeric", min=0.0, max_null_rate=0.05, impute="constant", fill_value=-1.0, max_categories=0
+    )
+    assert carrier.categories == ("AA", "9") and carrier.max_unseen_rate == 0.01 and not carrier.learn_categories
+    assert origin.learn_categories and origin.max_categories == 50 and origin.categories == ()
+    assert read_features(F, {"x": {"type": "numeric", "max_null_rate": 0.5, "impute": "median"}})[0].fill_value is None
 
 
-@pytest.mark.parametrize(
-    ("ingest", "policy"),
-    [
-        ({}, "reject"),
-        ({"extra_columns": "drop"}, "drop"),
-        ({"unexpected_columns": "refuse"}, "reject"),
-        ({"unexpected_columns": "keep"}, "keep"),
-    ],
-)
-def test_extra_columns_policy_and_its_older_name(tmp_path: Path, ingest: dict, policy: str) -> None:
-    data = _valid()
-    data["ingest"] = {k: v for k, v in data.get("ingest", {}).items() if k not in {"unexpected_columns"}} | ingest
-    assert DatasetSpec.load(_write(tmp_path, data)).ingest.extra_columns == policy
+def test_the_row_key_is_a_list_of_known_columns() -> None:
+    columns = {"timestamp", "flight", "delay"}
+    assert read_unique_by(F, "timestamp", columns) == ("timestamp",)  # one name is a key of one column
+    assert read_unique_by(F, ["timestamp", "flight"], columns) == ("timestamp", "flight")
+    assert read_unique_by(F, [], columns) == ()  # rows need not be unique
+    with pytest.raises(SpecError, match=r"\['gate'\] are not columns of this spec .*ingest\.other_columns"):
+        read_unique_by(F, ["timestamp", "gate"], columns)
+
+
+def test_a_time_format_must_read_back_a_whole_date() -> None:
+    assert read_time_format(F, None) is None
+    assert read_time_format(F, "%d/%m/%Y %H:%M") == "%d/%m/%Y %H:%M"
+    assert read_time_format(F, "%Y%m%d") == "%Y%m%d"
+    with pytest.raises(SpecError, match=r"'%m/%d' does not spell a date that reads back") as err:
+        read_time_format(F, "%m/%d")  # no year: a different date comes back
+    assert err.value.field == "time_format" and err.value.path == "flights.yaml"

@@ -1,0 +1,193 @@
+"""The checks of a readable batch that no per-value expectation makes, each on its own: columns
+the spec does not name, a feature that leaks the target, and against the versioned data a
+re-delivery that loses rows, a feature gone constant, a unit change, and how a re-delivered
+period differs row by row. (The catalogue of bad deliveries runs through them all in
+tests/unit/data/test_batchfile.py; the spec's re-delivery policies in test_redelivery.py.)"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retrainer.data.batchchecks import (
+    MIN_ROWS_TO_JUDGE,
+    Redelivery,
+    Reference,
+    appended,
+    column_problems,
+    compare_redelivery,
+    leak_problems,
+    redelivery_problems,
+    reference_problems,
+    unexpected_columns,
+)
+from retrainer.spec.dataset import DatasetSpec
+from retrainer.spec.intake import INGEST_CHECKS
+
+
+@pytest.fixture(scope="module")
+def march(bike_months: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    return bike_months["2011-03"]
+
+
+@pytest.fixture(scope="module")
+def ref(bike_months: dict[str, pd.DataFrame]) -> Reference:
+    return Reference("v0002", {p: bike_months[p] for p in ("2011-01", "2011-02")})
+
+
+def _ingest(spec: DatasetSpec, **changes: object) -> DatasetSpec:
+    return replace(spec, ingest=replace(spec.ingest, **changes))
+
+
+def test_the_reference_compares_with_the_other_periods() -> None:
+    a, b, c = (pd.DataFrame({"x": [i]}) for i in range(3))
+    ref = Reference("v0003", {"2011-03": c, "2011-01": a, "2011-02": b})
+    assert [int(df["x"].iloc[0]) for df in ref.others("2011-02")] == [0, 2]  # in period order, its own left out
+    assert Reference().others("2011-01") == [] and Reference().version == ""
+
+
+def test_columns_the_spec_does_not_name_are_found_in_their_order(march: pd.DataFrame, bike_spec: DatasetSpec) -> None:
+    assert unexpected_columns(march, bike_spec) == []  # casual, registered, dteday: ingest.other_columns
+    extra = march.assign(zeta=1, note="x", alpha=2)
+    assert unexpected_columns(extra, bike_spec) == ["zeta", "note", "alpha"]
+
+
+def test_extra_columns_are_a_problem_only_when_the_spec_rejects_them(
+    march: pd.DataFrame, bike_spec: DatasetSpec
+) -> None:
+    (one,) = column_problems(march.assign(note="x"), bike_spec)
+    assert one.startswith("unexpected column ['note']: not in the spec (list known extra columns under")
+    (many,) = column_problems(march.assign(a=1, b=2, c=3, d=4, e=5), bike_spec)
+    assert many.startswith("unexpected columns ['a', 'b', 'c'] and 2 more: not in the spec")
+    for policy in ("keep", "drop"):
+        assert column_problems(march.assign(note="x"), _ingest(bike_spec, extra_columns=policy)) == []
+    assert column_problems(march, bike_spec) == []
+
+
+def test_a_feature_equal_to_the_target_is_a_leak(march: pd.DataFrame, bike_spec: DatasetSpec) -> None:
+    leaked = march.assign(weekday=march["cnt"].astype(str))  # a categorical feature holding the target
+    assert leak_problems(leaked, bike_spec) == [
+        "feature 'weekday' equals the target 'cnt' in 100.0% of rows: a leak (ingest.checks.target_leak)"
+    ]
+
+
+def test_a_numeric_feature_correlated_with_the_target_is_a_leak(march: pd.DataFrame, bike_spec: DatasetSpec) -> None:
+    scaled = march.assign(windspeed=march["cnt"] * 0.5 + 3)
+    (problem,) = leak_problems(scaled, bike_spec)
+    assert problem.startswith("feature 'windspeed' is correlated with the target 'cnt' at r=1.0000 (limit 0.999")
+    assert leak_problems(march, bike_spec) == []  # the real features are far from it
+    loose = _ingest(bike_spec, leak_correlation=1.0)
+    noisy = march.assign(windspeed=march["cnt"] * 0.5 + np.random.default_rng(1).normal(0, 1, len(march)))
+    assert leak_problems(noisy, loose) == []  # below the spec's limit
+
+
+def test_no_leak_is_judged_on_few_rows_or_with_the_check_off(march: pd.DataFrame, bike_spec: DatasetSpec) -> None:
+    leaked = march.assign(windspeed=march["cnt"])
+    assert leak_problems(leaked.iloc[: MIN_ROWS_TO_JUDGE - 1], bike_spec) == []
+    off = _ingest(bike_spec, checks=tuple(c for c in INGEST_CHECKS if c != "target_leak"))
+    assert leak_problems(leaked, off) == []
+    assert leak_problems(leaked.drop(columns="cnt"), bike_spec) == []  # no target: nothing to compare
+
+
+def test_nothing_versioned_yet_means_nothing_to_compare(march: pd.DataFrame, bike_spec: DatasetSpec) -> None:
+    assert reference_problems(march.assign(hum=50.0), bike_spec, "2011-03", Reference()) == []
+
+
+def test_a_numeric_feature_gone_constant_is_named(march: pd.DataFrame, bike_spec: DatasetSpec, ref: Reference) -> None:
+    assert reference_problems(march, bike_spec, "2011-03", ref) == []
+    (problem,) = reference_problems(march.assign(hum=50.0), bike_spec, "2011-03", ref)
+    assert problem.startswith(f"column 'hum' holds one value ('50.0') in all {len(march)} rows; it varies in every")
+    assert "(v0002; ingest.checks.constant_feature)" in problem
+    off = _ingest(bike_spec, checks=("target_leak", "unit_change"))
+    assert reference_problems(march.assign(hum=50.0), off, "2011-03", ref) == []
+
+
+def test_a_unit_change_is_named_with_its_ratio(march: pd.DataFrame, bike_spec: DatasetSpec, ref: Reference) -> None:
+    (narrower,) = reference_problems(march.assign(hum=march["hum"] / 100), bike_spec, "2011-03", ref)
+    assert re.match(r"column 'hum': its values spread [0-9.]+x narrower than in the versioned data \(0\.", narrower)
+    assert "(ingest.max_scale_change 10; ingest.checks.unit_change)" in narrower
+    (wider,) = reference_problems(march.assign(windspeed=march["windspeed"] * 20), bike_spec, "2011-03", ref)
+    assert re.match(r"column 'windspeed': its values spread [0-9.]+x wider", wider)
+    assert reference_problems(march.assign(hum=march["hum"] * 5), bike_spec, "2011-03", ref) == []  # within 10x
+    off = _ingest(bike_spec, checks=("constant_feature", "target_leak"))
+    assert reference_problems(march.assign(hum=march["hum"] / 100), off, "2011-03", ref) == []
+    assert reference_problems(march.assign(hum=march["hum"] / 100).iloc[:10], bike_spec, "2011-03", ref) == []
+
+
+def test_a_replacement_that_loses_rows_is_named(march: pd.DataFrame, bike_spec: DatasetSpec) -> None:
+    ref = Reference("v0007", {"2011-03": march})
+    replace_policy = _ingest(bike_spec, redelivery="replace")
+    (problem,) = reference_problems(march.iloc[:-24], replace_policy, "2011-03", ref)
+    assert problem == (
+        f"a re-delivery of 2011-03 with {len(march) - 24} rows would replace the {len(march)} rows versioned in"
+        " v0007 (24 fewer): a partial delivery? (ingest.redelivery_max_row_loss 0)"
+    )
+    lenient = _ingest(bike_spec, redelivery="replace", redelivery_max_row_loss=0.05)
+    assert reference_problems(march.iloc[:-24], lenient, "2011-03", ref) == []  # 24 of 744: within 5%
+    assert reference_problems(march.iloc[:-24], bike_spec, "2011-03", ref) == []  # reject: judged row by row
+
+
+def _text(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["timestamp", "cnt", "temp"])
+
+
+OLD = _text(
+    [("2011-03-01T00:00:00", "5", "1.5"), ("2011-03-01T01:00:00", "7", "1.0"), ("2011-03-01T02:00:00", "9", "0.5")]
+)
+
+
+def test_a_redelivery_is_compared_row_by_row_by_its_key(bike_spec: DatasetSpec) -> None:
+    new = _text(
+        [("2011-03-01T01:00:00", "8", "1.0"), ("2011-03-01T02:00:00", "9", "0.5"), ("2011-03-01T03:00:00", "4", "0")]
+    )
+    diff = compare_redelivery(new, OLD, bike_spec)
+    assert (diff.rows_versioned, diff.rows_delivered, diff.missing, diff.new, diff.changed) == (3, 3, 1, 1, 1)
+    assert diff.examples == ("timestamp=2011-03-01T01:00:00: cnt ['7'] -> ['8']",)
+    assert not diff.same
+    assert diff.says() == "1 missing, 1 changed, 1 new (e.g. timestamp=2011-03-01T01:00:00: cnt ['7'] -> ['8'])"
+    same = compare_redelivery(OLD.iloc[::-1], OLD, bike_spec)
+    assert same.same and same.says() == "no row differs"
+
+
+def test_a_column_only_one_side_has_counts_as_changed_values(bike_spec: DatasetSpec) -> None:
+    diff = compare_redelivery(OLD.assign(note="x"), OLD, bike_spec)
+    assert (diff.missing, diff.new, diff.changed) == (0, 0, 3) and len(diff.examples) == 3
+    assert diff.examples[0] == "timestamp=2011-03-01T00:00:00: note [''] -> ['x']"
+
+
+@pytest.mark.parametrize(
+    ("policy", "diff", "says"),
+    [
+        ("reject", Redelivery(3, 3, 0, 0, 0), None),
+        ("reject", Redelivery(3, 4, 0, 1, 0), "2011-03 is versioned already (v0007, 3 rows) and this re-delivery of 4"),
+        ("append", Redelivery(3, 4, 0, 1, 0), None),
+        ("append", Redelivery(3, 3, 0, 0, 1, ("x",)), "changes 1 of its rows: 1 changed (e.g. x); ingest.redelivery"),
+        ("replace", Redelivery(3, 1, 2, 0, 1), None),
+    ],
+)
+def test_each_redelivery_policy_refuses_what_it_does_not_allow(
+    bike_spec: DatasetSpec, policy: str, diff: Redelivery, says: str | None
+) -> None:
+    problems = redelivery_problems(diff, _ingest(bike_spec, redelivery=policy), "2011-03", "v0007")
+    if says is None:
+        assert problems == []
+    else:
+        (problem,) = problems
+        assert says in problem and f"ingest.redelivery is '{policy}'" in problem
+
+
+def test_late_rows_join_the_versioned_ones_which_win_a_conflict(bike_spec: DatasetSpec) -> None:
+    late = _text([("2011-03-01T03:00:00", "4", "0"), ("2011-03-01T01:00:00", "8", "1.0")])
+    merged = appended(OLD, late, bike_spec)
+    assert merged.to_dict("records") == [
+        {"timestamp": "2011-03-01T00:00:00", "cnt": "5", "temp": "1.5"},
+        {"timestamp": "2011-03-01T01:00:00", "cnt": "7", "temp": "1.0"},  # the versioned row stays
+        {"timestamp": "2011-03-01T02:00:00", "cnt": "9", "temp": "0.5"},
+        {"timestamp": "2011-03-01T03:00:00", "cnt": "4", "temp": "0"},
+    ]
+    keyless = appended(OLD, late, replace(bike_spec, unique_by=()))  # rows are their values: both kept
+    assert len(keyless) == 5

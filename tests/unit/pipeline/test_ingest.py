@@ -1,0 +1,138 @@
+"""Ingest: a landed batch validated (readable, the spec's suite, the versioned data), then
+quarantined with its reason or versioned; only deliveries under the landing location are read.
+(The whole catalogue of bad deliveries through ingest_batch: tests/integration/test_bad_deliveries.py;
+the same content delivered again: tests/unit/data/test_redelivery.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from retrainer import periods
+from retrainer.data.batchfile import DataFileError
+from retrainer.data.demo_data import write_batch
+from retrainer.data.validation import DataValidationError, file_md5
+from retrainer.data.versioning import DataRegistry
+from retrainer.pipeline import ingest
+from retrainer.pipeline.ingest import QUARANTINE_MARKER, BatchPathError, checked_batch
+from retrainer.settings import Settings
+
+
+def test_batch_paths_outside_the_landing_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETRAINER_HOME", str(tmp_path))
+    settings = Settings.from_env()
+    landing = Path(settings.landing)
+    (landing / "bike_sharing").mkdir(parents=True)
+    ok = landing / "bike_sharing" / "2011-03.csv"
+    ok.write_text("x\n")
+    assert checked_batch(settings, str(ok)) == str(ok)
+    assert checked_batch(settings, "bike_sharing/2011-03.csv") == str(ok)
+    inner = landing / "bike_sharing" / "link.csv"
+    inner.symlink_to(ok)
+    assert checked_batch(settings, str(inner)) == str(inner)  # a link that stays inside is read
+    (landing / "bike_sharing" / "passwd.csv").symlink_to("/etc/passwd")
+    os.mkfifo(landing / "bike_sharing" / "pipe.csv")
+    for batch, words in [
+        ("/etc/hosts", "outside the landing location"),
+        (str(landing / "bike_sharing" / "passwd.csv"), "leads to /etc/passwd"),
+        (str(landing / ".." / ".." / "etc" / "hosts"), "outside the landing location"),
+        ("../secrets.csv", "outside the landing location"),
+        (str(landing / "bike_sharing"), "not a regular file"),
+        (str(landing / "bike_sharing" / "pipe.csv"), "not a regular file"),
+        ("s3://bucket/landing/x.csv", "outside the landing location"),
+    ]:
+        with pytest.raises(BatchPathError, match=words):
+            checked_batch(settings, batch)
+
+
+def test_s3_batches_must_be_under_an_s3_landing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETRAINER_HOME", str(tmp_path))
+    monkeypatch.setenv("RETRAINER_LANDING", "s3://data/landing")
+    settings = Settings.from_env()
+    assert checked_batch(settings, "s3://data/landing/bike_sharing/2011-03.csv")
+    for batch in ("s3://data/landing-other/x.csv", "s3://data/landing/../private/x.csv", "/etc/hosts"):
+        with pytest.raises(BatchPathError):
+            checked_batch(settings, batch)
+
+
+def _deliver(settings: Settings, frame: pd.DataFrame, name: str) -> Path:
+    spec = settings.load_spec("bike_sharing")
+    return write_batch(frame, spec, Path(settings.landing) / "bike_sharing" / name)
+
+
+def test_a_good_month_is_validated_then_versioned_once(world: Settings, bike_months: dict[str, pd.DataFrame]) -> None:
+    path = _deliver(
+        world,
+        bike_months["2011-07"].assign(weathersit=bike_months["2011-07"]["weathersit"].fillna("Clear")),
+        "2011-07.csv",
+    )
+    checked = ingest.validate_batch(world, "bike_sharing", str(path), "2011-07")
+    assert checked.success and checked.failures == [] and checked.n_rows == 744 and checked.evaluated > 40
+    assert checked.md5 == file_md5(path) and checked.batch == str(path)
+    assert checked.result_path == str(
+        Path(world.validation_results) / "bike_sharing" / "2011-07" / f"{checked.md5}.json"
+    )
+    kept = json.loads(Path(checked.result_path).read_text())
+    assert (kept["dataset"], kept["period"], kept["success"]) == ("bike_sharing", "2011-07", True)
+    made = ingest.version_batch(world, checked)
+    assert (made.data_version, made.created, made.n_periods, made.period) == ("v0004", True, 4, "2011-07")
+    assert DataRegistry(world).latest("bike_sharing").periods == ("2011-04", "2011-05", "2011-06", "2011-07")
+    again = ingest.version_batch(world, checked)  # a retry
+    assert (again.data_version, again.created, again.data_rev) == ("v0004", False, made.data_rev)
+
+
+def test_a_bad_batch_is_quarantined_once_with_its_reasons(
+    world: Settings, bike_months: dict[str, pd.DataFrame]
+) -> None:
+    july = bike_months["2011-07"]
+    path = _deliver(world, july.assign(hum=july["hum"] / 100), "2011-07.csv")  # a fraction, not percent
+    checked = ingest.validate_batch(world, "bike_sharing", str(path), "2011-07")
+    assert not checked.success
+    assert any("column 'hum': its values spread" in f and "a unit change?" in f for f in checked.failures)
+    assert any("column 'weathersit'" in f for f in checked.failures)  # July misses 10.6% of its weather
+    assert checked.summary.startswith("bike_sharing 2011-07 (") and "FAILED" in checked.summary
+    with pytest.raises(DataValidationError, match=f"refusing to version {path}"):
+        ingest.version_batch(world, checked)
+
+    held = ingest.quarantine_batch(world, checked)
+    where = Path(world.quarantine) / "bike_sharing" / "2011-07" / checked.md5[:12]
+    assert held.location == str(where) and held.failures == checked.failures
+    assert (where / "2011-07.csv").read_bytes() == path.read_bytes()
+    assert json.loads((where / QUARANTINE_MARKER).read_text())["success"] is False
+    (where / "2011-07.csv").unlink()  # a retry finds the folder complete and writes nothing again
+    assert ingest.quarantine_batch(world, checked).location == str(where)
+    assert not (where / "2011-07.csv").exists()
+
+
+def test_a_batch_that_changed_or_vanished_after_its_validation_is_refused(
+    world: Settings, bike_months: dict[str, pd.DataFrame]
+) -> None:
+    july = bike_months["2011-07"]
+    path = _deliver(world, july.assign(hum=july["hum"] / 100), "2011-07.csv")
+    checked = ingest.validate_batch(world, "bike_sharing", str(path), "2011-07")
+    path.write_text(path.read_text() + "\n")
+    with pytest.raises(DataFileError, match="changed or vanished after it was validated"):
+        ingest.quarantine_batch(world, checked)
+    passed = type(checked)(**{**checked.__dict__, "success": True})
+    with pytest.raises(DataValidationError, match=r"changed after it was validated \(md5 "):
+        ingest.version_batch(world, passed)
+    path.unlink()
+    with pytest.raises(DataValidationError, match=r"-> \(gone\)\)"):
+        ingest.version_batch(world, passed)
+
+
+def test_a_batch_is_refused_before_it_is_read(settings: Settings) -> None:
+    landing = Path(settings.landing) / "bike_sharing"
+    landing.mkdir(parents=True)
+    (landing / "2011-03-05.csv").write_text("not read\n")
+    with pytest.raises(periods.PeriodError):  # bike_sharing is delivered monthly
+        ingest.validate_batch(settings, "bike_sharing", str(landing / "2011-03-05.csv"), "2011-03-05")
+    with pytest.raises(DataFileError, match="batch file for bike_sharing 2011-03 does not exist"):
+        ingest.validate_batch(settings, "bike_sharing", str(landing / "2011-03.csv"), "2011-03")
+    with pytest.raises(BatchPathError):
+        ingest.validate_batch(settings, "bike_sharing", "/etc/hosts", "2011-03")
+    assert not Path(settings.validation_results).exists()  # nothing was validated, nothing kept
