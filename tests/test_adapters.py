@@ -169,6 +169,22 @@ def test_a_decision_taken_earlier_is_reused_and_a_rejection_skips_downstream(
     assert seen == skipped
 
 
+def test_a_backfills_candidate_is_not_reviewed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backfill run registers and evaluates, never promotes: its review is skipped, not failed."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from retrainer.outcomes import NothingToDo
+    from retrainer_airflow.tasks import release
+
+    def backfill(*_: object) -> None:
+        raise NothingToDo("a backfill run registers and evaluates; it never promotes nor deploys")
+
+    monkeypatch.setattr(release, "review_request", backfill)
+    monkeypatch.setattr(ModelReviewOperator, "_records", lambda self: (None, None, None))
+    with pytest.raises(AirflowSkipException, match="a backfill run registers and evaluates"):
+        _review().execute({"ti": object(), "task": None})  # type: ignore[typeddict-item]
+
+
 def test_the_review_keeps_a_retry_whatever_the_defaults() -> None:
     assert _review(retries=0).retries == 1
     assert _review(retries=3).retries == 3

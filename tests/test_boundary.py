@@ -109,3 +109,22 @@ def test_a_declared_task_keeps_its_name_signature_and_arguments() -> None:
     assert chooser.task_id == "choose" and type(chooser).__name__.startswith("_Branch")
     with DAG("boundary_binding", schedule=None), pytest.raises(TypeError):
         declared(1, 2)  # a task wired with the wrong arguments fails as its DAG file is parsed
+
+
+def plan_of(plan: TrainingPlan) -> TrainingPlan:
+    return plan
+
+
+def test_a_task_that_returns_one_record_pushes_each_field_too() -> None:
+    """The XCom tab of the Airflow UI lists a record's fields (the evaluation's report_uri, a
+    link); downstream tasks read the whole record (return_value)."""
+    from airflow.sdk import DAG
+
+    with DAG("boundary_outputs", schedule=None):
+        one = record_task(plan_of)(PLAN).operator
+        many = record_task(checks)(scan=None).operator
+        nothing_back = record_task(refuses)(PLAN).operator
+        chooser = record_task(branch=True)(plan_of).override(task_id="choose")(PLAN).operator
+    assert one.multiple_outputs and not many.multiple_outputs
+    assert not nothing_back.multiple_outputs and not chooser.multiple_outputs
+    assert call(plan_of, PLAN) == {**PLAN, "as_of": None, "backfill": False}

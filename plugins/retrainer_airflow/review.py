@@ -240,10 +240,12 @@ class ModelReviewOperator(ApprovalOperator):
     def execute(self, context: Context) -> Any:
         from retrainer.records import ReviewDecision
         from retrainer_airflow.tasks import release
+        from retrainer_airflow.tasks.boundary import outcomes_as_task_states
 
         ti = context["ti"]
         plan, evaluation, registered = self._records()
-        asked = release.review_request(plan, evaluation, registered)
+        with outcomes_as_task_states():  # a backfill's candidate is not reviewed: the task is skipped
+            asked = release.review_request(plan, evaluation, registered)
         if isinstance(asked, ReviewDecision):  # policy auto, gate failed, or already decided: nothing to ask
             if asked.decision == REJECTED:  # rejected by a reviewer (or the deadline) earlier
                 self.log.info("Rejected earlier by %s via %s. Skipping downstream tasks", asked.reviewer, asked.via)

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from airflow.sdk import task
@@ -39,8 +40,10 @@ def record_task(fn: Callable[..., Any] | None = None, /, *, branch: bool = False
 
     :param fn: the task's function, typed with records; its name is the task id.
     :param branch: a branching task (``@task.branch``): it returns the task id to follow.
-    :param task_kwargs: ``@task``'s arguments (``retries``, ``multiple_outputs``, ``pool``, ...);
-        a DAG may change them with ``.override(...)``.
+    :param task_kwargs: ``@task``'s arguments (``retries``, ``pool``, ...); a DAG may change them
+        with ``.override(...)``. A task that returns one record also pushes each of its fields as
+        an XCom of its own (``multiple_outputs``), so the XCom tab of the Airflow UI lists them
+        (the evaluation's ``report_uri`` a link); downstream tasks read the whole record.
     """
 
     def declare(fn: Callable[..., Any]) -> Any:
@@ -48,9 +51,20 @@ def record_task(fn: Callable[..., Any] | None = None, /, *, branch: bool = False
         def run(*args: Any, **kwargs: Any) -> Any:
             return call(fn, *args, **kwargs)
 
-        return (task.branch if branch else task)(run, **task_kwargs)
+        kwargs = {"multiple_outputs": not branch and returns_one_record(fn), **task_kwargs}
+        return (task.branch if branch else task)(run, **kwargs)
 
     return declare if fn is None else declare(fn)
+
+
+def returns_one_record(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` is declared to return one record (a class name, as the task modules write
+    it under ``from __future__ import annotations``), read without importing the records: a DAG
+    file's parse decides it."""
+    returned = fn.__annotations__.get("return")
+    if isinstance(returned, str):
+        return returned.isidentifier() and returned[0].isupper() and returned != "None"
+    return isinstance(returned, type) and hasattr(returned, "to_json")
 
 
 def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -61,13 +75,21 @@ def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         name: read(hints.get(name, Any), value, f"{fn.__name__}: argument '{name}'")
         for name, value in bound.arguments.items()
     }
-    try:
+    with outcomes_as_task_states():
         out = fn(**decoded)
+    return encode(out)
+
+
+@contextmanager
+def outcomes_as_task_states() -> Iterator[None]:
+    """The library's outcomes as task states, for a task or an operator that calls the library:
+    ``NothingToDo`` skips the task, ``Refused`` fails it at once (no retry can change it)."""
+    try:
+        yield
     except NothingToDo as exc:
         raise AirflowSkipException(str(exc)) from exc
     except Refused as exc:
         raise AirflowFailException(str(exc)) from exc
-    return encode(out)
 
 
 def read(tp: Any, value: Any, where: str) -> Any:

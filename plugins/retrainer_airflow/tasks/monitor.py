@@ -69,7 +69,7 @@ def check_drift(dataset: str, data_version: str) -> DriftCheck:
     return monitor.check_drift(settings(), dataset, data_version, run_context())
 
 
-@record_task(multiple_outputs=True)  # run_id and conf, each its own XCom for trigger_retrain
+@record_task  # one record: run_id and conf are XComs of their own too, for trigger_retrain
 def start_retraining(check: DriftCheck | None, params: DatasetCheck) -> RetrainRequest:
     """Before a drift-triggered retraining: drift that calls for one, and none within the spec's
     cooldown after the last one. Returns the run id (one per data version, so two triggers for
