@@ -64,3 +64,20 @@ def log_model_entry(registry: Any, spec: Any, ctx: Any, tags: dict[str, str] | N
     run_id, _ = registry.runs.get_or_create(spec, ctx, tags or {})
     logged = registry.client.create_logged_model(registry.runs.experiment_id(spec), name="model", source_run_id=run_id)
     return run_id, f"models:/{logged.model_id}"
+
+
+def assert_refused_naming_file_and_field(folder: Path, mutate: Any, field: str) -> None:
+    """The bike spec changed by ``mutate`` and written to ``folder`` is refused with a
+    ``SpecError`` that names the file and ``field``."""
+    import pytest
+
+    from retrainer.spec.dataset import DatasetSpec
+    from retrainer.spec.fields import SpecError
+
+    data = bike_spec_data()
+    mutate(data)
+    path = write_spec(folder, data)
+    with pytest.raises(SpecError) as err:
+        DatasetSpec.load(path)
+    assert err.value.field == field
+    assert str(path) in str(err.value) and field in str(err.value)

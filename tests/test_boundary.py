@@ -67,7 +67,7 @@ def test_a_wrong_shape_fails_the_task_naming_task_argument_and_field() -> None:
         call(holdout_of, bad)
     message = str(raised.value)
     assert message.startswith("holdout_of: argument 'plan' is not a TrainingPlan")
-    assert "train_periods: expected a list, got str" in message
+    assert message.endswith("plan.train_periods: expected a list, got str")
     missing = {k: v for k, v in PLAN.items() if k != "data_rev"}
     with pytest.raises(AirflowFailException, match="field 'data_rev' is missing"):
         call(holdout_of, missing)

@@ -232,9 +232,9 @@ class ModelReviewOperator(ApprovalOperator):
         from retrainer_airflow.tasks.boundary import read
 
         return (
-            read(TrainingPlan, self.plan, "review: argument 'plan'"),
-            read(Evaluation, self.evaluation, "review: argument 'evaluation'"),
-            read(RegisteredVersion, self.registered, "review: argument 'registered'"),
+            read(TrainingPlan, self.plan, "review: argument 'plan'", "plan"),
+            read(Evaluation, self.evaluation, "review: argument 'evaluation'", "evaluation"),
+            read(RegisteredVersion, self.registered, "review: argument 'registered'", "registered"),
         )
 
     def execute(self, context: Context) -> Any:

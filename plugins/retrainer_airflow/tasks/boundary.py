@@ -72,7 +72,7 @@ def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     bound = inspect.signature(fn).bind(*args, **kwargs)
     hints = hints_of(fn)
     decoded = {
-        name: read(hints.get(name, Any), value, f"{fn.__name__}: argument '{name}'")
+        name: read(hints.get(name, Any), value, f"{fn.__name__}: argument '{name}'", name)
         for name, value in bound.arguments.items()
     }
     with outcomes_as_task_states():
@@ -92,13 +92,13 @@ def outcomes_as_task_states() -> Iterator[None]:
         raise AirflowFailException(str(exc)) from exc
 
 
-def read(tp: Any, value: Any, where: str) -> Any:
+def read(tp: Any, value: Any, where: str, name: str) -> Any:
     """``value`` (from XCom, a conf or the Params) as ``tp``; a wrong shape fails the task at
-    once, naming ``where`` and the field."""
+    once, naming ``where`` it was read and the field (``name.field``)."""
     from retrainer.records import ContractError, decode
 
     try:
-        return decode(tp, value, where)
+        return decode(tp, value, name)
     except ContractError as exc:
         raise AirflowFailException(f"{where} is not a {_name(tp)}: {exc}") from exc
 
@@ -111,7 +111,7 @@ def encode(out: Any) -> Any:
         return out.to_json()
     if isinstance(out, (list, tuple)):
         return [encode(item) for item in out]
-    if out is None or isinstance(out, (str, int, float, bool)):
+    if out is None or isinstance(out, (str, int, bool)):
         return out
     value, problems = to_strict_json(out)
     if problems:

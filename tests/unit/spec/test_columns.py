@@ -10,7 +10,7 @@ import pytest
 from retrainer.spec.columns import Feature, read_features, read_target, read_time_format, read_unique_by
 from retrainer.spec.dataset import DatasetSpec
 from retrainer.spec.fields import Fields, SpecError
-from tests.helpers import REPO, bike_spec_data, write_spec
+from tests.helpers import REPO, assert_refused_naming_file_and_field, bike_spec_data, write_spec
 
 
 @pytest.mark.parametrize(
@@ -46,13 +46,7 @@ from tests.helpers import REPO, bike_spec_data, write_spec
     ],
 )
 def test_malformed_spec_names_file_and_field(tmp_path: Path, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
-    data = bike_spec_data()
-    mutate(data)
-    path = write_spec(tmp_path, data)
-    with pytest.raises(SpecError) as err:
-        DatasetSpec.load(path)
-    assert err.value.field == field
-    assert str(path) in str(err.value) and field in str(err.value)
+    assert_refused_naming_file_and_field(tmp_path, mutate, field)
 
 
 def test_classification_needs_positive_class(tmp_path: Path) -> None:

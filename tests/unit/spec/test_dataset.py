@@ -10,7 +10,7 @@ import pytest
 
 from retrainer.spec.dataset import DatasetSpec, retraining_periods
 from retrainer.spec.fields import SpecError
-from tests.helpers import bike_spec_data, write_spec
+from tests.helpers import assert_refused_naming_file_and_field, bike_spec_data, write_spec
 
 
 def test_bike_spec_loads(bike_spec: DatasetSpec) -> None:
@@ -96,13 +96,7 @@ def test_the_time_column_and_the_target_are_no_features(tmp_path: Path, column: 
     ],
 )
 def test_malformed_spec_names_file_and_field(tmp_path: Path, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
-    data = bike_spec_data()
-    mutate(data)
-    path = write_spec(tmp_path, data)
-    with pytest.raises(SpecError) as err:
-        DatasetSpec.load(path)
-    assert err.value.field == field
-    assert str(path) in str(err.value) and field in str(err.value)
+    assert_refused_naming_file_and_field(tmp_path, mutate, field)
 
 
 def test_retraining_more_often_than_the_data_arrives_is_refused_saying_why(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import yaml
 from retrainer.spec.dataset import DatasetSpec
 from retrainer.spec.fields import Fields, SpecError
 from retrainer.spec.intake import INGEST_CHECKS, IngestConfig, Limits, read_ingest, read_rows
-from tests.helpers import bike_spec_data, write_spec
+from tests.helpers import assert_refused_naming_file_and_field, bike_spec_data, write_spec
 
 F = Fields({}, "flights.yaml")
 COLUMNS = {"timestamp", "delay", "distance"}
@@ -28,13 +28,7 @@ COLUMNS = {"timestamp", "delay", "distance"}
     ],
 )
 def test_malformed_spec_names_file_and_field(tmp_path: Path, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
-    data = bike_spec_data()
-    mutate(data)
-    path = write_spec(tmp_path, data)
-    with pytest.raises(SpecError) as err:
-        DatasetSpec.load(path)
-    assert err.value.field == field
-    assert str(path) in str(err.value) and field in str(err.value)
+    assert_refused_naming_file_and_field(tmp_path, mutate, field)
 
 
 def test_rows_default_to_at_least_one_and_no_most() -> None:

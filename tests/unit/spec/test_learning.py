@@ -21,7 +21,7 @@ from retrainer.spec.learning import (
     read_gate,
     read_training,
 )
-from tests.helpers import bike_spec_data, write_spec
+from tests.helpers import assert_refused_naming_file_and_field, bike_spec_data, write_spec
 
 F = Fields({}, "flights.yaml")
 FEATURES = (Feature("distance", "numeric"), Feature("carrier", "categorical", categories=("AA", "DL")))
@@ -49,13 +49,7 @@ FEATURES = (Feature("distance", "numeric"), Feature("carrier", "categorical", ca
     ],
 )
 def test_malformed_spec_names_file_and_field(tmp_path: Path, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
-    data = bike_spec_data()
-    mutate(data)
-    path = write_spec(tmp_path, data)
-    with pytest.raises(SpecError) as err:
-        DatasetSpec.load(path)
-    assert err.value.field == field
-    assert str(path) in str(err.value) and field in str(err.value)
+    assert_refused_naming_file_and_field(tmp_path, mutate, field)
 
 
 def test_drift_section(tmp_path: Path) -> None:

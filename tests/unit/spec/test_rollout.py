@@ -10,7 +10,7 @@ import pytest
 from retrainer.spec.dataset import DatasetSpec
 from retrainer.spec.fields import Fields, SpecError
 from retrainer.spec.rollout import ApprovalConfig, DeployConfig, read_approval, read_deploy
-from tests.helpers import bike_spec_data, write_spec
+from tests.helpers import assert_refused_naming_file_and_field, bike_spec_data, write_spec
 
 F = Fields({}, "flights.yaml")
 
@@ -30,13 +30,7 @@ F = Fields({}, "flights.yaml")
     ],
 )
 def test_malformed_spec_names_file_and_field(tmp_path: Path, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
-    data = bike_spec_data()
-    mutate(data)
-    path = write_spec(tmp_path, data)
-    with pytest.raises(SpecError) as err:
-        DatasetSpec.load(path)
-    assert err.value.field == field
-    assert str(path) in str(err.value) and field in str(err.value)
+    assert_refused_naming_file_and_field(tmp_path, mutate, field)
 
 
 def test_approval_and_deploy_sections(bike_spec: DatasetSpec, tmp_path: Path) -> None:
