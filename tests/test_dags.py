@@ -10,10 +10,11 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
-DAG_IDS = ["ingest_batch", "retrain_model", "monitor_drift", "rollback_model", "watch_landing"]
+DAG_IDS = ["ingest_batch", "retrain_model", "monitor_drift", "rollback_model", "watch_landing", "rerun_quarantined"]
 HEAVY = ("tensorflow", "keras", "mlflow", "great_expectations", "pandas", "dvc", "sklearn", "boto3", "numpy")
 
 
@@ -44,6 +45,66 @@ def test_policies(dagbag, dag_id: str) -> None:  # type: ignore[no-untyped-def]
             expected = max(expected, 1)
         assert task.retries == expected, task.task_id
     assert "retry_delay" in dag.default_args
+
+
+def test_a_broken_spec_is_an_import_error_naming_its_file_field_and_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The DAG processor shows a spec that does not load (every error of it) as an import error
+    of dags/dataset_specs.py; the DAGs themselves load and offer the specs that do."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    good = yaml.safe_load((REPO / "include" / "specs" / "bike_sharing.yaml").read_text())
+    broken = {**good, "name": "taxi", "gate": {"metric": "auc", "slices": ["hour"]}}
+    broken["ingest"] = {**good["ingest"], "max_file_mb": 0}
+    (tmp_path / "bike_sharing.yaml").write_text(yaml.safe_dump(good))
+    (tmp_path / "taxi.yaml").write_text(yaml.safe_dump(broken))
+    monkeypatch.setenv("RETRAINER_SPECS_DIR", str(tmp_path))
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert set(bag.dag_ids) == set(DAG_IDS)
+    ((where, error),) = bag.import_errors.items()
+    assert where.endswith("dags/dataset_specs.py")
+    assert "1 dataset spec(s) do not load" in error and f"{tmp_path / 'taxi.yaml'}:" in error
+    assert "field 'gate.metric': 'auc' is not one of ['mae', 'rmse'] for regression" in error
+    assert "field 'ingest': max_file_mb must be above 0" in error  # every error, not the first alone
+    assert "bike_sharing.yaml" not in error
+
+
+def test_the_params_default_to_a_spec_the_folder_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A specs folder of one team's specs: the Params default to its only spec, never to one it
+    does not hold; RETRAINER_DEFAULT_DATASET chooses among several."""
+    from retrainer_airflow.defaults import default_dataset, known_datasets
+
+    monkeypatch.setenv("RETRAINER_SPECS_DIR", str(tmp_path))
+    monkeypatch.delenv("RETRAINER_DEFAULT_DATASET", raising=False)
+    bike = (REPO / "include" / "specs" / "bike_sharing.yaml").read_text()
+    (tmp_path / "taxi.yaml").write_text(bike.replace("name: bike_sharing", "name: taxi"))
+    assert default_dataset() == "taxi" and known_datasets() == ["taxi"]
+    (tmp_path / "weather.yaml").write_text(bike.replace("name: bike_sharing", "name: weather"))
+    assert default_dataset() == "taxi" and known_datasets() == ["taxi", "weather"]  # the first by name
+    monkeypatch.setenv("RETRAINER_DEFAULT_DATASET", "weather")
+    assert default_dataset() == "weather"
+    monkeypatch.setenv("RETRAINER_DEFAULT_DATASET", "bike_sharing")  # not in this folder: not offered
+    assert default_dataset() == "taxi" and known_datasets() == ["taxi", "weather"]
+
+
+def test_the_docs_state_the_ranges_the_forms_allow(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """Every Param with a range that the README or a docs page states as `name` (low to high ...)
+    states the range its form allows."""
+    import re
+
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    text = "\n".join(p.read_text() for p in pages)
+    checked = 0
+    for dag in dagbag.dags.values():
+        for name, p in dag.params.items():
+            schema = p.schema
+            if "minimum" not in schema or "maximum" not in schema:
+                continue
+            for low, high in re.findall(rf"`{name}` \((\d+) to (\d+)", text.replace("\n", " ")):
+                assert (int(low), int(high)) == (schema["minimum"], schema["maximum"]), (dag.dag_id, name)
+                checked += 1
+    assert checked >= 2  # window and epochs are stated
 
 
 def test_default_retries_are_on() -> None:

@@ -19,7 +19,9 @@ from tests.helpers import first_event
 
 
 def test_trigger_serialize_round_trip() -> None:
-    trigger = LandingTrigger(landing="s3://b/landing", digest="abc", poll_interval=7, endpoint_url="http://s3")
+    trigger = LandingTrigger(
+        landing="s3://b/landing", digest="abc", poll_interval=7, endpoint_url="http://s3", specs_dir="/specs"
+    )
     path, kwargs = trigger.serialize()
     assert path == "retrainer_airflow.triggers.LandingTrigger"
     assert LandingTrigger(**kwargs).serialize() == (path, kwargs)
@@ -34,6 +36,20 @@ def test_trigger_waits_for_the_listing_to_change(tmp_path: Path) -> None:
     (tmp_path / "d" / "2011-02.csv").write_text("y")
     event = first_event(LandingTrigger(str(tmp_path), digest, poll_interval=0.05))
     assert event.payload["status"] == "changed" and event.payload["digest"] != digest
+
+
+def test_trigger_fires_when_a_spec_changes(tmp_path: Path) -> None:
+    """A delivery held by a spec that did not load goes on once the spec is fixed."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "x.yaml").write_text("name: x\n")
+    digest = landing.listing_digest([], landing.specs_fingerprint(str(specs)))
+    trigger = LandingTrigger(str(tmp_path / "landing"), digest, poll_interval=0.05, specs_dir=str(specs))
+    (tmp_path / "landing").mkdir()
+    with pytest.raises(TimeoutError):
+        first_event(trigger, timeout=0.5)
+    (specs / "x.yaml").write_text("name: x\ntarget: {}\n")
+    assert first_event(trigger).payload["status"] == "changed"
 
 
 def test_trigger_reports_errors() -> None:
@@ -53,7 +69,8 @@ def test_sensor_defers_while_nothing_landed(settings: Settings, monkeypatch: pyt
         sensor.execute(context={"ti": _TI()})
     trigger = deferred.value.trigger
     assert isinstance(trigger, LandingTrigger) and trigger.landing == settings.landing
-    assert trigger.digest == landing.listing_digest([]) and trigger.poll_interval == 30
+    assert trigger.digest == landing.listing_digest([], landing.specs_fingerprint(settings.specs_dir))
+    assert trigger.poll_interval == 30 and trigger.specs_dir == settings.specs_dir
 
 
 def test_sensor_returns_new_deliveries(settings: Settings) -> None:

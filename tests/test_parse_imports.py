@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DAG_FILES = sorted(str(p) for p in (REPO / "dags").glob("*.py"))
+#: dags/dataset_specs.py loads the specs on purpose (a broken one is its import error): not a DAG
+DAG_FILES = sorted(str(p) for p in (REPO / "dags").glob("*.py") if p.name != "dataset_specs.py")
 TASKS = REPO / "plugins" / "retrainer_airflow" / "tasks"
 TASK_CODE = (
     "retrainer.records",

@@ -157,6 +157,22 @@ def following(period: str, frequency: str) -> str:
     return label(bounds(period, frequency)[1], frequency)
 
 
+def a_year_before(period: str, frequency: str) -> str:
+    """The same season a year before ``period``: the same month (monthly), the same ISO week
+    (weekly; week 53 of a long year: week 52), or 52 weeks before (daily, hourly: the same
+    weekday and hour)."""
+    start = _start(check(period, frequency), frequency)
+    if frequency == "monthly":
+        return f"{start.year - 1:04d}-{start.month:02d}"
+    if frequency == "weekly":
+        week = int(period[6:8])
+        try:
+            return check(f"{start.isocalendar().year - 1:04d}-W{week:02d}", frequency)
+        except PeriodError:
+            return f"{start.isocalendar().year - 1:04d}-W52"
+    return label(start - timedelta(weeks=52), frequency)
+
+
 def labels(times: pd.Series, frequency: str) -> pd.Series:
     """The period of each timestamp of a column (naive UTC), as text."""
     if frequency == "weekly":

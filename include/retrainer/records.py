@@ -282,7 +282,10 @@ class LandingScan(Record):
 
     deliveries: list[Delivery]
     refused: list[RefusedDelivery]
-    digest: str  # of the listing: the trigger waits until it changes
+    digest: str  # of the listing and the specs folder: the trigger waits until it changes
+    # deliveries of a dataset whose spec does not load: left where they landed, not refused (the
+    # delivery is not at fault); they start their ingest once the spec is fixed
+    held: list[RefusedDelivery] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------ train
@@ -526,6 +529,15 @@ class DatasetCheck(Record):
 
     dataset: str
     data_version: str = "latest"  # "latest" or a data version such as "v0007"
+
+
+@dataclass(frozen=True)
+class RerunConf(Record):
+    """The conf a ``rerun_quarantined`` run works on (its Params): a dataset's quarantined
+    deliveries, of one period or of every period not versioned yet."""
+
+    dataset: str
+    period: str | None = None
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ PARAM_N_TRAIN = "n_train"
 PARAM_N_VAL = "n_val"
 PARAM_IMPUTE = "impute.<feature>"  # how the model fills a missing value of a numeric feature, and with what
 PARAM_CATEGORIES = "categories.<feature>"  # a learned vocabulary: its size and how many rows it covers
+PARAM_CONSTANT_FEATURES = "constant_features"  # numeric features constant in the window: entered as 0
 PARAM_N_UNLABELLED = "n_unlabelled"  # rows of the training window without a target, left out
 METRIC_HOLDOUT_UNLABELLED = "holdout_unlabelled_rows"  # holdout rows without a target, left out
 PARAM_TRAINING = "<training field>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import timedelta
 from typing import Any
@@ -17,7 +18,8 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(seconds=int(os.environ.get("RETRAINER_RETRY_DELAY_S", "30"))),
 }
 
-DEFAULT_DATASET = os.environ.get("RETRAINER_DEFAULT_DATASET", "bike_sharing")
+#: the dataset the Params default to when the specs folder holds none (the shipped spec's)
+SHIPPED_DATASET = "bike_sharing"
 
 #: one writer of the data registry at a time, the Airflow way (the registry's remote also
 #: refuses a second writer's push, which then starts again: the pool saves that work)
@@ -59,7 +61,27 @@ def known_datasets() -> list[str]:
 
     folder = specs_dir()
     # the default is always offered, so the Params' defaults stay valid whatever folder is read
-    return sorted({DEFAULT_DATASET, *(p.stem for p in folder.glob("*.yaml"))})
+    return sorted({default_dataset(), *(p.stem for p in folder.glob("*.yaml"))})
+
+
+def default_dataset() -> str:
+    """The dataset the Params default to: ``RETRAINER_DEFAULT_DATASET`` when the specs folder
+    holds that spec; else the folder's only spec; else the shipped bike spec if the folder has
+    it; else the folder's first spec by name. So a folder of one team's specs defaults to one
+    of them, never to a spec it does not hold."""
+    from retrainer.settings import specs_dir
+
+    names = sorted(p.stem for p in specs_dir().glob("*.yaml"))
+    chosen = os.environ.get("RETRAINER_DEFAULT_DATASET", "").strip()
+    if chosen and (chosen in names or not names):
+        return chosen
+    if chosen:
+        logging.getLogger(__name__).warning(
+            "RETRAINER_DEFAULT_DATASET=%s: no such spec in %s; the Params default to another", chosen, specs_dir()
+        )
+    if not names:
+        return SHIPPED_DATASET
+    return SHIPPED_DATASET if SHIPPED_DATASET in names else names[0]
 
 
 def retrain_cron() -> str:
@@ -79,13 +101,14 @@ def retrain_cron() -> str:
 
 
 def dataset_param(description: str = "the dataset spec to work on") -> Param:
+    default = default_dataset()
     return param(
-        DEFAULT_DATASET,
+        default,
         type="string",
         enum=known_datasets(),
         title="Dataset",
         description=f"{description} (a spec file in the specs folder)",
-        examples=[DEFAULT_DATASET],
+        examples=[default],
     )
 
 

@@ -179,13 +179,16 @@ class LandingSensor(WaitsInTriggerer):
         new = [d for d in scan.deliveries if not ti.get_dr_count(dag_id=INGEST_DAG_ID, run_ids=[d.run_id])]
         self._digest = scan.digest
         self.log.info(
-            "%d file(s) in %s: %d new deliveries, %d to refuse",
-            len(scan.deliveries) + len(scan.refused),
+            "%d file(s) in %s: %d new deliveries, %d to refuse, %d held by a spec that does not load",
+            len(scan.deliveries) + len(scan.refused) + len(scan.held),
             settings.landing,
             len(new),
             len(scan.refused),
+            len(scan.held),
         )
-        found = LandingScan(deliveries=new, refused=scan.refused, digest=scan.digest)
+        for held in scan.held:
+            self.log.error("%s", held.reason)
+        found = LandingScan(deliveries=new, refused=scan.refused, digest=scan.digest, held=scan.held)
         return PokeReturnValue(is_done=True, xcom_value=found.to_json()) if new or scan.refused else False
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
@@ -195,7 +198,9 @@ class LandingSensor(WaitsInTriggerer):
         from retrainer_airflow.tasks import runtime
 
         settings = runtime.settings()
-        return LandingTrigger(settings.landing, self._digest, self.poke_interval, settings.s3_endpoint_url)
+        return LandingTrigger(
+            settings.landing, self._digest, self.poke_interval, settings.s3_endpoint_url, settings.specs_dir
+        )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         if not event or event.get("status") != "changed":

@@ -101,14 +101,23 @@ class LandingTrigger(BaseTrigger):
     :param digest: the digest of the listing the sensor last saw (``retrainer.data.landing.listing_digest``).
     :param poll_interval: seconds between looks.
     :param endpoint_url: the S3 API endpoint, when not AWS's (MinIO, moto).
+    :param specs_dir: the specs folder: a spec changed fires too (a delivery its broken spec held goes on).
     """
 
-    def __init__(self, landing: str, digest: str, poll_interval: float = 60.0, endpoint_url: str | None = None) -> None:
+    def __init__(
+        self,
+        landing: str,
+        digest: str,
+        poll_interval: float = 60.0,
+        endpoint_url: str | None = None,
+        specs_dir: str = "",
+    ) -> None:
         super().__init__()
         self.landing = landing
         self.digest = digest
         self.poll_interval = poll_interval
         self.endpoint_url = endpoint_url
+        self.specs_dir = specs_dir
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -118,6 +127,7 @@ class LandingTrigger(BaseTrigger):
                 "digest": self.digest,
                 "poll_interval": self.poll_interval,
                 "endpoint_url": self.endpoint_url,
+                "specs_dir": self.specs_dir,
             },
         )
 
@@ -131,7 +141,8 @@ class LandingTrigger(BaseTrigger):
             except Exception as exc:  # report, do not die silently in the triggerer
                 yield TriggerEvent({"status": "error", "message": f"cannot list {self.landing}: {exc}"})
                 return
-            digest = landing.listing_digest(files)
+            specs = landing.specs_fingerprint(self.specs_dir) if self.specs_dir else ""
+            digest = landing.listing_digest(files, specs)
             if digest != self.digest:
                 yield TriggerEvent({"status": "changed", "digest": digest})
                 return

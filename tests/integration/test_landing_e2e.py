@@ -20,14 +20,14 @@ from retrainer_dev.runner import RunOutcome, run_triggered
 pytestmark = pytest.mark.integration
 
 
-def _landed_runs() -> list[str]:
+def _landed_runs(prefix: str = "landed__") -> list[str]:
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
     with create_session() as session:
         ids = session.scalars(select(DagRun.run_id).where(DagRun.dag_id == "ingest_batch")).all()
-    return sorted(i for i in ids if i.startswith("landed__"))
+    return sorted(i for i in ids if i.startswith(prefix))
 
 
 def test_deliveries_start_their_own_ingest(
@@ -96,3 +96,41 @@ def test_deliveries_start_their_own_ingest(
     spec_file.write_text(yaml.safe_dump(raw))
     assert run_triggered(pipe.dags["ingest_batch"], new[0], pipe.log).state == "success"
     assert [v.label for v in DataRegistry(settings).versions("bike_sharing")] == ["v0001", "v0002", "v0003"]
+
+
+def test_quarantined_deliveries_are_judged_again_once_the_spec_allows_them(
+    make_pipeline: Any, home: Path, bike_batches: dict[str, Path]
+) -> None:
+    """A calm month (windspeed 0 throughout) is quarantined as a feature gone constant; once the
+    spec switches that check off for windspeed, one rerun_quarantined run judges it again and it
+    is versioned; run again, with the same spec, it starts nothing."""
+    settings = Settings.from_env()
+    spec = settings.load_spec("bike_sharing")
+    pipe = make_pipeline(2095)
+    for period in ("2011-01", "2011-02"):
+        assert pipe.ingest("bike_sharing", period, bike_batches[period]).state == "success"
+    calm = split_periods(load_bike_sharing(), spec)["2011-03"].assign(windspeed=0.0)
+    landed = write_batch(calm, spec, home / "landing" / "bike_sharing" / "2011-03.csv")
+    refused = pipe.ingest("bike_sharing", "2011-03", landed)
+    assert refused.states["quarantine_batch"] == "failed"
+    assert any("column 'windspeed' holds one value" in f for f in refused.values["validate_batch"]["failures"])
+
+    spec_file = Path(spec.source_path)
+    data = yaml.safe_load(spec_file.read_text())
+    data["features"]["windspeed"]["checks"] = {"constant_feature": False}  # a calm month happens
+    spec_file.write_text(yaml.safe_dump(data))
+    planned = pipe.run("rerun_quarantined", {"dataset": "bike_sharing"})
+    assert planned.state == "success", planned.states
+    (run_id,) = _landed_runs("rerun__")
+    assert run_id.startswith("rerun__bike_sharing__2011-03__") and planned.values["plan_reruns"][0]["conf"] == {
+        "dataset": "bike_sharing",
+        "period": "2011-03",
+        "batch": str(landed),  # the delivery where it landed, its bytes unchanged
+    }
+    judged = run_triggered(pipe.dags["ingest_batch"], run_id, pipe.log)
+    assert judged.state == "success" and judged.values["version_batch"]["data_version"] == "v0003"
+
+    again = pipe.run("rerun_quarantined", {"dataset": "bike_sharing"})  # 2011-03 is versioned now
+    assert again.states["plan_reruns"] == "skipped"
+    named = pipe.run("rerun_quarantined", {"dataset": "bike_sharing", "period": "2011-03"})
+    assert named.states["plan_reruns"] == "success" and _landed_runs("rerun__") == [run_id]  # the same spec: no new run

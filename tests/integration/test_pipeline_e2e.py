@@ -25,6 +25,7 @@ from retrainer.schema import CHAMPION
 from retrainer.serving import modelstore
 from retrainer.settings import Settings
 from retrainer.spec.dataset import DatasetSpec
+from tests.datasets import CARRIERS, DELAYS, churn_month, flights_hour
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -169,19 +170,6 @@ def _classification_spec(specs: Path) -> None:
     (specs / "churn.yaml").write_text(yaml.safe_dump(spec))
 
 
-def _churn_month(period: str, rng: np.random.Generator, n: int = 500) -> pd.DataFrame:
-    start = pd.Timestamp(f"{period}-01")
-    ts = start + pd.to_timedelta(np.sort(rng.choice(27 * 24 * 60, n, replace=False)), unit="min")
-    tenure = rng.uniform(0, 120, n)
-    spend = rng.uniform(0, 1000, n)
-    plan = rng.choice(["basic", "plus", "pro"], n)
-    logit = 2.0 - 0.05 * tenure + 0.002 * spend + np.where(plan == "basic", 1.0, -0.5)
-    churned = np.where(rng.uniform(size=n) < 1 / (1 + np.exp(-logit)), "yes", "no").astype(object)
-    churned[rng.choice(n, n // 50, replace=False)] = None  # 2% not labelled yet
-    spend[rng.choice(n, n // 50, replace=False)] = np.nan  # 2% without a spend: the model fills in the mean
-    return pd.DataFrame({"ts": ts, "tenure": tenure, "spend": spend, "plan": plan, "churned": churned})
-
-
 def test_binary_classification_end_to_end(make_pipeline: Any, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _classification_spec(home / "specs")
     monkeypatch.setenv("RETRAINER_SPECS_DIR", str(home / "specs"))
@@ -194,10 +182,10 @@ def test_binary_classification_end_to_end(make_pipeline: Any, home: Path, monkey
     pipe.dags = load_dags()
     assert "churn" in pipe.dags["retrain_model"].params.get_param("dataset").schema["enum"]
     for period in ("2024-01", "2024-02", "2024-03"):
-        batch = write_batch(_churn_month(period, rng), spec, home / "landing" / f"churn-{period}.csv")
+        batch = write_batch(churn_month(period, rng), spec, home / "landing" / f"churn-{period}.csv")
         if period == "2024-02":  # this team's export writes Parquet: read by its extension
             batch = batch.with_suffix(".parquet")
-            _churn_month(period, np.random.default_rng(2)).to_parquet(batch)
+            churn_month(period, np.random.default_rng(2)).to_parquet(batch)
         assert pipe.ingest("churn", period, batch).state == "success"
     run = pipe.retrain("churn", "latest")
     assert run.state == "success", run.states
@@ -312,11 +300,6 @@ def test_daily_regression_end_to_end(
     assert run.values["verify"]["check"]["max_abs_diff"] < 1e-3
 
 
-CARRIERS = ["AA", "B6", "DL", "UA", "WN", "AS"]
-DELAYS = ["on_time", "late", "very_late"]
-AIRPORTS = [f"{a}{b}X" for a in "ABCDEFGHIJKL" for b in "MNOPQRSTUV"]  # 120 made-up codes
-
-
 def _flights_spec(specs: Path) -> DatasetSpec:
     """Event data delivered by the hour: many flights per timestamp (unique by flight id), a
     three-class target."""
@@ -353,32 +336,6 @@ def _flights_spec(specs: Path) -> DatasetSpec:
     return DatasetSpec.load(specs / "flights.yaml")
 
 
-def _flights_hour(period: str, rng: np.random.Generator, n: int = 240) -> pd.DataFrame:
-    """An hour of departures: several per minute, ids unique, the delay class driven by load,
-    carrier and distance."""
-    start = pd.Timestamp(period.replace("T", " ") + ":00")
-    ts = start + pd.to_timedelta(np.sort(rng.integers(0, 60, n)), unit="min")  # many rows share a minute
-    carrier = rng.choice(CARRIERS, n)
-    distance = rng.uniform(50, 5000, n).round(0)
-    load = rng.uniform(0, 1, n).round(3)
-    score = 3.0 * load + np.where(np.isin(carrier, ["B6", "WN"]), 1.0, 0.0) - distance / 5000 + rng.normal(0, 0.4, n)
-    delay = np.array(DELAYS, dtype=object)[np.digitize(score, [1.2, 2.4])]
-    ids = [f"{period}-{i:04d}" for i in range(n)]
-    weights = 1.0 / np.arange(1, len(AIRPORTS) + 1)  # a few hubs, a long tail
-    origin = rng.choice(AIRPORTS, n, p=weights / weights.sum())
-    return pd.DataFrame(
-        {
-            "flight_id": ids,
-            "scheduled_at": ts,
-            "carrier": carrier,
-            "origin": origin,
-            "distance": distance,
-            "load": load,
-            "delay": delay,
-        }
-    )
-
-
 def test_hourly_event_data_multiclass_end_to_end(
     make_pipeline: Any, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -396,7 +353,7 @@ def test_hourly_event_data_multiclass_end_to_end(
     landing = home / "landing" / "flights"
     landing.mkdir(parents=True)
     for i, hour in enumerate(hours):
-        frame = _flights_hour(hour, rng)
+        frame = flights_hour(hour, rng)
         batch = landing / f"{hour}.csv"
         if i % 2:  # this producer writes UTC with a Z, the other an offset of one hour
             frame["scheduled_at"] = frame["scheduled_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -408,7 +365,7 @@ def test_hourly_event_data_multiclass_end_to_end(
         run = pipe.ingest("flights", hour, batch)
         assert run.state == "success", (hour, run.states, run.values.get("validate_batch"))
 
-    unknown = _flights_hour("2024-03-05T16", rng).assign(delay="cancelled")  # a class the spec does not list
+    unknown = flights_hour("2024-03-05T16", rng).assign(delay="cancelled")  # a class the spec does not list
     unknown.to_csv(landing / "2024-03-05T16.csv", index=False)
     refused = pipe.ingest("flights", "2024-03-05T16", landing / "2024-03-05T16.csv")
     assert refused.states["quarantine_batch"] == "failed"
@@ -437,7 +394,9 @@ def test_hourly_event_data_multiclass_end_to_end(
         {"carrier": "WN", "origin": "AMX", "distance": 300.0, "load": 0.95},
         {"carrier": "DL", "origin": "ZZZ", "distance": 4000.0, "load": 0.05},  # an airport never seen
     ]
-    probs = np.asarray(server.predict("flight_delay", {"instances": rows})["predictions"])
+    answer = server.predict("flight_delay", {"instances": rows})
+    assert answer["classes"] == DELAYS  # each row's probabilities, in this order
+    probs = np.asarray(answer["predictions"])
     assert probs.shape == (2, 3) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert np.argmax(probs[0]) == DELAYS.index("very_late") and np.argmax(probs[1]) == DELAYS.index("on_time")
     # deployed with its request contract: an unknown carrier is refused, an unseen airport is not

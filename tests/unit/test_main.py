@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from retrainer import __main__ as cli
@@ -17,7 +19,9 @@ from retrainer.records import RunContext
 from retrainer.registry.client import Registry
 from retrainer.settings import Settings
 from retrainer.spec.dataset import DatasetSpec
-from tests.helpers import log_model_entry
+from tests.helpers import REPO, log_model_entry
+
+REPO_SPEC = REPO / "include" / "specs" / "bike_sharing.yaml"
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +89,63 @@ def test_the_lineage_of_a_version_prints_as_text_or_json(
 def test_reviewers_are_managed_on_an_mlflow_server_only(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["reviewers", "add", "rita", "bike_demand"]) == cli.EXIT_FAILED  # the store is a SQLite file
     assert "retrainer: reviewers live on an MLflow server: set MLFLOW_TRACKING_URI" in capsys.readouterr().err
+
+
+def _bike_months(folder: Path, months: dict[str, pd.DataFrame], spec: DatasetSpec) -> list[str]:
+    from retrainer.data.demo_data import write_batch
+
+    return [str(write_batch(months[p], spec, folder / f"{p}.csv")) for p in ("2011-01", "2011-02", "2011-03")]
+
+
+def test_a_spec_is_drafted_from_samples_and_checked_against_them(
+    home: Path,
+    bike_months: dict[str, pd.DataFrame],
+    bike_spec: DatasetSpec,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """draft writes <specs>/<name>.yaml, prints it and checks it against the samples; check reports
+    a spec's every error, and with --against what ingest would do with each file."""
+    monkeypatch.setenv("RETRAINER_SPECS_DIR", str(home / "specs"))
+    files = _bike_months(home / "samples", bike_months, bike_spec)
+    argv = ["spec", "draft", *files, "--time", "timestamp", "--target", "cnt", "--name", "bikes"]
+    assert cli.main(argv) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert f"drafted {home / 'specs' / 'bikes.yaml'}:" in out and "frequency: monthly" in out
+    assert "3 batch(es): 3 would be versioned, 0 quarantined" in out
+    assert cli.main(argv) == cli.EXIT_NOT_FOUND  # it would replace the draft: --force does
+    assert "exists: give another -o, or --force to replace it" in capsys.readouterr().err
+
+    from retrainer.data.demo_data import write_batch
+
+    march = bike_months["2011-03"].assign(hum=bike_months["2011-03"]["hum"] / 100)
+    fixed = write_batch(march, bike_spec, home / "samples" / "march-fixed.csv")  # its rows say its period
+    assert cli.main(["spec", "check", "bikes", "--against", *files[:2], str(fixed)]) == cli.EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "march-fixed.csv (2011-03, 730 rows): would be QUARANTINED:" in out
+    assert "- column 'hum': its values spread" in out and "1 quarantined" in out
+
+    spec_file = home / "specs" / "bikes.yaml"
+    spec_file.write_text(
+        spec_file.read_text()
+        .replace("metric: rmse", "metric: auc")
+        .replace("frequency: monthly", "frequency: fortnightly")
+    )
+    assert cli.main(["spec", "check"]) == cli.EXIT_FAILED  # every spec of the folder
+    out = capsys.readouterr().out
+    assert f"{spec_file}: 2 error(s)" in out
+    assert "  - field 'gate.metric': 'auc' is not one of ['mae', 'rmse'] for regression" in out
+    assert "  - field 'frequency': " in out
+
+
+def test_spec_check_says_what_it_cannot_find(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RETRAINER_SPECS_DIR", str(home / "empty"))
+    assert cli.main(["spec", "check"]) == cli.EXIT_NOT_FOUND
+    assert f"no spec files in {home / 'empty'}" in capsys.readouterr().err
+    assert cli.main(["spec", "check", "bike_sharing", str(REPO_SPEC), "--against", "x.csv"]) == cli.EXIT_NOT_FOUND
+    assert "--against checks files with one spec: name it" in capsys.readouterr().err
+    argv = ["spec", "draft", "missing.csv", "--time", "t", "--target", "y", "--name", "x"]
+    assert cli.main(argv) == cli.EXIT_NOT_FOUND
+    assert "retrainer: missing.csv: no such file" in capsys.readouterr().err

@@ -107,3 +107,19 @@ def test_a_period_ended_within_a_data_interval(start: datetime, end: datetime, f
 def test_each_frequency_has_a_schedule_that_starts_with_its_periods() -> None:
     assert set(periods.CRONS) == set(periods.FREQUENCIES)
     assert periods.CRONS["weekly"].endswith(" 1")  # ISO weeks start on Monday
+
+
+@pytest.mark.parametrize(
+    ("period", "frequency", "season"),
+    [
+        ("2012-04", "monthly", "2011-04"),
+        ("2012-W09", "weekly", "2011-W09"),
+        ("2016-W01", "weekly", "2015-W01"),
+        ("2015-W53", "weekly", "2014-W52"),  # 2014 has 52 ISO weeks
+        ("2010-W10", "weekly", "2009-W10"),
+        ("2012-06-15", "daily", "2011-06-17"),  # 52 weeks: the same weekday
+        ("2012-06-15T14", "hourly", "2011-06-17T14"),
+    ],
+)
+def test_the_same_season_a_year_before(period: str, frequency: str, season: str) -> None:
+    assert periods.a_year_before(period, frequency) == season

@@ -91,12 +91,14 @@ def _fmt_metric(ev: Evaluation | None) -> str:
 
 
 def _fmt_drift(check: DriftCheck | None) -> str:
+    from retrainer.model.evaluation import worse_by
+
     if check is None or check.status != "checked":
         return check.status if check else "-"
     fired = [k for k, v in check.signals.items() if v]
     drop = check.performance_drop or 0.0
     what = "+".join(fired) if fired else "none"
-    return f"{what}; {check.metric or 'score'} {drop:+.0%}"
+    return f"{what}; {check.metric or 'score'} {worse_by(drop)}"
 
 
 def _print_table(rows: list[Row]) -> None:

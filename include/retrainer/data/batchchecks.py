@@ -4,17 +4,22 @@ re-delivery, a numeric feature gone constant and a unit change.
 
 Each check returns reasons in words (column, what, by how much); an empty list means the
 batch passed. The versioned data is a few periods of the latest data version
-(``Reference``); with none yet (the first batch), only the checks that need none run.
+(``Reference``); with none yet (the first batch), only the checks that need none run. Where
+the version holds the same season a year before (``periods.a_year_before``), a feature that
+was as constant, or spread as narrowly, then is seasonal, not broken: the constant-feature and
+unit-change checks pass it, and so a real unit change (off against the season too) still fails.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from retrainer.data.batchfile import canonical_order, sample
+from retrainer.spec.columns import Feature
 from retrainer.spec.dataset import DatasetSpec
 
 #: how many versioned periods before the batch's own are compared with
@@ -31,6 +36,7 @@ class Reference:
     version: str = ""
     periods: dict[str, pd.DataFrame] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
+    season: pd.DataFrame | None = None  # the same season a year before the batch's period, if versioned
 
     def others(self, period: str) -> list[pd.DataFrame]:
         return [df for p, df in sorted(self.periods.items()) if p != period]
@@ -58,13 +64,13 @@ def leak_problems(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:
     """Features that carry the target: equal to it in nearly every row, or (numeric) correlated
     with it beyond ``ingest.leak_correlation``."""
     target = spec.target.column
-    if not spec.ingest.checks_on("target_leak") or target not in df or len(df) < MIN_ROWS_TO_JUDGE:
+    if target not in df or len(df) < MIN_ROWS_TO_JUDGE:
         return []
     limit = spec.ingest.leak_correlation
     y = df[target]
     problems = []
     for f in spec.features:
-        if f.name not in df:
+        if f.name not in df or not spec.ingest.checks_on("target_leak", f):
             continue
         x = df[f.name]
         both = x.notna() & y.notna()
@@ -99,7 +105,7 @@ def _spread(s: pd.Series) -> float:
 def reference_problems(df: pd.DataFrame, spec: DatasetSpec, period: str, ref: Reference) -> list[str]:
     """What the versioned data shows wrong with the batch: a re-delivery that would lose rows, a
     feature constant where it always varied, a numeric feature on another scale (a unit change);
-    the last two unless ``ingest.checks`` turns them off."""
+    the last two unless ``ingest.checks`` (or the feature's own ``checks``) turns them off."""
     if not ref.periods:
         return []
     problems = []
@@ -124,27 +130,93 @@ def reference_problems(df: pd.DataFrame, spec: DatasetSpec, period: str, ref: Re
         before = [o[f.name].dropna() for o in others if f.name in o and len(o) >= MIN_ROWS_TO_JUDGE]
         if not before:
             continue
-        if cfg.checks_on("constant_feature") and col.nunique() == 1 and all(b.nunique() > 1 for b in before):
-            problems.append(
-                f"column '{f.name}' holds one value ({sample([col.iloc[0]])[1:-1]}) in all {len(col)} rows;"
-                f" it varies in every versioned period compared ({ref.version}; ingest.checks.constant_feature)"
-            )
-            continue
-        if not cfg.checks_on("unit_change") or not pd.api.types.is_numeric_dtype(col):
-            continue
-        new = _spread(col)
-        old = float(np.median([_spread(b) for b in before if pd.api.types.is_numeric_dtype(b)] or [0.0]))
-        if new <= 0 or old <= 0:
-            continue
-        ratio = new / old
-        if ratio >= cfg.max_scale_change or ratio <= 1 / cfg.max_scale_change:
-            way = f"{ratio:.3g}x wider" if ratio > 1 else f"{1 / ratio:.3g}x narrower"
-            problems.append(
-                f"column '{f.name}': its values spread {way} than in the versioned data ({new:.3g} vs {old:.3g}"
-                f" between the 10th and 90th percentiles, {ref.version}): a unit change?"
-                f" (ingest.max_scale_change {cfg.max_scale_change:g}; ingest.checks.unit_change)"
-            )
+        season = _season_column(ref, f.name)
+        problem = _constant_problem(spec, f, col, before, season, ref.version)
+        if problem is None:
+            problem = _scale_problem(spec, f, col, before, season, ref.version)
+        if problem:
+            problems.append(problem)
     return problems
+
+
+def went_constant(col: pd.Series, before: list[pd.Series], season: pd.Series | None = None) -> bool:
+    """Whether a column (missing values left out) holds one value where it varied in every
+    period before, and in the same season a year before when that is known."""
+    if col.nunique() != 1 or not before or not all(b.nunique() > 1 for b in before):
+        return False
+    return season is None or season.nunique() > 1
+
+
+def spread_ratio(col: pd.Series, before: list[pd.Series], season: pd.Series | None = None) -> float | None:
+    """How many times wider (above 1) or narrower (below 1) a numeric column spreads than the
+    periods before (the median of their spreads, 10th to 90th percentile); with the same season
+    a year before, the ratio nearer 1 of the two, so a seasonal spread is not a unit change.
+    None where a spread is 0 or not numeric."""
+    if not pd.api.types.is_numeric_dtype(col):
+        return None
+    new = _spread(col)
+    old = float(np.median([_spread(b) for b in before if pd.api.types.is_numeric_dtype(b)] or [0.0]))
+    if new <= 0 or old <= 0:
+        return None
+    ratio = new / old
+    if season is not None and pd.api.types.is_numeric_dtype(season) and _spread(season) > 0:
+        seasonal = new / _spread(season)
+        ratio = min(ratio, seasonal, key=lambda r: abs(np.log(r)))
+    return ratio
+
+
+def reference_periods(versioned: Sequence[str], period: str) -> list[str]:
+    """The versioned periods a batch of ``period`` is compared with: the ``REFERENCE_PERIODS``
+    before it, or (a batch older than all of them) the first ones after it."""
+    before = [p for p in sorted(versioned) if p < period][-REFERENCE_PERIODS:]
+    return before or [p for p in sorted(versioned) if p != period][:REFERENCE_PERIODS]
+
+
+def _season_column(ref: Reference, name: str) -> pd.Series | None:
+    """The feature's values in the same season a year before, when versioned with enough rows."""
+    if ref.season is None or name not in ref.season or len(ref.season) < MIN_ROWS_TO_JUDGE:
+        return None
+    values = ref.season[name].dropna()
+    return values if not values.empty else None
+
+
+def _constant_problem(
+    spec: DatasetSpec, f: Feature, col: pd.Series, before: list[pd.Series], season: pd.Series | None, version: str
+) -> str | None:
+    """A feature holding one value where it varied in every versioned period compared (and, if
+    versioned, in the same season a year before: a column constant then too is seasonal)."""
+    if not spec.ingest.checks_on("constant_feature", f) or not went_constant(col, before, season):
+        return None
+    also = " and in the same season a year before" if season is not None else ""
+    return (
+        f"column '{f.name}' holds one value ({sample([col.iloc[0]])[1:-1]}) in all {len(col)} rows;"
+        f" it varies in every versioned period compared{also} ({version}; ingest.checks.constant_feature;"
+        f" a feature constant in some seasons: features.{f.name}.checks.constant_feature: false)"
+    )
+
+
+def _scale_problem(
+    spec: DatasetSpec, f: Feature, col: pd.Series, before: list[pd.Series], season: pd.Series | None, version: str
+) -> str | None:
+    """A numeric feature whose spread is the feature's scale limit times off the versioned
+    periods' (and off the same season's a year before, when versioned): a unit change."""
+    if not spec.ingest.checks_on("unit_change", f) or not pd.api.types.is_numeric_dtype(col):
+        return None
+    limit = spec.ingest.scale_limit(f)
+    ratio = spread_ratio(col, before, season)
+    if ratio is None or 1 / limit < ratio < limit:
+        return None
+    new = _spread(col)
+    old = new / ratio
+    way = f"{ratio:.3g}x wider" if ratio > 1 else f"{1 / ratio:.3g}x narrower"
+    also = " and than the same season a year before" if season is not None else ""
+    given = "ingest.max_scale_change" if f.max_scale_change is None else f"features.{f.name}.max_scale_change"
+    return (
+        f"column '{f.name}': its values spread {way} than in the versioned data{also} ({new:.3g} vs {old:.3g}"
+        f" between the 10th and 90th percentiles, {version}): a unit change? (limit {limit:g}, {given};"
+        f" a feature whose spread really moves: features.{f.name}.max_scale_change or"
+        f" features.{f.name}.checks.unit_change: false)"
+    )
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,10 @@ class DeliveryNameError(ValueError):
     """A landed file's path does not say which dataset and period it is."""
 
 
+class SpecNotLoadedError(DeliveryNameError):
+    """A landed file of a dataset whose spec does not load: the delivery waits for its spec."""
+
+
 @dataclass(frozen=True)
 class Route:
     dataset: str
@@ -60,7 +64,10 @@ def route(relative: str, settings: Settings, frequencies: dict[str, str] | None 
         try:
             frequencies[dataset] = settings.load_spec(dataset).frequency
         except SpecError as exc:
-            raise DeliveryNameError(f"'{relative}': the spec of '{dataset}' cannot be read: {exc}") from exc
+            raise SpecNotLoadedError(
+                f"'{relative}' waits: the spec of '{dataset}' does not load ({exc}); the delivery starts its"
+                " ingest once the spec is fixed (python -m retrainer spec check)"
+            ) from exc
     frequency = frequencies[dataset]
     form = f"{periods.FORMS[frequency]}, e.g. {periods.EXAMPLES[frequency]}"
     expected = expected.replace("<period>", f"<{periods.FORMS[frequency]}>")
@@ -92,12 +99,28 @@ def run_id(dataset: str, period: str, ident: str) -> str:
     return f"landed__{dataset}__{period}__{ident[:16]}"
 
 
-def listing_digest(files: list[storage.StoredFile]) -> str:
-    """A digest of what is in the landing location: it changes when a file lands or changes."""
-    h = hashlib.sha256()
+def listing_digest(files: list[storage.StoredFile], specs: str = "") -> str:
+    """A digest of what is in the landing location, and of the specs (``specs_fingerprint``): it
+    changes when a file lands or changes, or a spec does (a delivery held by a broken spec goes
+    on once the spec is fixed)."""
+    h = hashlib.sha256(specs.encode())
     for f in files:
         h.update(f"{f.relative}\0{f.fingerprint}\n".encode())
     return h.hexdigest()
+
+
+def specs_fingerprint(specs_dir: str) -> str:
+    """The spec files' names, sizes and modification times: light enough for the triggerer."""
+    from pathlib import Path
+
+    out = []
+    for path in sorted(Path(specs_dir).glob("*.yaml")):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        out.append(f"{path.name}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(out)
 
 
 def unroutable_location(settings: Settings, relative: str, ident: str) -> str:
@@ -113,10 +136,14 @@ def scan(settings: Settings) -> LandingScan:
     files = storage.list_files(settings.landing, endpoint)
     deliveries, refused = [], []
     frequencies: dict[str, str] = {}  # each spec read once per listing
+    held = []
     for f in files:
         ident = identity(f)
         try:
             r = route(f.relative, settings, frequencies)
+        except SpecNotLoadedError as exc:
+            held.append(RefusedDelivery(uri=f.uri, relative=f.relative, identity=ident, reason=str(exc)))
+            continue
         except DeliveryNameError as exc:
             if not storage.exists(
                 storage.join(unroutable_location(settings, f.relative, ident), REASON_FILE), endpoint
@@ -124,7 +151,8 @@ def scan(settings: Settings) -> LandingScan:
                 refused.append(RefusedDelivery(uri=f.uri, relative=f.relative, identity=ident, reason=str(exc)))
             continue
         deliveries.append(Delivery(f.uri, r.dataset, r.period, ident, run_id(r.dataset, r.period, ident)))
-    return LandingScan(deliveries=deliveries, refused=refused, digest=listing_digest(files))
+    digest = listing_digest(files, specs_fingerprint(settings.specs_dir))
+    return LandingScan(deliveries=deliveries, refused=refused, digest=digest, held=held)
 
 
 def quarantine_refused(settings: Settings, refused: RefusedDelivery) -> str:

@@ -502,7 +502,6 @@ def prediction_drift(reference_pred: np.ndarray, current_pred: np.ndarray, test:
 
 def performance_drop(reference_metric: float, current_metric: float, higher_is_better: bool) -> float:
     """Relative worsening of a metric (positive = worse), e.g. 0.25 for RMSE 100 -> 125."""
-    if not reference_metric:
-        return 0.0
-    change = (current_metric - reference_metric) / abs(reference_metric)
-    return -change if higher_is_better else change
+    from retrainer.model.evaluation import relative_change
+
+    return relative_change(current_metric, reference_metric, higher_is_better) or 0.0

@@ -108,10 +108,7 @@ def slice_table(
             rows = int(mask.sum())
             cand = metrics(task, y[mask], candidate[mask])[cfg.metric]
             champ = None if champion is None else metrics(task, y[mask], champion[mask])[cfg.metric]
-            regression = None
-            if champ is not None and np.isfinite(champ) and champ != 0 and np.isfinite(cand):
-                change = (cand - champ) / abs(champ)
-                regression = -change if cfg.higher_is_better else change
+            regression = None if champ is None else relative_change(cand, champ, cfg.higher_is_better)
             judged = rows >= cfg.min_slice_rows and regression is not None
             failed = judged and regression is not None and regression > cfg.max_slice_regression
             out.append(SliceRow(feature, value, rows, cand, champ, regression, judged, failed))
@@ -132,6 +129,28 @@ def _undefined_slices(cfg: GateConfig, slices: list[SliceRow]) -> list[SliceRow]
     ]
 
 
+def worse_by(fraction: float | None, places: int = 0) -> str:
+    """A relative worsening said in words whatever the metric's direction: 0.04 is "4% worse",
+    -0.04 "4% better" (for RMSE as for AUC: the sign is already the metric's direction)."""
+    if fraction is None or not np.isfinite(fraction):
+        return "n/a"
+    if fraction == 0:
+        return "unchanged"
+    size = f"{abs(fraction):.{places}%}"
+    if size == f"{0:.{places}%}":  # too small for the places asked: two significant digits
+        size = f"{abs(fraction) * 100:.2g}%"
+    return f"{size} {'worse' if fraction > 0 else 'better'}"
+
+
+def relative_change(candidate: float, reference: float, higher_is_better: bool) -> float | None:
+    """How much worse ``candidate`` is than ``reference`` (positive = worse, e.g. 0.25 for RMSE
+    100 -> 125 or AUC 0.8 -> 0.6); None when the reference is 0 or either is undefined."""
+    if not reference or not np.isfinite(candidate) or not np.isfinite(reference):
+        return None
+    change = (candidate - reference) / abs(reference)
+    return -change if higher_is_better else change
+
+
 def _beats(candidate: float, reference: float, margin: float, higher_is_better: bool) -> bool:
     if higher_is_better:
         return candidate >= reference * (1 + margin)
@@ -146,16 +165,24 @@ def _overall(
     if not np.isfinite(c):
         verdicts = [(False, f"candidate {m} is undefined on this holdout ({c}){_WHY_UNDEFINED.get(m, '')}")]
     elif _beats(c, b, cfg.baseline_margin, hib):
-        verdicts = [(True, f"beats the baseline: {m} {c:.4g} vs {b:.4g} (margin {cfg.baseline_margin:.0%})")]
+        said = worse_by(relative_change(c, b, hib))
+        verdicts = [(True, f"beats the baseline: {m} {c:.4g} vs {b:.4g}, {said} (margin {cfg.baseline_margin:.0%})")]
     else:
-        verdicts = [(False, f"does not beat the baseline by {cfg.baseline_margin:.0%}: {m} {c:.4g} vs {b:.4g}")]
+        said = worse_by(relative_change(c, b, hib))
+        verdicts = [(False, f"does not beat the baseline by {cfg.baseline_margin:.0%}: {m} {c:.4g} vs {b:.4g}, {said}")]
     if ch is None:
         verdicts.append((True, "no champion yet"))
     elif _beats(c, ch, cfg.champion_margin, hib):
-        verdicts.append((True, f"beats champion v{champion_version}: {m} {c:.4g} vs {ch:.4g}"))
+        said = worse_by(relative_change(c, ch, hib), 1)
+        verdicts.append((True, f"beats champion v{champion_version}: {m} {c:.4g} vs {ch:.4g}, {said}"))
     else:
+        said = worse_by(relative_change(c, ch, hib), 1)
         verdicts.append(
-            (False, f"does not beat champion v{champion_version} by {cfg.champion_margin:.0%}: {m} {c:.4g} vs {ch:.4g}")
+            (
+                False,
+                f"does not beat champion v{champion_version} by {cfg.champion_margin:.0%}:"
+                f" {m} {c:.4g} vs {ch:.4g}, {said}",
+            )
         )
     return verdicts
 
@@ -174,7 +201,7 @@ def _by_slice(cfg: GateConfig, slices: list[SliceRow]) -> list[tuple[bool, str]]
         )
     failed = [s for s in slices if s.failed]
     if failed:
-        worst = ", ".join(f"{s.feature}={s.value} {s.regression:+.0%}" for s in failed[:5])
+        worst = ", ".join(f"{s.feature}={s.value} {worse_by(s.regression)}" for s in failed[:5])
         verdicts.append((False, f"slices worse than the champion by more than {cfg.max_slice_regression:.0%}: {worst}"))
     return verdicts
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from retrainer.model.evaluation import worse_by
+
 if TYPE_CHECKING:
     from retrainer.records import Evaluation
 
@@ -136,7 +138,7 @@ def drift_report_html(
             extra_rows.append(
                 f"<tr class='{'drift' if value['drifted'] else ''}'><td>{html.escape(key)}</td>"
                 f"<td>{'DROP' if value['drifted'] else 'ok'}</td><td>{html.escape(value['metric'])} change</td>"
-                f"<td>{value['drop']:+.1%} ({value['current']:.4g} vs {value['champion_holdout']:.4g} "
+                f"<td>{worse_by(value['drop'], 1)} ({value['current']:.4g} vs {value['champion_holdout']:.4g} "
                 f"on the champion's holdout)</td><td>worse by more than {value['threshold']:.0%}</td></tr>"
             )
         elif isinstance(value, dict) and "score" in value:
@@ -244,7 +246,7 @@ def _slice_rows(evaluation: Evaluation) -> str:
     return "".join(
         f"<tr class='{'drift' if s.failed else ''}'><td>{html.escape(s.feature)}</td><td>{html.escape(s.value)}</td>"
         f"<td>{s.rows}</td><td>{_metric(s.candidate)}</td><td>{_metric(s.champion)}</td>"
-        f"<td>{'' if s.regression is None else f'{s.regression:+.1%}'}</td>"
+        f"<td>{'' if s.regression is None else worse_by(s.regression, 1)}</td>"
         f"<td>{'FAIL' if s.failed else ('ok' if s.judged else 'not judged')}</td></tr>"
         for s in evaluation.slices
     )
@@ -284,7 +286,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}} tr.drift td{{backg
 <tr><td>holdout</td><td>{evaluation.candidate:.4g}</td>
 <td>{champion_score}</td><td>{evaluation.baseline:.4g}</td></tr></table>
 <h2>Slices</h2><table><tr><th>feature</th><th>value</th><th>rows</th><th>candidate</th><th>champion</th>
-<th>vs champion (+ = worse)</th><th>verdict</th></tr>{_slice_rows(evaluation)}</table>
+<th>vs champion</th><th>verdict</th></tr>{_slice_rows(evaluation)}</table>
 <h2>Plots</h2>{imgs}</body></html>"""
     path.write_text(page)
     return path

@@ -104,6 +104,29 @@ def fill_value(feature: Feature, values: np.ndarray) -> float:
     return float(np.mean(present) if feature.impute == "mean" else np.median(present))
 
 
+def window_fill(feature: Feature, values: np.ndarray) -> float:
+    """What the model fills a missing value of ``feature`` with: ``fill_value`` of the training
+    rows, or, when the feature is missing on every one of them (it then enters the model as a
+    constant, see ``constant_features``), the spec's constant (0 for mean and median)."""
+    if np.isnan(values).all() and feature.impute != "constant":
+        return 0.0
+    return fill_value(feature, values)
+
+
+def constant_features(spec: DatasetSpec, train_df: pd.DataFrame) -> list[str]:
+    """The numeric features with fewer than two distinct values in the training rows (missing
+    values left out; all missing counts as constant). Nothing can be learned from them, and a
+    normalization adapted on them has variance 0: it would divide any other value by Keras'
+    epsilon (1e-7) and blow the predictions up on data where they vary. They enter the model
+    as 0 instead (``build_model``), and the run records them."""
+    out = []
+    for f in spec.numeric_features:
+        values = pd.to_numeric(train_df[f.name], errors="coerce").to_numpy(dtype="float64")
+        if np.unique(values[np.isfinite(values)]).size < 2:
+            out.append(f.name)
+    return out
+
+
 def vocabulary(feature: Feature, train_df: pd.DataFrame) -> tuple[str, ...]:
     """The categories the model has a slot for: the spec's list, or (``categories: learn``) the
     ``max_categories`` most frequent values of the training rows, most frequent first (ties in
@@ -137,18 +160,22 @@ def build_model(spec: DatasetSpec, train_df: pd.DataFrame, cfg: TrainingConfig) 
 
     inputs: dict[str, Any] = {}
     encoded = []
+    constant = set(constant_features(spec, train_df))
     for f in spec.features:
         if f.type == "numeric":
             inp = keras.Input(shape=(1,), name=f.name, dtype="float32")
             values = train_df[f.name].to_numpy(dtype="float32").reshape(-1, 1)
             filled: Any = inp
             if f.impute is not None:  # inside the model: a served request is filled as training was
-                fill = fill_value(f, values)
+                fill = window_fill(f, values)
                 filled = keras.ops.where(keras.ops.not_equal(inp, inp), keras.ops.full_like(inp, fill), inp)
                 values = np.where(np.isnan(values), np.float32(fill), values)
-            norm = keras.layers.Normalization(name=f"norm_{f.name}")
-            norm.adapt(values)
-            encoded.append(norm(filled))
+            if f.name in constant:  # no variance to normalize by: it enters as 0, whatever it is later
+                encoded.append(keras.layers.Rescaling(0.0, name=f"constant_{f.name}")(filled))
+            else:
+                norm = keras.layers.Normalization(name=f"norm_{f.name}")
+                norm.adapt(values)
+                encoded.append(norm(filled))
         else:
             inp = keras.Input(shape=(1,), name=f.name, dtype="string")
             lookup = keras.layers.StringLookup(
@@ -245,11 +272,6 @@ def train(train_window: pd.DataFrame, spec: DatasetSpec, cfg: TrainingConfig | N
         verbose=0,
     )
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    fills = {  # what the model puts in place of a missing value, recorded with the params
-        schema.impute_param(f.name): f"{f.impute} {fill_value(f, train_df[f.name].to_numpy(dtype='float32')):.6g}"
-        for f in spec.numeric_features
-        if f.impute is not None
-    }
     log.info("trained %s: %d epochs, best val_loss %.4f", spec.name, len(history["loss"]), min(history["val_loss"]))
     return TrainResult(
         model=model,
@@ -258,20 +280,37 @@ def train(train_window: pd.DataFrame, spec: DatasetSpec, cfg: TrainingConfig | N
         n_train=len(train_df),
         n_val=len(val_df),
         n_unlabelled=len(train_window) - len(window),
-        params={
-            "window_periods": cfg.window_periods,
-            "holdout_periods": cfg.holdout_periods,
-            "epochs": cfg.epochs,
-            "batch_size": cfg.batch_size,
-            "learning_rate": cfg.learning_rate,
-            "hidden_units": list(cfg.hidden_units),
-            "patience": cfg.patience,
-            "seed": cfg.seed,
-            "validation_fraction": cfg.validation_fraction,
-            **fills,
-            **learned_categories(spec, train_df),
-        },
+        params=_run_params(spec, cfg, train_df),
     )
+
+
+def _run_params(spec: DatasetSpec, cfg: TrainingConfig, train_df: pd.DataFrame) -> dict[str, Any]:
+    """What a training run records as its params: the training config, how the model fills a
+    missing value, the features constant in the window (entered as 0) and the learned vocabularies."""
+    fills = {
+        schema.impute_param(f.name): f"{f.impute} {window_fill(f, train_df[f.name].to_numpy(dtype='float32')):.6g}"
+        for f in spec.numeric_features
+        if f.impute is not None
+    }
+    constant = constant_features(spec, train_df)
+    if constant:
+        log.warning(
+            "%s: %s constant in the training window: the model gives them no weight", spec.name, ", ".join(constant)
+        )
+    return {
+        "window_periods": cfg.window_periods,
+        "holdout_periods": cfg.holdout_periods,
+        "epochs": cfg.epochs,
+        "batch_size": cfg.batch_size,
+        "learning_rate": cfg.learning_rate,
+        "hidden_units": list(cfg.hidden_units),
+        "patience": cfg.patience,
+        "seed": cfg.seed,
+        "validation_fraction": cfg.validation_fraction,
+        **fills,
+        schema.PARAM_CONSTANT_FEATURES: ", ".join(constant) or "none",
+        **learned_categories(spec, train_df),
+    }
 
 
 def predict(model: Any, df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:

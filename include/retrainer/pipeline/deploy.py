@@ -132,7 +132,8 @@ def _tflite(settings: Settings, spec: DatasetSpec, plan: TrainingPlan, version: 
     lite = evaluation.metrics(spec.target.task, y, export.tflite_predictions(blob, holdout, spec))[metric]
     change = abs(lite - full) / abs(full) if full else abs(lite - full)
     serve = spec.deploy.tflite and change <= spec.deploy.tflite_max_change
-    why = "served" if serve else f"not served: deploy.tflite {spec.deploy.tflite}, change {change:.2%}"
+    said = evaluation.worse_by(evaluation.relative_change(lite, full, spec.gate.higher_is_better), 2)
+    why = "served" if serve else f"not served: deploy.tflite {spec.deploy.tflite}, {said} than the full model"
     log.info(
         "TFLite v%s: %d bytes (%.2fx the SavedModel), %s %.4g vs %.4g; %s",
         version,

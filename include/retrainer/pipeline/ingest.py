@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from retrainer import periods, storage
-from retrainer.data.batchchecks import REFERENCE_PERIODS, Reference
+from retrainer.data.batchchecks import Reference, reference_periods
 from retrainer.data.batchfile import DataFileError, canonical_frame, capped, write_frame
 from retrainer.data.validation import DataValidationError, file_md5, validate_file
 from retrainer.data.versioning import DataRegistry, DataVersionError, period_frame
 from retrainer.outcomes import Refused
-from retrainer.records import BatchValidation, QuarantinedBatch, VersionedBatch
+from retrainer.records import BatchValidation, IngestConf, QuarantinedBatch, StartIngest, VersionedBatch
 from retrainer.settings import Settings
 from retrainer.spec.dataset import DatasetSpec
 
@@ -60,19 +60,20 @@ def checked_batch(settings: Settings, batch: str) -> str:
 
 def _reference(settings: Settings, spec: DatasetSpec, period: str) -> Reference:
     """The versioned data a batch is compared with: its own period if it was versioned (a
-    re-delivery) and the periods before it, from the latest data version."""
+    re-delivery), the periods before it and the same season a year before, from the latest
+    data version."""
     registry = DataRegistry(settings)
     try:
         latest = registry.latest(spec.name)
     except DataVersionError:
         return Reference()
-    before = [p for p in latest.periods if p < period][-REFERENCE_PERIODS:]
-    if not before:
-        before = [p for p in latest.periods if p != period][:REFERENCE_PERIODS]
+    before = reference_periods(latest.periods, period)
     frames = {p: registry.read_periods(spec, latest, [p]) for p in before}
     texts = {period: registry.read_text(spec, latest, period)} if period in latest.periods else {}
     frames.update({p: period_frame(spec, text) for p, text in texts.items()})  # read once, used twice
-    return Reference(latest.label, frames, texts)
+    last_year = periods.a_year_before(period, spec.frequency)
+    season = registry.read_periods(spec, latest, [last_year]) if last_year in latest.periods else None
+    return Reference(latest.label, frames, texts, season)
 
 
 def validate_batch(settings: Settings, dataset: str, batch: str, period: str) -> BatchValidation:
@@ -194,3 +195,78 @@ def version_batch(settings: Settings, validation: BatchValidation) -> VersionedB
         pushed_bytes=res.pushed_bytes,
         n_periods=len(res.version.periods),
     )
+
+
+#: the name a quarantined delivery is put back under when it is gone from where it landed
+REQUEUED = "requeued"
+
+
+def rerun_id(dataset: str, period: str, md5: str, spec_text: str) -> str:
+    """The ingest run of a quarantined delivery judged again: one per delivery (its bytes) and
+    spec (its text), so the same spec judges a delivery once, and a changed spec judges it anew."""
+    import hashlib
+
+    digest = hashlib.sha256(spec_text.encode()).hexdigest()[:10]
+    return f"rerun__{dataset}__{period}__{md5[:16]}__spec_{digest}"
+
+
+def quarantined_reruns(settings: Settings, dataset: str, period: str | None = None) -> list[StartIngest]:
+    """An ``ingest_batch`` run for each quarantined delivery of ``dataset``, to judge it again by
+    the spec as it is now (after the spec was changed to allow it): of ``period`` alone when
+    given, else of every period no data version holds yet. Each is named by ``rerun_id``; its
+    batch is the delivery where it landed, while its bytes are still there, else the quarantined
+    copy put back in the landing location as ``<period>.requeued.<ext>`` (the same bytes: the
+    landing watch starts nothing for it)."""
+    spec_path = settings.spec_path(dataset)
+    spec = settings.load_spec(dataset)  # a broken spec refuses here, before anything is started
+    if period is not None:
+        periods.check(period, spec.frequency)
+    try:
+        versioned = set(DataRegistry(settings).latest(dataset).periods)
+    except DataVersionError:
+        versioned = set()
+    endpoint = settings.s3_endpoint_url
+    found = storage.list_files(storage.join(settings.quarantine, dataset), endpoint)
+    out = []
+    for marker in sorted((f for f in found if f.relative.endswith("/" + QUARANTINE_MARKER)), key=lambda f: f.relative):
+        held_period = marker.relative.split("/")[0]
+        if (period is not None and held_period != period) or (period is None and held_period in versioned):
+            continue
+        folder = marker.relative.rsplit("/", 1)[0]
+        copies = [f for f in found if f.relative.startswith(folder + "/") and f is not marker]
+        if len(copies) != 1:
+            log.warning("quarantine %s/%s holds %d delivered files: left alone", dataset, folder, len(copies))
+            continue
+        batch, md5 = _batch_to_rerun(settings, dataset, held_period, marker.uri, copies[0])
+        run = rerun_id(dataset, held_period, md5, spec_path.read_text())
+        out.append(StartIngest(run, IngestConf(dataset, held_period, batch)))
+    log.info("%s: %d quarantined deliveries to judge again%s", dataset, len(out), f" ({period})" if period else "")
+    return out
+
+
+def _batch_to_rerun(
+    settings: Settings, dataset: str, period: str, marker_uri: str, copy: storage.StoredFile
+) -> tuple[str, str]:
+    """Where the quarantined delivery is in the landing location (put back if it is gone), and its MD5."""
+    import json
+
+    endpoint = settings.s3_endpoint_url
+    with storage.local_copy(copy.uri, endpoint) as path:
+        if path is None:
+            raise DataFileError(f"{copy.uri}: the quarantined delivery vanished")
+        md5 = file_md5(path)
+        data = path.read_bytes()
+    source = json.loads(storage.read_text(marker_uri, endpoint) or "{}").get("source") or ""
+    if source:
+        try:
+            landed = checked_batch(settings, source)
+        except BatchPathError:
+            landed = ""
+        if landed:
+            with storage.local_copy(landed, endpoint) as there:
+                if there is not None and file_md5(there) == md5:
+                    return landed, md5
+    suffix = copy.relative.rsplit(".", 1)[-1] if "." in copy.relative.rsplit("/", 1)[-1] else "csv"
+    back = storage.join(settings.landing, dataset, f"{period}.{REQUEUED}.{suffix}")
+    storage.write_bytes(back, data, endpoint)
+    return back, md5

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from retrainer import schema, storage
 from retrainer.data.versioning import DataRegistry, DataVersion, DataVersionError, version_number
+from retrainer.model.evaluation import worse_by
 from retrainer.records import DatasetCheck, DriftCheck, RunContext
 from retrainer.registry.client import Registry
 from retrainer.schema import CHAMPION
@@ -249,7 +250,7 @@ def _decide(spec: DatasetSpec, m: _Measured, version: DataVersion, champion: str
     reason = (
         f"{'retrain' if retrain else 'no retraining'} ({rule} required): "
         f"{', '.join(fired) or 'nothing'} drifted on {','.join(m.current_periods)} vs champion v{champion}'s data "
-        f"({ref.version}); {metric} {m.current_score:.4g} vs {m.champion_score:.4g} ({m.drop:+.0%})"
+        f"({ref.version}); {metric} {m.current_score:.4g} vs {m.champion_score:.4g} ({worse_by(m.drop)})"
     )
     return DriftCheck(
         status="checked",

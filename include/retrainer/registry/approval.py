@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from retrainer import schema
+from retrainer.model.evaluation import worse_by
 from retrainer.records import Evaluation, ReviewDecision
 from retrainer.registry.client import Registry
 from retrainer.schema import APPROVED, CHALLENGER, REJECTED
@@ -94,15 +95,15 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 
 def _slice_table(evaluation: Evaluation) -> list[str]:
-    """The slices judged against the champion; the change is the relative worsening (+ = worse)."""
+    """The slices judged against the champion, each change said as better or worse, and by how much."""
     judged = [s for s in evaluation.slices if s.champion is not None]
     if not judged:
         return []
-    lines = ["", "| slice | rows | candidate | champion | worse than champion by |", "|---|---|---|---|---|"]
+    lines = ["", "| slice | rows | candidate | champion | against the champion |", "|---|---|---|---|---|"]
     for s in judged:
         lines.append(
             f"| {s.feature}={s.value} | {s.rows} | {_fmt(s.candidate)} | {_fmt(s.champion)} | "
-            + ("n/a" if s.regression is None else f"{s.regression:+.1%}")
+            + worse_by(s.regression, 1)
             + (" **FAILED**" if s.failed else "")
             + " |"
         )

@@ -40,7 +40,20 @@ def from_spec(spec: DatasetSpec) -> dict[str, Any]:
                 unseen="allow" if learned or f.max_unseen_rate > 0 else "refuse",
             )
         features.append(entry)
-    return {"dataset": spec.name, "model": spec.model_name, "features": features}
+    target: dict[str, Any] = {"column": spec.target.column, "task": spec.target.task}
+    if spec.target.task == "multiclass":  # the order of each row's probabilities
+        target["classes"] = list(spec.target.classes)
+    elif spec.target.task == "classification":  # the one probability is this class's
+        target["positive"] = spec.target.positive
+    return {"dataset": spec.name, "model": spec.model_name, "features": features, "target": target}
+
+
+def classes(contract: dict[str, Any] | None) -> list[str] | None:
+    """A multiclass version's classes, in the order of each row's probabilities (None: another
+    task, or a version deployed before contracts named their target)."""
+    target = (contract or {}).get("target") or {}
+    found = target.get("classes")
+    return list(found) if isinstance(found, list) else None
 
 
 def write(spec: DatasetSpec, saved_model_dir: Path) -> Path:

@@ -222,9 +222,14 @@ class ModelServer:
                 raise RequestError(HTTPStatus.BAD_REQUEST, f"input '{name}' must be {kind} values: {exc}") from None
             arrays[name] = arr
         raw = (batcher or served.call)(arrays)
-        # one value per row (a [rows, 1] output) flat; class probabilities as one list per row
+        # one value per row (a [rows, 1] output) flat; class probabilities as one list per row,
+        # in the order of the classes the answer names (a multiclass version's contract)
         out = raw.reshape(-1).tolist() if raw.ndim < 2 or raw.shape[-1] == 1 else raw.reshape(len(raw), -1).tolist()
-        return {"predictions": out} if row_format else {"outputs": out}
+        answer: dict[str, Any] = {"predictions": out} if row_format else {"outputs": out}
+        names = request_contract.classes(contract)
+        if names is not None:
+            answer["classes"] = names
+        return answer
 
     def status(self, model: str, version: int | None = None, label: str | None = None) -> dict[str, Any]:
         named = label or ("" if version is not None else STABLE)

@@ -3,6 +3,7 @@ categories, the key no two rows share (``unique_by``) and how timestamps are spe
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -14,8 +15,25 @@ FeatureType = Literal["numeric", "categorical"]
 #: the keys a target and a feature may have
 TARGET_KEYS = frozenset({"column", "task", "min", "max", "positive", "classes", "max_null_rate"})
 FEATURE_KEYS = frozenset(
-    {"type", "min", "max", "categories", "max_categories", "max_null_rate", "max_unseen_rate", "impute", "fill_value"}
+    {
+        "type",
+        "min",
+        "max",
+        "categories",
+        "max_categories",
+        "max_null_rate",
+        "max_unseen_rate",
+        "impute",
+        "fill_value",
+        "checks",
+        "max_scale_change",
+    }
 )
+#: the checks of a batch against the versioned data, each switchable for the whole spec
+#: (``ingest.checks``) or for one feature (``features.<column>.checks``); all on by default
+INGEST_CHECKS = ("constant_feature", "target_leak", "unit_change")
+#: a feature's name is the model's input name, which TensorFlow Serving's signature must take
+FEATURE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 #: ``categories: learn``: a categorical feature's vocabulary comes from each training window
 LEARN = "learn"
 DEFAULT_MAX_CATEGORIES = 100
@@ -36,6 +54,8 @@ class Feature:
     fill_value: float | None = None  # impute: constant
     learn_categories: bool = False  # categorical: the vocabulary is learned from each training window
     max_categories: int = 0  # learn: at most this many, the most frequent (the rest share the unseen slot)
+    checks: tuple[tuple[str, bool], ...] = ()  # this feature's own ingest checks, on or off (else ingest.checks)
+    max_scale_change: float | None = None  # this feature's own unit-change limit (else ingest.max_scale_change)
 
 
 @dataclass(frozen=True)
@@ -96,6 +116,8 @@ def read_features(f: Fields, raw: dict[str, Any]) -> tuple[Feature, ...]:
 
 def _feature(f: Fields, fname: str, fraw: Any) -> Feature:
     where = f"features.{fname}"
+    if not isinstance(fname, str) or not FEATURE_NAME.match(fname):
+        raise f.error(where, input_name_problem(str(fname)))
     if not isinstance(fraw, dict):
         raise f.error(where, "must be a mapping with at least 'type'")
     f.known(where, fraw, FEATURE_KEYS)
@@ -127,6 +149,45 @@ def _feature(f: Fields, fname: str, fraw: Any) -> Feature:
         fill_value=fill,
         learn_categories=learn,
         max_categories=cap,
+        checks=_checks(f, where, fraw.get("checks")),
+        max_scale_change=_scale(f, where, ftype, fraw.get("max_scale_change")),
+    )
+
+
+def _checks(f: Fields, where: str, raw: Any) -> tuple[tuple[str, bool], ...]:
+    """``features.<column>.checks``: check name to true or false, for this feature alone."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        expected = f"must be a mapping of {', '.join(INGEST_CHECKS)} to true or false, got {raw!r}"
+        raise f.error(f"{where}.checks", expected)
+    f.known(f"{where}.checks", raw, INGEST_CHECKS)
+    return tuple((name, f.flag(f"{where}.checks.{name}", on)) for name, on in raw.items())
+
+
+def _scale(f: Fields, where: str, ftype: str, raw: Any) -> float | None:
+    """``features.<column>.max_scale_change``: a numeric feature's own unit-change limit (above 1)."""
+    if raw is None:
+        return None
+    if ftype != "numeric":
+        raise f.error(f"{where}.max_scale_change", "is for numeric features (a spread is a numeric feature's)")
+    limit = f.number(f"{where}.max_scale_change", raw)
+    if limit <= 1:
+        raise f.error(f"{where}.max_scale_change", f"must be above 1, got {raw!r}")
+    return limit
+
+
+def input_suggestion(name: str) -> str:
+    """What to deliver a column as that cannot name a model input."""
+    suggestion = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "x"
+    return f"deliver the column as e.g. '{suggestion if suggestion[0].isalpha() else f'f_{suggestion}'}'"
+
+
+def input_name_problem(name: str) -> str:
+    """Why a column cannot be a feature by its name, and what to do."""
+    return (
+        f"'{name}' cannot name a model input (the served model's signature takes a letter, then letters, digits,"
+        f" '_', '.' or '-'): {input_suggestion(name)}"
     )
 
 

@@ -13,7 +13,7 @@ from retrainer.spec.fields import Fields, SpecError
 from retrainer.spec.intake import IngestConfig, read_ingest, read_rows
 from retrainer.spec.learning import DriftConfig, GateConfig, TrainingConfig, read_drift, read_gate, read_training
 from retrainer.spec.rollout import ApprovalConfig, DeployConfig, read_approval, read_deploy
-from retrainer.spec.yamlfile import YAMLError, load_yaml
+from retrainer.spec.yamlfile import DuplicateKeyError, YAMLError, load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,10 @@ class DatasetSpec:
             raise SpecError(path, "<file>", "spec file does not exist")
         try:
             raw = load_yaml(path.read_text())
+        except DuplicateKeyError as exc:
+            raise SpecError(
+                path, exc.key, f"given twice (lines {exc.first_line} and {exc.line}): give it once"
+            ) from exc
         except YAMLError as exc:
             raise SpecError(path, "<file>", f"not valid YAML: {exc}") from exc
         if not isinstance(raw, dict):
@@ -102,8 +106,7 @@ class DatasetSpec:
         target = read_target(f, f.mapping("target"))
         features = read_features(f, f.mapping("features"))
         time_column = f.string("time_column")
-        if time_column in raw["features"] or target.column in raw["features"]:
-            raise f.error("features", "must not contain the time column or the target")
+        _apart(f, raw["features"], time_column, target.column)
         rows = read_rows(f, f.mapping("rows", required=False))
         training_raw = f.mapping("training", required=False)
         training = read_training(f, training_raw)
@@ -131,6 +134,79 @@ class DatasetSpec:
             time_format=read_time_format(f, raw.get("time_format")),
             training_every=every,
         )
+
+
+def spec_errors(path: Path | str) -> list[SpecError]:
+    """Every error of a spec file, not only the first: each section is read on its own (a
+    section that needs another, as the gate needs the target and the features, is read once
+    those read), and the file's name must be the spec's name (the landing folder, the DAGs'
+    dataset choice and run ids go by it). Empty: the spec loads."""
+    path = Path(path)
+    errors: list[SpecError] = []
+    try:
+        spec = DatasetSpec.load(path)
+    except SpecError as first:
+        errors.append(first)
+        if first.field in ("<file>",) or first.problem.startswith("given twice"):
+            return errors
+        raw = load_yaml(path.read_text())
+        errors += _section_errors(raw, path, str(first))
+    else:
+        if spec.name != path.stem:
+            errors.append(
+                SpecError(
+                    path,
+                    "name",
+                    f"'{spec.name}' is not the file's name '{path.stem}': the landing folder, the DAGs' dataset"
+                    f" choice and run ids go by the file's name (rename the file {spec.name}.yaml, or name it"
+                    f" {path.stem})",
+                )
+            )
+    return errors
+
+
+def _apart(f: Fields, features: dict[str, Any], time_column: str, target: str) -> None:
+    if time_column in features or target in features:
+        raise f.error("features", "must not contain the time column or the target")
+
+
+def _section_errors(raw: dict[str, Any], path: Path, said: str) -> list[SpecError]:
+    """The errors of each section read on its own, the one already said (``said``) left out."""
+    f = Fields(raw, path)
+    found: dict[str, SpecError] = {said: SpecError(path, "", "")}
+    read: dict[str, Any] = {}
+
+    def attempt(name: str, reader: Any) -> None:
+        try:
+            read[name] = reader()
+        except SpecError as exc:
+            found.setdefault(str(exc), exc)
+
+    features_raw: dict[str, Any] = raw["features"] if isinstance(raw.get("features"), dict) else {}
+    attempt("top", lambda: f.known("", raw, TOP_LEVEL_KEYS))
+    attempt("name", lambda: f.string("name"))
+    attempt("time_column", lambda: f.string("time_column"))
+    attempt("target", lambda: read_target(f, f.mapping("target")))
+    attempt("features", lambda: read_features(f, f.mapping("features")))
+    if "target" in read and "time_column" in read:
+        attempt("apart", lambda: _apart(f, features_raw, read["time_column"], read["target"].column))
+    attempt("rows", lambda: read_rows(f, f.mapping("rows", required=False)))
+    attempt("training", lambda: read_training(f, f.mapping("training", required=False)))
+    attempt("cadence", lambda: _cadence(f, raw, f.mapping("training", required=False)))
+    columns = {str(raw.get("time_column")), str((raw.get("target") or {}).get("column")), *features_raw}
+    attempt("ingest", lambda: read_ingest(f, f.mapping("ingest", required=False), columns))
+    if "target" in read and "features" in read:
+        attempt("gate", lambda: read_gate(f, f.mapping("gate", required=False), read["target"].task, read["features"]))
+    if "features" in read:
+        names = {feature.name for feature in read["features"]}
+        attempt("drift", lambda: read_drift(f, f.mapping("drift", required=False), names))
+    attempt("approval", lambda: read_approval(f, f.mapping("approval", required=False)))
+    attempt("deploy", lambda: read_deploy(f, f.mapping("deploy", required=False)))
+    attempt("time_format", lambda: read_time_format(f, raw.get("time_format")))
+    if "ingest" in read:
+        known = {*columns, *read["ingest"].other_columns}
+        attempt("unique_by", lambda: read_unique_by(f, raw.get("unique_by", [raw.get("time_column")]), known))
+    return [exc for key, exc in found.items() if key != said]
 
 
 def _cadence(f: Fields, raw: dict[str, Any], training_raw: dict[str, Any]) -> tuple[str, str]:

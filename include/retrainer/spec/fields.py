@@ -6,6 +6,8 @@ import difflib
 from pathlib import Path
 from typing import Any
 
+from retrainer.outcomes import Refused
+
 #: what YAML 1.1 reads an unquoted yes/no/on/off/true/false as
 _YAML_BOOLEAN = (
     "is read as the boolean {value} (YAML takes unquoted yes, no, on, off, true and false as booleans); "
@@ -13,8 +15,9 @@ _YAML_BOOLEAN = (
 )
 
 
-class SpecError(ValueError):
-    """A dataset spec is missing, malformed or inconsistent. Names the file and the field."""
+class SpecError(Refused, ValueError):
+    """A dataset spec is missing, malformed or inconsistent. Names the file and the field. No
+    retry mends a spec: the task that meets it fails at once."""
 
     def __init__(self, path: Path | str, field_name: str, problem: str) -> None:
         self.path = str(path)

@@ -10,6 +10,7 @@ import codecs
 from dataclasses import dataclass
 from typing import Any
 
+from retrainer.spec.columns import INGEST_CHECKS, Feature
 from retrainer.spec.fields import Fields
 
 ROWS_KEYS = frozenset({"min", "max"})
@@ -21,8 +22,6 @@ OLD_EXTRA_COLUMNS_KEY = "unexpected_columns"
 REDELIVERY = ("reject", "replace", "append")
 #: how deliveries are read: by the file's extension (.parquet is Parquet, anything else CSV), or all as one
 FORMATS = ("auto", "csv", "parquet")
-#: the checks against the versioned data that ``ingest.checks`` may turn off (all on by default)
-INGEST_CHECKS = ("constant_feature", "target_leak", "unit_change")
 
 
 @dataclass(frozen=True)
@@ -61,8 +60,14 @@ class IngestConfig:
             format=self.format,
         )
 
-    def checks_on(self, check: str) -> bool:
-        return check in self.checks
+    def checks_on(self, check: str, feature: Feature | None = None) -> bool:
+        """Whether ``check`` runs (on ``feature``: its own ``checks`` first, then ``ingest.checks``)."""
+        own = dict(feature.checks) if feature is not None else {}
+        return own.get(check, check in self.checks)
+
+    def scale_limit(self, feature: Feature) -> float:
+        """How many times off the versioned spread ``feature`` may be before it is a unit change."""
+        return feature.max_scale_change or self.max_scale_change
 
 
 def read_rows(f: Fields, raw: dict[str, Any]) -> tuple[int, int | None]:

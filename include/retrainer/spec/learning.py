@@ -120,9 +120,15 @@ def read_gate(f: Fields, raw: dict[str, Any], task: str, features: tuple[Feature
     if metric not in allowed:
         raise f.error("gate.metric", f"'{metric}' is not one of {sorted(allowed)} for {task}")
     slices = raw.get("slices") or []
-    categorical_names = {feature.name for feature in features if feature.type == "categorical"}
-    if not isinstance(slices, list) or any(s not in categorical_names for s in slices):
+    types = {feature.name: feature.type for feature in features}
+    if not isinstance(slices, list):
         raise f.error("gate.slices", f"must list categorical features, got {slices!r}")
+    unknown = [s for s in slices if s not in types]
+    if unknown:
+        raise f.error("gate.slices", f"{unknown} are not features of this spec (features: {', '.join(types)})")
+    numeric = [s for s in slices if types[s] != "categorical"]
+    if numeric:
+        raise f.error("gate.slices", f"{numeric} are numeric: slices are categorical features, compared value by value")
     return GateConfig(
         metric=metric,
         baseline_margin=f.number("gate.baseline_margin", raw.get("baseline_margin", 0.1)),

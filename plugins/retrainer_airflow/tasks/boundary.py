@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,6 +34,8 @@ from airflow.sdk import task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from retrainer.outcomes import NothingToDo, Refused
+
+log = logging.getLogger(__name__)
 
 
 def record_task(fn: Callable[..., Any] | None = None, /, *, branch: bool = False, **task_kwargs: Any) -> Any:
@@ -87,8 +90,10 @@ def outcomes_as_task_states() -> Iterator[None]:
     try:
         yield
     except NothingToDo as exc:
+        log.info("skipped: %s", exc)  # the task's log says why, not only that it skipped
         raise AirflowSkipException(str(exc)) from exc
     except Refused as exc:
+        log.error("failed, and no retry can change it: %s", exc)
         raise AirflowFailException(str(exc)) from exc
 
 

@@ -1,4 +1,5 @@
-"""ingest_batch's tasks: validate_batch -> route -> quarantine_batch | version_batch -> publish."""
+"""ingest_batch's tasks: validate_batch -> route -> quarantine_batch | version_batch -> publish;
+and rerun_quarantined's plan_reruns (quarantined deliveries judged again by a changed spec)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from retrainer_airflow.tasks.boundary import record_task
 from retrainer_airflow.tasks.runtime import context, settings
 
 if TYPE_CHECKING:
-    from retrainer.records import AnnouncedVersion, BatchValidation, IngestConf, VersionedBatch
+    from retrainer.records import AnnouncedVersion, BatchValidation, IngestConf, RerunConf, StartIngest, VersionedBatch
 
 log = logging.getLogger(__name__)
 
@@ -84,3 +85,28 @@ def publish(versioned: VersionedBatch) -> AnnouncedVersion:
             raise NothingToDo(f"{versioned.data_tag} was announced already (asset event {event.timestamp})")
     context()["outlet_events"][DATA_VERSIONS].extra = announced.to_json()
     return announced
+
+
+@record_task
+def plan_reruns(params: RerunConf) -> list[StartIngest]:
+    """An ``ingest_batch`` run for each quarantined delivery of the dataset (of the period, if
+    given; else of every period not versioned yet), named by the delivery and the spec's text:
+    run again with the same spec, it starts nothing; after another spec change, it judges them
+    anew."""
+    from retrainer.pipeline import ingest
+
+    planned = ingest.quarantined_reruns(settings(), params.dataset, params.period)
+    if not planned:
+        raise NothingToDo(
+            f"{params.dataset} has no quarantined delivery"
+            + (f" of {params.period}" if params.period else " of a period not versioned yet")
+        )
+    for start in planned:
+        log.info(
+            "judging again: %s %s (%s) as run %s",
+            params.dataset,
+            start.conf.period,
+            start.conf.batch,
+            start.trigger_run_id,
+        )
+    return planned

@@ -64,9 +64,13 @@ def datasets_to_check(params: DatasetCheck) -> list[DatasetCheck]:
 
 
 def check_drift(dataset: str, data_version: str) -> DriftCheck:
+    """The drift sensor's look; what no retry can change (a spec that does not load, an unknown
+    data version) fails the task at once, saying what and where."""
     from retrainer.pipeline import monitor
+    from retrainer_airflow.tasks.boundary import outcomes_as_task_states
 
-    return monitor.check_drift(settings(), dataset, data_version, run_context())
+    with outcomes_as_task_states():
+        return monitor.check_drift(settings(), dataset, data_version, run_context())
 
 
 @record_task  # one record: run_id and conf are XComs of their own too, for trigger_retrain

@@ -101,7 +101,8 @@ def test_a_numeric_feature_gone_constant_is_named(march: pd.DataFrame, bike_spec
     assert reference_problems(march, bike_spec, "2011-03", ref) == []
     (problem,) = reference_problems(march.assign(hum=50.0), bike_spec, "2011-03", ref)
     assert problem.startswith(f"column 'hum' holds one value ('50.0') in all {len(march)} rows; it varies in every")
-    assert "(v0002; ingest.checks.constant_feature)" in problem
+    assert "(v0002; ingest.checks.constant_feature; a feature constant in some seasons:" in problem
+    assert problem.endswith("features.hum.checks.constant_feature: false)")
     off = _ingest(bike_spec, checks=("target_leak", "unit_change"))
     assert reference_problems(march.assign(hum=50.0), off, "2011-03", ref) == []
 
@@ -109,13 +110,56 @@ def test_a_numeric_feature_gone_constant_is_named(march: pd.DataFrame, bike_spec
 def test_a_unit_change_is_named_with_its_ratio(march: pd.DataFrame, bike_spec: DatasetSpec, ref: Reference) -> None:
     (narrower,) = reference_problems(march.assign(hum=march["hum"] / 100), bike_spec, "2011-03", ref)
     assert re.match(r"column 'hum': its values spread [0-9.]+x narrower than in the versioned data \(0\.", narrower)
-    assert "(ingest.max_scale_change 10; ingest.checks.unit_change)" in narrower
+    assert "(limit 10, ingest.max_scale_change; a feature whose spread really moves:" in narrower
+    assert narrower.endswith("features.hum.max_scale_change or features.hum.checks.unit_change: false)")
     (wider,) = reference_problems(march.assign(windspeed=march["windspeed"] * 20), bike_spec, "2011-03", ref)
     assert re.match(r"column 'windspeed': its values spread [0-9.]+x wider", wider)
     assert reference_problems(march.assign(hum=march["hum"] * 5), bike_spec, "2011-03", ref) == []  # within 10x
     off = _ingest(bike_spec, checks=("constant_feature", "target_leak"))
     assert reference_problems(march.assign(hum=march["hum"] / 100), off, "2011-03", ref) == []
     assert reference_problems(march.assign(hum=march["hum"] / 100).iloc[:10], bike_spec, "2011-03", ref) == []
+
+
+def _feature(spec: DatasetSpec, name: str, **changes: object) -> DatasetSpec:
+    features = tuple(replace(f, **changes) if f.name == name else f for f in spec.features)
+    return replace(spec, features=features)
+
+
+def test_a_feature_tunes_its_own_checks(march: pd.DataFrame, bike_spec: DatasetSpec, ref: Reference) -> None:
+    """A seasonal feature switches a check off, or widens its own unit-change limit, for itself alone."""
+    both = march.assign(hum=50.0, windspeed=march["windspeed"] * 20)
+    assert len(reference_problems(both, bike_spec, "2011-03", ref)) == 2
+    hum_off = _feature(bike_spec, "hum", checks=(("constant_feature", False),))
+    (left,) = reference_problems(both, hum_off, "2011-03", ref)
+    assert left.startswith("column 'windspeed'")  # the other feature is still judged
+    wide = _feature(hum_off, "windspeed", max_scale_change=40.0)
+    assert reference_problems(both, wide, "2011-03", ref) == []
+    tight = _feature(bike_spec, "windspeed", max_scale_change=1.5)
+    (off_scale,) = reference_problems(march.assign(windspeed=march["windspeed"] * 4), tight, "2011-03", ref)
+    assert "(limit 1.5, features.windspeed.max_scale_change;" in off_scale
+    on_again = _feature(_ingest(bike_spec, checks=()), "hum", checks=(("constant_feature", True),))
+    (constant,) = reference_problems(both, on_again, "2011-03", ref)  # on for hum, though off for the spec
+    assert constant.startswith("column 'hum' holds one value")
+
+
+def test_the_same_season_a_year_before_tells_seasonal_from_broken(
+    march: pd.DataFrame, bike_spec: DatasetSpec, ref: Reference
+) -> None:
+    """A column constant (or narrow) now and in the same month last year is seasonal; one off
+    against last year too is still a problem."""
+    snowless = march.assign(windspeed=0.0)
+    (constant,) = reference_problems(snowless, bike_spec, "2011-03", ref)
+    assert constant.startswith("column 'windspeed' holds one value")
+    last_year = replace(ref, season=march.assign(windspeed=0.0))
+    assert reference_problems(snowless, bike_spec, "2011-03", last_year) == []
+    varied = replace(ref, season=march)
+    (still,) = reference_problems(snowless, bike_spec, "2011-03", varied)
+    assert "in every versioned period compared and in the same season a year before" in still
+    narrow = march.assign(hum=march["hum"] / 100)
+    narrow_last_year = replace(ref, season=march.assign(hum=march["hum"] / 80))
+    assert reference_problems(narrow, bike_spec, "2011-03", narrow_last_year) == []
+    (unit,) = reference_problems(narrow, bike_spec, "2011-03", varied)
+    assert "narrower than in the versioned data and than the same season a year before" in unit
 
 
 def test_a_replacement_that_loses_rows_is_named(march: pd.DataFrame, bike_spec: DatasetSpec) -> None:

@@ -100,7 +100,9 @@ def test_a_spec_is_read_once_per_listing_and_a_broken_one_is_named(settings: Set
     assert fresh == {"bike_sharing": "monthly"}
     broken = replace(settings, specs_dir=str(tmp_path))
     broken.spec_path("bike_sharing").write_text("name: bike_sharing\n")
-    with pytest.raises(landing.DeliveryNameError, match=r"the spec of 'bike_sharing' cannot be read: .*'target'"):
+    with pytest.raises(
+        landing.SpecNotLoadedError, match=r"waits: the spec of 'bike_sharing' does not load \(.*'target'"
+    ):
         landing.route("bike_sharing/2011-03.csv", broken)
     with pytest.raises(landing.DeliveryNameError, match=r"no dataset spec named '\.\.'"):
         landing.route("../2011-03.csv", settings)
@@ -125,6 +127,25 @@ def test_the_ingest_run_is_named_by_dataset_period_and_bytes() -> None:
     assert landing.run_id("bike_sharing", "2011-03", ident) != landing.run_id("bike_sharing", "2011-04", ident)
 
 
+def test_a_delivery_of_a_broken_spec_is_held_not_refused(settings: Settings, tmp_path: Path) -> None:
+    """The delivery is not at fault: it stays where it landed, and the digest covers the specs,
+    so fixing the spec wakes the landing watch, which then routes it."""
+    broken = replace(settings, specs_dir=str(tmp_path))
+    good = Path(settings.spec_path("bike_sharing")).read_text()
+    broken.spec_path("bike_sharing").write_text(good.replace("task: regression", "task: ranking"))
+    folder = Path(settings.landing) / "bike_sharing"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "2011-03.csv").write_text("timestamp,cnt\n")
+    scan = landing.scan(broken)
+    assert scan.deliveries == [] and scan.refused == []
+    (held,) = scan.held
+    assert held.relative == "bike_sharing/2011-03.csv" and "field 'target.task'" in held.reason
+    broken.spec_path("bike_sharing").write_text(good)
+    fixed = landing.scan(broken)
+    assert [d.period for d in fixed.deliveries] == ["2011-03"] and fixed.held == []
+    assert fixed.digest != scan.digest  # the spec changed, the listing did not
+
+
 def test_the_listing_digest_changes_when_anything_lands_or_changes() -> None:
     a = storage.StoredFile("/l/d/2011-01.csv", "d/2011-01.csv", 3, "3-1")
     b = storage.StoredFile("/l/d/2011-02.csv", "d/2011-02.csv", 3, "3-2")
@@ -134,6 +155,7 @@ def test_the_listing_digest_changes_when_anything_lands_or_changes() -> None:
     assert landing.listing_digest([a, replace(b, fingerprint="4-9")]) != base  # one changed
     assert landing.listing_digest([a, replace(b, relative="d/2011-03.csv")]) != base  # one renamed
     assert landing.listing_digest([]) == hashlib.sha256().hexdigest()
+    assert landing.listing_digest([a, b], "spec.yaml:10:1") != base  # a spec changed
 
 
 def test_a_refused_file_has_one_quarantine_folder_per_path_and_bytes(settings: Settings) -> None:

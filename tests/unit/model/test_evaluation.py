@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrainer.model.evaluation import baseline_predictions, gate, metrics
+from retrainer.model.evaluation import baseline_predictions, gate, metrics, relative_change, worse_by
 from retrainer.spec.learning import GateConfig
 
 
@@ -53,6 +53,29 @@ def test_higher_is_better_metric() -> None:
     assert not gate(cfg, {"auc": 0.8}, {"auc": 0.5}, {"auc": 0.81}, "1").passed
 
 
+def test_every_change_is_said_as_better_or_worse_whatever_the_metric_direction() -> None:
+    """A drop of AUC and a rise of RMSE both read "worse"; never a bare signed percentage."""
+    auc = GateConfig(metric="auc", baseline_margin=0.1)
+    dropped = gate(auc, {"auc": 0.768}, {"auc": 0.5}, {"auc": 0.8}, "2")
+    assert dropped.reasons[1] == "does not beat champion v2 by 0%: auc 0.768 vs 0.8, 4.0% worse"
+    assert gate(auc, {"auc": 0.84}, {"auc": 0.5}, {"auc": 0.8}, "2").reasons[1].endswith("auc 0.84 vs 0.8, 5.0% better")
+    assert (
+        "rmse 70 vs 100, 30% better (margin 25%)" in gate(RMSE, {"rmse": 70.0}, {"rmse": 100.0}, None, None).reasons[0]
+    )
+    assert gate(RMSE, {"rmse": 104.0}, {"rmse": 100.0}, {"rmse": 100.0}, "1").reasons[1].endswith("4.0% worse")
+    assert [worse_by(x) for x in (0.04, -0.04, 0.0, None, float("nan"), 0.001)] == [
+        "4% worse",
+        "4% better",
+        "unchanged",
+        "n/a",
+        "n/a",
+        "0.1% worse",
+    ]
+    assert relative_change(0.6, 0.8, higher_is_better=True) == pytest.approx(0.25)
+    assert relative_change(125.0, 100.0, higher_is_better=False) == pytest.approx(0.25)
+    assert relative_change(1.0, 0.0, higher_is_better=False) is None
+
+
 def test_non_finite_candidate_fails() -> None:
     assert not gate(RMSE, {"rmse": float("nan")}, {"rmse": 1.0}, None, None).passed
 
@@ -78,7 +101,7 @@ def test_a_slice_regression_fails_the_gate() -> None:
     assert not by_value["sun"].failed
     decision = gate(cfg, {"rmse": 0.9}, {"rmse": 5.0}, {"rmse": 1.0}, "4", slices)
     assert not decision.passed
-    assert "slices worse than the champion by more than 25%: weather=rain +100%" in decision.reasons[-1]
+    assert "slices worse than the champion by more than 25%: weather=rain 100% worse" in decision.reasons[-1]
     assert gate(cfg, {"rmse": 0.9}, {"rmse": 5.0}, {"rmse": 1.0}, "4", slices[2:]).passed  # sun alone passes
 
 

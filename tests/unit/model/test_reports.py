@@ -29,6 +29,6 @@ def test_drift_report_shows_decision_tests_and_plots(tmp_path: Path) -> None:
     assert "drift at or above 0.1" in html  # wasserstein on a
     assert "drift below 0.05" in html  # the p-value test on b
     assert (
-        "+30.0% (13 vs 10 on the champion&#x27;s holdout)" in html
-        or "+30.0% (13 vs 10 on the champion's holdout)" in html
+        "30.0% worse (13 vs 10 on the champion&#x27;s holdout)" in html
+        or "30.0% worse (13 vs 10 on the champion's holdout)" in html
     )

@@ -218,3 +218,64 @@ def test_what_a_model_was_trained_with_is_recorded(trained: training.TrainResult
     pins = training.library_versions()
     assert pins and all("==" in pin for pin in pins)
     assert any(pin.startswith(("tensorflow", "keras")) for pin in pins)
+
+
+def _window_spec(task: str) -> DatasetSpec:
+    """A small daily spec of ``task`` with an informative feature ``x``, a flag and a snowfall
+    column (missing allowed, filled with the mean)."""
+    targets = {
+        "regression": {"column": "y", "task": "regression"},
+        "classification": {"column": "y", "task": "classification", "positive": "yes"},
+        "multiclass": {"column": "y", "task": "multiclass", "classes": ["low", "mid", "high"]},
+    }
+    return DatasetSpec.from_dict(
+        {
+            "name": f"window_{task}",
+            "time_column": "ts",
+            "frequency": "daily",
+            "target": targets[task],
+            "features": {
+                "x": {"type": "numeric"},
+                "flag": {"type": "numeric"},
+                "snow": {"type": "numeric", "max_null_rate": 1.0, "impute": "mean"},
+            },
+            "training": {"epochs": 4, "patience": 2, "hidden_units": [8], "batch_size": 32},
+        }
+    )
+
+
+def _rows(task: str, n: int, seed: int, flag: float, snow: float) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    y: object = 3 * x + rng.normal(scale=0.1, size=n)
+    if task == "classification":
+        y = np.where(x > 0, "yes", "no")
+    elif task == "multiclass":
+        y = np.select([x < -0.4, x > 0.4], ["low", "high"], "mid")
+    ts = pd.date_range("2024-01-01", periods=n, freq="h")
+    return pd.DataFrame({"ts": ts, "x": x, "flag": flag, "snow": snow, "y": y})
+
+
+@pytest.mark.parametrize("task", ["regression", "classification", "multiclass"])
+def test_a_feature_constant_in_the_window_cannot_blow_the_model_up(task: str) -> None:
+    """A flag always 0 and a snowfall column always missing in the training window, both set
+    on new data: the model gives them no weight (its predictions are those of the window's
+    values), the predictions stay finite and in range, and the run names the features."""
+    spec = _window_spec(task)
+    result = training.train(_rows(task, 240, 1, flag=0.0, snow=float("nan")), spec)
+    assert result.params["constant_features"] == "flag, snow"
+    new = _rows(task, 60, 2, flag=1.0, snow=250.0)
+    as_in_the_window = new.assign(flag=0.0, snow=float("nan"))
+    predicted = training.predict(result.model, new, spec)
+    assert np.isfinite(predicted).all()
+    np.testing.assert_allclose(predicted, training.predict(result.model, as_in_the_window, spec), rtol=1e-5, atol=1e-6)
+    if task == "regression":
+        y = new["y"].to_numpy()
+        assert np.abs(predicted - y).max() < 10 * y.std()  # not the 1e6 a variance of 0 gave
+    else:
+        assert predicted.min() >= 0.0 and predicted.max() <= 1.0
+
+
+def test_features_that_vary_are_not_constant(bike_spec: DatasetSpec, window: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    assert training.constant_features(bike_spec, window[0]) == []
+    assert training.constant_features(bike_spec, window[0].assign(temp=12.5)) == ["temp"]

@@ -108,6 +108,33 @@ def test_a_bad_batch_is_quarantined_once_with_its_reasons(
     assert not (where / "2011-07.csv").exists()
 
 
+def test_quarantined_deliveries_are_planned_to_be_judged_again_by_the_spec_as_it_is(
+    world: Settings, bike_months: dict[str, pd.DataFrame]
+) -> None:
+    """One run per quarantined delivery of a period not versioned yet, named by its bytes and the
+    spec's text; a delivery gone from the landing location is put back from the quarantine."""
+    july = bike_months["2011-07"]
+    path = _deliver(world, july.assign(hum=july["hum"] / 100), "2011-07.csv")
+    checked = ingest.validate_batch(world, "bike_sharing", str(path), "2011-07")
+    ingest.quarantine_batch(world, checked)
+    (start,) = ingest.quarantined_reruns(world, "bike_sharing")
+    spec_text = Path(world.spec_path("bike_sharing")).read_text()
+    assert start.trigger_run_id == ingest.rerun_id("bike_sharing", "2011-07", checked.md5, spec_text)
+    assert start.trigger_run_id.startswith(f"rerun__bike_sharing__2011-07__{checked.md5[:16]}__spec_")
+    assert (start.conf.dataset, start.conf.period, start.conf.batch) == ("bike_sharing", "2011-07", str(path))
+    assert ingest.quarantined_reruns(world, "bike_sharing", "2011-07") == [start]
+    assert ingest.quarantined_reruns(world, "bike_sharing", "2011-05") == []  # nothing quarantined there
+    assert ingest.rerun_id("bike_sharing", "2011-07", checked.md5, spec_text + "\n# changed") != start.trigger_run_id
+
+    path.unlink()  # the delivery was cleaned up: the quarantined copy goes back, the same bytes
+    (back,) = ingest.quarantined_reruns(world, "bike_sharing")
+    requeued = Path(world.landing) / "bike_sharing" / "2011-07.requeued.csv"
+    assert back.conf.batch == str(requeued) and file_md5(requeued) == checked.md5
+    assert back.trigger_run_id == start.trigger_run_id
+    with pytest.raises(periods.PeriodError, match="is not monthly"):
+        ingest.quarantined_reruns(world, "bike_sharing", "2011-W07")
+
+
 def test_a_batch_that_changed_or_vanished_after_its_validation_is_refused(
     world: Settings, bike_months: dict[str, pd.DataFrame]
 ) -> None:

@@ -72,7 +72,7 @@ def test_the_evidence_names_metrics_slices_data_and_links(bike_spec: DatasetSpec
     }
     body = approval.evidence_markdown(bike_spec, "5", tags, evaluated, {"Evaluation report": "http://mlflow/x"})
     assert "**bike_demand v5**" in body and "| candidate v5 | 61.2 |" in body and "| champion v4 | 64 |" in body
-    assert "| season=fall | 300 | 70 | 60 | +16.7% |" in body and "Heavy Rain" not in body  # unjudged slice
+    assert "| season=fall | 300 | 70 | 60 | 16.7% worse |" in body and "Heavy Rain" not in body  # unjudged slice
     assert "v0012 (rev 0123456789)" in body and "GX validation of the window: passed" in body
     assert "drift: 6/10 features drifted" in body and "[Evaluation report](http://mlflow/x)" in body
     assert "`approval` to `approved` or `rejected`" in body

@@ -49,7 +49,22 @@ def test_the_contract_of_a_spec_lists_each_feature_with_its_rules(bike_spec: Dat
     assert by_name["temp"] == {"name": "temp", "type": "numeric", "nullable": False, "min": -15.0, "max": 45.0}
     assert by_name["weekday"]["nullable"] and by_name["weekday"]["unseen"] == "refuse"
     assert by_name["season"]["categories"] == ["winter", "spring", "summer", "fall"]
+    assert contract["target"] == {"column": "cnt", "task": "regression"}
+    assert request_contract.classes(contract) is None
     json.dumps(contract)  # written as JSON
+
+
+def test_the_contract_names_the_classes_a_prediction_is_about(bike_spec: DatasetSpec) -> None:
+    """A multiclass version's answers name their classes, in the order of the probabilities; a
+    binary one's single probability is the positive class's."""
+    from retrainer.spec.columns import Target
+
+    multi = from_spec(replace(bike_spec, target=Target("delay", "multiclass", classes=("on_time", "late", "lost"))))
+    assert multi["target"] == {"column": "delay", "task": "multiclass", "classes": ["on_time", "late", "lost"]}
+    assert request_contract.classes(multi) == ["on_time", "late", "lost"]
+    binary = from_spec(replace(bike_spec, target=Target("churned", "classification", positive="yes")))
+    assert binary["target"] == {"column": "churned", "task": "classification", "positive": "yes"}
+    assert request_contract.classes(binary) is None and request_contract.classes(CONTRACT) is None  # an older one
 
 
 def test_learned_or_tolerated_categories_let_unseen_values_through(bike_spec: DatasetSpec) -> None:

@@ -28,6 +28,11 @@ from tests.helpers import REPO, assert_refused_naming_file_and_field, bike_spec_
         (lambda d: d["features"]["season"].update(categories=["winter", None]), "features.season.categories"),
         # a numeric feature that may be missing says how the model fills it
         (lambda d: d["features"]["hum"].update(max_null_rate=0.1), "features.hum.impute"),
+        (lambda d: d["features"]["hum"].update(checks={"unit_chnge": False}), "features.hum.checks.unit_chnge"),
+        (lambda d: d["features"]["hum"].update(checks={"unit_change": "no"}), "features.hum.checks.unit_change"),
+        (lambda d: d["features"]["hum"].update(checks=["unit_change"]), "features.hum.checks"),
+        (lambda d: d["features"]["hum"].update(max_scale_change=1), "features.hum.max_scale_change"),
+        (lambda d: d["features"]["season"].update(max_scale_change=20), "features.season.max_scale_change"),
         (lambda d: d["features"]["hum"].update(max_null_rate=0.1, impute="zero"), "features.hum.impute"),
         (lambda d: d["features"]["hum"].update(max_null_rate=0.1, impute="constant"), "features.hum.fill_value"),
         (lambda d: d["features"]["hum"].update(impute="mean", fill_value=3), "features.hum.fill_value"),
@@ -201,3 +206,16 @@ def test_a_time_format_must_read_back_a_whole_date() -> None:
     with pytest.raises(SpecError, match=r"'%m/%d' does not spell a date that reads back") as err:
         read_time_format(F, "%m/%d")  # no year: a different date comes back
     assert err.value.field == "time_format" and err.value.path == "flights.yaml"
+
+
+def test_a_feature_tunes_its_own_ingest_checks() -> None:
+    """``features.<column>.checks`` and ``max_scale_change`` override ``ingest`` for that feature alone."""
+    spec = bike_spec_data()
+    spec["features"]["windspeed"].update(checks={"constant_feature": False}, max_scale_change=30)
+    spec["ingest"]["checks"] = {"unit_change": False}
+    loaded = DatasetSpec.from_dict(spec)
+    wind, temp = (next(f for f in loaded.features if f.name == n) for n in ("windspeed", "temp"))
+    assert wind.checks == (("constant_feature", False),) and wind.max_scale_change == 30
+    assert not loaded.ingest.checks_on("constant_feature", wind) and loaded.ingest.checks_on("constant_feature", temp)
+    assert not loaded.ingest.checks_on("unit_change", wind) and not loaded.ingest.checks_on("unit_change")
+    assert loaded.ingest.scale_limit(wind) == 30 and loaded.ingest.scale_limit(temp) == 10

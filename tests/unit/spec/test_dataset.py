@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from retrainer.spec.dataset import DatasetSpec, retraining_periods
+from retrainer.spec.dataset import DatasetSpec, retraining_periods, spec_errors
 from retrainer.spec.fields import SpecError
 from tests.helpers import assert_refused_naming_file_and_field, bike_spec_data, write_spec
 
@@ -120,3 +120,29 @@ def test_the_specs_of_a_folder_that_load_are_retrained_on_schedule(
     with caplog.at_level(logging.ERROR, logger="retrainer.spec.dataset"):
         assert retraining_periods(tmp_path) == {"bike_sharing": "monthly", "daily_bikes": "daily"}
     assert "not retrained on schedule" in caplog.text and "broken.yaml" in caplog.text and "gate.metric" in caplog.text
+
+
+def test_every_error_of_a_spec_is_reported_not_the_first_alone(tmp_path: Path) -> None:
+    data = bike_spec_data()
+    data["gate"]["metric"] = "auc"
+    data["ingest"]["max_file_mb"] = 0
+    data["deploy"]["canary"] = "sometimes"
+    data["drift"]["drift_shar"] = 0.5
+    path = write_spec(tmp_path, data, "bike_sharing")
+    errors = {(e.field, e.problem.split(":")[0]) for e in spec_errors(path)}
+    assert {field for field, _ in errors} == {"gate.metric", "ingest", "deploy.canary", "drift.drift_shar"}
+    assert all(str(e).startswith(f"{path}: field ") for e in spec_errors(path))
+
+
+def test_a_spec_that_loads_has_no_errors_unless_its_file_is_misnamed(tmp_path: Path) -> None:
+    assert spec_errors(write_spec(tmp_path, bike_spec_data(), "bike_sharing")) == []
+    (misnamed,) = spec_errors(write_spec(tmp_path, bike_spec_data(), "bikes"))
+    assert misnamed.field == "name" and "'bike_sharing' is not the file's name 'bikes'" in misnamed.problem
+
+
+def test_a_file_that_is_no_spec_reports_that_alone(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text("name: x\nname: y\n")
+    (twice,) = spec_errors(tmp_path / "x.yaml")
+    assert twice.field == "name" and twice.problem == "given twice (lines 1 and 2): give it once"
+    (missing,) = spec_errors(tmp_path / "nope.yaml")
+    assert missing.problem == "spec file does not exist"

@@ -104,8 +104,12 @@ def test_a_gate_reads_its_margins_and_slices() -> None:
     )
     assert gate == GateConfig("mae", 0.2, 0.01, ("carrier",), 0.2, 5)
     assert not gate.higher_is_better
-    with pytest.raises(SpecError, match=r"must list categorical features, got \['distance'\]"):
+    with pytest.raises(SpecError, match=r"\['distance'\] are numeric: slices are categorical features"):
         read_gate(F, {"slices": ["distance"]}, "regression", FEATURES)
+    with pytest.raises(SpecError, match=r"\['carier'\] are not features of this spec \(features: "):
+        read_gate(F, {"slices": ["carrier", "carier"]}, "regression", FEATURES)
+    with pytest.raises(SpecError, match="must list categorical features, got 'carrier'"):
+        read_gate(F, {"slices": "carrier"}, "regression", FEATURES)
 
 
 def test_every_metric_a_gate_may_judge_by_has_its_direction() -> None:
