@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from retrainer.model.evaluation import worse_by
 from retrainer.records import Evaluation
 from retrainer.registry.client import Registry
 from retrainer.schema import CHALLENGER, CHAMPION
@@ -169,7 +170,7 @@ def test_reviewer_answers_in_airflow(
     body = seen["detail"]["body"]
     assert evaluation.champion_version == "1" and judged
     for s in judged:
-        assert f"| {s.feature}={s.value} | {s.rows} |" in body and f"{s.regression:+.1%}" in body, s
+        assert f"| {s.feature}={s.value} | {s.rows} |" in body and worse_by(s.regression, 1) in body, s
     assert "n/a" not in body
     assert {t: run.states[t] for t in ("promote", "deploy", "verify")} == dict.fromkeys(
         ("promote", "deploy", "verify"), "skipped"

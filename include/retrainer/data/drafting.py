@@ -92,15 +92,13 @@ def draft_spec(
     target_part, task = _target(table.frame[target], target, task, table.labels)
     features, other = _columns(table, time_column, target, notes)
     key, key_comment = _key(table, time_column, target, [c.name for c in other], notes)
-    other_names = [c.name for c in other]
-    for col in key:
-        if col not in other_names and col != time_column and col not in [f.name for f in features]:
-            other.append(Column(col, None, "part of the key"))
     rows, rows_comment = _rows(table)
-    checks = _tuned_checks(table, [f for f in features if f.value.get("type") == "numeric"])
+    tuned = _tuned_checks(table, [f for f in features if f.value["type"] == "numeric"])
     for f in features:
-        f.value.update(checks.get(f.name, ({}, ""))[0])
-        f.comment = "; ".join(c for c in (f.comment, checks.get(f.name, ({}, ""))[1]) if c)
+        if f.name in tuned:
+            changes, why = tuned[f.name]
+            f.value.update(changes)
+            f.comment = f"{f.comment}; {why}"
     data = {
         "name": name,
         "description": f"Drafted from {', '.join(s.path.name for s in table.files[:3])}"
@@ -130,9 +128,14 @@ def _table(samples: list[Sample], time_column: str, target: str, frequency: str 
             raise DataFileError(f"{s.path}: no column {missing[0]!r} (its columns: {', '.join(s.frame.columns)})")
     frame = pd.concat([s.frame for s in samples], ignore_index=True, sort=False)
     times = read_times(frame[time_column], time_column)
-    if times.values.isna().any():
-        rows = list(frame.index[times.values.isna()][:3] + 2)
-        raise DataFileError(f"column '{time_column}': rows without a timestamp (lines {rows} of the combined sample)")
+    start = 0
+    for s in samples:  # every row needs its time: say where one has none
+        gaps = times.values.iloc[start : start + len(s.frame)].isna().to_numpy().nonzero()[0]
+        if len(gaps):
+            raise DataFileError(
+                f"{s.path}: column '{time_column}' is empty on line(s) {[int(i) + 2 for i in gaps[:3]]}"
+            )
+        start += len(s.frame)
     freq = frequency or _frequency(samples, times.values)
     labels = periods.labels(times.values, freq).astype(str)
     return _Table(frame, times, freq, labels, samples)

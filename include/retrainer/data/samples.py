@@ -89,9 +89,12 @@ def read_times(raw: pd.Series, column: str) -> Times:
         raise DataFileError(f"column '{column}' holds no timestamps")
     zoned = bool(text.str.contains(_ZONE).any())
     for fmt in (None, *TIME_FORMATS):
-        parsed = parse_times(text, fmt, zoned)
-        if fmt is not None:  # parse_times falls back to ISO 8601: the format must read them all itself
-            parsed = pd.to_datetime(text, errors="coerce", format=fmt, utc=zoned)
+        # a format must read every value itself (parse_times would fall back to ISO 8601)
+        parsed = (
+            parse_times(text, None, zoned)
+            if fmt is None
+            else pd.to_datetime(text, errors="coerce", format=fmt, utc=zoned)
+        )
         if parsed.notna().all():
             values = parsed.dt.tz_convert(None) if zoned else parsed
             return Times(values.reindex(raw.index), fmt, zoned)

@@ -74,7 +74,10 @@ def _batches(path: Path, spec: DatasetSpec, scratch: Path) -> list[tuple[str, st
     except DataFileError as exc:
         return [(str(exc), None, str(path))]
     if spec.time_column not in sample.frame:
-        return [(str(path), "?", str(path))]  # the validation names the missing column
+        columns = ", ".join(map(str, sample.frame.columns[:20]))
+        return [
+            (f"no column '{spec.time_column}' (the spec's time_column) to tell its period: {columns}", None, str(path))
+        ]
     raw = sample.frame[spec.time_column].astype("string").str.strip()
     zoned = bool(raw.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", na=False).any())
     times = parse_times(raw, spec.time_format, zoned)
@@ -107,7 +110,7 @@ def _judge(
     scratch: Path,
 ) -> Verdict:
     if period == "?":
-        return Verdict(source, period, 0, False, [f"no row's '{spec.time_column}' gives a period"])
+        return Verdict(source, period, 0, False, [f"no row's '{spec.time_column}' is a timestamp: no period to judge"])
     season = accepted.get(periods.a_year_before(period, spec.frequency))
     ref = Reference(
         EARLIER,

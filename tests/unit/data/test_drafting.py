@@ -199,6 +199,13 @@ def test_names_a_model_cannot_take_are_kept_not_learned(tmp_path: Path) -> None:
         draft_spec([tmp_path / "2024-01-02.csv"], "at", "ok", "radii")  # with 'ok' the target, nothing is left
 
 
+def test_a_row_without_its_time_is_named_by_file_and_line(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"at": ["2024-01-01T00:00:00", None, "2024-01-01T02:00:00"], "x": [1, 2, 3], "y": [1, 2, 3]})
+    frame.to_csv(tmp_path / "2024-01-01.csv", index=False)
+    with pytest.raises(DataFileError, match=r"2024-01-01.csv: column 'at' is empty on line\(s\) \[3\]"):
+        draft_spec([tmp_path / "2024-01-01.csv"], "at", "y", "x")
+
+
 @pytest.mark.parametrize(
     ("time", "target", "task", "says"),
     [

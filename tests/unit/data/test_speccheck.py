@@ -68,3 +68,11 @@ def test_an_unreadable_file_is_quarantined_with_its_reason(bike_spec: DatasetSpe
     (tmp_path / "2011-04.csv").write_bytes(b"\x00\x01binary")
     (verdict,) = check_files(bike_spec, [tmp_path / "2011-04.csv"])
     assert not verdict.accepted and "binary data, not CSV text" in verdict.failures[0]
+
+
+def test_a_file_without_the_time_column_says_so(bike_spec: DatasetSpec, tmp_path: Path) -> None:
+    pd.DataFrame({"when": ["2011-01-01T00:00:00"], "cnt": [1]}).to_csv(tmp_path / "export.csv", index=False)
+    (verdict,) = check_files(bike_spec, [tmp_path / "export.csv"])
+    assert not verdict.accepted and verdict.failures == [
+        "no column 'timestamp' (the spec's time_column) to tell its period: when, cnt"
+    ]
