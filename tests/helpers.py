@@ -4,7 +4,10 @@ and the small training spec are developer tooling: ``retrainer_dev.stacks``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +84,17 @@ def assert_refused_naming_file_and_field(folder: Path, mutate: Any, field: str) 
         DatasetSpec.load(path)
     assert err.value.field == field
     assert str(path) in str(err.value) and field in str(err.value)
+
+
+@contextlib.contextmanager
+def logging_as_it_was() -> Iterator[None]:
+    """The command line (``retrainer.__main__.main``) configures logging for a terminal: the
+    root's level and handlers, and the level of ``retrainer``; put them back after it."""
+    root, ours = logging.getLogger(), logging.getLogger("retrainer")
+    handlers, level, our_level = list(root.handlers), root.level, ours.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        ours.setLevel(our_level)

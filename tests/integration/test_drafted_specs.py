@@ -6,10 +6,8 @@ scikit-learn's diabetes data, which no spec here was written for."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from retrainer.schema import CHAMPION
 from retrainer.settings import Settings
 from retrainer.spec.dataset import DatasetSpec
 from tests.datasets import churn_month, diabetes_weeks, flights_hour
+from tests.helpers import logging_as_it_was
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -71,18 +70,6 @@ def _diabetes(folder: Path) -> list[Path]:
         files.append(folder / f"{week}.csv")
         frame.to_csv(files[-1], index=False)
     return files
-
-
-@contextlib.contextmanager
-def logging_as_it_was() -> Iterator[None]:
-    """The command line configures logging for a terminal (the root's level and handlers); the
-    tasks that run after it in this process log as before."""
-    root, ours = logging.getLogger(), logging.getLogger("retrainer")
-    handlers, level, our_level = list(root.handlers), root.level, ours.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    ours.setLevel(our_level)
 
 
 CASES: dict[str, tuple[Callable[[Path], list[Path]], str, str, int]] = {

@@ -19,20 +19,16 @@ from retrainer.records import RunContext
 from retrainer.registry.client import Registry
 from retrainer.settings import Settings
 from retrainer.spec.dataset import DatasetSpec
-from tests.helpers import REPO, log_model_entry
+from tests.helpers import REPO, log_model_entry, logging_as_it_was
 
 REPO_SPEC = REPO / "include" / "specs" / "bike_sharing.yaml"
 
 
 @pytest.fixture(autouse=True)
-def logging_as_it_was() -> Iterator[None]:
+def logging_kept() -> Iterator[None]:
     """``main`` configures logging for a terminal; each test leaves it as it found it."""
-    root, ours = logging.getLogger(), logging.getLogger("retrainer")
-    handlers, level, our_level = list(root.handlers), root.level, ours.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    ours.setLevel(our_level)
+    with logging_as_it_was():
+        yield
 
 
 @pytest.mark.parametrize(

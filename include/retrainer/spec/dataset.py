@@ -147,7 +147,7 @@ def spec_errors(path: Path | str) -> list[SpecError]:
         spec = DatasetSpec.load(path)
     except SpecError as first:
         errors.append(first)
-        if first.field in ("<file>",) or first.problem.startswith("given twice"):
+        if first.field == "<file>" or first.problem.startswith("given twice"):
             return errors
         raw = load_yaml(path.read_text())
         errors += _section_errors(raw, path, str(first))
