@@ -32,6 +32,7 @@ class Bad:
     reason: str  # words the quarantine reason (or the refusal) must hold, case-insensitive
     make: Callable[[pd.DataFrame], bytes] | None = None  # the delivered bytes, from the good month
     refused: bool = False  # a hostile path: refused without being read or copied
+    kept: bool = True  # its bytes are copied into quarantine (False: a record of it only, too large to copy)
     gx: bool = False  # caught by the expectation suite (not by the checks before it)
 
 
@@ -191,6 +192,54 @@ def _two_months(df: pd.DataFrame) -> bytes:
     return _csv(pd.concat([df, nxt], ignore_index=True))
 
 
+def _cut_inside_last_field(df: pd.DataFrame) -> bytes:
+    """Cut inside the last field of a row near 665: no line end, the count's last digit gone."""
+    n = next(i for i in range(665, len(df)) if df["cnt"].iloc[i - 1] >= 10)
+    return _csv(df.iloc[:n]).rstrip(b"\n")[:-1]
+
+
+def _an_hour_late(df: pd.DataFrame) -> bytes:
+    out = df.copy()
+    ts = pd.to_datetime(out["timestamp"]) + pd.Timedelta(hours=1)
+    out["timestamp"] = ts
+    return _csv(out[ts.dt.month == ts.iloc[0].month])  # the stray row past the month's end dropped
+
+
+def _with_offset(ts: pd.Series) -> pd.Series:
+    return ts.dt.strftime("%Y-%m-%dT%H:%M:%S") + "+02:00"  # local times, two hours east of UTC
+
+
+def _wide_header(at_boundary: bool) -> Callable[[pd.DataFrame], bytes]:
+    """200,000 more columns in the header (1.7 MB): with ``at_boundary`` the first 64 KiB end
+    inside a name."""
+
+    def make(df: pd.DataFrame) -> bytes:
+        head, rest = _csv(df).split(b"\n", 1)
+        names = b"".join(b",x%07d" % i for i in range(200_000))
+        if at_boundary:
+            names = b"," + b"y" * ((1 << 16) - len(head) - 1 + 3) + names
+        return head + names + b"\n" + rest
+
+    return make
+
+
+def _trailing_comma(df: pd.DataFrame) -> bytes:
+    return b"\n".join(line + b"," if line else line for line in _csv(df).split(b"\n"))
+
+
+def _repeated_header(df: pd.DataFrame) -> bytes:
+    lines = _csv(df).split(b"\n")
+    return b"\n".join([*lines[:371], lines[0], *lines[371:]])
+
+
+def _formula(df: pd.DataFrame) -> bytes:
+    out = df.copy()
+    s = out["dteday"].astype(object)
+    s.iloc[10] = "=cmd|' /C calc'!A0"
+    out["dteday"] = s
+    return _csv(out)
+
+
 CATALOGUE: tuple[Bad, ...] = (
     # schema
     Bad("missing feature column", "schema", "column 'temp' is missing", _drop("temp"), gx=True),
@@ -199,7 +248,8 @@ CATALOGUE: tuple[Bad, ...] = (
     Bad("renamed column", "schema", "unexpected column ['hu']", lambda df: _csv(df.rename(columns={"hum": "hu"}))),
     Bad("extra column", "schema", "unexpected column ['note']", _with("note", lambda df: "ok")),
     Bad("column twice in the header", "schema", "column 'temp' appears 2 times", _dup_header),
-    Bad("unnamed column", "schema", "unnamed column", _text(lambda t: t.replace("\n", ",\n"))),
+    Bad("a trailing comma on every line", "schema", "(a trailing delimiter)", _trailing_comma),
+    Bad("the header repeated mid-file", "schema", "line 372 repeats the header", _repeated_header),
     Bad("no header", "schema", "names none of the spec's columns", _text(lambda t: t.split("\n", 1)[1])),
     Bad(
         "another dataset's file",
@@ -255,8 +305,34 @@ CATALOGUE: tuple[Bad, ...] = (
         gx=True,
     ),
     Bad("zoned and naive timestamps mixed", "timestamps", "carry a zone", _times(_mixed_zones)),
+    Bad("month-first dates", "timestamps", "(month-first dates?)", _times(lambda ts: ts.dt.strftime("%m/%d/%Y %H:%M"))),
+    Bad("local times with their offset", "timestamps", "written with offset +02:00", _times(_with_offset)),
+    # complete periods
+    Bad("a month cut at a line end (624 rows)", "periods", "incomplete (coverage)", lambda df: _csv(df.iloc[:624])),
+    Bad(
+        "a month cut inside its last field", "periods", "has no line end: it was cut off there", _cut_inside_last_field
+    ),
+    # columns that agree
+    Bad("every row an hour late", "relations", "column 'hr' disagrees with hour(timestamp)", _an_hour_late),
+    Bad(
+        "the target filled from one of its parts",
+        "relations",
+        "relation 'cnt = casual + registered' does not hold",
+        _with("cnt", lambda df: df["registered"]),
+    ),
+    # a plausible target
+    Bad("a target of zeros", "target", "target 'cnt' is 0 in 100.0% of rows", _with("cnt", lambda df: 0)),
+    # kept columns
+    Bad("a spreadsheet formula in a kept column", "kept columns", "a spreadsheet would run as a formula", _formula),
     # sizes
-    Bad("a file over the size limit", "sizes", "more than the", _huge_file),
+    Bad("a file over the size limit", "sizes", "more than the", _huge_file, kept=False),
+    Bad("a 200,000-column header", "sizes", "the header line is longer than", _wide_header(at_boundary=False)),
+    Bad(
+        "a 200,000-column header, its first 64 KiB ending inside a name",
+        "sizes",
+        "the header line is longer than",
+        _wide_header(at_boundary=True),
+    ),
     Bad("a 2 MB field", "sizes", "a value of 2000000 characters", _huge_field),
     Bad("two months in one file", "sizes", "row count", _two_months, gx=True),
     # leaks, unit changes, constant features
@@ -273,6 +349,7 @@ CATALOGUE: tuple[Bad, ...] = (
     Bad("a path that climbs out", "paths", "outside the landing location", None, refused=True),
     Bad("a folder", "paths", "not a regular file", None, refused=True),
     Bad("a named pipe", "paths", "not a regular file", None, refused=True),
+    Bad("a file that is not there", "paths", "does not exist", None, refused=True),
 )
 
 
@@ -302,6 +379,8 @@ def build(bad: Bad, good: pd.DataFrame, redelivered: pd.DataFrame, home: Path, i
         return str(landing / ".." / ".." / ".." / ".." / ".." / ".." / ".." / "etc" / "hosts"), period
     elif bad.kind == "a folder":
         name.mkdir(exist_ok=True)
+    elif bad.kind == "a file that is not there":
+        name.unlink(missing_ok=True)
     elif bad.kind == "a named pipe":
         if not name.exists():
             os.mkfifo(name)

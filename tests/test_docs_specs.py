@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from retrainer import periods
-from retrainer.spec import columns, dataset, intake, learning, rollout
+from retrainer.spec import columns, consistency, dataset, intake, learning, rollout
 from retrainer.spec.dataset import DatasetSpec
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "specs.md"
@@ -20,6 +20,7 @@ SECTIONS = {
     "approval": rollout.ApprovalConfig,
     "deploy": rollout.DeployConfig,
     "ingest": intake.IngestConfig,
+    "coverage": consistency.CoverageConfig,
 }
 
 
@@ -29,7 +30,7 @@ def _known() -> set[str]:
     names |= {f"features.<column>.{k}" for k in columns.FEATURE_KEYS}
     names |= {f"rows.{k}" for k in intake.ROWS_KEYS}
     names |= {f"training.{k}" for k in learning.TRAINING_SCHEDULE_KEYS}
-    names |= {f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in fields(cls)}
+    names |= {f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in fields(cls) if not f.metadata}
     return names
 
 

@@ -209,6 +209,7 @@ class BatchValidation(Record):
     summary: str
     result_path: str  # the full GX result, kept on disk
     notes: list[str] = field(default_factory=list)  # passed, but worth a look (unseen categories within limits)
+    kept_bytes: bool = True  # False: refused for its size (ingest.max_file_mb), quarantined as a record, not a copy
 
 
 @dataclass(frozen=True)

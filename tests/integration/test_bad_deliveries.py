@@ -18,6 +18,7 @@ import pytest
 from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
 from retrainer.data.validation import file_md5
 from retrainer.data.versioning import DataRegistry
+from retrainer.pipeline.ingest import DELIVERY_RECORD
 from retrainer.settings import Settings
 from retrainer_dev.stacks.specs import small_bike_spec
 from tests.bad_deliveries import CATALOGUE, DATASET, build
@@ -88,7 +89,11 @@ def test_every_bad_delivery_is_stopped_with_its_reason(
         copied = [p for p in Path(folder).iterdir() if p.name != "validation.json"]
         if bad.reason.lower() not in reasons.lower():
             missed.append(f"{bad.kind}: reason {reasons[:300]!r} lacks {bad.reason!r}")
-        if len(copied) != 1 or file_md5(copied[0]) != file_md5(batch):
+        if not bad.kept:  # too large to copy: a record of its bytes (name, size, hash, reason) instead
+            kept = json.loads((Path(folder) / DELIVERY_RECORD).read_text()) if copied else {}
+            if [p.name for p in copied] != [DELIVERY_RECORD] or kept.get("md5") != file_md5(batch):
+                missed.append(f"{bad.kind}: not kept as a record only in {folder}: {[p.name for p in copied]}")
+        elif len(copied) != 1 or file_md5(copied[0]) != file_md5(batch):
             missed.append(f"{bad.kind}: the delivered bytes are not kept in {folder}")
         if len(reasons) > 4000 or len(log) > 200_000:
             missed.append(f"{bad.kind}: reason of {len(reasons)} chars, log of {len(log)}: a field repeated whole?")
@@ -104,13 +109,19 @@ def test_every_bad_delivery_is_stopped_with_its_reason(
     again = pipe.ingest(DATASET, "2011-03", again_path)
     assert again.state == "success", again.states
     assert not again.values["version_batch"]["created"] and again.states["publish"] == "skipped"
+    counts = ("casual", "registered", "cnt")  # as Parquet, the counts typed as floats (19.0 for 19)
+    floats = parts["2011-03"].astype({c: "float64" for c in counts})
+    floats.to_parquet(floats_path := landing / "2011-03.floats.parquet")
+    as_floats = pipe.ingest(DATASET, "2011-03", floats_path)
+    assert as_floats.state == "success" and not as_floats.values["version_batch"]["created"], as_floats.states
     assert len(DataRegistry(settings).versions(DATASET)) == 3
     record(
         f"bad deliveries through ingest_batch ({len(CATALOGUE)} kinds)",
         len(CATALOGUE),
         len(CATALOGUE) - len(missed),
         0,
-        "each quarantined with its reason and its bytes, or (paths outside the landing) refused unread;"
-        " none versioned; the next good month versioned, its re-encoding the same version",
+        "each quarantined with its reason and its bytes (a file too large: a record of them), or (paths"
+        " outside the landing, a file not there) refused unread; none versioned; the next good month"
+        " versioned, its re-encoding and its Parquet with counts as floats the same version",
     )
     assert not missed, "\n".join(missed)

@@ -232,3 +232,44 @@ def _training_runs(registry: Registry, spec: Any, run_id: str) -> list[Any]:
         [registry.runs.experiment_id(spec)], filter_string=schema.tag_filter({schema.AIRFLOW_RUN_ID: run_id})
     )
     return [r for r in runs if r.data.tags.get(schema.RUN_KIND) != schema.DRIFT_CHECK_KIND]
+
+
+def test_two_deliveries_of_one_period_at_once_make_one_decision(celery_stack: AirflowStack, tmp_path: Path) -> None:
+    """Two different files of one new period land together (a producer's export and its
+    correction, ``redelivery: reject``): the two ingests run side by side on two workers. Exactly
+    one becomes a data version; the other is quarantined, by its validation if the first was
+    versioned by then, else where its version was to be made (the policy applied again under
+    the registry's lock)."""
+    stack, api = celery_stack, celery_stack.client
+    settings = stack.settings
+    spec = settings.load_spec("bike_sharing")
+    assert spec.ingest.redelivery == "reject"
+    registry = DataRegistry(settings)
+    before = [v.label for v in registry.versions("bike_sharing")]
+    runs_before = len(_runs(api, "ingest_batch"))
+    period = "2011-10"
+    month = split_periods(load_bike_sharing(), spec)[period]
+    bucket, _, prefix = settings.landing.removeprefix("s3://").partition("/")
+    s3 = _s3(stack)
+    for name, frame in (
+        (f"{period}.csv", month),
+        (f"{period}.corrected.csv", month.assign(cnt=month["cnt"] + 1, casual=month["casual"] + 1)),
+    ):
+        s3.upload_file(str(write_batch(frame, spec, tmp_path / name)), bucket, f"{prefix}/bike_sharing/{name}")
+
+    runs = _settled(api, "ingest_batch", runs_before + 2)[runs_before:]
+    states = {r["dag_run_id"]: api.task_states("ingest_batch", r["dag_run_id"]) for r in runs}
+    made = [v.label for v in DataRegistry(settings).versions("bike_sharing")][len(before) :]
+    won = [s for s in states.values() if s.get("version_batch") == "success"]
+    at_versioning = [s for s in states.values() if s.get("version_batch") == "failed"]
+    at_validation = [s for s in states.values() if s.get("quarantine_batch") == "failed"]
+    ok = len(made) == 1 and len(won) == 1 and len(at_versioning) + len(at_validation) == 1
+    where = "where its version was to be made" if at_versioning else "by its validation"
+    record(
+        "two deliveries of one period at once, on two Celery workers (redelivery: reject)",
+        1,
+        int(ok),
+        0 if ok else max(len(made) - 1, 0),
+        f"one data version; the other delivery quarantined {where}",
+    )
+    assert ok, (made, states)

@@ -1,6 +1,7 @@
 """Checks of a readable batch that no per-value expectation makes: columns the spec does not
 name, a feature that leaks the target, and, against the data already versioned, a partial
-re-delivery, a numeric feature gone constant and a unit change.
+re-delivery, a numeric feature gone constant, a unit change, and an implausible target (mostly
+0, constant, its mean or spread far off, a class gone or never seen).
 
 Each check returns reasons in words (column, what, by how much); an empty list means the
 batch passed. The versioned data is a few periods of the latest data version
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from retrainer.data.batchfile import canonical_order, sample
+from retrainer.data.batchfile import _lines, canonical_order, sample
 from retrainer.spec.columns import Feature
 from retrainer.spec.dataset import DatasetSpec
 
@@ -103,21 +104,12 @@ def _spread(s: pd.Series) -> float:
 
 
 def reference_problems(df: pd.DataFrame, spec: DatasetSpec, period: str, ref: Reference) -> list[str]:
-    """What the versioned data shows wrong with the batch: a re-delivery that would lose rows, a
-    feature constant where it always varied, a numeric feature on another scale (a unit change);
-    the last two unless ``ingest.checks`` (or the feature's own ``checks``) turns them off."""
+    """What the versioned data shows wrong with the batch: a feature constant where it always
+    varied, a numeric feature on another scale (a unit change), unless ``ingest.checks`` (or the
+    feature's own ``checks``) turns them off. (A re-delivery's rows: ``redelivery_problems``.)"""
     if not ref.periods:
         return []
-    problems = []
-    cfg = spec.ingest
-    if period in ref.periods and cfg.redelivery == "replace":  # reject and append: see redelivery_problems
-        had = len(ref.periods[period])
-        if len(df) < had * (1 - cfg.redelivery_max_row_loss):
-            problems.append(
-                f"a re-delivery of {period} with {len(df)} rows would replace the {had} rows versioned in"
-                f" {ref.version} ({had - len(df)} fewer): a partial delivery? (ingest.redelivery_max_row_loss"
-                f" {cfg.redelivery_max_row_loss:g})"
-            )
+    problems: list[str] = []
     others = ref.others(period) or list(ref.periods.values())
     if len(df) < MIN_ROWS_TO_JUDGE:
         return problems
@@ -206,17 +198,184 @@ def _scale_problem(
     ratio = spread_ratio(col, before, season)
     if ratio is None or 1 / limit < ratio < limit:
         return None
-    new = _spread(col)
-    old = new / ratio
-    way = f"{ratio:.3g}x wider" if ratio > 1 else f"{1 / ratio:.3g}x narrower"
-    also = " and than the same season a year before" if season is not None else ""
     given = "ingest.max_scale_change" if f.max_scale_change is None else f"features.{f.name}.max_scale_change"
     return (
-        f"column '{f.name}': its values spread {way} than in the versioned data{also} ({new:.3g} vs {old:.3g}"
-        f" between the 10th and 90th percentiles, {version}): a unit change? (limit {limit:g}, {given};"
+        f"column '{f.name}': {_spread_said(col, ratio, season, version)}: a unit change? (limit {limit:g}, {given};"
         f" a feature whose spread really moves: features.{f.name}.max_scale_change or"
         f" features.{f.name}.checks.unit_change: false)"
     )
+
+
+def _spread_said(col: pd.Series, ratio: float, season: pd.Series | None, version: str) -> str:
+    """How a column's spread is off the versioned data's, in words, with both spreads."""
+    new = _spread(col)
+    way = f"{ratio:.3g}x wider" if ratio > 1 else f"{1 / ratio:.3g}x narrower"
+    also = " and than the same season a year before" if season is not None else ""
+    return (
+        f"its values spread {way} than in the versioned data{also} ({new:.3g} vs {new / ratio:.3g}"
+        f" between the 10th and 90th percentiles, {version})"
+    )
+
+
+#: a regression target may be 0 in this much larger a share of rows than in any versioned period
+ZERO_SHARE_MARGIN = 0.25
+#: a class missing from a batch is judged only where its lowest versioned share expects this many rows
+MIN_EXPECTED_ROWS = 5
+#: how a target problem says which check it is, and how to switch it off for a target that really does so
+_TARGET_SWITCH = "ingest.checks.{0}; a target that really does this: target.checks.{0}: false"
+
+
+def target_problems(df: pd.DataFrame, spec: DatasetSpec, period: str, ref: Reference) -> list[str]:
+    """What the versioned data shows implausible about the batch's target: a regression target
+    mostly 0, constant, or with a mean or spread far off the versioned periods'; a class every
+    versioned period holds gone, or (binary) a value none of them holds. The same season a year
+    before, when versioned, softens each as it does for the features. Unless ``target.checks`` or
+    ``ingest.checks`` turns ``target_distribution`` (or, for the spread, ``unit_change``) off."""
+    name = spec.target.column
+    if not ref.periods or name not in df or len(df) < MIN_ROWS_TO_JUDGE:
+        return []
+    others = ref.others(period) or list(ref.periods.values())
+    before = [o[name].dropna() for o in others if name in o and len(o) >= MIN_ROWS_TO_JUDGE]
+    col, season = df[name].dropna(), _season_column(ref, name)
+    if col.empty or not before:
+        return []
+    if spec.target.task != "regression":
+        return (
+            _class_problems(spec, df, col, before, season, ref.version)
+            if _target_check(spec, "target_distribution")
+            else []
+        )
+    col, before = _numbers(col), [_numbers(b) for b in before]
+    season = None if season is None else _numbers(season)
+    found = []
+    if _target_check(spec, "target_distribution"):
+        judged = (_zeros_problem, _constant_target_problem, _mean_problem)
+        found += [p for p in (check(spec, col, before, season, ref.version) for check in judged) if p][:1]
+    if _target_check(spec, "unit_change"):
+        ratio = spread_ratio(col, before, season)
+        limit = spec.ingest.max_scale_change
+        if ratio is not None and not 1 / limit < ratio < limit:
+            found.append(
+                f"target '{name}': {_spread_said(col, ratio, season, ref.version)}: a unit change? (limit {limit:g},"
+                f" ingest.max_scale_change; {_TARGET_SWITCH.format('unit_change')})"
+            )
+    return found
+
+
+def _target_check(spec: DatasetSpec, check: str) -> bool:
+    """Whether ``check`` runs on the target: its own ``target.checks`` first, then ``ingest.checks``."""
+    return dict(spec.target.checks).get(check, spec.ingest.checks_on(check))
+
+
+def _numbers(s: pd.Series) -> pd.Series:
+    return pd.to_numeric(s, errors="coerce").dropna().astype("float64")
+
+
+def _also(season: pd.Series | None) -> str:
+    return " and in the same season a year before" if season is not None else ""
+
+
+def _zeros_problem(
+    spec: DatasetSpec, col: pd.Series, before: list[pd.Series], season: pd.Series | None, version: str
+) -> str | None:
+    """A target 0 in a share of rows far above the highest share of any versioned period."""
+    share = float((col == 0).mean())
+    most = max(float((b == 0).mean()) for b in [*before, *([] if season is None else [season])])
+    if share == 0 or share <= most + ZERO_SHARE_MARGIN:
+        return None
+    return (
+        f"target '{spec.target.column}' is 0 in {share:.1%} of rows (at most {most:.1%} in the versioned periods"
+        f" compared{_also(season)}, {version}): a broken export? ({_TARGET_SWITCH.format('target_distribution')})"
+    )
+
+
+def _constant_target_problem(
+    spec: DatasetSpec, col: pd.Series, before: list[pd.Series], season: pd.Series | None, version: str
+) -> str | None:
+    """A target holding one value where it varied in every versioned period compared."""
+    if not went_constant(col, before, season):
+        return None
+    return (
+        f"target '{spec.target.column}' holds one value ({col.iloc[0]:g}) in all {len(col)} labelled rows; it varies"
+        f" in every versioned period compared{_also(season)} ({version}): a broken export?"
+        f" ({_TARGET_SWITCH.format('target_distribution')})"
+    )
+
+
+def mean_ratio(col: pd.Series, before: list[pd.Series], season: pd.Series | None = None) -> float | None:
+    """How many times above (over 1) or below (under 1) the periods before (the median of their
+    means) a target's mean lies; with the same season a year before, the ratio nearer 1 of the
+    two, as ``spread_ratio`` does. None for a target that may be negative or whose versioned mean
+    is 0: a ratio of means says nothing there (its spread still does)."""
+    known = [*before, *([] if season is None else [season])]
+    if any(b.empty or b.min() < 0 for b in known) or col.min() < 0:
+        return None
+    old = float(np.median([b.mean() for b in before]))
+    if old <= 0:
+        return None
+    ratio = float(col.mean()) / old
+    if season is not None and season.mean() > 0:
+        ratio = min(ratio, float(col.mean() / season.mean()), key=lambda r: abs(np.log(r)) if r > 0 else np.inf)
+    return ratio
+
+
+def _mean_problem(
+    spec: DatasetSpec, col: pd.Series, before: list[pd.Series], season: pd.Series | None, version: str
+) -> str | None:
+    """A regression target whose mean is ``target.max_mean_change`` times off the versioned periods'."""
+    limit = spec.target.max_mean_change
+    ratio = mean_ratio(col, before, season)
+    if ratio is None or 1 / limit < ratio < limit:
+        return None
+    new = float(col.mean())
+    way = f"{ratio:.3g}x above" if ratio > 1 else (f"{1 / ratio:.3g}x below" if ratio > 0 else "far below")
+    old = new / ratio if ratio > 0 else float(np.median([b.mean() for b in before]))
+    return (
+        f"target '{spec.target.column}': its mean {new:.4g} is {way} the versioned periods' ({old:.4g}"
+        f"{_also(season)}, {version}): a broken export or another unit? (limit {limit:g}, target.max_mean_change;"
+        f" {_TARGET_SWITCH.format('target_distribution')})"
+    )
+
+
+def _class_problems(
+    spec: DatasetSpec, df: pd.DataFrame, col: pd.Series, before: list[pd.Series], season: pd.Series | None, version: str
+) -> list[str]:
+    """A class held by every versioned period compared (often enough that missing it is no chance)
+    gone from the batch; for a binary target, a value no versioned period holds, which the model
+    would take for the negative class."""
+    name, col = spec.target.column, col.astype(str)
+    before = [b.astype(str) for b in before]
+    seen = set(col)
+    found = []
+    for cls in sorted(set.intersection(*(set(b) for b in before)) - seen):
+        lowest = min(float((b == cls).mean()) for b in before)
+        if lowest * len(col) < MIN_EXPECTED_ROWS or (season is not None and cls not in set(season.astype(str))):
+            continue
+        found.append(
+            f"target '{name}': class '{cls}' is missing from all {len(col)} labelled rows, though every versioned"
+            f" period compared{_also(season)} holds it, in at least {lowest:.1%} of rows ({lowest * len(col):.0f}"
+            f" expected here; {version}): a broken export? ({_TARGET_SWITCH.format('target_distribution')})"
+        )
+    if spec.target.task == "classification":
+        found += _new_values(spec, df, col, before, season, version)
+    return found
+
+
+def _new_values(
+    spec: DatasetSpec, df: pd.DataFrame, col: pd.Series, before: list[pd.Series], season: pd.Series | None, version: str
+) -> list[str]:
+    """A binary target's values no versioned period compared holds (nor the positive class)."""
+    known = set().union(*(set(b) for b in before), set() if season is None else set(season.astype(str)))
+    new = sorted(set(col) - known - {spec.target.positive})
+    if not new:
+        return []
+    rows = col.index[col.isin(new)]
+    return [
+        f"target '{spec.target.column}': {len(rows)} row{'s hold' if len(rows) > 1 else ' holds'} {sample(new)},"
+        f" a value no versioned period compared holds (they hold {sample(sorted(known))}; {version}) ({_lines(rows)}):"
+        f" the model would take it for not '{spec.target.positive}'; a renamed class?"
+        f" ({_TARGET_SWITCH.format('target_distribution')})"
+    ]
 
 
 @dataclass(frozen=True)
@@ -285,12 +444,20 @@ def compare_redelivery(new: pd.DataFrame, old: pd.DataFrame, spec: DatasetSpec) 
 
 def redelivery_problems(diff: Redelivery, spec: DatasetSpec, period: str, version: str) -> list[str]:
     """What ``ingest.redelivery`` makes of a re-delivered period: ``reject`` refuses any
-    difference, ``append`` refuses changed rows (it only adds), ``replace`` leaves the judgement
-    to the row-loss limit (``reference_problems``)."""
+    difference, ``append`` refuses changed rows (it only adds), ``replace`` refuses losing more
+    rows than ``ingest.redelivery_max_row_loss`` allows."""
     policy = spec.ingest.redelivery
     versioned = f"{period} is versioned already ({version}, {diff.rows_versioned} rows)"
-    if diff.same or policy == "replace":
+    if diff.same:
         return []
+    if policy == "replace":
+        had, now, loss = diff.rows_versioned, diff.rows_delivered, spec.ingest.redelivery_max_row_loss
+        if now >= had * (1 - loss):
+            return []
+        return [
+            f"a re-delivery of {period} with {now} rows would replace the {had} rows versioned in {version}"
+            f" ({had - now} fewer): a partial delivery? (ingest.redelivery_max_row_loss {loss:g})"
+        ]
     if policy == "reject":
         return [
             f"{versioned} and this re-delivery of {diff.rows_delivered} rows differs from it: {diff.says()}; "

@@ -2,9 +2,11 @@
 
 A landed file may be anything a broken export, a wrong button or an attacker produces: empty,
 cut off, compressed, binary, in another encoding, separated by semicolons, with a header
-twice or none, with a field of ten megabytes. ``read_delivery`` reads it as the table the
-spec describes or returns, in words, what is wrong and where (line, column, byte), so the
-batch is quarantined with that reason instead of failing with a parser's traceback.
+twice or none, with a field of ten megabytes or a header of 200,000 columns. ``read_delivery``
+reads it as the table the spec describes or returns, in words, what is wrong and where (line,
+column, byte, the value as written), so the batch is quarantined with that reason instead of
+failing with a parser's traceback. The file's size, its header line and its number of columns
+are checked before anything parses it, so no delivery costs more than the spec's limits allow.
 
 ``canonical_csv`` writes an accepted batch in one form (UTF-8 without BOM, ``\\n`` line ends,
 the spec's column order, timestamps as naive UTC ISO 8601, every other value as delivered), so
@@ -23,6 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from retrainer import periods
+from retrainer.data.formulas import neutralised
+from retrainer.outcomes import Refused
 from retrainer.spec.dataset import DatasetSpec
 from retrainer.spec.intake import Limits
 
@@ -44,11 +49,21 @@ PARQUET_MIN_BYTES = 12  # the magic, a footer length and the magic again
 OTHER_DELIMITERS = (";", "\t", "|")
 SAMPLE_CHARS = 40  # a value quoted in a reason is cut to this many characters
 _ZONE = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$")
+_OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*([+-]\d{2}(?::?\d{2})?)$")  # after a time of day
+_UTC_OFFSETS = frozenset({"+00", "-00", "+0000", "-0000", "+00:00", "-00:00"})
+_NUMERIC_DATE = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.]\d{4}")
+TRAILING_SHARE = 0.99  # the share of rows ending with a ',' that makes it a trailing delimiter
 _TOKENIZE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_QUOTE_OR_LINE_END = re.compile(rb'["\r\n]')
 
 
 class DataFileError(FileNotFoundError):
     """A data file that a step needs does not exist."""
+
+
+class BatchMissingError(DataFileError, Refused):
+    """A batch file that is not where it was said to land: the task fails at once, naming the
+    path, as no retry of the same run brings it (a delivery that lands later starts its own run)."""
 
 
 @dataclass
@@ -61,19 +76,25 @@ class BatchTable:
 
     frame: pd.DataFrame | None
     problems: list[str] = field(default_factory=list)
+    too_large: bool = False  # over ingest.max_file_mb: the quarantine keeps a record of it, not its bytes
+    written_times: pd.Series | None = None  # the time column's text as in the file, before it was parsed
 
 
 def sample(values: object) -> str:
     """A few distinct values for a reason, each cut short (a huge field must not be repeated whole)."""
     out: list[str] = []
     for v in values:  # type: ignore[attr-defined]
-        s = str(v)
-        s = s if len(s) <= SAMPLE_CHARS else s[:SAMPLE_CHARS] + f"...({len(s)} chars)"
+        s = _cut(str(v))
         if s not in out:
             out.append(s)
         if len(out) == 3:
             break
     return repr(out)
+
+
+def _cut(s: str) -> str:
+    """A value as a reason quotes it: whole when short, else its start and its length."""
+    return s if len(s) <= SAMPLE_CHARS else s[:SAMPLE_CHARS] + f"...({len(s)} chars)"
 
 
 #: the most reasons a message or a task's record lists; the validation result keeps them all
@@ -99,12 +120,27 @@ class _Unreadable(Exception):
     """The file is no CSV text; the message says why."""
 
 
-def _scan_bytes(path: Path, limits: Limits) -> tuple[str, int, bytes]:
-    """The file's header line (text), its number of lines and its last line when that has no line
-    end; _Unreadable with the reason when the bytes are no CSV text."""
+class _TooLarge(_Unreadable):
+    """The file, or a Parquet file's data in memory, is over ``ingest.max_file_mb``."""
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """What a CSV delivery's bytes say before anything parses them."""
+
+    header: str  # the header line (its first record: a line end inside quotes is part of a name)
+    lines: int  # lines in the file
+    cut: bytes  # the last line when it has no line end, else empty
+    comma_ended: int  # lines that end with a ',' (the header included)
+
+
+def _scan_bytes(path: Path, limits: Limits) -> _Scan:
+    """The file's header, its number of lines and its last line when that has no line end;
+    _Unreadable with the reason when the bytes are no CSV text or the header is over the limits.
+    The header is read up to ``ingest.max_header_kb`` and counted before anything parses the file."""
     _check_size(path, limits)
     with open(path, "rb") as fh:
-        head = fh.read(1 << 16)
+        head = fh.read(max(1 << 16, limits.max_header_bytes + 1))
     _not_text(head, limits.format)
     if head.startswith(UTF16_BOMS) or head.startswith(b"\xef\xbb\xbf\xff\xfe"):
         raise _Unreadable(
@@ -113,8 +149,55 @@ def _scan_bytes(path: Path, limits: Limits) -> tuple[str, int, bytes]:
     nul = head.find(b"\x00")
     if nul >= 0:
         raise _Unreadable(f"binary data, not CSV text (a NUL byte at offset {nul})")
+    header = _header_line(head, limits)
+    if not header.strip():
+        raise _Unreadable("the file holds no header: its first line is empty")
+    _count_columns(header, limits)
+    lines, cut, comma_ended = _scan_lines(path)
+    return _Scan(header, lines, cut, comma_ended)
+
+
+def _header_line(head: bytes, limits: Limits) -> str:
+    """The header: the file's first line, up to the first line end outside quotes, read from
+    the file's first bytes; _Unreadable when it has no line end within ``ingest.max_header_kb``."""
+    limit = limits.max_header_bytes
+    quoted, end = False, -1
+    for m in _QUOTE_OR_LINE_END.finditer(head, 0, limit + 1):
+        if m.group() == b'"':
+            quoted = not quoted
+        elif not quoted:
+            end = m.start()
+            break
+    if end < 0:
+        if len(head) > limit:
+            outside = " outside quotes (an unbalanced quote?)" if quoted else ""
+            raise _Unreadable(
+                f"the header line is longer than {limit} bytes (ingest.max_header_kb {limit // 1024}):"
+                f" its first {limit} bytes hold {head[:limit].count(b',')} commas and no line end{outside};"
+                " a header of that many columns, or a file without line ends?"
+            )
+        end = len(head)
+    return head[:end].decode("utf-8", errors="replace").removeprefix("\ufeff")
+
+
+def _count_columns(header: str, limits: Limits) -> None:
+    """_Unreadable when the header names more columns than ``ingest.max_columns`` (CSV quoting
+    respected: a ',' inside quotes is part of a name)."""
+    try:
+        n = len(next(csv.reader(io.StringIO(header))))
+    except (csv.Error, StopIteration):
+        return  # the header checks name it
+    if n > limits.max_columns:
+        raise _Unreadable(
+            f"the header has {n} columns, more than the {limits.max_columns} a batch may have (ingest.max_columns)"
+        )
+
+
+def _scan_lines(path: Path) -> tuple[int, bytes, int]:
+    """The file's number of lines, its last line when that has no line end, and how many lines
+    end with a ','; _Unreadable when the bytes are not UTF-8 (naming line, column and offset)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    newlines, offset, tail = 0, 0, b""
+    newlines, offset, tail, comma_ended = 0, 0, b"", 0
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             try:
@@ -129,6 +212,8 @@ def _scan_bytes(path: Path, limits: Limits) -> tuple[str, int, bytes]:
                     f"not UTF-8 text: byte 0x{bad:02x} at line {line}, column {column} (offset {at});"
                     " the file looks like Latin-1 or Windows-1252: deliver UTF-8 (or declare ingest.encoding)"
                 ) from None
+            joined = tail[-2:] + chunk  # a ',' and its line end may be split across two chunks
+            comma_ended += _comma_ends(joined) - _comma_ends(tail[-2:])
             newlines += chunk.count(b"\n")
             offset += len(chunk)
             tail = (tail + chunk)[-(1 << 16) :]
@@ -136,18 +221,42 @@ def _scan_bytes(path: Path, limits: Limits) -> tuple[str, int, bytes]:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             raise _Unreadable("not UTF-8 text: the file ends inside a multi-byte character (cut off?)") from None
-    text_head = head.decode("utf-8", errors="replace").removeprefix("\ufeff")
-    first = text_head.splitlines()[0] if text_head.strip() else ""
-    if not first.strip():
-        raise _Unreadable("the file holds no header: its first line is empty")
-    lines = newlines + (0 if tail.endswith(b"\n") else 1)
-    last = tail if tail.endswith(b"\n") else tail.rsplit(b"\n", 1)[-1]
-    return first, lines, b"" if tail.endswith(b"\n") else last
+    ended = tail.endswith(b"\n")
+    lines = newlines + (0 if ended else 1)
+    last = b"" if ended else tail.rsplit(b"\n", 1)[-1]
+    comma_ended += 0 if ended or not last.rstrip(b"\r").endswith(b",") else 1
+    return lines, last, comma_ended
 
 
-def _header_problems(first: str, spec: DatasetSpec) -> list[str]:
+def _comma_ends(data: bytes) -> int:
+    return data.count(b",\n") + data.count(b",\r\n")
+
+
+def _trailing_delimiter(scan: _Scan, names: list[str]) -> str | None:
+    """The reason when (nearly) every line ends with a ',': the header's last name and (nearly)
+    every row's last field are empty, an export that writes a delimiter after each field."""
+    rows = scan.lines - 1
+    if rows < 1 or names[-1].strip() or not scan.header.endswith(","):
+        return None
+    ended = scan.comma_ended - 1  # the header's own
+    if ended < TRAILING_SHARE * rows:
+        return None
+    if ended >= rows:
+        return (
+            "every line ends with a ',' (a trailing delimiter): the header and all"
+            f" {rows} rows, read as an unnamed column with no values; deliver the lines without it"
+        )
+    return (
+        f"nearly every line ends with a ',' (a trailing delimiter): the header and {ended} of {rows} rows,"
+        " read as an unnamed column nearly without values; deliver the lines without it"
+    )
+
+
+def _header_problems(first: str, spec: DatasetSpec, scan: _Scan | None = None) -> list[str]:
+    """What is wrong with the header (``first``): another delimiter, none of the spec's columns,
+    unnamed or repeated names; ``scan`` (of a CSV file) tells a trailing delimiter."""
     try:
-        header = next(csv.reader([first]))
+        header = next(csv.reader(io.StringIO(first)))
     except (csv.Error, StopIteration) as exc:
         return [f"the header line cannot be read as CSV ({exc})"]
     header = [h.strip() for h in header]
@@ -162,9 +271,10 @@ def _header_problems(first: str, spec: DatasetSpec) -> list[str]:
             f"the header names none of the spec's columns (first line: {sample([first])[2:-2]!r}):"
             " a file without a header, or another dataset's file?"
         ]
-    problems = []
+    trailing = _trailing_delimiter(scan, header) if scan is not None else None
+    problems = [trailing] if trailing else []
     seen: dict[str, int] = {}
-    for name in header:
+    for name in header[:-1] if trailing else header:
         seen[name] = seen.get(name, 0) + 1
     for name, n in seen.items():
         if name == "":
@@ -185,10 +295,10 @@ def is_parquet(path: Path | str, declared: str = "auto") -> bool:
 def read_delivery(path: Path | str, spec: DatasetSpec, limits: Limits | None = None) -> BatchTable:
     """Read a delivered batch (CSV text, or Parquet by the spec's ``ingest.format`` or the file's
     extension) as the spec's table, or say why it cannot be read. The spec's ``ingest`` limits
-    apply unless ``limits`` says otherwise."""
+    apply unless ``limits`` says otherwise. A file that is not there is BatchMissingError."""
     path = Path(path)
     if not path.is_file():
-        raise DataFileError(f"{path}: batch file does not exist")
+        raise BatchMissingError(f"{path}: batch file does not exist")
     limits = limits or spec.ingest.limits
     if is_parquet(path, limits.format):
         return _read_parquet(path, spec, limits)
@@ -200,7 +310,7 @@ def read_delivery(path: Path | str, spec: DatasetSpec, limits: Limits | None = N
         try:
             utf8 = _as_utf8(path, limits, tmp / path.name)
         except _Unreadable as exc:
-            return BatchTable(None, [str(exc)])
+            return _unreadable(exc)
         return _read_csv(utf8, spec, limits)
 
 
@@ -229,7 +339,7 @@ def _check_size(path: Path, limits: Limits) -> int:
     if size == 0:
         raise _Unreadable("the file is empty (0 bytes)")
     if size > limits.max_bytes:
-        raise _Unreadable(
+        raise _TooLarge(
             f"the file is {size} bytes, more than the {limits.max_bytes} a batch may have (ingest.max_file_mb)"
         )
     return size
@@ -249,23 +359,23 @@ def _not_text(head: bytes, declared: str = "auto") -> None:
 def _read_csv(path: Path, spec: DatasetSpec, limits: Limits) -> BatchTable:
     """A CSV delivery in UTF-8, read as the spec's table, or why it cannot be."""
     try:
-        first, n_lines, cut = _scan_bytes(path, limits)
+        scan = _scan_bytes(path, limits)
     except _Unreadable as exc:
-        return BatchTable(None, [str(exc)])
-    problems = _header_problems(first, spec)
+        return _unreadable(exc)
+    problems = _header_problems(scan.header, spec, scan)
     if problems:
         return BatchTable(None, problems)
-    n_fields = len(next(csv.reader([first])))
-    if cut:
+    n_fields = len(next(csv.reader(io.StringIO(scan.header))))
+    if scan.cut:
         try:
-            last = next(csv.reader([cut.decode("utf-8")]))
+            last = next(csv.reader([scan.cut.decode("utf-8")]))
         except (csv.Error, StopIteration):
             last = []
         if len(last) < n_fields:
             return BatchTable(
                 None,
                 [
-                    f"the last line (line {n_lines}) has {len(last)} of {n_fields} fields and no line end:"
+                    f"the last line (line {scan.lines}) has {len(last)} of {n_fields} fields and no line end:"
                     " the file looks cut off"
                 ],
             )
@@ -282,7 +392,42 @@ def _read_csv(path: Path, spec: DatasetSpec, limits: Limits) -> BatchTable:
     except (UnicodeDecodeError, ValueError) as exc:
         return BatchTable(None, [f"not readable as CSV: {str(exc)[:200]}"])
     df.columns = [str(c).strip() for c in df.columns]
-    return BatchTable(df, _value_problems(df, spec, limits))
+    return _table(df, spec, limits)
+
+
+def _unreadable(exc: _Unreadable) -> BatchTable:
+    """No table, and why; a file refused for its size says so (its bytes are not kept)."""
+    return BatchTable(None, [str(exc)], too_large=isinstance(exc, _TooLarge))
+
+
+def _table(df: pd.DataFrame, spec: DatasetSpec, limits: Limits) -> BatchTable:
+    """A readable table with what is wrong in it. A header repeated inside the file is named and
+    its rows left out (they would read as values that are no numbers); the time column's text is
+    kept as written, for reasons that quote it (the checks convert it in place)."""
+    problems = []
+    repeated = _repeated_headers(df)
+    if len(repeated):
+        problems.append(f"{_lines(repeated)} repeat{'s' if len(repeated) == 1 else ''} the header (two files joined?)")
+        df = df.drop(index=repeated)
+    tcol = spec.time_column
+    written = df[tcol].astype("string").str.strip() if tcol in df else None
+    problems += _value_problems(df, spec, limits)
+    return BatchTable(df, problems, written_times=written)
+
+
+def _repeated_headers(df: pd.DataFrame) -> pd.Index:
+    """The rows whose every field is its column's name: the header again, where two files were joined."""
+    if df.empty or len(df.columns) == 0:
+        return df.index[:0]
+    first = df.columns[0]
+    found = df.loc[_is_name(df[first], first).to_numpy()]
+    for col in df.columns[1:]:
+        found = found.loc[_is_name(found[col], col).to_numpy()]
+    return found.index
+
+
+def _is_name(values: pd.Series, name: str) -> pd.Series:
+    return values.astype("string").str.strip().eq(name).fillna(False).astype(bool)
 
 
 def _read_parquet(path: Path, spec: DatasetSpec, limits: Limits) -> BatchTable:
@@ -291,7 +436,7 @@ def _read_parquet(path: Path, spec: DatasetSpec, limits: Limits) -> BatchTable:
     try:
         size = _check_size(path, limits)
     except _Unreadable as exc:
-        return BatchTable(None, [str(exc)])
+        return _unreadable(exc)
     with open(path, "rb") as fh:
         head = fh.read(4)
         fh.seek(max(0, size - 4))
@@ -303,7 +448,11 @@ def _read_parquet(path: Path, spec: DatasetSpec, limits: Limits) -> BatchTable:
         )
         return BatchTable(None, [f"{said} but not a Parquet file: {what} the Parquet magic PAR1"])
     try:
-        df = parquet_text(path, limits.max_bytes)
+        df = parquet_text(path, limits.max_bytes, limits.max_columns)
+    except _TooLarge as exc:
+        return BatchTable(None, [f"not readable as Parquet: {exc}"], too_large=True)
+    except _Unreadable as exc:
+        return _unreadable(exc)
     except Exception as exc:  # pyarrow's errors are many and untyped: the reason is its message
         return BatchTable(None, [f"not readable as Parquet: {str(exc).splitlines()[0][:200]}"])
     problems = _header_problems(",".join(f'"{c}"' for c in df.columns), spec)
@@ -311,26 +460,32 @@ def _read_parquet(path: Path, spec: DatasetSpec, limits: Limits) -> BatchTable:
         return BatchTable(None, problems)
     # typed as a CSV of the same values would be: one path for the checks and the canonical form
     frame = pd.read_csv(io.StringIO(df.to_csv(index=False)), dtype=text_columns(spec))
-    return BatchTable(frame, _value_problems(frame, spec, limits))
+    return _table(frame, spec, limits)
 
 
-def parquet_text(path: Path | str, max_bytes: int | None = None) -> pd.DataFrame:
+def parquet_text(path: Path | str, max_bytes: int | None = None, max_columns: int | None = None) -> pd.DataFrame:
     """A Parquet file's columns as text, as a CSV of it would spell them: missing values empty,
-    timestamps ISO 8601 (zoned ones converted to naive UTC), numbers as Python writes them.
-    Read in batches, and refused once its data in memory passes ``max_bytes`` (a small file may
-    unpack to far more)."""
+    timestamps ISO 8601 (zoned ones converted to naive UTC), numbers as Python writes them (a
+    float column of whole numbers as integers: 19, not 19.0). Refused when its schema (the
+    footer, read first) has more than ``max_columns`` columns; read in batches, and refused once
+    its data in memory passes ``max_bytes`` (a small file may unpack to far more)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     source = pq.ParquetFile(path)
     names = source.schema_arrow.names
+    if max_columns is not None and len(names) > max_columns:
+        raise _Unreadable(
+            f"the Parquet schema has {len(names)} columns, more than the {max_columns} a batch may have"
+            " (ingest.max_columns)"
+        )
     if len(set(names)) != len(names):
         raise ValueError(f"columns {sorted({c for c in names if names.count(c) > 1})} appear more than once")
     batches, size = [], 0
     for batch in source.iter_batches(batch_size=65_536):
         size += batch.nbytes
         if max_bytes is not None and size > max_bytes:
-            raise ValueError(f"its data takes more than the {max_bytes} bytes a batch may have (ingest.max_file_mb)")
+            raise _TooLarge(f"its data takes more than the {max_bytes} bytes a batch may have (ingest.max_file_mb)")
         batches.append(batch)
     df = pa.Table.from_batches(batches, schema=source.schema_arrow).to_pandas()
     out = {}
@@ -340,10 +495,20 @@ def parquet_text(path: Path | str, max_bytes: int | None = None) -> pd.DataFrame
             col = col.dt.tz_convert("UTC").dt.tz_localize(None)
         if pd.api.types.is_datetime64_any_dtype(col.dtype):
             text = col.dt.strftime("%Y-%m-%dT%H:%M:%S")
+        elif _whole_floats(col):
+            text = col.map(lambda v: str(int(v)), na_action="ignore")
         else:
             text = col.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore")
         out[str(name)] = text.where(col.notna(), np.nan).astype(object)
     return pd.DataFrame(out)
+
+
+def _whole_floats(col: pd.Series) -> bool:
+    """A float column whose every value is a finite whole number: counts stored as floats."""
+    if not pd.api.types.is_float_dtype(col.dtype):
+        return False
+    values = col.dropna().to_numpy(dtype="float64")
+    return bool(np.isfinite(values).all() and (values == np.floor(values)).all())
 
 
 def text_columns(spec: DatasetSpec) -> dict[str, str]:
@@ -424,13 +589,60 @@ def _parse_times(df: pd.DataFrame, tcol: str, fmt: str | None = None) -> list[st
         parsed = parsed.dt.tz_convert(None)  # UTC, as the periods are
     bad = df.index[present & parsed.isna()]
     if len(bad):
-        hint = " (day-first dates?)" if raw[bad].str.match(r"^\d{1,2}[/.]\d{1,2}[/.]\d{4}").any() else ""
+        hint = _date_order_hint(raw[bad])
         what = f"timestamps in the spec's time_format {fmt!r} (nor ISO 8601)" if fmt else "ISO 8601 timestamps"
         problems.append(
             f"column '{tcol}': {len(bad)} values are not {what}{hint}, e.g. {sample(raw[bad])} ({_lines(bad)})"
         )
     df[tcol] = parsed
     return problems
+
+
+def _date_order_hint(values: pd.Series) -> str:
+    """A hint for dates written with numbers like 03/14/2011: month-first when a second number
+    is over 12, day-first when a first one is, either when no value tells (empty: no such dates)."""
+    parts = values.str.extract(_NUMERIC_DATE).dropna().astype(int)
+    if parts.empty:
+        return ""
+    day_first, month_first = bool((parts[0] > 12).any()), bool((parts[1] > 12).any())
+    if day_first and month_first:
+        return " (day-first and month-first dates mixed?)"
+    if day_first or month_first:
+        return f" ({'day' if day_first else 'month'}-first dates?)"
+    return " (day-first or month-first dates?)"
+
+
+def period_problems(table: BatchTable, spec: DatasetSpec, period: str) -> list[str]:
+    """Timestamps outside the batch's period, quoted as written in the file with their lines.
+    The periods are UTC: a value written with another offset is named with it and the UTC
+    instant it is (a month delivered in local time reaches into the month before or after)."""
+    frame, written, tcol = table.frame, table.written_times, spec.time_column
+    if frame is None or written is None or tcol not in frame:
+        return []
+    times = frame[tcol]
+    if not pd.api.types.is_datetime64_any_dtype(times.dtype):
+        return []
+    start, end = periods.bounds(period, spec.frequency)
+    outside = frame.index[(times.notna() & ((times < start) | (times >= end))).to_numpy()]
+    if not len(outside):
+        return []
+    first = outside[0]
+    text, offset = str(written[first]), _offset(str(written[first]))
+    utc = " in UTC" if offset else ""
+    reason = (
+        f"column '{tcol}': {len(outside)} timestamps fall outside {period}{utc} ({_lines(outside)}),"
+        f" e.g. {_cut(text)!r} (line {int(first) + 2})"
+    )
+    if offset:
+        instant = times[first].strftime("%Y-%m-%dT%H:%M:%S")
+        reason += f": written with offset {offset}, it is {instant} in UTC"
+    return [reason]
+
+
+def _offset(text: str) -> str:
+    """The UTC offset a timestamp is written with, when it is not UTC itself; else empty."""
+    m = _OFFSET.search(text)
+    return m.group(1) if m and m.group(1) not in _UTC_OFFSETS else ""
 
 
 def canonical_frame(source: Path | str | io.StringIO, spec: DatasetSpec, other: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -462,7 +674,7 @@ def canonical_frame(source: Path | str | io.StringIO, spec: DatasetSpec, other: 
     if spec.ingest.extra_columns == "drop":  # a column the spec does not name is not versioned
         known = {*first, *spec.ingest.other_columns}
         order = [c for c in order if c in known]
-    return canonical_order(df[order], spec)
+    return canonical_order(neutralised(df[order], spec), spec)
 
 
 def canonical_order(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:

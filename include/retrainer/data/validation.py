@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from retrainer import periods
-from retrainer.data.batchfile import capped, read_delivery, sample
+from retrainer.data.batchfile import capped, period_problems, read_delivery, sample
 from retrainer.outcomes import Refused
 from retrainer.spec.dataset import DatasetSpec
 
@@ -52,6 +52,7 @@ class ValidationReport:
     failures: list[str] = field(default_factory=list)
     gx_result: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # passed, but worth a look (unseen categories within limits)
+    too_large: bool = False  # refused for its size (ingest.max_file_mb): quarantined as a record, not a copy
 
     def summary(self) -> str:
         head = f"{self.dataset} {self.period} ({self.source}, {self.n_rows} rows)"
@@ -329,31 +330,41 @@ def validate_file(
     path). A file that cannot be read as the spec's table fails with the reason and runs no
     expectation; a readable one is judged by the suite and by ``retrainer.data.batchchecks`` (against
     ``reference``, the versioned data, when given)."""
-    from retrainer.data import batchchecks
+    from retrainer.data import batchchecks, keptcolumns, rowchecks
 
     source = source or str(path)
     reference = reference or batchchecks.Reference()
     delivery = read_delivery(path, spec)
     if delivery.frame is None:
-        report = ValidationReport(spec.name, period, source, False, 0, 0, delivery.problems)
+        report = ValidationReport(
+            spec.name, period, source, False, 0, 0, delivery.problems, too_large=delivery.too_large
+        )
     else:
         df = delivery.frame
         again, notes = check_redelivery(path, spec, period, reference)
         if again is not None:  # append: the period as it would be versioned is judged
             df = again
         report = validate_frame(df, spec, period, source=source)
-        report.notes += notes
+        report.notes += notes + keptcolumns.formula_notes(df, spec)
+        outside = period_problems(delivery, spec, period)  # quoted as written in the file
         found = [
             *delivery.problems,
             *batchchecks.column_problems(df, spec),
             *batchchecks.leak_problems(df, spec),
             *batchchecks.reference_problems(df, spec, period, reference),
+            *batchchecks.target_problems(df, spec, period, reference),
+            *keptcolumns.problems(df, spec),
+            *outside,
+            *rowchecks.coverage_problems(df, spec, period, path),
+            *rowchecks.relation_problems(df, spec, period, reference),
         ]
         found += [n.removeprefix(REFUSED) for n in notes if n.startswith(REFUSED)]
         report.notes = [n for n in report.notes if not n.startswith(REFUSED)]
         absent = [c for c in (spec.time_column, spec.target.column, *spec.feature_names) if c not in df]
         # a missing column is said once, not once per expectation on it
         said = [f for f in report.failures if not any(f.startswith(f"column '{c}': ") for c in absent)]
+        if outside:  # said with the values as written, not as the suite's bounds check converted them
+            said = [f for f in said if not (f.startswith(f"column '{spec.time_column}': ") and " outside [" in f)]
         report.failures = found + said
         report.evaluated += 4
         report.success = not report.failures

@@ -18,7 +18,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +92,19 @@ class VersionResult:
     created: bool  # False: this exact batch was already versioned (a retry or a rerun)
     pushed_bytes: int
     md5: str
+
+
+@dataclass(frozen=True)
+class Held:
+    """A period as the registry holds it when a new version of it is decided: the text of its
+    file and the version that made it."""
+
+    text: str
+    version: DataVersion
+
+
+#: given the period as held now (None: never versioned), the file to version, or None: nothing new
+Decide = Callable[[Held | None], Path | None]
 
 
 class DataRegistryBusyError(RuntimeError):
@@ -315,6 +328,37 @@ class DataRegistry:
 
     def add_batch(self, spec: DatasetSpec, period: str, source: Path, md5: str) -> VersionResult:
         """Version one accepted batch. Re-adding the same bytes returns the existing version."""
+        return self._add(spec, period, lambda: (source, md5))
+
+    def decide_batch(self, spec: DatasetSpec, period: str, decide: Decide) -> VersionResult:
+        """Version what ``decide`` makes of ``period`` as the registry holds it at this moment:
+        decided under the lock that numbers versions, after the clone is brought up to the
+        remote's state, and decided again when another host's push got there first. So two
+        deliveries of one period validated at once are decided one after the other, the second
+        against what the first made (``decide`` may raise to refuse it). When ``decide`` makes
+        nothing new, the version holding the period is returned (``created`` False)."""
+        from retrainer.data.validation import file_md5
+
+        def make() -> tuple[Path, str] | None:
+            held = self._held(spec, period)
+            source = decide(held)
+            if source is None:
+                return None
+            return source, file_md5(source)
+
+        return self._add(spec, period, make)
+
+    def _held(self, spec: DatasetSpec, period: str) -> Held | None:
+        """``period`` as the working tree's commit holds it (the caller holds the lock)."""
+        dvc_rel = f"{BATCH_DIR}/{spec.name}/{period}.csv.dvc"
+        if not (self.root / dvc_rel).is_file():
+            return None
+        version = self._version(spec.name, self._tag_for(spec.name, dvc_rel))
+        return Held(self.read_text(spec, version, period), version)
+
+    def _add(self, spec: DatasetSpec, period: str, make: Callable[[], tuple[Path, str] | None]) -> VersionResult:
+        """The file ``make`` gives (with its md5) as the next version, under the lock, starting
+        again from the remote's state when another writer pushed first."""
         rel = Path(BATCH_DIR) / spec.name / f"{period}.csv"
         refused = ""
         with self._locked():
@@ -323,10 +367,13 @@ class DataRegistry:
                     time.sleep(random.uniform(0, min(2.0, 0.2 * attempt)))  # noqa: S311 - jitter, not a secret
                 self._ensure_unlocked()  # with a remote: its state now, which a retry starts from
                 dvc_file = self.root / f"{rel}.dvc"
-                if self._recorded_md5(dvc_file) == md5:
+                made = make()
+                if made is None or self._recorded_md5(dvc_file) == made[1]:
                     tag = self._tag_for(spec.name, f"{rel}.dvc")
-                    log.info("batch %s %s (md5 %s) is already versioned as %s", spec.name, period, md5, tag)
-                    return VersionResult(self._version(spec.name, tag), period, False, 0, md5)
+                    log.info("batch %s %s is already versioned as %s", spec.name, period, tag)
+                    held_md5 = self._recorded_md5(dvc_file) or ""
+                    return VersionResult(self._version(spec.name, tag), period, False, 0, held_md5)
+                source, md5 = made
                 tag, size, pushed = self._commit_batch(spec, period, source, md5, rel)
                 refused = self._publish(tag) or ""
                 if not refused:

@@ -7,16 +7,25 @@ may live on either, so no step relies on a folder another worker wrote.
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import json
 import logging
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from retrainer import periods, storage
-from retrainer.data.batchchecks import Reference, reference_periods
-from retrainer.data.batchfile import DataFileError, canonical_frame, capped, write_frame
+from retrainer.data.batchchecks import (
+    Reference,
+    appended,
+    compare_redelivery,
+    redelivery_problems,
+    reference_periods,
+)
+from retrainer.data.batchfile import BatchMissingError, DataFileError, canonical_frame, capped, write_frame
 from retrainer.data.validation import DataValidationError, file_md5, validate_file
-from retrainer.data.versioning import DataRegistry, DataVersionError, period_frame
+from retrainer.data.versioning import DataRegistry, DataVersionError, Decide, Held, period_frame
 from retrainer.outcomes import Refused
 from retrainer.records import BatchValidation, IngestConf, QuarantinedBatch, StartIngest, VersionedBatch
 from retrainer.settings import Settings
@@ -29,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: the file a quarantine folder is complete with: the batch's validation result
 QUARANTINE_MARKER = "validation.json"
+#: what a quarantine folder holds instead of a batch too large to keep: its name, size, MD5 and reason
+DELIVERY_RECORD = "delivery.json"
 
 
 class BatchPathError(Refused, ValueError):
@@ -85,7 +96,7 @@ def validate_batch(settings: Settings, dataset: str, batch: str, period: str) ->
     periods.check(period, spec.frequency)  # PeriodError: refused before anything is read
     with storage.local_copy(batch, settings.s3_endpoint_url) as path:
         if path is None:
-            raise DataFileError(f"{batch}: batch file for {dataset} {period} does not exist")
+            raise BatchMissingError(f"{batch}: batch file for {dataset} {period} does not exist")
         md5 = file_md5(path)
         report = validate_file(path, spec, period, source=batch, reference=_reference(settings, spec, period))
     result_path = storage.join(settings.validation_results, dataset, period, f"{md5}.json")
@@ -102,11 +113,14 @@ def validate_batch(settings: Settings, dataset: str, batch: str, period: str) ->
         summary=report.summary(),
         result_path=result_path,
         notes=capped(report.notes, result_path),
+        kept_bytes=not report.too_large,
     )
 
 
 def quarantine_batch(settings: Settings, validation: BatchValidation) -> QuarantinedBatch:
-    """Copy a failed batch and its validation result, side by side, into quarantine.
+    """Copy a failed batch and its validation result, side by side, into quarantine; a batch
+    refused for its size is not copied: ``delivery.json`` beside the result records its name,
+    size, MD5 and reason instead.
 
     The folder is keyed by the batch's content hash and appears in one step (locally written
     elsewhere, then renamed; on S3 ``validation.json``, what a reader looks for, goes last),
@@ -122,7 +136,10 @@ def quarantine_batch(settings: Settings, validation: BatchValidation) -> Quarant
             with storage.local_copy(validation.batch, endpoint) as src:
                 if src is None or file_md5(src) != validation.md5:
                     raise DataFileError(f"{validation.batch} changed or vanished after it was validated")
-                shutil.copy2(src, staging / name)
+                if validation.kept_bytes:
+                    shutil.copy2(src, staging / name)
+                else:
+                    (staging / DELIVERY_RECORD).write_text(_delivery_record(validation, name, src.stat().st_size))
             result = storage.read_bytes(validation.result_path, endpoint)
             if result is None:
                 raise DataFileError(f"{validation.result_path}: the validation result is gone")
@@ -143,24 +160,54 @@ def quarantine_batch(settings: Settings, validation: BatchValidation) -> Quarant
     )
 
 
-def _versioned_rows(registry: DataRegistry, spec: DatasetSpec, period: str) -> pd.DataFrame | None:
-    """The rows the latest data version holds for ``period``, canonical (None: not versioned)."""
-    import io
+def _delivery_record(validation: BatchValidation, name: str, size: int) -> str:
+    """What was delivered, for a batch too large to keep: enough to find it again and to tell
+    the same bytes delivered twice, without the bytes."""
+    record = {
+        "file": name,
+        "batch": validation.batch,
+        "size_bytes": size,
+        "md5": validation.md5,
+        "reason": "; ".join(validation.failures),
+    }
+    return json.dumps(record, indent=2)
 
-    try:
-        latest = registry.latest(spec.name)
-    except DataVersionError:
-        return None
-    if period not in latest.periods:
-        return None
-    return canonical_frame(io.StringIO(registry.read_text(spec, latest, period)), spec, spec.ingest.other_columns)
+
+class RedeliveryRefused(Refused, ValueError):
+    """A delivery of a period that another delivery versioned after this one was validated, and
+    that the spec's ``ingest.redelivery`` refuses against what that one made."""
+
+
+def _decision(spec: DatasetSpec, period: str, frame: pd.DataFrame, scratch: Path) -> Decide:
+    """What the delivery (``frame``, canonical) makes of ``period`` as the registry holds it
+    when the version is made: itself when the period is new; against versioned rows, by
+    ``ingest.redelivery`` (nothing new when the rows are the same, the late rows added under
+    ``append``, RedeliveryRefused where the policy refuses it)."""
+
+    def decide(held: Held | None) -> Path | None:
+        made = frame
+        if held is not None:
+            versioned = canonical_frame(io.StringIO(held.text), spec, spec.ingest.other_columns)
+            diff = compare_redelivery(frame, versioned, spec)
+            if diff.same or frame.equals(versioned):
+                return None
+            refusals = redelivery_problems(diff, spec, period, held.version.label)
+            if refusals:
+                raise RedeliveryRefused("; ".join(refusals))
+            made = appended(versioned, frame, spec) if spec.ingest.redelivery == "append" else frame
+            if made.equals(versioned):
+                return None
+        return write_frame(made, scratch / f"{period}.csv")
+
+    return decide
 
 
 def version_batch(settings: Settings, validation: BatchValidation) -> VersionedBatch:
     """Add an accepted batch to the DVC data registry as a new immutable data version; the
-    same content as the period's versioned rows (in whatever form) is that version, not a new one."""
-    from retrainer.data.batchchecks import appended
-
+    same content as the period's versioned rows (in whatever form) is that version, not a new
+    one. The re-delivery policy is applied again under the registry's lock (``decide_batch``):
+    a delivery of a period that another one versioned since it was validated is judged against
+    that, and quarantined with the reason when the policy refuses it."""
     if not validation.success:
         raise DataValidationError(f"refusing to version {validation.batch}: {validation.summary}")
     spec = settings.load_spec(validation.dataset)
@@ -171,20 +218,17 @@ def version_batch(settings: Settings, validation: BatchValidation) -> VersionedB
             raise DataValidationError(
                 f"{validation.batch} changed after it was validated (md5 {validation.md5} -> {md5})"
             )
-        registry = DataRegistry(settings)
         # one spelling of the same data (encoding, line ends, column and row order, time zone,
         # number spelling), so a re-encoded delivery of versioned data is that version
         frame = canonical_frame(path, spec, spec.ingest.other_columns)
-        versioned = _versioned_rows(registry, spec, period)
-        if versioned is not None and spec.ingest.redelivery == "append":  # late rows join the versioned ones
-            frame = appended(versioned, frame, spec)
-        if versioned is not None and frame.equals(versioned):
-            held = registry.version_holding(spec, period)
-            log.info("%s %s: the same rows as versioned in %s; no new version", spec.name, period, held.label)
-            return VersionedBatch(spec.name, period, held.label, held.tag, held.rev, False, 0, len(held.periods))
         with storage.scratch("retrainer-canonical-") as scratch:
-            canonical = write_frame(frame, scratch / f"{period}.csv")
-            res = registry.add_batch(spec, period, canonical, file_md5(canonical))
+            try:
+                res = DataRegistry(settings).decide_batch(spec, period, _decision(spec, period, frame, scratch))
+            except RedeliveryRefused as exc:
+                _quarantine_late(settings, validation, str(exc))
+                raise
+    if not res.created:
+        log.info("%s %s: the same rows as versioned in %s; no new version", spec.name, period, res.version.label)
     return VersionedBatch(
         dataset=spec.name,
         period=validation.period,
@@ -195,6 +239,20 @@ def version_batch(settings: Settings, validation: BatchValidation) -> VersionedB
         pushed_bytes=res.pushed_bytes,
         n_periods=len(res.version.periods),
     )
+
+
+def _quarantine_late(settings: Settings, validation: BatchValidation, reason: str) -> QuarantinedBatch:
+    """Quarantine a batch that passed validation but was refused where its version was to be
+    made, with that reason in a validation result of its own (beside the first one)."""
+    failure = f"refused where the version is made: {reason}"
+    report = json.loads(storage.read_text(validation.result_path, settings.s3_endpoint_url) or "{}")
+    report.update(success=False, failures=[failure])
+    late_path = validation.result_path.removesuffix(".json") + ".versioning.json"
+    storage.write_text(late_path, json.dumps(report, indent=2), settings.s3_endpoint_url)
+    late = dataclasses.replace(
+        validation, success=False, failures=[failure], summary=f"{validation.summary}; {failure}", result_path=late_path
+    )
+    return quarantine_batch(settings, late)
 
 
 #: the name a quarantined delivery is put back under when it is gone from where it landed
@@ -236,6 +294,11 @@ def quarantined_reruns(settings: Settings, dataset: str, period: str | None = No
         copies = [f for f in found if f.relative.startswith(folder + "/") and f is not marker]
         if len(copies) != 1:
             log.warning("quarantine %s/%s holds %d delivered files: left alone", dataset, folder, len(copies))
+            continue
+        if copies[0].relative.endswith("/" + DELIVERY_RECORD):  # too large to keep: its bytes are not here
+            log.warning(
+                "quarantine %s/%s holds a record of a delivery, not its bytes: deliver it again", dataset, folder
+            )
             continue
         batch, md5 = _batch_to_rerun(settings, dataset, held_period, marker.uri, copies[0])
         run = rerun_id(dataset, held_period, md5, spec_path.read_text())

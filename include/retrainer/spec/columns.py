@@ -13,7 +13,9 @@ TaskType = Literal["regression", "classification", "multiclass"]
 TASKS: tuple[str, ...] = ("regression", "classification", "multiclass")
 FeatureType = Literal["numeric", "categorical"]
 #: the keys a target and a feature may have
-TARGET_KEYS = frozenset({"column", "task", "min", "max", "positive", "classes", "max_null_rate"})
+TARGET_KEYS = frozenset(
+    {"column", "task", "min", "max", "positive", "classes", "max_null_rate", "checks", "max_mean_change"}
+)
 FEATURE_KEYS = frozenset(
     {
         "type",
@@ -30,8 +32,13 @@ FEATURE_KEYS = frozenset(
     }
 )
 #: the checks of a batch against the versioned data, each switchable for the whole spec
-#: (``ingest.checks``) or for one feature (``features.<column>.checks``); all on by default
-INGEST_CHECKS = ("constant_feature", "target_leak", "unit_change")
+#: (``ingest.checks``), for one feature (``features.<column>.checks``) or for the target
+#: (``target.checks``); all on by default
+FEATURE_CHECKS = ("constant_feature", "target_leak", "unit_change")
+TARGET_CHECKS = ("target_distribution", "unit_change")
+INGEST_CHECKS = (*FEATURE_CHECKS, "target_distribution")
+#: a regression target's mean this many times off the versioned periods' is implausible
+DEFAULT_MAX_MEAN_CHANGE = 10.0
 #: a feature's name is the model's input name, which TensorFlow Serving's signature must take
 FEATURE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 #: ``categories: learn``: a categorical feature's vocabulary comes from each training window
@@ -67,6 +74,8 @@ class Target:
     positive: str | None = None  # classification: the value that counts as the positive class
     classes: tuple[str, ...] = ()  # multiclass: the classes, in the order of the model's outputs
     max_null_rate: float = 0.0  # unlabelled rows a batch may have; they train and judge nothing
+    checks: tuple[tuple[str, bool], ...] = ()  # the target's own ingest checks, on or off (else ingest.checks)
+    max_mean_change: float = DEFAULT_MAX_MEAN_CHANGE  # regression: the mean this many times off the versioned
 
 
 def read_target(f: Fields, raw: dict[str, Any]) -> Target:
@@ -80,6 +89,8 @@ def read_target(f: Fields, raw: dict[str, Any]) -> Target:
         positive=None if raw.get("positive") is None else f.text_value("target.positive", raw["positive"]),
         max_null_rate=f.unit("target.max_null_rate", raw.get("max_null_rate", 0.0)),
         classes=_classes(f, raw.get("classes")) if task == "multiclass" else (),
+        checks=_checks(f, "target", raw.get("checks"), TARGET_CHECKS),
+        max_mean_change=_mean_change(f, task, raw.get("max_mean_change")),
     )
     if task != "multiclass" and raw.get("classes") is not None:
         raise f.error("target.classes", f"is for task: multiclass, not {task}")
@@ -106,6 +117,19 @@ def _classes(f: Fields, raw: Any) -> tuple[str, ...]:
             "task: classification with its positive class)",
         )
     return classes
+
+
+def _mean_change(f: Fields, task: str, raw: Any) -> float:
+    """``target.max_mean_change``: how many times off the versioned means a regression target's
+    mean may be (above 1)."""
+    if raw is None:
+        return DEFAULT_MAX_MEAN_CHANGE
+    if task != "regression":
+        raise f.error("target.max_mean_change", f"is for task: regression, not {task} (classes have no mean)")
+    limit = f.number("target.max_mean_change", raw)
+    if limit <= 1:
+        raise f.error("target.max_mean_change", f"must be above 1, got {raw!r}")
+    return limit
 
 
 def read_features(f: Fields, raw: dict[str, Any]) -> tuple[Feature, ...]:
@@ -149,19 +173,20 @@ def _feature(f: Fields, fname: str, fraw: Any) -> Feature:
         fill_value=fill,
         learn_categories=learn,
         max_categories=cap,
-        checks=_checks(f, where, fraw.get("checks")),
+        checks=_checks(f, where, fraw.get("checks"), FEATURE_CHECKS),
         max_scale_change=_scale(f, where, ftype, fraw.get("max_scale_change")),
     )
 
 
-def _checks(f: Fields, where: str, raw: Any) -> tuple[tuple[str, bool], ...]:
-    """``features.<column>.checks``: check name to true or false, for this feature alone."""
+def _checks(f: Fields, where: str, raw: Any, known: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
+    """``features.<column>.checks`` or ``target.checks``: check name to true or false, for that
+    column alone."""
     if raw is None:
         return ()
     if not isinstance(raw, dict):
-        expected = f"must be a mapping of {', '.join(INGEST_CHECKS)} to true or false, got {raw!r}"
+        expected = f"must be a mapping of {', '.join(known)} to true or false, got {raw!r}"
         raise f.error(f"{where}.checks", expected)
-    f.known(f"{where}.checks", raw, INGEST_CHECKS)
+    f.known(f"{where}.checks", raw, known)
     return tuple((name, f.flag(f"{where}.checks.{name}", on)) for name, on in raw.items())
 
 

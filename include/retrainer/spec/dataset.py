@@ -9,6 +9,7 @@ from typing import Any
 
 from retrainer.periods import FREQUENCIES, Frequency, retrain_every
 from retrainer.spec.columns import Feature, Target, read_features, read_target, read_time_format, read_unique_by
+from retrainer.spec.consistency import CoverageConfig, Relation, read_coverage, read_relations
 from retrainer.spec.fields import Fields, SpecError
 from retrainer.spec.intake import IngestConfig, read_ingest, read_rows
 from retrainer.spec.learning import DriftConfig, GateConfig, TrainingConfig, read_drift, read_gate, read_training
@@ -36,6 +37,8 @@ TOP_LEVEL_KEYS = frozenset(
         "approval",
         "deploy",
         "ingest",
+        "coverage",
+        "relations",
     }
 )
 
@@ -63,6 +66,8 @@ class DatasetSpec:
     unique_by: tuple[str, ...] = ()  # the columns no two rows of a batch share; () = rows need not be unique
     time_format: str | None = None  # how deliveries spell a timestamp (strftime codes); None: ISO 8601
     training_every: str = ""  # training.every: hourly, daily, weekly, monthly ("": see retrain_every)
+    coverage: CoverageConfig | None = None  # how much of its period a batch must cover; None: not judged
+    relations: tuple[Relation, ...] = ()  # what the columns say about each other on every row
 
     @property
     def retrain_every(self) -> str:
@@ -133,6 +138,8 @@ class DatasetSpec:
             unique_by=read_unique_by(f, raw.get("unique_by", [time_column]), {*columns, *ingest.other_columns}),
             time_format=read_time_format(f, raw.get("time_format")),
             training_every=every,
+            coverage=read_coverage(f, f.mapping("coverage", required=False), frequency),
+            relations=read_relations(f, raw.get("relations"), time_column, target, features, ingest.other_columns),
         )
 
 
@@ -206,6 +213,11 @@ def _section_errors(raw: dict[str, Any], path: Path, said: str) -> list[SpecErro
     if "ingest" in read:
         known = {*columns, *read["ingest"].other_columns}
         attempt("unique_by", lambda: read_unique_by(f, raw.get("unique_by", [raw.get("time_column")]), known))
+    if "cadence" in read:
+        attempt("coverage", lambda: read_coverage(f, f.mapping("coverage", required=False), read["cadence"][0]))
+    if {"time_column", "target", "features", "ingest"} <= set(read):
+        args = (read["time_column"], read["target"], read["features"], read["ingest"].other_columns)
+        attempt("relations", lambda: read_relations(f, raw.get("relations"), *args))
     return [exc for key, exc in found.items() if key != said]
 
 

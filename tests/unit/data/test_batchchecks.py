@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from retrainer import periods
 from retrainer.data.batchchecks import (
     MIN_ROWS_TO_JUDGE,
     Redelivery,
@@ -21,10 +22,14 @@ from retrainer.data.batchchecks import (
     column_problems,
     compare_redelivery,
     leak_problems,
+    mean_ratio,
     redelivery_problems,
+    reference_periods,
     reference_problems,
+    target_problems,
     unexpected_columns,
 )
+from retrainer.spec.columns import Target
 from retrainer.spec.dataset import DatasetSpec
 from retrainer.spec.intake import INGEST_CHECKS
 
@@ -163,16 +168,17 @@ def test_the_same_season_a_year_before_tells_seasonal_from_broken(
 
 
 def test_a_replacement_that_loses_rows_is_named(march: pd.DataFrame, bike_spec: DatasetSpec) -> None:
-    ref = Reference("v0007", {"2011-03": march})
     replace_policy = _ingest(bike_spec, redelivery="replace")
-    (problem,) = reference_problems(march.iloc[:-24], replace_policy, "2011-03", ref)
+    short = compare_redelivery(march.iloc[:-24], march, replace_policy)
+    (problem,) = redelivery_problems(short, replace_policy, "2011-03", "v0007")
     assert problem == (
         f"a re-delivery of 2011-03 with {len(march) - 24} rows would replace the {len(march)} rows versioned in"
         " v0007 (24 fewer): a partial delivery? (ingest.redelivery_max_row_loss 0)"
     )
     lenient = _ingest(bike_spec, redelivery="replace", redelivery_max_row_loss=0.05)
-    assert reference_problems(march.iloc[:-24], lenient, "2011-03", ref) == []  # 24 of 744: within 5%
-    assert reference_problems(march.iloc[:-24], bike_spec, "2011-03", ref) == []  # reject: judged row by row
+    assert redelivery_problems(short, lenient, "2011-03", "v0007") == []  # 24 of 744: within 5%
+    (rejected,) = redelivery_problems(short, bike_spec, "2011-03", "v0007")  # reject: judged row by row
+    assert "differs from it: 24 missing" in rejected
 
 
 def _text(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
@@ -210,7 +216,12 @@ def test_a_column_only_one_side_has_counts_as_changed_values(bike_spec: DatasetS
         ("reject", Redelivery(3, 4, 0, 1, 0), "2011-03 is versioned already (v0007, 3 rows) and this re-delivery of 4"),
         ("append", Redelivery(3, 4, 0, 1, 0), None),
         ("append", Redelivery(3, 3, 0, 0, 1, ("x",)), "changes 1 of its rows: 1 changed (e.g. x); ingest.redelivery"),
-        ("replace", Redelivery(3, 1, 2, 0, 1), None),
+        ("replace", Redelivery(3, 3, 0, 0, 1), None),
+        (
+            "replace",
+            Redelivery(3, 1, 2, 0, 1),
+            "a re-delivery of 2011-03 with 1 rows would replace the 3 rows versioned",
+        ),
     ],
 )
 def test_each_redelivery_policy_refuses_what_it_does_not_allow(
@@ -221,7 +232,8 @@ def test_each_redelivery_policy_refuses_what_it_does_not_allow(
         assert problems == []
     else:
         (problem,) = problems
-        assert says in problem and f"ingest.redelivery is '{policy}'" in problem
+        named = "ingest.redelivery_max_row_loss" if policy == "replace" else f"ingest.redelivery is '{policy}'"
+        assert says in problem and named in problem
 
 
 def test_late_rows_join_the_versioned_ones_which_win_a_conflict(bike_spec: DatasetSpec) -> None:
@@ -235,3 +247,158 @@ def test_late_rows_join_the_versioned_ones_which_win_a_conflict(bike_spec: Datas
     ]
     keyless = appended(OLD, late, replace(bike_spec, unique_by=()))  # rows are their values: both kept
     assert len(keyless) == 5
+
+
+def _target(spec: DatasetSpec, **changes: object) -> DatasetSpec:
+    return replace(spec, target=replace(spec.target, **changes))
+
+
+def test_a_target_that_is_mostly_zero_is_a_broken_export(
+    march: pd.DataFrame, bike_spec: DatasetSpec, ref: Reference
+) -> None:
+    assert target_problems(march, bike_spec, "2011-03", ref) == []
+    (zeros,) = target_problems(march.assign(cnt=0), bike_spec, "2011-03", ref)
+    assert zeros == (
+        "target 'cnt' is 0 in 100.0% of rows (at most 0.0% in the versioned periods compared, v0002): a broken"
+        " export? (ingest.checks.target_distribution; a target that really does this:"
+        " target.checks.target_distribution: false)"
+    )
+    half = march.assign(cnt=march["cnt"].where(march.index % 2 == 0, 0))  # 50% zeros: above 0% + 25 points
+    (said,) = target_problems(half, bike_spec, "2011-03", ref)
+    assert said.startswith("target 'cnt' is 0 in 50.0% of rows (at most 0.0%")
+    few = march.assign(cnt=march["cnt"].where(march.index % 5 != 0, 0))  # 20%: within the margin
+    assert target_problems(few, bike_spec, "2011-03", ref) == []
+    dry_last_year = replace(ref, season=half)  # the same season a year before was half zeros too
+    assert target_problems(half, bike_spec, "2011-03", dry_last_year) == []
+
+
+def test_a_target_gone_constant_is_named(march: pd.DataFrame, bike_spec: DatasetSpec, ref: Reference) -> None:
+    (constant,) = target_problems(march.assign(cnt=7), bike_spec, "2011-03", ref)
+    assert constant == (
+        f"target 'cnt' holds one value (7) in all {len(march)} labelled rows; it varies in every versioned period"
+        " compared (v0002): a broken export? (ingest.checks.target_distribution; a target that really does this:"
+        " target.checks.target_distribution: false)"
+    )
+
+
+def test_a_target_mean_far_off_the_versioned_means_is_named(
+    march: pd.DataFrame, bike_spec: DatasetSpec, ref: Reference
+) -> None:
+    shifted = march.assign(cnt=march["cnt"] + 5000)  # the same spread, the mean far above
+    (mean,) = target_problems(shifted, bike_spec, "2011-03", ref)
+    assert re.match(r"target 'cnt': its mean [0-9.]+ is [0-9.]+x above the versioned periods' \([0-9.]+, v0002\)", mean)
+    assert mean.endswith(
+        ": a broken export or another unit? (limit 10, target.max_mean_change; ingest.checks.target_distribution;"
+        " a target that really does this: target.checks.target_distribution: false)"
+    )
+    assert target_problems(shifted, _target(bike_spec, max_mean_change=500.0), "2011-03", ref) == []
+    (mean, spread) = target_problems(march.assign(cnt=march["cnt"] / 20), bike_spec, "2011-03", ref)  # in 20s
+    assert mean.startswith("target 'cnt': its mean 4.387 is 14.8x below the versioned periods' (64.9, v0002)")
+    assert spread.startswith("target 'cnt': its values spread 13.4x narrower than in the versioned data")
+
+
+def test_a_signed_target_is_judged_by_its_spread_not_its_mean(march: pd.DataFrame, ref: Reference) -> None:
+    """A ratio of means says nothing about a target that may be negative: its spread still does."""
+    assert mean_ratio(march["cnt"] - 200, [ref.periods["2011-01"]["cnt"] - 200]) is None
+    assert mean_ratio(march["cnt"], [ref.periods["2011-01"]["cnt"]]) == pytest.approx(
+        march["cnt"].mean() / ref.periods["2011-01"]["cnt"].mean()
+    )
+
+
+def test_a_target_on_another_scale_is_a_unit_change(
+    march: pd.DataFrame, bike_spec: DatasetSpec, ref: Reference
+) -> None:
+    centre = march["cnt"].mean()
+    wide = march.assign(cnt=centre + (march["cnt"] - centre) * 20)  # the same mean, 20x the spread
+    (unit,) = target_problems(wide, bike_spec, "2011-03", ref)
+    assert re.match(r"target 'cnt': its values spread [0-9.]+x wider than in the versioned data \(", unit)
+    assert unit.endswith(
+        "a unit change? (limit 10, ingest.max_scale_change; ingest.checks.unit_change; a target that really does"
+        " this: target.checks.unit_change: false)"
+    )
+    assert target_problems(wide, _target(bike_spec, checks=(("unit_change", False),)), "2011-03", ref) == []
+    assert target_problems(wide, _ingest(bike_spec, checks=("target_distribution",)), "2011-03", ref) == []
+
+
+def test_the_target_checks_switch_off_for_the_target_or_the_whole_spec(
+    march: pd.DataFrame, bike_spec: DatasetSpec, ref: Reference
+) -> None:
+    zero = march.assign(cnt=0)
+    assert target_problems(zero, _target(bike_spec, checks=(("target_distribution", False),)), "2011-03", ref) == []
+    spec_off = _ingest(bike_spec, checks=("constant_feature", "target_leak", "unit_change"))
+    assert target_problems(zero, spec_off, "2011-03", ref) == []
+    on_again = _target(spec_off, checks=(("target_distribution", True),))
+    assert len(target_problems(zero, on_again, "2011-03", ref)) == 1
+    assert target_problems(zero.iloc[: MIN_ROWS_TO_JUDGE - 1], bike_spec, "2011-03", ref) == []  # too few rows
+    assert target_problems(zero, bike_spec, "2011-03", Reference()) == []  # nothing versioned yet
+
+
+def _labels(values: dict[str, int], seed: int = 0) -> pd.DataFrame:
+    labels = [v for v, n in values.items() for _ in range(n)]
+    return pd.DataFrame({"churned": np.random.default_rng(seed).permutation(np.array(labels, dtype=object))})
+
+
+def _classes(spec: DatasetSpec, task: str = "classification") -> DatasetSpec:
+    if task == "multiclass":
+        return replace(spec, target=Target("churned", "multiclass", classes=("no", "yes", "maybe")))
+    return replace(spec, target=Target("churned", "classification", positive="yes"))
+
+
+BEFORE = Reference("v0007", {p: _labels({"no": 90, "yes": 10}, i) for i, p in enumerate(("2024-01", "2024-02"))})
+
+
+@pytest.mark.parametrize("task", ["classification", "multiclass"])
+def test_a_class_every_versioned_period_holds_missing_is_named(bike_spec: DatasetSpec, task: str) -> None:
+    spec = _classes(bike_spec, task)
+    assert target_problems(_labels({"no": 90, "yes": 10}), spec, "2024-03", BEFORE) == []
+    (gone,) = target_problems(_labels({"no": 100}), spec, "2024-03", BEFORE)
+    assert gone == (
+        "target 'churned': class 'yes' is missing from all 100 labelled rows, though every versioned period compared"
+        " holds it, in at least 10.0% of rows (10 expected here; v0007): a broken export?"
+        " (ingest.checks.target_distribution; a target that really does this: target.checks.target_distribution:"
+        " false)"
+    )
+    assert target_problems(_labels({"no": 40}), spec, "2024-03", BEFORE) == []  # 4 expected: absent by chance
+    seasonal = replace(BEFORE, season=_labels({"no": 100}))  # none the same season a year before either
+    assert target_problems(_labels({"no": 100}), spec, "2024-03", seasonal) == []
+
+
+def test_a_binary_value_no_versioned_period_holds_is_named_with_its_lines(bike_spec: DatasetSpec) -> None:
+    batch = _labels({"no": 90, "yes": 10})
+    batch.loc[[3, 8], "churned"] = "YES"
+    (renamed,) = target_problems(batch, _classes(bike_spec), "2024-03", BEFORE)
+    assert renamed == (
+        "target 'churned': 2 rows hold ['YES'], a value no versioned period compared holds (they hold ['no', 'yes'];"
+        " v0007) (lines 5, 10): the model would take it for not 'yes'; a renamed class?"
+        " (ingest.checks.target_distribution; a target that really does this: target.checks.target_distribution:"
+        " false)"
+    )
+    only_no = Reference("v0001", {"2024-01": _labels({"no": 100})})
+    assert target_problems(batch.replace("YES", "no"), _classes(bike_spec), "2024-03", only_no) == []  # the positive
+
+
+def test_the_bike_target_passes_every_month_against_the_months_before(
+    bike_spec: DatasetSpec, bike_months: dict[str, pd.DataFrame]
+) -> None:
+    """Seasonal data is no broken export: each month of 2011-04 to 2012-12 judged against the three
+    months before it, and the same month a year before once versioned, as ingest judges it. The
+    bike months' means move up to 2.1 times (2011-05 against 2011-02 to 2011-04), their spreads
+    up to 1.9 times: the defaults (10 and 10) leave room for data that moves more (the bike
+    days move up to 6 times on a storm day)."""
+    judged = [p for p in sorted(bike_months) if "2011-04" <= p <= "2012-12"]
+    assert len(judged) == 21
+    worst = 1.0
+    for period in judged:
+        versioned = [p for p in bike_months if p < period]
+        last_year = periods.a_year_before(period, bike_spec.frequency)
+        ref = Reference(
+            "v",
+            {p: bike_months[p] for p in reference_periods(versioned, period)},
+            season=bike_months[last_year] if last_year in versioned else None,
+        )
+        assert target_problems(bike_months[period], bike_spec, period, ref) == [], period
+        season = None if ref.season is None else ref.season["cnt"]
+        ratio = mean_ratio(bike_months[period]["cnt"], [f["cnt"] for f in ref.periods.values()], season)
+        assert ratio is not None
+        worst = max(worst, ratio, 1 / ratio)
+    assert 2.0 < worst < 2.2 < bike_spec.target.max_mean_change

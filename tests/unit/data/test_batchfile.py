@@ -263,3 +263,189 @@ def test_messages_are_capped_in_values_and_items() -> None:
     assert len(shown) == MAX_REASONS == 20 and shown[:19] == many[:19]
     assert shown[-1] == "and 26 more (all in s3://bucket/validation/x.json)"
     assert capped(many[:20]) == many[:20]
+
+
+def test_a_header_over_the_limits_is_refused_before_anything_parses_it(
+    months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200,000 column names (1.7 MB of header), with the limit's end between names or inside
+    one: refused naming the limit before the table reader sees the file; a header within it but
+    of too many columns is refused naming the count (a ',' inside quotes is part of a name)."""
+    from dataclasses import replace
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the file was parsed")
+
+    header, rows = write_batch(months["2011-03"], bike_spec, tmp_path / "good.csv").read_text().split("\n", 1)
+    names = ",".join(f"extra_column_{i}" for i in range(200_000))
+    with monkeypatch.context() as patched:
+        patched.setattr(pd, "read_csv", never)
+        for shift in ("", "x"):  # the 64 KiB window ends at another place in the names
+            wide = tmp_path / f"wide{shift}.csv"
+            wide.write_text(f"{shift}{header},{names}\n{rows}")
+            (problem,) = read_delivery(wide, bike_spec).problems
+            assert problem.startswith(
+                "the header line is longer than 65536 bytes (ingest.max_header_kb 64): its first 65536 bytes hold"
+            )
+            assert problem.endswith(
+                " commas and no line end; a header of that many columns, or a file without line ends?"
+            )
+        many = tmp_path / "many.csv"
+        many.write_text(f"{header},{','.join(f'c{i}' for i in range(1200))}\n{rows}")
+        assert read_delivery(many, bike_spec).problems == [
+            "the header has 1215 columns, more than the 1000 a batch may have (ingest.max_columns)"
+        ]
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text(f'{header},"a, b, c"\n{rows}')
+    tight = replace(bike_spec.ingest.limits, max_columns=16)  # 15 columns and one quoted name
+    assert not any("ingest.max_columns" in p for p in read_delivery(quoted, bike_spec, tight).problems)
+    assert read_delivery(quoted, bike_spec, replace(tight, max_columns=15)).problems == [
+        "the header has 16 columns, more than the 15 a batch may have (ingest.max_columns)"
+    ]
+
+
+def test_a_parquet_schema_of_too_many_columns_is_refused_before_a_row_is_read(
+    months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    df = months["2011-03"].iloc[:10].copy()
+    wide = pd.concat([df, pd.DataFrame({f"c{i}": range(10) for i in range(1000)}, index=df.index)], axis=1)
+    wide.to_parquet(path := tmp_path / "wide.parquet")
+    assert read_delivery(path, bike_spec).problems == [
+        "the Parquet schema has 1015 columns, more than the 1000 a batch may have (ingest.max_columns)"
+    ]
+
+
+def test_a_file_refused_for_its_size_says_so(
+    months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    """Over ingest.max_file_mb, as a file or as Parquet data in memory: flagged, so the quarantine
+    keeps a record of it instead of its bytes; any other refusal keeps them."""
+    from dataclasses import replace
+
+    plain = write_batch(months["2011-03"], bike_spec, tmp_path / "2011-03.csv")
+    small = replace(bike_spec.ingest.limits, max_bytes=1000)
+    found = read_delivery(plain, bike_spec, small)
+    assert found.too_large and found.problems == [
+        f"the file is {plain.stat().st_size} bytes, more than the 1000 a batch may have (ingest.max_file_mb)"
+    ]
+    months["2011-03"].to_parquet(parquet := tmp_path / "2011-03.parquet")
+    assert read_delivery(parquet, bike_spec, replace(small, max_bytes=parquet.stat().st_size)).too_large
+    (tmp_path / "empty.csv").write_bytes(b"")
+    assert not read_delivery(tmp_path / "empty.csv", bike_spec).too_large
+
+
+def test_a_missing_batch_is_refused_naming_its_path(bike_spec: DatasetSpec, tmp_path: Path) -> None:
+    from retrainer.data.batchfile import BatchMissingError, DataFileError
+    from retrainer.outcomes import Refused
+
+    with pytest.raises(BatchMissingError, match=r"nope\.csv: batch file does not exist") as err:
+        read_delivery(tmp_path / "nope.csv", bike_spec)
+    assert isinstance(err.value, Refused) and isinstance(err.value, DataFileError)
+
+
+def test_a_trailing_delimiter_is_named_as_the_cause(
+    months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    """Every line ends with ',': named as such, not as an unnamed column and its effects; a
+    column without a name that holds values stays an unnamed column."""
+    text = write_batch(months["2011-03"], bike_spec, tmp_path / "good.csv").read_text()
+    rows = len(months["2011-03"])
+    trailing = tmp_path / "trailing.csv"
+    trailing.write_text(text.replace("\n", ",\n"))
+    assert read_delivery(trailing, bike_spec).problems == [
+        f"every line ends with a ',' (a trailing delimiter): the header and all {rows} rows, read as an unnamed"
+        " column with no values; deliver the lines without it"
+    ]
+    crlf = tmp_path / "crlf.csv"
+    crlf.write_bytes(text.replace("\n", ",\r\n").encode())
+    assert read_delivery(crlf, bike_spec).problems[0].startswith("every line ends with a ',' (a trailing delimiter)")
+    header, body = text.split("\n", 1)
+    unnamed = tmp_path / "unnamed.csv"
+    unnamed.write_text(header + ",\n" + body.replace("\n", ",x\n"))
+    assert read_delivery(unnamed, bike_spec).problems == ["the header has 1 unnamed column"]
+
+
+def test_a_header_repeated_inside_the_file_is_named_with_its_line(
+    months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    lines = write_batch(months["2011-03"], bike_spec, tmp_path / "good.csv").read_text().splitlines(keepends=True)
+    joined = [*lines[:371], lines[0], *lines[371:], lines[0]]  # two files joined, and a third
+    path = tmp_path / "joined.csv"
+    path.write_text("".join(joined))
+    found = read_delivery(path, bike_spec)
+    assert found.problems == ["lines 372, 733 repeat the header (two files joined?)"]
+    assert found.frame is not None and len(found.frame) == len(months["2011-03"])
+    path.write_text("".join([*lines[:371], lines[0], *lines[371:]]))
+    assert read_delivery(path, bike_spec).problems == ["line 372 repeats the header (two files joined?)"]
+
+
+@pytest.mark.parametrize(
+    ("spelling", "rows", "hint"),
+    [
+        ("%m/%d/%Y %H:%M", None, "(month-first dates?)"),  # 03/14/2011: the second number is over 12
+        ("%d/%m/%Y %H:%M", None, "(day-first dates?)"),  # 14/03/2011: the first one is
+        ("%m/%d/%Y %H:%M", 200, "(day-first or month-first dates?)"),  # up to 03/09/2011: nothing tells
+    ],
+)
+def test_dates_that_are_not_iso_8601_are_named_by_the_order_they_show(
+    spelling: str,
+    rows: int | None,
+    hint: str,
+    months: dict[str, pd.DataFrame],
+    bike_spec: DatasetSpec,
+    tmp_path: Path,
+) -> None:
+    df = months["2011-03"].iloc[:rows].copy()
+    df["timestamp"] = pd.to_datetime(df["timestamp"]).dt.strftime(spelling)
+    df.to_csv(path := tmp_path / "dates.csv", index=False)
+    (problem,) = read_delivery(path, bike_spec).problems
+    assert problem.startswith(f"column 'timestamp': {len(df)} values are not ISO 8601 timestamps {hint}, e.g. [")
+
+
+def test_timestamps_outside_the_period_are_quoted_as_written(
+    months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    """A month written in local time (+02:00) reaches into the month before in UTC: the reason
+    quotes the value as written, its line, the offset and the instant in UTC."""
+    from retrainer.data.batchfile import period_problems
+
+    df = months["2011-04"].copy()
+    df["timestamp"] = pd.to_datetime(df["timestamp"]).dt.strftime("%Y-%m-%dT%H:%M:%S+02:00")
+    df.to_csv(zoned := tmp_path / "zoned.csv", index=False)
+    found = read_delivery(zoned, bike_spec)
+    assert found.problems == []
+    assert period_problems(found, bike_spec, "2011-04") == [
+        "column 'timestamp': 2 timestamps fall outside 2011-04 in UTC (lines 2, 3), e.g."
+        " '2011-04-01T00:00:00+02:00' (line 2): written with offset +02:00, it is 2011-03-31T22:00:00 in UTC"
+    ]
+    naive = write_batch(months["2011-04"], bike_spec, tmp_path / "naive.csv")
+    found = read_delivery(naive, bike_spec)
+    assert period_problems(found, bike_spec, "2011-04") == []
+    assert period_problems(found, bike_spec, "2011-05")[0].startswith(
+        f"column 'timestamp': {len(df)} timestamps fall outside 2011-05 (lines 2, 3, 4, 5, 6 and"
+    )
+    assert period_problems(found, bike_spec, "2011-05")[0].endswith(", e.g. '2011-04-01T00:00:00' (line 2)")
+
+
+def test_whole_numbers_stored_as_floats_in_parquet_are_the_same_data_as_the_csv(
+    months: dict[str, pd.DataFrame], bike_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    """Counts as floats (19.0 for 19) read as the CSV spells them; a float column with a
+    fraction keeps its decimals."""
+    from retrainer.data.batchfile import parquet_text
+
+    df = months["2011-03"]
+    plain = write_batch(df, bike_spec, tmp_path / "2011-03.csv")
+    floats = df.copy()
+    for col in ("cnt", "casual", "registered"):
+        floats[col] = floats[col].astype("float64")
+    floats.loc[floats.index[4], "casual"] = None
+    floats.to_parquet(parquet := tmp_path / "2011-03.parquet")
+    text = parquet_text(parquet)
+    assert text["cnt"].iloc[0] == str(int(df["cnt"].iloc[0])) and pd.isna(text["casual"].iloc[4])
+    assert text["temp"].iloc[0] == str(df["temp"].iloc[0])  # not whole: as Python writes it
+    floats.loc[floats.index[4], "casual"] = df["casual"].iloc[4]
+    floats.to_parquet(parquet)
+    a = write_canonical(plain, bike_spec, tmp_path / "a.csv", bike_spec.ingest.other_columns)
+    b = write_canonical(parquet, bike_spec, tmp_path / "b.csv", bike_spec.ingest.other_columns)
+    assert file_md5(a) == file_md5(b)

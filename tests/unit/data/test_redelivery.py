@@ -3,18 +3,22 @@ is judged by the spec's ``ingest.redelivery`` (reject, replace, append)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from retrainer.data.batchchecks import Reference, compare_redelivery, reference_problems
+from retrainer.data.batchchecks import Reference, compare_redelivery
 from retrainer.data.batchfile import canonical_frame
 from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
 from retrainer.data.validation import REFUSED, check_redelivery
+from retrainer.data.versioning import DataRegistry
+from retrainer.records import BatchValidation
 from retrainer.settings import Settings
 from retrainer.spec.dataset import DatasetSpec
+from tests.helpers import bike_spec_data, write_spec
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +81,8 @@ def test_replace_lets_a_correction_through_within_the_row_loss_limit(
     assert again is None and notes == [
         f"2011-03 replaces the rows versioned in v0007: {len(march)} changed (e.g. {notes[0].split('(e.g. ')[1]}"
     ]
-    short = march.iloc[:-10]
-    df = short.assign(timestamp=pd.to_datetime(short["timestamp"]))
-    assert "10 fewer" in reference_problems(df, spec, "2011-03", ref)[0]
+    again, notes = check_redelivery(_deliver(march.iloc[:-10], spec, tmp_path), spec, "2011-03", ref)
+    assert again is None and notes[0].startswith(REFUSED) and "(10 fewer): a partial delivery?" in notes[0]
 
 
 def test_append_adds_late_rows_and_refuses_to_change_versioned_ones(
@@ -138,3 +141,80 @@ def test_the_same_content_delivered_again_is_the_version_it_was(
     assert checked.notes == ["2011-03: the same rows as versioned in v0001 (nothing new to version)"]
     same = ingest.version_batch(settings, checked)
     assert (same.created, same.data_version, same.data_rev) == (False, "v0001", made.data_rev)
+
+
+def _two_hosts(tmp_path: Path, specs: Path | None = None) -> tuple[Settings, Settings]:
+    """Two worker hosts, each with its own home (landing, clone of the registry), one registry remote."""
+    import subprocess
+
+    url = tmp_path / "registry.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(url)], check=True)
+    env = {"RETRAINER_DATA_REGISTRY_URL": str(url), "RETRAINER_DVC_REMOTE": str(tmp_path / "dvc-remote")}
+    if specs is not None:
+        env["RETRAINER_SPECS_DIR"] = str(specs)
+    return tuple(Settings.from_env({**env, "RETRAINER_HOME": str(tmp_path / h)}) for h in "ab")  # type: ignore[return-value]
+
+
+def _validated(settings: Settings, frame: pd.DataFrame, spec: DatasetSpec, name: str) -> BatchValidation:
+    from retrainer.pipeline import ingest
+
+    path = write_batch(frame, spec, Path(settings.landing) / "bike_sharing" / name)
+    return ingest.validate_batch(settings, "bike_sharing", str(path), "2011-03")
+
+
+def test_two_deliveries_of_one_period_validated_together_make_one_decision(
+    march: pd.DataFrame, bike_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    """Two hosts validate two deliveries of one new period at once (each passes: neither sees the
+    other); where the versions are made, the second is judged against what the first made and
+    the policy (reject) quarantines it with that reason: one version, one decision."""
+    from retrainer.pipeline import ingest
+    from retrainer.pipeline.ingest import RedeliveryRefused
+
+    one, other = _two_hosts(tmp_path)
+    corrected = march.assign(cnt=march["cnt"] + 1, registered=march["registered"] + 1)
+    first, second = _validated(one, march, bike_spec, "2011-03.csv"), _validated(other, corrected, bike_spec, "b.csv")
+    assert first.success and second.success and first.notes == second.notes == []
+    made = ingest.version_batch(one, first)
+    assert made.created and made.data_version == "v0001"
+    with pytest.raises(RedeliveryRefused, match=r"2011-03 is versioned already \(v0001, 730 rows\)") as refused:
+        ingest.version_batch(other, second)
+    assert f"{len(march)} changed" in str(refused.value) and "'reject'" in str(refused.value)
+    folder = Path(other.quarantine) / "bike_sharing" / "2011-03" / second.md5[:12]
+    kept = json.loads((folder / "validation.json").read_text())
+    assert kept["success"] is False and kept["failures"][0].startswith("refused where the version is made: 2011-03")
+    assert (folder / "b.csv").read_bytes() == Path(second.batch).read_bytes()
+    assert [v.label for v in DataRegistry(other).versions("bike_sharing")] == ["v0001"]
+    with pytest.raises(RedeliveryRefused):  # cleared and run again: the same decision, nothing twice
+        ingest.version_batch(other, second)
+    assert [v.label for v in DataRegistry(one).versions("bike_sharing")] == ["v0001"]
+
+
+def test_two_appends_of_one_period_validated_together_both_land(
+    march: pd.DataFrame, bike_spec: DatasetSpec, tmp_path: Path
+) -> None:
+    """Under ``append`` the second delivery's late rows join what the first one versioned,
+    though it was validated before that existed."""
+    from retrainer.pipeline import ingest
+
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    write_spec(
+        specs,
+        {**bike_spec_data(), "ingest": {**bike_spec_data()["ingest"], "redelivery": "append"}, "coverage": None},
+        "bike_sharing",
+    )  # each delivery holds part of the period: no coverage to judge it by
+    one, other = _two_hosts(tmp_path, specs)
+    spec = one.load_spec("bike_sharing")
+    early, late = (
+        _validated(one, march.iloc[:650], spec, "early.csv"),
+        _validated(other, march.iloc[80:], spec, "late.csv"),
+    )
+    assert early.success and late.success
+    assert ingest.version_batch(one, early).data_version == "v0001"
+    both = ingest.version_batch(other, late)
+    assert (both.data_version, both.created) == ("v0002", True)
+    registry = DataRegistry(one)
+    rows = registry.read_periods(spec, registry.latest("bike_sharing"), ["2011-03"])
+    assert len(rows) == len(march)
+    assert ingest.version_batch(other, late).created is False  # a retry: nothing new

@@ -17,9 +17,12 @@ from retrainer.data.batchfile import DataFileError
 from retrainer.data.demo_data import write_batch
 from retrainer.data.validation import DataValidationError, file_md5
 from retrainer.data.versioning import DataRegistry
+from retrainer.outcomes import Refused
 from retrainer.pipeline import ingest
-from retrainer.pipeline.ingest import QUARANTINE_MARKER, BatchPathError, checked_batch
+from retrainer.pipeline.ingest import DELIVERY_RECORD, QUARANTINE_MARKER, BatchPathError, checked_batch
 from retrainer.settings import Settings
+from tests.helpers import write_spec
+from tests.unit.pipeline.conftest import small_spec_data
 
 
 def test_batch_paths_outside_the_landing_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,8 +161,55 @@ def test_a_batch_is_refused_before_it_is_read(settings: Settings) -> None:
     (landing / "2011-03-05.csv").write_text("not read\n")
     with pytest.raises(periods.PeriodError):  # bike_sharing is delivered monthly
         ingest.validate_batch(settings, "bike_sharing", str(landing / "2011-03-05.csv"), "2011-03-05")
-    with pytest.raises(DataFileError, match="batch file for bike_sharing 2011-03 does not exist"):
+    with pytest.raises(DataFileError, match="batch file for bike_sharing 2011-03 does not exist") as missing:
         ingest.validate_batch(settings, "bike_sharing", str(landing / "2011-03.csv"), "2011-03")
+    assert isinstance(missing.value, Refused)  # the task fails at once, no retries, no traceback
+    assert str(missing.value).startswith(f"{landing / '2011-03.csv'}: ")
     with pytest.raises(BatchPathError):
         ingest.validate_batch(settings, "bike_sharing", "/etc/hosts", "2011-03")
     assert not Path(settings.validation_results).exists()  # nothing was validated, nothing kept
+
+
+def test_a_batch_too_large_is_quarantined_as_a_record_not_a_copy(
+    world: Settings, bike_months: dict[str, pd.DataFrame]
+) -> None:
+    """Over ingest.max_file_mb: the quarantine holds delivery.json (name, size, MD5, reason)
+    beside the validation result, not the bytes; a rerun leaves it alone (its bytes are not there)."""
+    data = small_spec_data()
+    data["ingest"] = {**(data.get("ingest") or {}), "max_file_mb": 0.01}
+    write_spec(Path(world.spec_path("bike_sharing")).parent, data, "bike_sharing")
+    path = _deliver(world, bike_months["2011-07"], "2011-07.csv")
+    checked = ingest.validate_batch(world, "bike_sharing", str(path), "2011-07")
+    size = path.stat().st_size
+    reason = f"the file is {size} bytes, more than the 10485 a batch may have (ingest.max_file_mb)"
+    assert not checked.success and not checked.kept_bytes and checked.failures == [reason]
+    held = ingest.quarantine_batch(world, checked)
+    where = Path(held.location)
+    assert sorted(p.name for p in where.iterdir()) == [DELIVERY_RECORD, QUARANTINE_MARKER]
+    assert json.loads((where / DELIVERY_RECORD).read_text()) == {
+        "file": "2011-07.csv",
+        "batch": str(path),
+        "size_bytes": size,
+        "md5": file_md5(path),
+        "reason": reason,
+    }
+    assert ingest.quarantined_reruns(world, "bike_sharing") == []
+
+
+def test_timestamps_outside_the_period_are_quoted_as_written_not_as_converted(
+    world: Settings, bike_months: dict[str, pd.DataFrame]
+) -> None:
+    """July written in local time (+02:00): its first two hours are June in UTC. The reason quotes
+    the values as the file has them, and the suite's bounds check (which quotes them converted)
+    is not said twice."""
+    july = bike_months["2011-07"]
+    local = july.assign(timestamp=pd.to_datetime(july["timestamp"]).dt.strftime("%Y-%m-%dT%H:%M:%S+02:00"))
+    path = Path(world.landing) / "bike_sharing" / "2011-07.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    local.assign(weathersit=local["weathersit"].fillna("Clear")).to_csv(path, index=False)  # as written
+    checked = ingest.validate_batch(world, "bike_sharing", str(path), "2011-07")
+    said = (
+        "column 'timestamp': 2 timestamps fall outside 2011-07 in UTC (lines 2, 3), e.g."
+        " '2011-07-01T00:00:00+02:00' (line 2): written with offset +02:00, it is 2011-06-30T22:00:00 in UTC"
+    )
+    assert [f for f in checked.failures if f.startswith("column 'timestamp': ")] == [said]

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from retrainer.spec.columns import Feature, read_features, read_target, read_time_format, read_unique_by
+from retrainer.spec.columns import (
+    DEFAULT_MAX_MEAN_CHANGE,
+    TARGET_CHECKS,
+    Feature,
+    read_features,
+    read_target,
+    read_time_format,
+    read_unique_by,
+)
 from retrainer.spec.dataset import DatasetSpec
 from retrainer.spec.fields import Fields, SpecError
 from tests.helpers import REPO, assert_refused_naming_file_and_field, bike_spec_data, write_spec
@@ -48,6 +56,16 @@ from tests.helpers import REPO, assert_refused_naming_file_and_field, bike_spec_
         (lambda d: d["features"].update(temp=[-15, 45]), "features.temp"),
         (lambda d: d.update(features={}), "features"),
         (lambda d: d.update(unique_by=["timestamp", "timestamp"]), "unique_by"),
+        (lambda d: d["target"].update(checks={"target_distributon": False}), "target.checks.target_distributon"),
+        (lambda d: d["target"].update(checks={"constant_feature": False}), "target.checks.constant_feature"),
+        (lambda d: d["target"].update(checks={"unit_change": "off"}), "target.checks.unit_change"),
+        (lambda d: d["target"].update(checks=["unit_change"]), "target.checks"),
+        (lambda d: d["target"].update(max_mean_change=1), "target.max_mean_change"),
+        (lambda d: d["target"].update(max_mean_change="10x"), "target.max_mean_change"),
+        (
+            lambda d: d["features"]["hum"].update(checks={"target_distribution": False}),
+            "features.hum.checks.target_distribution",
+        ),
     ],
 )
 def test_malformed_spec_names_file_and_field(tmp_path: Path, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
@@ -86,6 +104,7 @@ def _multiclass(tmp_path: Path, target: dict, gate: dict | None = None) -> Datas
     data = bike_spec_data()
     data["target"] = {"column": "weathersit", "task": "multiclass", **target}
     del data["features"]["weathersit"]
+    del data["relations"]  # cnt, in the bike spec's sum, is no column here
     data["gate"] = {"metric": "macro_f1"} if gate is None else gate
     return DatasetSpec.load(write_spec(tmp_path, data))
 
@@ -206,6 +225,25 @@ def test_a_time_format_must_read_back_a_whole_date() -> None:
     with pytest.raises(SpecError, match=r"'%m/%d' does not spell a date that reads back") as err:
         read_time_format(F, "%m/%d")  # no year: a different date comes back
     assert err.value.field == "time_format" and err.value.path == "flights.yaml"
+
+
+def test_the_target_tunes_its_own_checks() -> None:
+    """``target.checks`` and ``target.max_mean_change``: the target's plausibility against the
+    versioned data, switched for the target alone (else by ``ingest.checks``)."""
+    target = read_target(F, {"column": "cnt", "task": "regression"})
+    assert target.checks == () and target.max_mean_change == DEFAULT_MAX_MEAN_CHANGE == 10
+    tuned = read_target(
+        F, {"column": "cnt", "task": "regression", "checks": {"target_distribution": False}, "max_mean_change": 4}
+    )
+    assert tuned.checks == (("target_distribution", False),) and tuned.max_mean_change == 4
+    assert TARGET_CHECKS == ("target_distribution", "unit_change")
+    with pytest.raises(SpecError, match=r"must be above 1, got 0\.5") as err:
+        read_target(F, {"column": "cnt", "task": "regression", "max_mean_change": 0.5})
+    assert err.value.field == "target.max_mean_change"
+    with pytest.raises(SpecError, match="is for task: regression, not classification"):
+        read_target(F, {"column": "y", "task": "classification", "positive": "yes", "max_mean_change": 3})
+    with pytest.raises(SpecError, match=r"must be a mapping of target_distribution, unit_change to true or false"):
+        read_target(F, {"column": "cnt", "task": "regression", "checks": "off"})
 
 
 def test_a_feature_tunes_its_own_ingest_checks() -> None:
