@@ -8,6 +8,7 @@ changes what the sample cannot know (``python -m retrainer spec draft``)."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations, pairwise
@@ -21,6 +22,7 @@ import yaml
 from retrainer import periods
 from retrainer.data.batchchecks import MIN_ROWS_TO_JUDGE, reference_periods, spread_ratio, went_constant
 from retrainer.data.batchfile import DataFileError
+from retrainer.data.rowchecks import PARTS, Steps
 from retrainer.data.samples import Sample, Times, read_sample, read_times
 from retrainer.spec.columns import FEATURE_NAME, TASKS, input_name_problem, input_suggestion
 from retrainer.spec.intake import IngestConfig
@@ -93,6 +95,8 @@ def draft_spec(
     features, other = _columns(table, time_column, target, notes)
     key, key_comment = _key(table, time_column, target, [c.name for c in other], notes)
     rows, rows_comment = _rows(table)
+    coverage, coverage_comment = _coverage(table, notes)
+    relations = _relations(table, time_column, features, other, target)
     tuned = _tuned_checks(table, [f for f in features if f.value["type"] == "numeric"])
     for f in features:
         if f.name in tuned:
@@ -111,11 +115,14 @@ def draft_spec(
         "target": target_part.value,
         "features": {f.name: f.value for f in features},
         "rows": rows,
+        **({"coverage": coverage} if coverage else {}),
+        **({"relations": [text for text, _ in relations]} if relations else {}),
         "ingest": {"other_columns": [c.name for c in other], **_encoding(table)},
         "training": _training(table),
         "gate": {"metric": "rmse" if task == "regression" else "log_loss"},
     }
-    text = _render(data, table, target_part, features, other, key_comment, rows_comment)
+    consistency = _consistency_lines(data, coverage_comment, relations)
+    text = _render(data, table, target_part, features, other, key_comment, rows_comment, consistency)
     return Draft(name, text, data, notes)
 
 
@@ -479,6 +486,7 @@ def _render(
     other: list[Column],
     key_comment: str,
     rows_comment: str,
+    consistency: list[str],
 ) -> str:
     n_rows, spans = len(table.frame), f"{table.periods[0]} to {table.periods[-1]}"
     times = table.times
@@ -506,6 +514,7 @@ def _render(
     lines += [_line(f.name, f.value, f.comment, 2) for f in features]
     lines.append("rows:  # " + rows_comment)
     lines += [_line(k, v, "", 2) for k, v in data["rows"].items()]
+    lines += consistency
     lines.append("ingest:")
     kept = "; ".join(f"{c.name}: {c.comment}" for c in other)
     lines.append(_line("other_columns", data["ingest"]["other_columns"], kept or "every column is used", 2))
@@ -520,6 +529,18 @@ def _render(
     lines.append(_line("metric", data["gate"]["metric"], f"the default for {data['target']['task']}", 2))
     lines += _slice_hint(features, table)
     return "\n".join(lines) + "\n"
+
+
+def _consistency_lines(data: dict[str, Any], coverage_comment: str, relations: list[tuple[str, str]]) -> list[str]:
+    """The ``coverage`` and ``relations`` sections, each line with what the sample showed."""
+    lines = []
+    if "coverage" in data:
+        lines.append("coverage:  # " + coverage_comment)
+        lines += [_line(k, v, "", 2) for k, v in data["coverage"].items()]
+    if relations:
+        lines.append("relations:  # held on every row of the sample: a batch where one does not hold is quarantined")
+        lines += [f"  - {_flow(text)}  # {why}" for text, why in relations]
+    return lines
 
 
 def _format_comment(fmt: str | None) -> str:
@@ -543,3 +564,134 @@ def _slice_hint(features: list[Column], table: _Table) -> list[str]:
         f"  # min_slice_rows: {rows}  # a holdout here has about {holdout} rows: a value with fewer rows than"
         " this is shown, not judged (lower, and a few rows' noise fails the gate)",
     ]
+
+
+#: the timestamps lie on a grid when at least this share of the gaps between consecutive ones is one step
+GRID_SHARE = 0.9
+#: a grid is proposed as coverage when a period holds at least this many of its steps
+MIN_STEPS_A_PERIOD = 4
+#: time parts a column may be a label of, finest first, each with the cycle it repeats in
+CYCLES = {"hour": "D", "weekday": "W", "day": "M", "month": "Y", "quarter": "Y"}
+#: a column with more values than this is not looked at as a label of a time part
+MAX_LABELS = 400
+#: sums of columns are screened on this many rows before they are checked on every row
+SCREEN_ROWS = 500
+#: a column a relation names without backticks
+OPERAND = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+def _grid_step(times: pd.Series) -> pd.Timedelta | None:
+    """The step the sample's timestamps lie on (the most common gap between consecutive distinct
+    ones, when nearly every gap is that), in a unit the spec can write; None when irregular."""
+    instants = pd.DatetimeIndex(times.dropna().unique()).sort_values()
+    if len(instants) < 2 * MIN_STEPS_A_PERIOD:
+        return None
+    gaps = pd.Series(instants[1:] - instants[:-1])
+    step = pd.Timedelta(gaps.mode().iloc[0])
+    if (gaps == step).mean() < GRID_SHARE or step.total_seconds() < 1 or step.total_seconds() % 1:
+        return None
+    per_instant = times.value_counts()  # a series (or a panel) has as many rows at every instant; events do not
+    if (per_instant == per_instant.mode().iloc[0]).mean() < GRID_SHARE:
+        return None
+    return step
+
+
+def _step_text(step: pd.Timedelta) -> str:
+    """A step in one unit, as ``coverage.step`` takes it (``1h``, ``15min``, ``1d``)."""
+    seconds = int(step.total_seconds())
+    unit, size = next(
+        (u, s) for u, s in (("w", 604_800), ("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1)) if seconds % s == 0
+    )
+    return f"{seconds // size}{unit}"
+
+
+def _coverage(table: _Table, notes: list[str]) -> tuple[dict[str, Any] | None, str]:
+    """A ``coverage`` section when the timestamps lie on a grid: the share of its steps every whole
+    period of the sample holds, less a margin; None for event data (no grid)."""
+    step = _grid_step(table.times.values)
+    if step is None:
+        return None, ""
+    first, last = table.times.values.min(), table.times.values.max() + step
+    shares, partial = [], []
+    for p in table.periods:
+        start, end = periods.bounds(p, table.frequency)
+        if pd.Timestamp(start) < first or pd.Timestamp(end) > last:  # the sample holds part of it only
+            partial.append(p)
+            continue
+        steps = Steps.of(table.times.values[table.labels == p], p, table.frequency, step)
+        if len(steps.expected) < MIN_STEPS_A_PERIOD:
+            return None, ""
+        shares.append(float(steps.held.mean()))
+    if not shares:
+        return None, ""
+    least = math.floor(min(shares) * 0.95 * 100) / 100
+    if partial:
+        notes.append(
+            f"the sample begins or ends inside a period ({', '.join(partial)}): `spec check` calls such a part"
+            " incomplete (coverage); a whole batch of it is judged as the others"
+        )
+    comment = (
+        f"one row every {_step_text(step)}: the sample's {len(shares)} whole periods hold {min(shares):.1%} to"
+        f" {max(shares):.1%} of their steps; a batch holding fewer than {least:.0%} is quarantined as incomplete"
+    )
+    return {"step": _step_text(step), "min_share": least}, comment
+
+
+def _relations(
+    table: _Table, time_column: str, features: list[Column], other: list[Column], target: str
+) -> list[tuple[str, str]]:
+    """Relations the sample holds on every row, each with what was seen: a column that labels a
+    time part one to one (``hr = hour(ts)``), and a number that is the sum of two others."""
+    return [
+        *_labels_of_time(table, time_column, [c.name for c in (*features, *other)]),
+        *_sums(table, features, other, target),
+    ]
+
+
+def _labels_of_time(table: _Table, time_column: str, names: list[str]) -> list[tuple[str, str]]:
+    """Columns whose values label a time part one to one, each value of the part seen in two
+    cycles at least (every hour on two days), so the labelling is the data's, not the sample's."""
+    times = table.times.values
+    found = []
+    for name in names:
+        values = table.frame[name]
+        ok = values.notna() & times.notna()
+        if not 2 <= values[ok].nunique() <= MAX_LABELS:
+            continue
+        for part, cycle in CYCLES.items():
+            key = getattr(times[ok].dt, PARTS[part])
+            pairs = pd.DataFrame({"key": key, "value": values[ok]}).drop_duplicates()
+            one_to_one = pairs["key"].is_unique and pairs["value"].is_unique and len(pairs) >= 2
+            seen_twice = times[ok].dt.to_period(cycle).groupby(key).nunique().min() >= 2
+            if one_to_one and seen_twice:
+                found.append(
+                    (
+                        f"{_operand(name)} = {part}({_operand(time_column)})",
+                        f"each {part} has one {name} and each {name} one {part} ({len(pairs)} of them)",
+                    )
+                )
+                break
+    return found
+
+
+def _sums(table: _Table, features: list[Column], other: list[Column], target: str) -> list[tuple[str, str]]:
+    """Numeric columns that equal the sum of two others on every row of the sample."""
+    numeric = {c.name: _numeric(table.frame[c.name]) for c in (*features, *other)}
+    numbers = {n: v for n, v in {**numeric, target: _numeric(table.frame[target])}.items() if v is not None}
+    found = []
+    head = {n: v.iloc[:SCREEN_ROWS].to_numpy(dtype="float64") for n, v in numbers.items()}
+    for total, parts in ((t, [n for n in numbers if n != t]) for t in numbers):
+        for a, b in combinations(parts, 2):
+            if not np.allclose(head[a] + head[b], head[total], rtol=1e-9, atol=1e-9, equal_nan=True):
+                continue  # most pairs fail on the first rows: only the rest are checked on every row
+            rows = numbers[total].notna() & numbers[a].notna() & numbers[b].notna()
+            if rows.sum() < MIN_ROWS_TO_JUDGE or not numbers[total][rows].any():
+                continue
+            if np.allclose(numbers[a][rows] + numbers[b][rows], numbers[total][rows], rtol=1e-9, atol=1e-9):
+                found.append((f"{_operand(total)} = {_operand(a)} + {_operand(b)}", f"on all {int(rows.sum())} rows"))
+    return found
+
+
+def _operand(name: str) -> str:
+    """A column as a relation names it (in backticks unless letters, digits, ``_`` and ``.``)."""
+    return name if OPERAND.match(name) else f"`{name}`"

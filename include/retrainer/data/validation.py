@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from retrainer import periods
-from retrainer.data.batchfile import capped, period_problems, read_delivery, sample
+from retrainer.data.batchfile import BatchTable, capped, period_problems, read_delivery, sample
 from retrainer.outcomes import Refused
 from retrainer.spec.dataset import DatasetSpec
 
@@ -319,6 +319,28 @@ def file_md5(path: Path | str) -> str:
     return h.hexdigest()
 
 
+def checks_beyond_the_suite(
+    delivery: BatchTable, df: pd.DataFrame, spec: DatasetSpec, period: str, path: Path | str, reference: Reference
+) -> list[list[str]]:
+    """What a readable batch shows wrong that no per-value expectation says, check by check:
+    what the reader found, columns the spec does not name, leaks, the features and the target
+    against the versioned data, the kept columns, timestamps outside the period (as written),
+    the period's coverage and the relations between columns."""
+    from retrainer.data import batchchecks, keptcolumns, rowchecks
+
+    return [
+        delivery.problems,
+        batchchecks.column_problems(df, spec),
+        batchchecks.leak_problems(df, spec),
+        batchchecks.reference_problems(df, spec, period, reference),
+        batchchecks.target_problems(df, spec, period, reference),
+        keptcolumns.problems(df, spec),
+        period_problems(delivery, spec, period),
+        rowchecks.coverage_problems(df, spec, period, path),
+        rowchecks.relation_problems(df, spec, period, reference),
+    ]
+
+
 def validate_file(
     path: Path | str,
     spec: DatasetSpec,
@@ -328,9 +350,9 @@ def validate_file(
 ) -> ValidationReport:
     """Validate the batch file at ``path``; ``source`` names where it was delivered (default: the
     path). A file that cannot be read as the spec's table fails with the reason and runs no
-    expectation; a readable one is judged by the suite and by ``retrainer.data.batchchecks`` (against
+    expectation; a readable one is judged by the suite and by the checks beyond it (against
     ``reference``, the versioned data, when given)."""
-    from retrainer.data import batchchecks, keptcolumns, rowchecks
+    from retrainer.data import batchchecks, keptcolumns
 
     source = source or str(path)
     reference = reference or batchchecks.Reference()
@@ -346,27 +368,17 @@ def validate_file(
             df = again
         report = validate_frame(df, spec, period, source=source)
         report.notes += notes + keptcolumns.formula_notes(df, spec)
-        outside = period_problems(delivery, spec, period)  # quoted as written in the file
-        found = [
-            *delivery.problems,
-            *batchchecks.column_problems(df, spec),
-            *batchchecks.leak_problems(df, spec),
-            *batchchecks.reference_problems(df, spec, period, reference),
-            *batchchecks.target_problems(df, spec, period, reference),
-            *keptcolumns.problems(df, spec),
-            *outside,
-            *rowchecks.coverage_problems(df, spec, period, path),
-            *rowchecks.relation_problems(df, spec, period, reference),
-        ]
+        checks = checks_beyond_the_suite(delivery, df, spec, period, path, reference)
+        found = [reason for check in checks for reason in check]
         found += [n.removeprefix(REFUSED) for n in notes if n.startswith(REFUSED)]
         report.notes = [n for n in report.notes if not n.startswith(REFUSED)]
         absent = [c for c in (spec.time_column, spec.target.column, *spec.feature_names) if c not in df]
         # a missing column is said once, not once per expectation on it
         said = [f for f in report.failures if not any(f.startswith(f"column '{c}': ") for c in absent)]
-        if outside:  # said with the values as written, not as the suite's bounds check converted them
+        if period_problems(delivery, spec, period):  # said with the values as written, not as converted
             said = [f for f in said if not (f.startswith(f"column '{spec.time_column}': ") and " outside [" in f)]
         report.failures = found + said
-        report.evaluated += 4
+        report.evaluated += len(checks)
         report.success = not report.failures
     if report.success:
         log.info("validation passed: %s", report.summary())

@@ -331,7 +331,8 @@ def _rebuild_here(settings: Settings, spec: DatasetSpec, cfg: TrainingConfig, jo
 #: child reads at that rev. It uses only the oldest, stable surface of the package
 #: (Settings.from_env, DatasetSpec.load, TrainingConfig, DataVersion, DataRegistry.read_periods,
 #: training.train/predict), from the modules of either layout (``retrainer.config`` before
-#: settings and specs had modules of their own), so it runs against the code of any commit.
+#: settings and specs had modules of their own), so it runs against the code of any commit; a
+#: spec's fields added later that judge deliveries only are left out where that code refuses them.
 _CHILD = r"""
 import json, sys
 from dataclasses import fields
@@ -351,7 +352,34 @@ except ImportError:
 
 job = json.loads(Path(sys.argv[1]).read_text())
 out = Path(sys.argv[2])
-spec = DatasetSpec.load(job["spec_path"])
+
+
+def load_spec(path):
+    # The spec as this commit's code reads it. Fields added to the spec after this commit that
+    # judge deliveries and never training (coverage, relations, the target's checks, the ingest
+    # section beyond the kept columns' names) are left out when this code does not know them.
+    try:
+        return DatasetSpec.load(path)
+    except Exception as first:
+        import yaml
+
+        raw = yaml.safe_load(Path(path).read_text())
+        for key in ("coverage", "relations"):
+            raw.pop(key, None)
+        for key in ("checks", "max_mean_change"):
+            (raw.get("target") or {}).pop(key, None)
+        kept = (raw.get("ingest") or {}).get("other_columns") or []
+        raw["ingest"] = {"other_columns": list(kept)}
+        trimmed = out.parent / "spec" / Path(path).name
+        trimmed.parent.mkdir(exist_ok=True)
+        trimmed.write_text(yaml.safe_dump(raw))
+        try:
+            return DatasetSpec.load(trimmed)
+        except Exception:
+            raise first from None
+
+
+spec = load_spec(job["spec_path"])
 known = {f.name for f in fields(TrainingConfig)}
 cfg = TrainingConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in job["training"].items() if k in known})
 tag = f"{job['dataset']}/{job['data_version']}"

@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from retrainer.data.batchchecks import Reference, column_problems, leak_problems, reference_problems
+from retrainer.data.batchchecks import Reference
 from retrainer.data.batchfile import canonical_frame, read_delivery, write_canonical
 from retrainer.data.demo_data import load_bike_sharing, split_periods, write_batch
-from retrainer.data.validation import REFUSED, check_redelivery, file_md5
+from retrainer.data.validation import REFUSED, check_redelivery, checks_beyond_the_suite, file_md5
 from retrainer.settings import Settings
 from retrainer.spec.dataset import DatasetSpec
 from tests.bad_deliveries import CATALOGUE, Bad, build
@@ -29,10 +29,9 @@ def _problems(path: Path, spec: DatasetSpec, period: str, ref: Reference) -> lis
     found = read_delivery(path, spec, spec.ingest.limits)
     if found.frame is None:
         return found.problems
-    df = found.frame
-    checks = column_problems(df, spec) + leak_problems(df, spec) + reference_problems(df, spec, period, ref)
+    checks = checks_beyond_the_suite(found, found.frame, spec, period, path, ref)
     _, notes = check_redelivery(path, spec, period, ref)
-    return found.problems + checks + [n.removeprefix(REFUSED) for n in notes if n.startswith(REFUSED)]
+    return [p for check in checks for p in check] + [n.removeprefix(REFUSED) for n in notes if n.startswith(REFUSED)]
 
 
 def _versioned(frame: pd.DataFrame, spec: DatasetSpec, tmp_path: Path) -> str:

@@ -6,6 +6,7 @@ which no spec here was written for."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +21,17 @@ from retrainer.spec.dataset import DatasetSpec, spec_errors
 from tests.datasets import CARRIERS, DELAYS, churn_month, diabetes_weeks, flights_hour
 
 
-def _loaded(draft: Draft, folder: Path, files: list[Path]) -> DatasetSpec:
-    """The draft written, loaded without error, and accepting every sample file."""
+def _loaded(draft: Draft, folder: Path, files: list[Path], partial: tuple[str, ...] = ()) -> DatasetSpec:
+    """The draft written, loaded without error, and accepting every sample file (but the
+    ``partial`` periods a file holds a part of, refused as incomplete and for nothing else)."""
     path = folder / f"{draft.name}.yaml"
     path.write_text(draft.text)
     assert spec_errors(path) == []
     spec = DatasetSpec.load(path)
     verdicts = check_files(spec, files)
-    assert all(v.accepted for v in verdicts), [v.render() for v in verdicts if not v.accepted]
+    refused = [v for v in verdicts if not v.accepted]
+    assert [v.period for v in refused] == list(partial), [v.render() for v in refused]
+    assert all(len(v.failures) == 1 and "is incomplete (coverage)" in v.failures[0] for v in refused)
     return spec
 
 
@@ -63,6 +67,16 @@ def test_the_bike_months_draft_a_spec_like_the_shipped_one(bike_files: list[Path
     assert _comment(draft, "temp").startswith("seen ") and _comment(draft, "unique_by")
     assert (spec.training.window_periods, spec.training.holdout_periods) == (3, 1)  # 4 months of sample
     assert "python -m retrainer spec check bike_drafted --against" in draft.text
+    # one row an hour, every month of the sample 92.5% or more of its hours: a share under that
+    assert spec.coverage is not None and spec.coverage.step == timedelta(hours=1)
+    assert 0.85 <= spec.coverage.min_share < 0.925 and "hold 92.5% to 99.9% of their steps" in draft.text
+    # hr and weekday label the hour and the weekday one to one; the riders add up to the count;
+    # workingday and season depend on the time too, but not one to one: no relation for them
+    assert [r.text for r in spec.relations] == [
+        "hr = hour(timestamp)",
+        "weekday = weekday(timestamp)",
+        "cnt = casual + registered",
+    ]
 
 
 def test_hourly_event_data_gets_its_id_as_key_and_its_classes(tmp_path: Path) -> None:
@@ -83,6 +97,7 @@ def test_hourly_event_data_gets_its_id_as_key_and_its_classes(tmp_path: Path) ->
     assert set(features["carrier"].categories) == set(CARRIERS)
     assert features["origin"].learn_categories  # more values than a list should hold
     assert "with zones (read as UTC)" in _comment(draft, "time_column")
+    assert spec.coverage is None and spec.relations == ()  # events at any minute: no grid, no labels of time
 
 
 def test_a_binary_target_with_late_labels_and_a_parquet_month(tmp_path: Path) -> None:
@@ -110,7 +125,8 @@ def test_a_history_dump_without_period_names_is_split_by_its_rows(
     dump = write_batch(history, bike_spec, tmp_path / "export.csv")
     draft = draft_spec([dump], "timestamp", "cnt", "bike_dump")
     assert draft.data["frequency"] == "weekly"
-    spec = _loaded(draft, tmp_path, [dump])
+    spec = _loaded(draft, tmp_path, [dump], partial=("2010-W52", "2011-W09"))  # its first and last week
+    assert any("begins or ends inside a period (2010-W52, 2011-W09)" in n for n in draft.notes)
     verdicts = check_files(spec, [dump])
     assert len(verdicts) >= 8 and verdicts[0].source == f"{dump} rows of 2010-W52"
 
