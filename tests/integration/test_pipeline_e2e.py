@@ -254,6 +254,7 @@ def _daily_bike_spec(specs: Path) -> DatasetSpec:
     spec = yaml.safe_load((REPO / "include" / "specs" / "bike_sharing.yaml").read_text())
     spec.update(name="bike_daily", model_name="bike_daily_demand", frequency="daily")
     spec["rows"] = {"min": 18, "max": 24}  # a day of hours, a few hours may be missing
+    spec["coverage"] = {"step": "1h", "min_share": 0.75}  # as rows.min: 18 of a day's 24 hours
     for col in ("weekday", "weathersit"):  # a share of a day's 24 rows: 2 to 4 missing happens
         spec["features"][col]["max_null_rate"] = 0.25
     spec["training"].update(window_periods=7, holdout_periods=2, epochs=30)

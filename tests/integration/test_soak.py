@@ -75,6 +75,7 @@ def _daily_spec(specs: Path) -> DatasetSpec:
     spec = yaml.safe_load((REPO / "include" / "specs" / "bike_sharing.yaml").read_text())
     spec.update(name=DATASET, model_name="bike_daily_demand", frequency="daily")
     spec["rows"] = {"min": 18, "max": 24}  # a day of hours, a few may be missing
+    spec["coverage"] = {"step": "1h", "min_share": 0.75}  # as rows.min: 18 of a day's 24 hours
     for col in ("weekday", "weathersit"):
         spec["features"][col]["max_null_rate"] = 0.25
     spec["training"].update(window_periods=7, holdout_periods=2, epochs=5)
