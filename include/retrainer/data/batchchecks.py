@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from retrainer.data.batchfile import _lines, canonical_order, sample
+from retrainer.data.batchfile import canonical_order, lines_of, sample
 from retrainer.spec.columns import Feature
 from retrainer.spec.dataset import DatasetSpec
 
@@ -372,7 +372,8 @@ def _new_values(
     rows = col.index[col.isin(new)]
     return [
         f"target '{spec.target.column}': {len(rows)} row{'s hold' if len(rows) > 1 else ' holds'} {sample(new)},"
-        f" a value no versioned period compared holds (they hold {sample(sorted(known))}; {version}) ({_lines(rows)}):"
+        f" a value no versioned period compared holds (they hold {sample(sorted(known))}; {version})"
+        f" ({lines_of(rows)}):"
         f" the model would take it for not '{spec.target.positive}'; a renamed class?"
         f" ({_TARGET_SWITCH.format('target_distribution')})"
     ]

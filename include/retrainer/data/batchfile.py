@@ -109,7 +109,7 @@ def capped(reasons: list[str], where: str = "") -> list[str]:
     return [*reasons[: MAX_REASONS - 1], f"and {rest} more" + (f" (all in {where})" if where else "")]
 
 
-def _lines(rows: pd.Index | list[int]) -> str:
+def lines_of(rows: pd.Index | list[int]) -> str:
     """File line numbers of frame rows (the header is line 1)."""
     shown = [str(int(i) + 2) for i in list(rows)[:5]]
     more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
@@ -407,7 +407,9 @@ def _table(df: pd.DataFrame, spec: DatasetSpec, limits: Limits) -> BatchTable:
     problems = []
     repeated = _repeated_headers(df)
     if len(repeated):
-        problems.append(f"{_lines(repeated)} repeat{'s' if len(repeated) == 1 else ''} the header (two files joined?)")
+        problems.append(
+            f"{lines_of(repeated)} repeat{'s' if len(repeated) == 1 else ''} the header (two files joined?)"
+        )
         df = df.drop(index=repeated)
     tcol = spec.time_column
     written = df[tcol].astype("string").str.strip() if tcol in df else None
@@ -534,7 +536,7 @@ def _value_problems(df: pd.DataFrame, spec: DatasetSpec, limits: Limits) -> list
             if lengths.max(skipna=True) > limits.max_field_chars:
                 long = df.index[lengths > limits.max_field_chars]
                 problems.append(
-                    f"column '{col}': a value of {int(lengths.max())} characters at {_lines(long)}"
+                    f"column '{col}': a value of {int(lengths.max())} characters at {lines_of(long)}"
                     f" (at most {limits.max_field_chars}, ingest.max_field_chars)"
                 )
     for col in numeric_columns(spec):
@@ -545,13 +547,13 @@ def _value_problems(df: pd.DataFrame, spec: DatasetSpec, limits: Limits) -> list
             bad = df.index[df[col].notna() & converted.isna()]
             if len(bad):
                 problems.append(
-                    f"column '{col}': {len(bad)} values are not numbers, e.g. {sample(df[col][bad])} ({_lines(bad)})"
+                    f"column '{col}': {len(bad)} values are not numbers, e.g. {sample(df[col][bad])} ({lines_of(bad)})"
                 )
             df[col] = converted
         if pd.api.types.is_numeric_dtype(df[col]):
             inf = df.index[np.isinf(df[col].to_numpy(dtype="float64", na_value=np.nan))]
             if len(inf):
-                problems.append(f"column '{col}': {len(inf)} values are infinite ({_lines(inf)})")
+                problems.append(f"column '{col}': {len(inf)} values are infinite ({lines_of(inf)})")
     tcol = spec.time_column
     if tcol in df:
         problems += _parse_times(df, tcol, spec.time_format)
@@ -582,7 +584,7 @@ def _parse_times(df: pd.DataFrame, tcol: str, fmt: str | None = None) -> list[st
         mixed = df.index[present & ~zoned]
         problems.append(
             f"column '{tcol}': {int(zoned.sum())} timestamps carry a zone and {len(mixed)} do not"
-            f" ({_lines(mixed)}): the naive ones cannot be placed in time"
+            f" ({lines_of(mixed)}): the naive ones cannot be placed in time"
         )
     parsed = parse_times(raw, fmt, bool(zoned.any()))
     if zoned.any():
@@ -592,7 +594,7 @@ def _parse_times(df: pd.DataFrame, tcol: str, fmt: str | None = None) -> list[st
         hint = _date_order_hint(raw[bad])
         what = f"timestamps in the spec's time_format {fmt!r} (nor ISO 8601)" if fmt else "ISO 8601 timestamps"
         problems.append(
-            f"column '{tcol}': {len(bad)} values are not {what}{hint}, e.g. {sample(raw[bad])} ({_lines(bad)})"
+            f"column '{tcol}': {len(bad)} values are not {what}{hint}, e.g. {sample(raw[bad])} ({lines_of(bad)})"
         )
     df[tcol] = parsed
     return problems
@@ -630,7 +632,7 @@ def period_problems(table: BatchTable, spec: DatasetSpec, period: str) -> list[s
     text, offset = str(written[first]), _offset(str(written[first]))
     utc = " in UTC" if offset else ""
     reason = (
-        f"column '{tcol}': {len(outside)} timestamps fall outside {period}{utc} ({_lines(outside)}),"
+        f"column '{tcol}': {len(outside)} timestamps fall outside {period}{utc} ({lines_of(outside)}),"
         f" e.g. {_cut(text)!r} (line {int(first) + 2})"
     )
     if offset:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from retrainer.data.batchfile import _lines, sample
+from retrainer.data.batchfile import lines_of, sample
 from retrainer.data.formulas import NEUTRALISER, kept_text_columns, runs_as_formula
 from retrainer.spec.dataset import DatasetSpec
 from retrainer.spec.intake import OtherColumn
@@ -52,7 +52,7 @@ def _formulas_found(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:
         if len(runs):
             said.append(
                 f"column '{name}': {len(runs)} value{'s' if len(runs) > 1 else ''} a spreadsheet would run as a"
-                f" formula, e.g. {sample(df[name][runs])[1:-1]} ({_lines(runs)})"
+                f" formula, e.g. {sample(df[name][runs])[1:-1]} ({lines_of(runs)})"
             )
     return said
 
@@ -73,7 +73,7 @@ def _missing(col: pd.Series, rule: OtherColumn) -> list[str]:
     if not len(col) or len(missing) / len(col) <= rule.max_null_rate:
         return []
     return [
-        f"column '{rule.name}': {len(missing) / len(col):.1%} missing ({_lines(missing)}),"
+        f"column '{rule.name}': {len(missing) / len(col):.1%} missing ({lines_of(missing)}),"
         f" at most {rule.max_null_rate:.1%} allowed (ingest.other_columns.{rule.name}.max_null_rate)"
     ]
 
@@ -88,7 +88,7 @@ def _numbers(col: pd.Series, rule: OtherColumn) -> list[str]:
         what = "values are not numbers" if len(bad) > 1 else "value is not a number"
         return [
             f"column '{rule.name}': {len(bad)} {what}, e.g. {sample(col[bad])}"
-            f" ({_lines(bad)}; ingest.other_columns.{rule.name}.type: numeric)"
+            f" ({lines_of(bad)}; ingest.other_columns.{rule.name}.type: numeric)"
         ]
     lo = -np.inf if rule.min is None else rule.min
     hi = np.inf if rule.max is None else rule.max
@@ -97,7 +97,7 @@ def _numbers(col: pd.Series, rule: OtherColumn) -> list[str]:
         return []
     return [
         f"column '{rule.name}': {len(out)} value{'s' if len(out) > 1 else ''} outside [{lo:g}, {hi:g}], e.g."
-        f" {sample(col[out])} ({_lines(out)}; ingest.other_columns.{rule.name}.min and max)"
+        f" {sample(col[out])} ({lines_of(out)}; ingest.other_columns.{rule.name}.min and max)"
     ]
 
 
@@ -107,6 +107,6 @@ def _too_long(col: pd.Series, rule: OtherColumn, limit: int) -> list[str]:
     if not len(long):
         return []
     return [
-        f"column '{rule.name}': a value of {int(lengths.max())} characters at {_lines(long)}"
+        f"column '{rule.name}': a value of {int(lengths.max())} characters at {lines_of(long)}"
         f" (at most {limit}, ingest.other_columns.{rule.name}.max_chars)"
     ]

@@ -22,7 +22,7 @@ import pandas as pd
 
 from retrainer import periods
 from retrainer.data.batchchecks import Reference
-from retrainer.data.batchfile import _lines, is_parquet, sample
+from retrainer.data.batchfile import is_parquet, lines_of, sample
 from retrainer.spec.consistency import CoverageConfig, Derived, Order, Sum, spelled
 from retrainer.spec.dataset import DatasetSpec
 
@@ -204,7 +204,7 @@ def _inconsistent(parts: pd.Series, values: pd.Series, relation: Derived) -> lis
         return []
     first = int(torn[0])
     rows = values[parts == first]
-    shown = ", ".join(f"'{v}' ({_lines(rows.index[rows == v])})" for v in list(dict.fromkeys(rows))[:3])
+    shown = ", ".join(f"'{v}' ({lines_of(rows.index[rows == v])})" for v in list(dict.fromkeys(rows))[:3])
     part = f"{relation.part}({relation.time_column})"
     return [
         f"column '{relation.column}' is not one value per {part}: {len(torn)} of the batch's {len(per_part)}"
@@ -239,7 +239,7 @@ def _disagreeing(
     when = df.loc[[i], relation.time_column].dt.strftime(TIME_TEXT).iloc[0]
     return [
         f"column '{relation.column}' disagrees with {relation.part}({relation.time_column}) in {_rows(wrong)}"
-        f" ({_lines(wrong)}), e.g. line {i + 2}: {relation.time_column} {when} has {relation.column}"
+        f" ({lines_of(wrong)}), e.g. line {i + 2}: {relation.time_column} {when} has {relation.column}"
         f" '{values[i]}', versioned data has '{expected[i]}' for {_part_label(relation.part, int(parts[i]))}"
         f" ({version}; relation '{relation.text}')"
     ]
@@ -256,7 +256,7 @@ def _numbers(df: pd.DataFrame, column: str) -> tuple[pd.Series, str | None]:
     if bad.empty:
         return numbers, None
     return numbers, (
-        f"column '{column}': {len(bad)} values are not numbers, e.g. {sample(col[bad])} ({_lines(bad)});"
+        f"column '{column}': {len(bad)} values are not numbers, e.g. {sample(col[bad])} ({lines_of(bad)});"
         " the relations take numbers"
     )
 
@@ -277,7 +277,7 @@ def _numeric_problems(df: pd.DataFrame, relation: Sum | Order) -> list[str]:
     if isinstance(relation, Sum) and total is not None:
         right = " ".join(f"{'+' if sign > 0 else '-'} {c}" for sign, c in relation.terms).removeprefix("+ ")
         shown += f" ({right} = {_spelled(total[first])})"
-    said = f"relation '{relation.text}' does not hold in {_rows(rows)} ({_lines(rows)})"
+    said = f"relation '{relation.text}' does not hold in {_rows(rows)} ({lines_of(rows)})"
     return [*problems, f"{said}, e.g. line {first + 2}: {shown}"]
 
 
