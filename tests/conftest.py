@@ -58,14 +58,22 @@ def tf_serving_accepts_every_config(monkeypatch: pytest.MonkeyPatch) -> None:
     from retrainer.serving import modelstore
     from tests.tfserving import TFServing
 
-    write = modelstore.write_config
+    write, write_if = modelstore.write_config, modelstore.write_config_if
 
-    def checked(store: str, text: str, endpoint_url: str | None = None) -> None:
+    def check(store: str, text: str, endpoint_url: str | None) -> None:
         before = storage.read_text(storage.join(store, modelstore.CONFIG_NAME), endpoint_url)
         TFServing.serving(before).apply(text)
+
+    def checked(store: str, text: str, endpoint_url: str | None = None) -> None:
+        check(store, text, endpoint_url)
         write(store, text, endpoint_url)
 
+    def checked_if(store: str, text: str, etag: str | None, endpoint_url: str | None = None) -> bool:
+        check(store, text, endpoint_url)
+        return write_if(store, text, etag, endpoint_url)
+
     monkeypatch.setattr(modelstore, "write_config", checked)
+    monkeypatch.setattr(modelstore, "write_config_if", checked_if)
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ POINTS = (
     "rollback:pending",
     "rollback:alias",
     "rollback:label",
+    "rollback:done",  # every write made, the pending record gone; the task has not reported success
 )
 
 _hooks: dict[str, Callable[[], None]] = {}

@@ -93,6 +93,7 @@ GATE_SCORE = "gate.<metric>"
 GATE_BASELINE = "gate.baseline_<metric>"
 GATE_DELTA = "gate.delta_<metric>_vs_champion"
 GATE_SLICES_FAILED = "gate.slices_failed"
+GATE_BASIS = "gate.basis"
 EVALUATION_REPORT = "evaluation.report"
 
 # Experiments: MLflow 3's UI opens an experiment by its kind
@@ -161,6 +162,7 @@ ROLLBACK_BY = "rollback.by"
 ROLLBACK_AT = "rollback.at"
 ROLLBACK_AIRFLOW_RUN_ID = "rollback.airflow_run_id"
 ROLLBACK_PENDING = "rollback.pending"
+ROLLBACK_DONE = "rollback.done.<run>"  # one per Airflow run that rolled back: what it did
 ROLLED_BACK_TO = "rolled_back.to"
 ROLLED_BACK_BY = "rolled_back.by"
 ROLLED_BACK_AT = "rolled_back.at"
@@ -460,6 +462,8 @@ class RollbackPending:
     by: str
     airflow_run_id: str
     location: str
+    dag_id: str = ""  # the Airflow run's DAG (absent from records written before it was kept)
+    max_abs_diff: float | None = None  # the store's copy against the registry model, as verified
 
     def to_json(self) -> str:
         import json
@@ -473,6 +477,42 @@ def read_rollback_pending(model_tags: dict[str, str]) -> RollbackPending | None:
 
     raw = model_tags.get(ROLLBACK_PENDING)
     return RollbackPending(**json.loads(raw)) if raw else None
+
+
+def rollback_done_tag(dag_id: str, run_id: str) -> str:
+    """The registered model's tag that records what the Airflow run ``dag_id``/``run_id`` rolled
+    back (a digest of the two: a run id holds characters a tag name may not)."""
+    import hashlib
+
+    return ROLLBACK_DONE.replace("<run>", hashlib.sha256(f"{dag_id}/{run_id}".encode()).hexdigest()[:16])
+
+
+@dataclass(frozen=True)
+class RollbackDone:
+    """A finished rollback, recorded on the registered model (``rollback.done.<run>``, as JSON)
+    before its pending record goes: a rerun of the same Airflow run finds it and moves nothing."""
+
+    dag_id: str
+    airflow_run_id: str
+    from_version: str
+    to_version: str
+    reason: str
+    by: str
+    at: str
+    max_abs_diff: float | None
+
+    def to_json(self) -> str:
+        import json
+        from dataclasses import asdict
+
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def read_rollback_done(model_tags: dict[str, str], dag_id: str, run_id: str) -> RollbackDone | None:
+    import json
+
+    raw = model_tags.get(rollback_done_tag(dag_id, run_id))
+    return RollbackDone(**json.loads(raw)) if raw else None
 
 
 def family(tags: dict[str, str], *members: str) -> dict[str, str]:

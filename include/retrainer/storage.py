@@ -183,6 +183,69 @@ def read_text(uri: str, endpoint_url: str | None = None) -> str | None:
         return None
 
 
+class ConditionalWritesIgnoredError(RuntimeError):
+    """The S3 store wrote an object over a condition it should have refused (If-Match): two
+    writers of one object there could each overwrite the other's change unnoticed."""
+
+
+def read_s3_versioned(uri: str, endpoint_url: str | None = None) -> tuple[str | None, str | None]:
+    """The text at an ``s3://`` ``uri`` and its ETag (both None when there is no object): what a
+    conditional write (``write_s3_if``) compares with."""
+    bucket, key = split_s3(uri)
+    client = s3_client(endpoint_url)
+    try:
+        got = client.get_object(Bucket=bucket, Key=key)
+    except client.exceptions.NoSuchKey:
+        return None, None
+    return str(got["Body"].read().decode()), str(got["ETag"])
+
+
+def write_s3_if(uri: str, text: str, etag: str | None, endpoint_url: str | None = None) -> bool:
+    """Write ``text`` at an ``s3://`` ``uri`` only if the object is still the one read with ``etag``
+    (None: only if there is none yet), in one request the store checks (S3's conditional writes).
+    False, and nothing written, when somebody wrote it in between."""
+    from botocore.exceptions import ClientError
+
+    bucket, key = split_s3(uri)
+    _check_conditional_writes(bucket, endpoint_url)
+    condition = {"IfMatch": etag} if etag is not None else {"IfNoneMatch": "*"}
+    try:
+        s3_client(endpoint_url).put_object(Bucket=bucket, Key=key, Body=text.encode(), **condition)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+            return False
+        raise
+    return True
+
+
+_CONDITIONAL_CHECKED: set[tuple[str | None, str]] = set()
+
+
+def _check_conditional_writes(bucket: str, endpoint_url: str | None) -> None:
+    """Once per process and bucket: a write whose condition cannot hold must be refused. A store
+    that ignores the condition (some S3-compatible servers do) is refused here, rather than
+    trusted to keep two writers' changes."""
+    from botocore.exceptions import ClientError
+
+    if (endpoint_url, bucket) in _CONDITIONAL_CHECKED:
+        return
+    client = s3_client(endpoint_url)
+    key = ".retrainer/conditional-write-check"
+    client.put_object(Bucket=bucket, Key=key, Body=b"retrainer checks that this store honours If-Match")
+    try:
+        client.put_object(Bucket=bucket, Key=key, Body=b"must be refused", IfMatch='"0"')
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+            _CONDITIONAL_CHECKED.add((endpoint_url, bucket))
+            return
+        raise
+    raise ConditionalWritesIgnoredError(
+        f"s3://{bucket} ({endpoint_url or 'AWS'}) wrote s3://{bucket}/{key} over an If-Match it should have refused: "
+        "the store ignores conditional writes, so two writers of its models.config could lose each other's "
+        "labels. Use a store that honours them (AWS S3, MinIO, and moto do)"
+    )
+
+
 def write_text(uri: str, text: str, endpoint_url: str | None = None) -> None:
     """Replace the text at ``uri`` in one step: locally write a sibling and rename it over."""
     write_bytes(uri, text.encode(), endpoint_url)

@@ -1,6 +1,7 @@
-"""A rollback killed with SIGKILL between every two of its writes (fault points), then run
-again as the task's retry: at every moment alias and label point at complete versions, and
-the retry finishes exactly the rollback that was asked for (never two steps back)."""
+"""A rollback killed with SIGKILL between every two of its writes (fault points), and after
+the last one (before Airflow could record its success), then run again as the task's retry:
+at every moment alias and label point at complete versions, and the retry finishes exactly
+the rollback that was asked for (never two steps back)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from tests.reliability.conftest import record
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
-POINTS = ("rollback:alias", "rollback:pending", "rollback:label")  # "previous" first, after the alias moved
+POINTS = ("rollback:alias", "rollback:pending", "rollback:done", "rollback:label")
+PREVIOUS = {"rollback:alias", "rollback:done"}  # rounds that ask for "previous" (from v2)
 
 
 def _rollback(target: str, run_id: str, fault: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -60,14 +62,15 @@ def test_a_rollback_killed_at_each_step_finishes_on_retry(
         )
 
     survived, rows = 0, []
-    # v2 serves; each round rolls to the other version ("previous" first), killed at one point
+    # v2 serves; each round rolls to the other version (by "previous" in PREVIOUS rounds), killed at one point
     for i, point in enumerate(POINTS):
         before, _, _ = state()
-        target = "previous" if i == 0 else ("1" if before == "2" else "2")
+        target = "previous" if point in PREVIOUS else ("1" if before == "2" else "2")
         want = "1" if before == "2" else "2"
         killed = _rollback(target, f"rollback-{i}", point)
         champion, stable, pending = state()
-        consistent = killed.returncode == -9 and {champion, str(stable)} <= {"1", "2"} and pending
+        finished = point == "rollback:done"  # every write made, nothing pending; Airflow never heard it ended
+        consistent = killed.returncode == -9 and {champion, str(stable)} <= {"1", "2"} and pending != finished
         consistent = consistent and all(modelstore.has_version(str(store), "bike_demand", v) for v in (1, 2))
         # the retry of the same task, and then a new rollback "previous" from another run: no second step
         retry = _rollback(target, f"rollback-{i}")
@@ -77,14 +80,21 @@ def test_a_rollback_killed_at_each_step_finishes_on_retry(
         done = done and after == (want, int(want), False) and tags.get("rollback.from") == before
         survived += bool(consistent and done)
         rows.append((point, killed.returncode, (champion, stable, pending), after, retry.stderr[-500:]))
-    again = _rollback("previous", "another-run")  # after the last round v1 serves, which replaced nobody
-    how = "alias and label on complete versions throughout; the retry ends where asked"
+    # v2 serves; the run that rolled back from v2 to v1 after its last write, run once more: nothing moves
+    done = POINTS.index("rollback:done")
+    rerun = _rollback("previous", f"rollback-{done}")
+    rerun_ok = rerun.returncode == 0 and json.loads(rerun.stdout.strip().splitlines()[-1]) == {"from": "2", "to": "1"}
+    rerun_ok = rerun_ok and state() == ("2", 2, False)
+    again = _rollback("previous", "another-run")  # a new run: v2 replaced v1
+    again_ok = again.returncode == 0 and state() == ("1", 1, False)
+    how = "alias and label on complete versions throughout; the retry ends where asked, never a step further"
     record(
-        "rollback killed (SIGKILL) at each of its 3 steps, then retried",
+        "rollback killed (SIGKILL) at each of its 3 steps and after its last write, then retried",
         len(POINTS),
         survived,
         len(POINTS) - survived,
         how,
     )
     assert survived == len(POINTS), rows
-    assert again.returncode != 0 and "replaced no earlier champion" in again.stderr and state()[0] == "1"
+    assert rerun_ok, (state(), rerun.stdout[-500:], rerun.stderr[-2000:])
+    assert again_ok, (state(), again.stderr[-2000:])

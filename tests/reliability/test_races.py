@@ -126,3 +126,25 @@ def test_label_writers_lose_nothing(tmp_path: Path) -> None:
         "each writer reads its own label back after every write",
     )
     assert lost == 0 and len(results) == 2
+
+
+def test_label_writers_on_s3_lose_nothing_without_any_other_lock(s3_env: str) -> None:
+    """The same on an S3 store, by the label API alone (no registry lock around it): each config
+    change is a conditional write the store checks, retried when the other writer went first."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    for v in (1, 2):
+        client.put_object(Bucket=s3_env, Key=f"store/race/{v}/saved_model.pb", Body=b"")
+    store = f"s3://{s3_env}/store"
+    writes = 100
+    results = _contenders([["labels", store, label, str(writes)] for label in ("stable", "canary")])
+    total, lost = sum(r["writes"] for r in results), sum(r["lost"] for r in results)
+    record(
+        "two writers of models.config labels (S3 store, no lock but the label API's own)",
+        total,
+        total - lost,
+        lost,
+        "each writer reads its own label back after every write",
+    )
+    assert lost == 0 and len(results) == 2

@@ -152,9 +152,13 @@ def relative_change(candidate: float, reference: float, higher_is_better: bool) 
 
 
 def _beats(candidate: float, reference: float, margin: float, higher_is_better: bool) -> bool:
-    if higher_is_better:
-        return candidate >= reference * (1 + margin)
-    return candidate <= reference * (1 - margin)
+    """Whether ``candidate`` is better than ``reference`` by ``margin`` (a fraction of the
+    reference's size). A tie is not an improvement: with a margin of 0 or more the candidate
+    must be strictly better; only a negative margin lets it be equal (or that much worse)."""
+    gain = candidate - reference if higher_is_better else reference - candidate
+    if gain < margin * abs(reference):
+        return False
+    return gain > 0 or margin < 0
 
 
 def _overall(
@@ -175,6 +179,8 @@ def _overall(
     elif _beats(c, ch, cfg.champion_margin, hib):
         said = worse_by(relative_change(c, ch, hib), 1)
         verdicts.append((True, f"beats champion v{champion_version}: {m} {c:.4g} vs {ch:.4g}, {said}"))
+    elif c == ch:
+        verdicts.append((False, f"ties champion v{champion_version} ({m} {c:.4g}): a tie is not an improvement"))
     else:
         said = worse_by(relative_change(c, ch, hib), 1)
         verdicts.append(
@@ -216,7 +222,8 @@ def gate(
     n_holdout: int = 0,
 ) -> Evaluation:
     """Pass when the candidate beats the baseline by ``baseline_margin`` and, if a champion
-    exists, is at least ``champion_margin`` better than it on the same holdout, and no slice
+    exists, is better than it by ``champion_margin`` on the same holdout (strictly: a tie is no
+    improvement, unless the margin is negative), and no slice
     (with enough rows) is worse than the champion's by more than ``max_slice_regression``.
 
     The verdict is the evaluation record the tasks hand on (its report link is added once the

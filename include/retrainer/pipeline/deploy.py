@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from retrainer import faults, schema, storage
+from retrainer.outcomes import Refused
 from retrainer.pipeline.train import read_plan
 from retrainer.records import Deployment, RegisteredVersion, TrainingPlan, Verification
 from retrainer.registry.client import Registry
@@ -49,7 +50,7 @@ def deploy(settings: Settings, plan: TrainingPlan, registered: RegisteredVersion
     served = "tflite" if in_folder else "savedmodel"
     tags = {schema.DEPLOY_LOCATION: res.location, schema.DEPLOY_ARTIFACT: served, **lite.tags}
     with registry.versions.exclusive(spec, f"deploy v{version}"):  # labels change one writer at a time
-        _store_still_serves(settings, registry, spec)
+        refuse_lost_store(settings, registry, spec, "before deploying")
         labels = _labels(settings, spec)
         if labels.get(STABLE) == int(version):  # a rerun after verify: it serves already
             tags[schema.DEPLOY_LABEL] = STABLE
@@ -70,23 +71,47 @@ def _sweep(settings: Settings, spec: DatasetSpec) -> None:
     modelstore.sweep_partial(settings.model_store, spec.model_name, settings.s3_endpoint_url)
 
 
-class ModelStoreLostError(RuntimeError):
-    """The model store no longer holds what the registry says serves (its config or a version)."""
+class ModelStoreLostError(Refused, RuntimeError):
+    """The model store no longer holds what the registry says serves (its config or a version):
+    nothing is written over it and nothing moves in the registry until somebody restores it."""
 
 
-def _store_still_serves(settings: Settings, registry: Registry, spec: DatasetSpec) -> None:
-    """Refuse to write labels over a store that lost its state: a missing ``models.config`` would
-    otherwise be read as empty, and ``stable`` and every other version would vanish unnoticed."""
-    if modelstore.read_config(settings.model_store, settings.s3_endpoint_url).get(spec.model_name):
+def refuse_lost_store(
+    settings: Settings, registry: Registry, spec: DatasetSpec, then: str, deployed: str | None = None
+) -> None:
+    """Raise ModelStoreLostError, with its remedy, when the store lost what the registry says it
+    serves: a missing ``models.config`` would otherwise be read as empty, so that every label
+    vanishes unnoticed, a check through it fails as if the model were bad, and a rollback writes
+    a config serving one version over the loss. ``deployed``: a version deployed to it since."""
+    lost = _lost(settings, registry, spec, deployed)
+    if lost is None:
         return
-    served = sorted(int(mv.version) for mv in registry.versions.search(spec, {schema.DEPLOY_LABEL: STABLE}))
-    if served:  # something served as stable before: the entry cannot just be gone
-        last = registry.versions.alias(spec, CHAMPION) or str(served[-1])
-        raise ModelStoreLostError(
-            f"{settings.model_store}/{modelstore.CONFIG_NAME} has no entry for {spec.model_name}, but versions "
-            f"{served} served as stable before: the store lost its state. Restore it, or serve v{last} again "
-            f"with rollback_model (version {last}), before deploying"
-        )
+    last = registry.versions.alias(spec, CHAMPION) or deployed or "N"
+    raise ModelStoreLostError(
+        f"{lost}: the store lost its state. Restore it, or serve v{last} again with rollback_model "
+        f"(version {last}), {then}"
+    )
+
+
+def _lost(settings: Settings, registry: Registry, spec: DatasetSpec, deployed: str | None) -> str | None:
+    """What the store lost, in words, or None while it holds everything it should."""
+    store, url, model = settings.model_store, settings.s3_endpoint_url, spec.model_name
+    config = f"{store}/{modelstore.CONFIG_NAME}"
+    entry = modelstore.read_config(store, url).get(model)
+    if entry is None:
+        served = sorted(int(mv.version) for mv in registry.versions.search(spec, {schema.DEPLOY_LABEL: STABLE}))
+        if served:  # something served as stable before: the entry cannot just be gone
+            return f"{config} has no entry for {model}, but versions {served} served as stable before"
+        if deployed is not None:
+            return f"{config} has no entry for {model}, but v{deployed} was deployed to it"
+        return None
+    wanted = set(entry.served()) | ({int(deployed)} if deployed is not None else set())
+    gone = sorted(v for v in wanted if not modelstore.has_version(store, model, v, url))
+    if gone:
+        where = ", ".join(modelstore.version_location(store, model, v) for v in gone)
+        versions = ", ".join(f"v{v}" for v in gone)
+        return f"{store} holds no complete {versions} of {model} ({where} without {modelstore.SAVED_MODEL})"
+    return None
 
 
 def _serve_beside(settings: Settings, spec: DatasetSpec, version: int) -> dict[str, int]:
@@ -152,7 +177,9 @@ def verify_deployment(settings: Settings, plan: TrainingPlan, deployed: Deployme
     """The check after a deploy, through a model server: health, predictions equal to the
     registry model's on holdout rows, latency. Passed: ``stable`` moves to the version (only
     while it is the champion: a rerun of an old run must not move the label back) and the
-    ``canary`` label is dropped. Failed: ``canary`` is dropped and DeployCheckError raised.
+    ``canary`` label is dropped. Failed: ``canary`` is dropped and DeployCheckError raised. A store
+    that lost its state (before the check or during it) is no verdict on the model:
+    ModelStoreLostError, and nothing changes in the registry or the store.
     A version folder that serves its TFLite model (``deploy.tflite``) is checked against the
     TFLite model's answers."""
     from retrainer.model import training
@@ -161,6 +188,8 @@ def verify_deployment(settings: Settings, plan: TrainingPlan, deployed: Deployme
     spec = settings.load_spec(plan.dataset)
     registry = Registry(settings)
     version = deployed.version
+    lost = "then deploy again (a check through it would blame the model; nothing in the registry moved)"
+    refuse_lost_store(settings, registry, spec, lost, version)
     sample = read_plan(settings, spec, plan, plan.holdout_periods).iloc[: spec.deploy.check_rows]
     lite = export.served_tflite(settings, deployed.location)  # the folder serves its TFLite model
     if lite is None:
@@ -173,6 +202,7 @@ def verify_deployment(settings: Settings, plan: TrainingPlan, deployed: Deployme
         with postdeploy.endpoint(settings, spec, version, labels) as url:
             result = postdeploy.check(url, spec, version, sample, expected, label)
     except postdeploy.DeployCheckError as exc:
+        refuse_lost_store(settings, registry, spec, lost, version)  # lost while the check ran: not the model's fault
         with registry.versions.exclusive(spec, f"verify v{version} failed"):
             _drop_canary(settings, spec, label)
         registry.versions.tag(spec, version, schema.failed_check_tags(str(exc)))

@@ -3,7 +3,8 @@
 The scores and the gate are pure (``retrainer.model.evaluation``); this stage reads the data,
 runs the models and records the evaluation on the training run: metrics, the gate's tags,
 the holdout plot, the HTML report and the evaluation record itself, which a rerun reuses
-as long as the champion it compared against is still the champion.
+only while everything it was judged with is unchanged: the spec file, the champion and the
+data (``gate.basis``).
 """
 
 from __future__ import annotations
@@ -46,36 +47,53 @@ def evaluate(settings: Settings, plan: TrainingPlan, trained: TrainedRun) -> Eva
     spec = settings.load_spec(plan.dataset)
     registry = Registry(settings)
     champ_version = registry.versions.alias(spec, CHAMPION)
-    recorded = _recorded(registry, spec, trained, champ_version)
+    basis = judged_with(settings, spec, plan, champ_version)
+    recorded = _recorded(registry, spec, trained, champ_version, basis)
     if recorded is not None:
         return recorded
     scored = _score(settings, registry, spec, plan, trained, champ_version)
-    evaluation = _log_evaluation(registry, spec, plan, trained, scored)
+    evaluation = _log_evaluation(registry, spec, plan, trained, scored, basis)
     log.info("gate %s: %s", "PASSED" if evaluation.passed else "FAILED", "; ".join(evaluation.reasons))
     return evaluation
 
 
-def _recorded(registry: Registry, spec: DatasetSpec, trained: TrainedRun, champion: str | None) -> Evaluation | None:
-    """The evaluation this run recorded, if it still stands: against the same champion, or once this
-    run's candidate is decided (it may be the champion now: never a comparison with itself)."""
-    if registry.runs.tags(trained.run_id).get(schema.EVALUATED) != "true":
+def judged_with(settings: Settings, spec: DatasetSpec, plan: TrainingPlan, champion: str | None) -> str:
+    """What a verdict depends on, as a digest (``gate.basis``): the spec file's content (the gate's
+    metric, margins and slices, the columns), the champion version, and the data: the version's
+    commit and the window's periods. The same basis, the same verdict."""
+    import hashlib
+
+    data = f"{plan.data_rev}\n{','.join(plan.train_periods)}\n{','.join(plan.holdout_periods)}\n{champion}\n"
+    digest = hashlib.sha256(data.encode())
+    digest.update(settings.spec_path(spec.name).read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def _recorded(
+    registry: Registry, spec: DatasetSpec, trained: TrainedRun, champion: str | None, basis: str
+) -> Evaluation | None:
+    """The evaluation this run recorded, if it still stands: judged with the same spec file, champion
+    and data (its basis), or once this run's candidate is decided (it may be the champion now:
+    never a comparison with itself; a decision is made once, with the verdict it was made on)."""
+    tags = registry.runs.tags(trained.run_id)
+    if tags.get(schema.EVALUATED) != "true":
         return None
     done = Evaluation.from_json(registry.runs.load_json(trained.run_id, schema.ARTIFACT_EVALUATION))
     own = registry.versions.for_run(spec, trained.run_id)
     decided = own is not None and (str(own.version) == champion or schema.PROMOTION_DECISION in own.tags)
-    if done.champion_version == champion or decided:
+    if tags.get(schema.GATE_BASIS) == basis or decided:
         log.info(
-            "evaluation of run %s against champion v%s is already recorded; reusing it",
+            "evaluation of run %s against champion v%s is already recorded%s; reusing it",
             trained.run_id,
             done.champion_version,
+            " (its candidate is decided)" if decided else "",
         )
         return done
-    log.warning(
-        "champion moved from v%s to v%s since run %s was evaluated; evaluating again",
-        done.champion_version,
-        champion,
-        trained.run_id,
-    )
+    if done.champion_version != champion:
+        changed = f"champion moved from v{done.champion_version} to v{champion}"
+    else:
+        changed = f"spec file {spec.source_path or spec.name} changed"  # a run's data is fixed by its plan
+    log.warning("%s since run %s was evaluated; evaluating again", changed, trained.run_id)
     return None
 
 
@@ -110,7 +128,7 @@ def _score(
 
 
 def _log_evaluation(
-    registry: Registry, spec: DatasetSpec, plan: TrainingPlan, trained: TrainedRun, scored: _Scored
+    registry: Registry, spec: DatasetSpec, plan: TrainingPlan, trained: TrainedRun, scored: _Scored, basis: str
 ) -> Evaluation:
     """Metrics, gate tags, plot, HTML report and the record, on the training run."""
     import mlflow
@@ -149,5 +167,5 @@ def _log_evaluation(
         mlflow.log_artifact(str(page), artifact_path=schema.artifact_dir(schema.ARTIFACT_EVALUATION_REPORT))
         ev = replace(ev, report_uri=registry.runs.artifact_link(run, schema.ARTIFACT_EVALUATION_REPORT))
         mlflow.log_dict(ev.to_json(), schema.ARTIFACT_EVALUATION)
-        mlflow.set_tag(schema.EVALUATED, "true")
+        mlflow.set_tags({schema.GATE_BASIS: basis, schema.EVALUATED: "true"})
     return ev

@@ -2,8 +2,9 @@
 
 register -> (review, in the adapter) -> promote. ``champion`` moves by compare-and-set
 against the champion the gate compared with; if somebody moved it meanwhile, the candidate
-is evaluated again and promoted only if it passes again. Every decision is recorded on the
-version (``promotion.*`` tags), and the first one stands.
+is evaluated again, under the model's lock, and promoted only if it passes again. Every
+candidate ends with a decision recorded on its version (``promotion.*`` tags), and the first
+one stands.
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ from retrainer.settings import Settings
 from retrainer.spec.dataset import DatasetSpec
 
 log = logging.getLogger(__name__)
-
-MAX_REEVALUATIONS = 3
 
 
 class ReviewPendingError(Refused, RuntimeError):
@@ -96,7 +95,10 @@ def promote(
     """Move ``champion`` to the candidate when the gate passed (and, under policy ``review``,
     a reviewer approved). ``champion`` moves by compare-and-set against the version the gate
     compared with; if it moved meanwhile, the candidate is evaluated again against the new
-    champion (needs ``trained``) and promoted only if it passes again. The decision is recorded."""
+    champion (needs ``trained``) under the model's lock, so that nobody moves the champion
+    before this evaluation decides, and promoted only if it passes. Every candidate ends with
+    its decision recorded: candidates racing each other end on one champion, each of the
+    others rejected against it (a tie is no improvement)."""
     spec = settings.load_spec(plan.dataset)
     registry = Registry(settings)
     version = registered.version
@@ -110,17 +112,20 @@ def promote(
             reused=True,
         )
     by = _decided_by(spec, version, tags, evaluation)
-    for attempt in range(MAX_REEVALUATIONS + 1):
-        if not evaluation.passed:
-            return _reject(registry, spec, version, evaluation, by, reevaluated=attempt > 0)
-        try:
+    if not evaluation.passed:
+        return _reject(registry, spec, version, evaluation, by, reevaluated=False)
+    try:
+        previous = registry.versions.promote(spec, version, evaluation.champion_version)
+    except ChampionMovedError as moved:
+        if trained is None:
+            raise
+        # evaluated again while nobody can move the champion: this one evaluation decides
+        with registry.versions.exclusive(spec, f"evaluate v{version} again"):
+            evaluation = _reevaluate(settings, registry, spec, plan, trained, version, moved)
+            if not evaluation.passed:
+                return _reject(registry, spec, version, evaluation, by, reevaluated=True)
             previous = registry.versions.promote(spec, version, evaluation.champion_version)
-            faults.point("promote:alias")  # champion moved, the decision not yet recorded
-            break
-        except ChampionMovedError as moved:
-            if trained is None or attempt == MAX_REEVALUATIONS:
-                raise
-            evaluation = _reevaluate(settings, registry, spec, plan, trained, version, moved, attempt)
+    faults.point("promote:alias")  # champion moved, the decision not yet recorded
     registry.versions.tag(spec, version, schema.promoted_tags(by, previous))
     log.info("%s v%s is champion (previous: %s)", spec.model_name, version, previous or "none")
     return Promotion(promoted=True, version=version, previous_champion=previous)
@@ -161,13 +166,13 @@ def _reevaluate(
     trained: TrainedRun,
     version: str,
     moved: ChampionMovedError,
-    attempt: int,
 ) -> Evaluation:
-    """The candidate against the champion that is there now; the version's gate tags follow."""
+    """The candidate against the champion that is there now (the caller holds the model's lock,
+    so it stays there until the decision); the version's gate tags follow."""
     from retrainer.pipeline.evaluate import evaluate
 
     log.warning("%s; evaluating v%s again against the new champion", moved, version)
     evaluation = evaluate(settings, plan, trained)
-    note = f"champion moved to v{evaluation.champion_version} before promotion; evaluated again (round {attempt + 1})"
+    note = f"champion moved to v{evaluation.champion_version} before promotion; evaluated again against it"
     registry.versions.tag(spec, version, {**schema.gate_tags(evaluation), schema.PROMOTION_REEVALUATED: note})
     return evaluation

@@ -4,6 +4,7 @@ own after a failed deploy check (``verify``), with alias, label and record moved
 from __future__ import annotations
 
 import logging
+import math
 
 from retrainer import schema
 from retrainer.data.versioning import DataRegistry
@@ -24,9 +25,16 @@ def roll_back_bad_deploy(
     settings: Settings, plan: TrainingPlan, deployed: Deployment, ctx: RunContext, error: str
 ) -> str:
     """After a failed deploy check: if the bad version is the champion, put the one it replaced
-    back (alias and label). Returns what happened, in words, for the failure message."""
+    back (alias and label). Returns what happened, in words, for the failure message. A store
+    that lost its state is refused (ModelStoreLostError) with nothing moved: the check failed
+    on the store, not on the model."""
+    from retrainer.pipeline.deploy import refuse_lost_store
+
     spec = settings.load_spec(plan.dataset)
-    if Registry(settings).versions.alias(spec, CHAMPION) != deployed.version:
+    registry = Registry(settings)
+    # a store that lost its state failed the check, not the model: nothing moves (ModelStoreLostError)
+    refuse_lost_store(settings, registry, spec, "then deploy again; nothing was rolled back", deployed.version)
+    if registry.versions.alias(spec, CHAMPION) != deployed.version:
         return f"v{deployed.version} is not the champion, so nothing to roll back"
     try:
         back = rollback(settings, plan.dataset, "previous", ctx, f"automatic: deploy check failed: {error}", AUTOMATIC)
@@ -54,32 +62,28 @@ def rollback(settings: Settings, dataset: str, target: str, ctx: RunContext, rea
     the current champion replaced). The version is (re)deployed if needed and verified from
     the store; then, under the model's lock, the rollback is recorded as pending on the
     registered model, the ``champion`` alias moves by compare-and-set, the ``stable`` label
-    follows, who, why and when are recorded on both versions, and the pending record goes.
+    follows, who, why and when are recorded on both versions and, for the Airflow run, on the
+    registered model (``rollback.done.<run>``), and the pending record goes.
     A rollback that was cut off half way (a killed task) is finished first; "previous" then
-    means what the champion replaced when that rollback started, so it never goes two steps."""
-    from retrainer.serving import export
-
+    means what the champion replaced when that rollback started. A rerun of an Airflow run whose
+    rollback finished (killed before Airflow recorded its success, or cleared) moves nothing and
+    answers what that rollback did: a run never goes two steps."""
     spec = settings.load_spec(dataset)
     registry = Registry(settings)
-    pending = schema.read_rollback_pending(registry.versions.model_tags(spec))
+    model_tags = registry.versions.model_tags(spec)
+    pending = schema.read_rollback_pending(model_tags)
+    finished = _finished(settings, spec, model_tags, ctx)
+    if finished is not None:
+        return finished
     current = pending.from_version if pending else registry.versions.alias(spec, CHAMPION)
     if current is None:
         raise LookupError(f"{spec.model_name} has no champion: nothing to roll back from")
     target = _target(registry, spec, current, target)
-    model = registry.models.load_keras(spec, target)
-    tags = registry.versions.tags(spec, target)
-    # a folder published again holds the TFLite model the version served, if it served one
-    lite = export.tflite_to_republish(settings, spec, target, tags.get(schema.DEPLOY_ARTIFACT))
-    deployed = export.deploy(settings, spec, target, model, lite)
-    # any rows compare the store's copy with the registry model; the version's holdout is at hand
-    data = schema.read_data(tags)
-    store = DataRegistry(settings)
-    sample = store.read_periods(spec, store.resolve(dataset, data.version), data.holdout_periods)
-    diff = export.verify(settings, spec, deployed.location, model, sample.iloc[: spec.deploy.check_rows])
-    artifact = export.served_artifact(settings, spec, target, deployed.location)
-    if tags.get(schema.DEPLOY_ARTIFACT) != artifact:  # what serves it now, if that changed
-        registry.versions.tag(spec, target, {schema.DEPLOY_ARTIFACT: artifact})
+    location, diff = _in_store(settings, registry, spec, target)
     with registry.versions.exclusive(spec, f"rollback to v{target}"):
+        finished = _finished(settings, spec, registry.versions.model_tags(spec), ctx)  # a twin of this run's
+        if finished is not None:
+            return finished
         if pending and pending.to_version != target:  # finish the one cut off, then go where asked
             _move(settings, registry, spec, pending)
         step = (
@@ -91,10 +95,12 @@ def rollback(settings: Settings, dataset: str, target: str, ctx: RunContext, rea
                 reason=reason,
                 by=who,
                 airflow_run_id=ctx.run_id,
-                location=deployed.location,
+                location=location,
+                dag_id=ctx.dag_id,
+                max_abs_diff=diff,
             )
         )
-        labels = _move(settings, registry, spec, step)
+        labels = _move(settings, registry, spec, step, asked_by=ctx)
     log.warning(
         "%s rolled back from v%s to v%s by %s: %s", spec.model_name, step.from_version, target, step.by, step.reason
     )
@@ -108,9 +114,65 @@ def rollback(settings: Settings, dataset: str, target: str, ctx: RunContext, rea
     )
 
 
-def _move(settings: Settings, registry: Registry, spec: DatasetSpec, step: schema.RollbackPending) -> dict[str, int]:
+def _in_store(settings: Settings, registry: Registry, spec: DatasetSpec, version: str) -> tuple[str, float]:
+    """``version`` (re)published into the model store and its copy there checked against the
+    registry model: its folder, and the largest difference of their answers."""
+    from retrainer.serving import export
+
+    model = registry.models.load_keras(spec, version)
+    tags = registry.versions.tags(spec, version)
+    # a folder published again holds the TFLite model the version served, if it served one
+    lite = export.tflite_to_republish(settings, spec, version, tags.get(schema.DEPLOY_ARTIFACT))
+    deployed = export.deploy(settings, spec, version, model, lite)
+    # any rows compare the store's copy with the registry model; the version's holdout is at hand
+    data = schema.read_data(tags)
+    store = DataRegistry(settings)
+    sample = store.read_periods(spec, store.resolve(spec.name, data.version), data.holdout_periods)
+    diff = export.verify(settings, spec, deployed.location, model, sample.iloc[: spec.deploy.check_rows])
+    artifact = export.served_artifact(settings, spec, version, deployed.location)
+    if tags.get(schema.DEPLOY_ARTIFACT) != artifact:  # what serves it now, if that changed
+        registry.versions.tag(spec, version, {schema.DEPLOY_ARTIFACT: artifact})
+    return deployed.location, diff
+
+
+def _finished(settings: Settings, spec: DatasetSpec, model_tags: dict[str, str], ctx: RunContext) -> Rollback | None:
+    """What this Airflow run's rollback did, if it finished; None while it has not (or is pending:
+    then it is finished by going on)."""
+    done = schema.read_rollback_done(model_tags, ctx.dag_id, ctx.run_id)
+    pending = schema.read_rollback_pending(model_tags)
+    if done is None or (pending is not None and pending.airflow_run_id == ctx.run_id):
+        return None
+    entry = modelstore.read_config(settings.model_store, settings.s3_endpoint_url).get(spec.model_name)
+    log.warning(
+        "%s: run %s of %s rolled back from v%s to v%s at %s already; nothing moves again",
+        spec.model_name,
+        ctx.run_id,
+        ctx.dag_id,
+        done.from_version,
+        done.to_version,
+        done.at,
+    )
+    return Rollback(
+        from_version=done.from_version,
+        to_version=done.to_version,
+        labels=dict(entry.labels) if entry else {},
+        max_abs_diff=math.nan if done.max_abs_diff is None else done.max_abs_diff,
+        by=done.by,
+        reason=done.reason,
+    )
+
+
+def _move(
+    settings: Settings,
+    registry: Registry,
+    spec: DatasetSpec,
+    step: schema.RollbackPending,
+    asked_by: RunContext | None = None,
+) -> dict[str, int]:
     """Alias, label and records to ``step.to_version``, each step safe to repeat (the caller holds
-    the model's lock). The pending record is written first and removed last."""
+    the model's lock). The pending record is written first and removed last, after the record
+    of what the step's run did (and the run that ``asked_by`` names, when it finishes another
+    run's step that went where it asks)."""
     from retrainer import faults
     from retrainer.serving import postdeploy
 
@@ -130,5 +192,14 @@ def _move(settings: Settings, registry: Registry, spec: DatasetSpec, step: schem
     registry.versions.tag(spec, step.to_version, {**tags, schema.DEPLOY_LABEL: STABLE})
     if step.from_version != step.to_version:
         registry.versions.tag(spec, step.from_version, schema.rolled_back_tags(step.to_version, step.by, when))
+    runs = {(step.dag_id, step.airflow_run_id)} if step.dag_id else set()  # older records name no DAG
+    if asked_by is not None:
+        runs.add((asked_by.dag_id, asked_by.run_id))
+    for dag_id, run_id in sorted(runs):
+        done = schema.RollbackDone(
+            dag_id, run_id, step.from_version, step.to_version, step.reason, step.by, when, step.max_abs_diff
+        )
+        registry.versions.set_model_tag(spec, schema.rollback_done_tag(dag_id, run_id), done.to_json())
     registry.versions.delete_model_tag(spec, schema.ROLLBACK_PENDING)
+    faults.point("rollback:done")
     return labels

@@ -6,16 +6,20 @@ beside the versions at ``<store>/<model>/tflite/<version>.tflite``, where Tensor
 does not look. ``<store>/models.config`` is a model config in TensorFlow Serving's text
 format: which versions the server loads (a ``specific`` version policy) and which of them
 ``stable`` (and ``canary``) name. Each change is a rewrite of that file in one step (write
-elsewhere, rename). TensorFlow Serving re-reads it (``--model_config_file_poll_wait_seconds``)
-and labels only a version it has already loaded, so moving a label to a version not yet
-served is two writes with a wait between (``set_label``), and versions no label names are
-dropped after (``unload_unlabelled``). A rollback is a label move. The store may be a local
-folder or ``s3://``.
+elsewhere, rename; on S3 one put) that no other writer's change can undo, whoever calls: a
+local store's writers take turns under a file lock, an S3 store's write is a compare-and-set
+the store checks (``If-Match`` on the config's ETag; a store that ignores it is refused), read
+again and retried when another writer went first. TensorFlow Serving re-reads it
+(``--model_config_file_poll_wait_seconds``) and labels only a version it has already loaded,
+so moving a label to a version not yet served is two writes with a wait between
+(``set_label``), and versions no label names are dropped after (``unload_unlabelled``). A
+rollback is a label move. The store may be a local folder or ``s3://``.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +44,8 @@ CANARY = "canary"
 #: a version folder without its SavedModel that had no write for this long is an upload cut off
 #: and never retried (S3 has no staging: objects land under the final name, the marker last)
 PARTIAL_MAX_AGE_S = 3600.0
+#: how often a config change on S3 is read again and retried when another writer went first
+CONFLICT_RETRIES = 50
 
 
 def version_location(store: str, model: str, version: str | int) -> str:
@@ -123,13 +129,15 @@ def write_config(store: str, text: str, endpoint_url: str | None = None) -> None
     storage.write_text(storage.join(store, CONFIG_NAME), text, endpoint_url)
 
 
+def write_config_if(store: str, text: str, etag: str | None, endpoint_url: str | None = None) -> bool:
+    """An S3 store's config written only if it is still the one read with ``etag`` (None: only if
+    there is none): False, and nothing written, when another writer went first."""
+    return storage.write_s3_if(storage.join(store, CONFIG_NAME), text, etag, endpoint_url)
+
+
 @contextmanager
 def _locked(store: str) -> Iterator[None]:
-    """Read-modify-write of a local config, one process at a time (on S3, and across hosts, the
-    pipeline holds the model's registry lock around label changes)."""
-    if store.startswith("s3://"):
-        yield
-        return
+    """Read-modify-write of a local config, one process at a time."""
     import fcntl
 
     Path(store).mkdir(parents=True, exist_ok=True)
@@ -142,19 +150,36 @@ def _locked(store: str) -> Iterator[None]:
 
 
 def _update(store: str, model: str, endpoint_url: str | None, change: Callable[[ModelEntry], None]) -> ModelEntry:
-    with _locked(store):
-        return _change(store, model, endpoint_url, change)
+    """One change of the config, never lost to another writer, whoever calls: locally under a
+    file lock; on S3 by compare-and-set (a write the store refuses if the config changed since
+    it was read), read again and retried when somebody wrote in between."""
+    if not storage.is_s3(store):
+        with _locked(store):
+            entry, text = _change(
+                parse_config(storage.read_text(storage.join(store, CONFIG_NAME)) or ""), store, model, change
+            )
+            if text is not None:
+                write_config(store, text, endpoint_url)
+            return entry
+    uri = storage.join(store, CONFIG_NAME)
+    for attempt in range(CONFLICT_RETRIES):
+        current, etag = storage.read_s3_versioned(uri, endpoint_url)
+        entry, text = _change(parse_config(current or ""), store, model, change)
+        if text is None or write_config_if(store, text, etag, endpoint_url):
+            return entry
+        time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311 (a jitter) another writer went first
+    raise RuntimeError(f"{uri}: changed by another writer at each of {CONFLICT_RETRIES} attempts; try again")
 
 
-def _change(store: str, model: str, endpoint_url: str | None, change: Callable[[ModelEntry], None]) -> ModelEntry:
-    models = read_config(store, endpoint_url)
+def _change(
+    models: dict[str, ModelEntry], store: str, model: str, change: Callable[[ModelEntry], None]
+) -> tuple[ModelEntry, str | None]:
+    """``change`` applied to ``model``'s entry: the entry, and the config's new text (None: unchanged)."""
     before = render_config(models)
     entry = models.setdefault(model, ModelEntry(model, storage.join(store, model)))
     change(entry)
     text = render_config(models)
-    if text != before:
-        write_config(store, text, endpoint_url)
-    return entry
+    return entry, (text if text != before else None)
 
 
 def load_version(store: Path | str, model: str, version: int, endpoint_url: str | None = None) -> list[int]:

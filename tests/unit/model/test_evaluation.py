@@ -47,6 +47,20 @@ def test_candidate_must_beat_champion() -> None:
     assert not lose.passed and "does not beat champion v3" in lose.reasons[1]
 
 
+def test_a_tie_is_not_an_improvement() -> None:
+    """Equal candidates must not take the champion from each other in turn: with a margin of 0
+    the candidate must be strictly better (baseline and champion alike); a negative margin
+    alone lets an equal one pass."""
+    tie = gate(RMSE, {"rmse": 55.0}, {"rmse": 100.0}, {"rmse": 55.0}, "3")
+    assert not tie.passed and tie.reasons[1] == "ties champion v3 (rmse 55): a tie is not an improvement"
+    auc = GateConfig(metric="auc", baseline_margin=0.0)
+    assert not gate(auc, {"auc": 0.5}, {"auc": 0.5}, None, None).passed  # no better than the naive guess
+    assert not gate(auc, {"auc": 0.8}, {"auc": 0.5}, {"auc": 0.8}, "1").passed
+    lenient = GateConfig(metric="auc", baseline_margin=0.0, champion_margin=-0.05)
+    assert gate(lenient, {"auc": 0.8}, {"auc": 0.5}, {"auc": 0.8}, "1").passed
+    assert gate(lenient, {"auc": 0.77}, {"auc": 0.5}, {"auc": 0.8}, "1").passed  # 3.75% worse, 5% allowed
+
+
 def test_higher_is_better_metric() -> None:
     cfg = GateConfig(metric="auc", baseline_margin=0.1)
     assert gate(cfg, {"auc": 0.8}, {"auc": 0.5}, {"auc": 0.79}, "1").passed

@@ -91,3 +91,56 @@ def test_a_store_that_lost_its_state_is_not_written_over(
     assert "has no entry for bike_demand, but versions [1] served as stable before: the store lost" in str(err.value)
     assert "serve v2 again with rollback_model (version 2), before deploying" in str(err.value)  # the champion
     assert modelstore.read_config(world.model_store) == {}  # no label written
+
+
+def _registry_state(settings: Settings, spec: DatasetSpec) -> tuple[object, ...]:
+    registry = Registry(settings)
+    versions = {mv.version: dict(mv.tags) for mv in registry.versions.search(spec, {})}
+    return registry.versions.aliases(spec), registry.versions.model_tags(spec), versions
+
+
+def test_a_store_lost_between_deploy_and_verify_is_not_taken_for_a_bad_model(
+    world: Settings, world_spec: DatasetSpec, bike_trained: training.TrainResult
+) -> None:
+    """v2 deployed as canary beside v1 (stable); then the store is emptied. The check, and the
+    rollback of a bad deploy that follows a failed check, both stop with ModelStoreLostError and
+    its remedy: no champion moved back, no version tagged rolled back or failed, nothing written
+    to the store. A store that lost one version's folder alone is refused the same way."""
+    import shutil
+
+    from retrainer.pipeline import rollback
+    from retrainer.records import RunContext
+
+    plan = plan_of(world)
+    registry = Registry(world)
+    first = _champion(world, world_spec, "manual__1", bike_trained.model, plan)
+    export.deploy(world, world_spec, first.version, bike_trained.model)
+    modelstore.set_label(world.model_store, "bike_demand", STABLE, 1)
+    registry.versions.tag(world_spec, "1", {schema.DEPLOY_LABEL: STABLE})
+    second = _champion(world, world_spec, "manual__2", bike_trained.model, plan)
+    registry.versions.tag(world_spec, "2", schema.promoted_tags("policy:auto", "1"))  # v2 replaced v1
+    deployed = deploy.deploy(world, plan, second)
+    assert deployed.labels == {STABLE: 1, CANARY: 2}
+
+    shutil.rmtree(world.model_store)
+    before = _registry_state(world, world_spec)
+    with pytest.raises(deploy.ModelStoreLostError) as err:
+        deploy.verify_deployment(world, plan, deployed)
+    said = str(err.value)
+    assert "models.config has no entry for bike_demand, but versions [1] served as stable before" in said
+    assert "the store lost its state. Restore it, or serve v2 again with rollback_model (version 2), then" in said
+    ctx = RunContext("retrain_model", "manual__2")
+    with pytest.raises(deploy.ModelStoreLostError, match="nothing was rolled back"):
+        rollback.roll_back_bad_deploy(world, plan, deployed, ctx, "no entry in models.config")
+    assert _registry_state(world, world_spec) == before
+    assert registry.versions.alias(world_spec, schema.CHAMPION) == "2"
+    assert not Path(world.model_store).exists() or modelstore.read_config(world.model_store) == {}
+
+    # the config kept, one version's folder gone
+    export.deploy(world, world_spec, "1", bike_trained.model)
+    modelstore.set_label(world.model_store, "bike_demand", STABLE, 1)
+    deployed = deploy.deploy(world, plan, second)
+    shutil.rmtree(Path(world.model_store) / "bike_demand" / "1")
+    with pytest.raises(deploy.ModelStoreLostError, match=r"holds no complete v1 of bike_demand \(.*/1 without"):
+        deploy.verify_deployment(world, plan, deployed)
+    assert modelstore.read_config(world.model_store)["bike_demand"].labels == {STABLE: 1, CANARY: 2}

@@ -73,3 +73,34 @@ def test_a_rerun_reuses_the_evaluation_until_the_champion_moves(
     registry.versions.promote(world_spec, own, champion)  # the candidate is the champion now
     assert registry.versions.alias(world_spec, CHAMPION) == own
     assert evaluate(world, plan, candidate) == again  # never a comparison with itself
+
+
+def test_a_verdict_is_reused_only_under_the_spec_it_was_judged_with(
+    world: Settings,
+    world_spec: DatasetSpec,
+    bike_trained: training.TrainResult,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The gate's margin changed after a run was evaluated: its rerun judges again under the new
+    spec, and once more only if the spec changes again."""
+    import yaml
+
+    plan = plan_of(world)
+    run_id, uri = logged(world, world_spec, "manual__1", bike_trained.model, plan)
+    candidate = TrainedRun(run_id, uri, False)
+    first = evaluate(world, plan, candidate)
+    assert first.passed
+
+    path = world.spec_path("bike_sharing")
+    raw = yaml.safe_load(path.read_text())
+    raw["gate"]["baseline_margin"] = 0.99  # 99% better than the baseline: no model here is
+    path.write_text(yaml.safe_dump(raw))
+    with caplog.at_level(logging.WARNING, logger="retrainer.pipeline.evaluate"):
+        again = evaluate(world, plan, candidate)
+    assert f"spec file {path} changed since run {run_id} was evaluated; evaluating again" in caplog.text
+    assert not again.passed and "does not beat the baseline by 99%" in again.reasons[0]
+    assert again.candidate == pytest.approx(first.candidate)
+    registry = Registry(world)
+    assert registry.runs.tags(run_id)[schema.GATE_PASSED] == "false"
+    assert Evaluation.from_json(registry.runs.load_json(run_id, schema.ARTIFACT_EVALUATION)) == again
+    assert evaluate(world, plan, candidate) == again  # the same spec: the recorded verdict

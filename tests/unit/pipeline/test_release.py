@@ -20,6 +20,7 @@ from retrainer.schema import CHALLENGER, CHAMPION
 from retrainer.settings import Settings
 from retrainer.spec.dataset import DatasetSpec
 from tests.helpers import bike_spec_data, log_keras_model, log_model_entry, write_spec
+from tests.unit.pipeline.conftest import logged, plan_of
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +181,35 @@ def test_a_champion_moved_since_the_evaluation_is_not_overwritten(settings: Sett
         release.promote(settings, PLAN, _evaluation(), second)  # nothing to evaluate it again with
     assert Registry(settings).versions.alias(bike_spec, CHAMPION) == "1"
     assert schema.PROMOTION_DECISION not in Registry(settings).versions.tags(bike_spec, "2")
+
+
+def test_equal_candidates_end_on_one_champion_and_every_other_decided(
+    world: Settings, world_spec: DatasetSpec, bike_trained: training.TrainResult
+) -> None:
+    """Three candidates of one score, each judged while there was no champion: the first to
+    promote wins; each other one, evaluated again against it (under the model's lock), ties,
+    and a tie is no improvement: rejected, its decision recorded, the champion where it was."""
+    from retrainer.pipeline.evaluate import evaluate
+
+    plan = plan_of(world)
+    candidates = []
+    for run in ("manual__1", "manual__2", "manual__3"):
+        run_id, uri = logged(world, world_spec, run, bike_trained.model, plan)
+        trained = TrainedRun(run_id, uri, False)
+        ev = evaluate(world, plan, trained)
+        assert ev.passed and ev.champion_version is None
+        registered = release.register(world, plan, trained, ev, RunContext("retrain_model", run))
+        candidates.append((trained, ev, registered))
+    outs = [release.promote(world, plan, ev, registered, trained) for trained, ev, registered in candidates]
+    assert [(o.version, o.promoted) for o in outs] == [("1", True), ("2", False), ("3", False)]
+    registry = Registry(world)
+    assert registry.versions.aliases(world_spec) == {CHAMPION: "1"}
+    for version in ("2", "3"):
+        tags = registry.versions.tags(world_spec, version)
+        assert tags[schema.PROMOTION_DECISION] == schema.REJECTED
+        reason = tags[schema.PROMOTION_REASON]
+        assert reason.startswith("re-evaluated against champion v1:") and "ties champion v1 (rmse " in reason
+        assert tags[schema.GATE_CHAMPION_VERSION] == "1" and tags[schema.GATE_PASSED] == "false"
 
 
 def _review_policy(settings: Settings, tmp_path: Path) -> Settings:
