@@ -207,7 +207,7 @@ def write_s3_if(uri: str, text: str, etag: str | None, endpoint_url: str | None 
     from botocore.exceptions import ClientError
 
     bucket, key = split_s3(uri)
-    _check_conditional_writes(bucket, endpoint_url)
+    _check_conditional_writes(bucket, key.rpartition("/")[0], endpoint_url)
     condition = {"IfMatch": etag} if etag is not None else {"IfNoneMatch": "*"}
     try:
         s3_client(endpoint_url).put_object(Bucket=bucket, Key=key, Body=text.encode(), **condition)
@@ -218,25 +218,26 @@ def write_s3_if(uri: str, text: str, etag: str | None, endpoint_url: str | None 
     return True
 
 
-_CONDITIONAL_CHECKED: set[tuple[str | None, str]] = set()
+_CONDITIONAL_CHECKED: set[tuple[str | None, str, str]] = set()
 
 
-def _check_conditional_writes(bucket: str, endpoint_url: str | None) -> None:
-    """Once per process and bucket: a write whose condition cannot hold must be refused. A store
+def _check_conditional_writes(bucket: str, folder: str, endpoint_url: str | None) -> None:
+    """Once per process and folder: a write whose condition cannot hold must be refused. A store
     that ignores the condition (some S3-compatible servers do) is refused here, rather than
-    trusted to keep two writers' changes."""
+    trusted to keep two writers' changes. The check writes one small object in ``folder``
+    (where the caller may write; TensorFlow Serving reads no file of that name)."""
     from botocore.exceptions import ClientError
 
-    if (endpoint_url, bucket) in _CONDITIONAL_CHECKED:
+    if (endpoint_url, bucket, folder) in _CONDITIONAL_CHECKED:
         return
     client = s3_client(endpoint_url)
-    key = ".retrainer/conditional-write-check"
+    key = f"{folder}/.conditional-write-check" if folder else ".conditional-write-check"
     client.put_object(Bucket=bucket, Key=key, Body=b"retrainer checks that this store honours If-Match")
     try:
         client.put_object(Bucket=bucket, Key=key, Body=b"must be refused", IfMatch='"0"')
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
-            _CONDITIONAL_CHECKED.add((endpoint_url, bucket))
+            _CONDITIONAL_CHECKED.add((endpoint_url, bucket, folder))
             return
         raise
     raise ConditionalWritesIgnoredError(

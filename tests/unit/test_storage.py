@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -86,3 +87,41 @@ def test_an_interrupted_copy_is_set_aside_not_lost(tmp_path: Path) -> None:
     (src / "validation.json").write_text("{}")
     assert storage.publish_dir(src, str(dest), "validation.json")
     assert storage.set_aside_incomplete(str(dest), "validation.json") is None  # complete: left alone
+
+
+def test_an_s3_write_holds_only_while_the_object_is_the_one_read(s3_env: str) -> None:
+    """Compare-and-set on S3: a write conditioned on the ETag read (or on there being no object)
+    is refused, writing nothing, once somebody else wrote in between."""
+    uri = f"s3://{s3_env}/store/models.config"
+    assert storage.write_s3_if(uri, "first", None)
+    assert not storage.write_s3_if(uri, "also first", None)  # there is one now
+    text, etag = storage.read_s3_versioned(uri)
+    assert text == "first" and etag
+    assert storage.write_s3_if(uri, "second", etag)
+    assert not storage.write_s3_if(uri, "lost update", etag)  # written since that read
+    assert storage.read_s3_versioned(uri)[0] == "second"
+    assert storage.read_s3_versioned(f"s3://{s3_env}/store/none") == (None, None)
+
+
+def test_a_store_that_ignores_conditional_writes_is_refused(s3_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Some S3-compatible servers drop If-Match: such a store is refused at the first conditional
+    write, naming it, rather than trusted to keep two writers' changes."""
+    real = storage.s3_client
+
+    class Ignoring:
+        def __init__(self, client: Any) -> None:
+            self.client = client
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.client, name)
+
+        def put_object(self, **kwargs: Any) -> Any:
+            kwargs.pop("IfMatch", None)
+            kwargs.pop("IfNoneMatch", None)
+            return self.client.put_object(**kwargs)
+
+    monkeypatch.setattr(storage, "s3_client", lambda endpoint_url=None: Ignoring(real(endpoint_url)))
+    uri = f"s3://{s3_env}/other/models.config"
+    with pytest.raises(storage.ConditionalWritesIgnoredError, match=f"s3://{s3_env} .* ignores conditional writes"):
+        storage.write_s3_if(uri, "x", None)
+    assert storage.read_text(uri) is None  # nothing written
