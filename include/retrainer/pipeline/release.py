@@ -114,6 +114,7 @@ def promote(
     by = _decided_by(spec, version, tags, evaluation)
     if not evaluation.passed:
         return _reject(registry, spec, version, evaluation, by, reevaluated=False)
+    already = registry.versions.alias(spec, CHAMPION) == version  # a retry after the alias moved
     try:
         previous = registry.versions.promote(spec, version, evaluation.champion_version)
     except ChampionMovedError as moved:
@@ -124,8 +125,13 @@ def promote(
             evaluation = _reevaluate(settings, registry, spec, plan, trained, version, moved)
             if not evaluation.passed:
                 return _reject(registry, spec, version, evaluation, by, reevaluated=True)
+            # what it replaces, written before the alias moves: a retry holds the first evaluation only
+            replacing = {schema.PROMOTION_PREVIOUS_CHAMPION: evaluation.champion_version or schema.NONE}
+            registry.versions.tag(spec, version, replacing)
             previous = registry.versions.promote(spec, version, evaluation.champion_version)
     faults.point("promote:alias")  # champion moved, the decision not yet recorded
+    if already and schema.PROMOTION_PREVIOUS_CHAMPION in tags:  # it moved on a re-evaluation
+        previous = schema.read_previous_champion(tags)
     registry.versions.tag(spec, version, schema.promoted_tags(by, previous))
     log.info("%s v%s is champion (previous: %s)", spec.model_name, version, previous or "none")
     return Promotion(promoted=True, version=version, previous_champion=previous)

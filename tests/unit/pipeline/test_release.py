@@ -20,7 +20,7 @@ from retrainer.schema import CHALLENGER, CHAMPION
 from retrainer.settings import Settings
 from retrainer.spec.dataset import DatasetSpec
 from tests.helpers import bike_spec_data, log_keras_model, log_model_entry, write_spec
-from tests.unit.pipeline.conftest import logged, plan_of
+from tests.unit.pipeline.conftest import logged, plan_of, small_spec_data
 
 
 @pytest.fixture(scope="module")
@@ -210,6 +210,45 @@ def test_equal_candidates_end_on_one_champion_and_every_other_decided(
         reason = tags[schema.PROMOTION_REASON]
         assert reason.startswith("re-evaluated against champion v1:") and "ties champion v1 (rmse " in reason
         assert tags[schema.GATE_CHAMPION_VERSION] == "1" and tags[schema.GATE_PASSED] == "false"
+
+
+def test_a_promotion_on_a_reevaluation_killed_before_its_record_names_the_champion_it_replaced(
+    world: Settings, world_spec: DatasetSpec, bike_trained: training.TrainResult, tmp_path: Path
+) -> None:
+    """v2 was evaluated while there was no champion; v1 became champion meanwhile; v2, evaluated
+    again against v1 and passing (a margin that lets a tie pass), moves the alias and is killed
+    before its decision is recorded. Its retry holds the first evaluation only (no champion),
+    yet records that v2 replaced v1, so that a rollback "previous" goes back to v1."""
+    from retrainer import faults
+    from retrainer.pipeline.evaluate import evaluate
+
+    lenient = small_spec_data()
+    lenient["gate"]["champion_margin"] = -1.0
+    write_spec(Path(world.specs_dir), lenient, "bike_sharing")
+    plan = plan_of(world)
+    candidates = []
+    for run in ("manual__1", "manual__2"):
+        run_id, uri = logged(world, world_spec, run, bike_trained.model, plan)
+        trained = TrainedRun(run_id, uri, False)
+        ev = evaluate(world, plan, trained)
+        candidates.append((trained, ev, release.register(world, plan, trained, ev, RunContext("retrain_model", run))))
+    (t1, ev1, v1), (t2, ev2, v2) = candidates
+    assert release.promote(world, plan, ev1, v1, t1).promoted
+
+    class Killed(Exception):
+        pass
+
+    def kill() -> None:
+        raise Killed("killed after the alias moved")
+
+    with faults.hooked("promote:alias", kill), pytest.raises(Killed):
+        release.promote(world, plan, ev2, v2, t2)
+    registry = Registry(world)
+    assert registry.versions.alias(world_spec, CHAMPION) == "2"
+    assert schema.PROMOTION_DECISION not in registry.versions.tags(world_spec, "2")
+    retry = release.promote(world, plan, ev2, v2, t2)  # the first evaluation, from the task's input
+    assert (retry.promoted, retry.previous_champion) == (True, "1")
+    assert schema.read_previous_champion(registry.versions.tags(world_spec, "2")) == "1"
 
 
 def _review_policy(settings: Settings, tmp_path: Path) -> Settings:
