@@ -123,6 +123,15 @@ class Settings:
     def spec_path(self, dataset: str) -> Path:
         return Path(self.specs_dir) / f"{dataset}.yaml"
 
+    def spec_digest(self, dataset: str, *parts: str) -> str:
+        """A digest of ``dataset``'s spec file content and ``parts``: the basis a recorded answer
+        (a drift check, a gate's verdict) is reused under, so that any change of either judges again."""
+        import hashlib
+
+        digest = hashlib.sha256("".join(f"{part}\n" for part in parts).encode())
+        digest.update(self.spec_path(dataset).read_bytes())
+        return digest.hexdigest()[:32]
+
     def load_spec(self, dataset: str) -> DatasetSpec:
         from retrainer.spec.dataset import DatasetSpec
 

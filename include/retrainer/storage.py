@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from retrainer import faults
+from retrainer.outcomes import Refused
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ def read_text(uri: str, endpoint_url: str | None = None) -> str | None:
         return None
 
 
-class ConditionalWritesIgnoredError(RuntimeError):
+class ConditionalWritesIgnoredError(Refused, RuntimeError):
     """The S3 store wrote an object over a condition it should have refused (If-Match): two
     writers of one object there could each overwrite the other's change unnoticed."""
 
@@ -212,10 +213,15 @@ def write_s3_if(uri: str, text: str, etag: str | None, endpoint_url: str | None 
     try:
         s3_client(endpoint_url).put_object(Bucket=bucket, Key=key, Body=text.encode(), **condition)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+        if _condition_failed(exc):
             return False
         raise
     return True
+
+
+def _condition_failed(exc: Any) -> bool:
+    """Whether an S3 error is the store refusing a write on its condition (or two at once on one key)."""
+    return exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict")
 
 
 _CONDITIONAL_CHECKED: set[tuple[str | None, str, str]] = set()
@@ -236,7 +242,7 @@ def _check_conditional_writes(bucket: str, folder: str, endpoint_url: str | None
     try:
         client.put_object(Bucket=bucket, Key=key, Body=b"must be refused", IfMatch='"0"')
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+        if _condition_failed(exc):
             _CONDITIONAL_CHECKED.add((endpoint_url, bucket, folder))
             return
         raise

@@ -47,7 +47,9 @@ def evaluate(settings: Settings, plan: TrainingPlan, trained: TrainedRun) -> Eva
     spec = settings.load_spec(plan.dataset)
     registry = Registry(settings)
     champ_version = registry.versions.alias(spec, CHAMPION)
-    basis = judged_with(settings, spec, plan, champ_version)
+    # what the verdict depends on (gate.basis): the spec file, the data, the champion
+    periods = (",".join(plan.train_periods), ",".join(plan.holdout_periods))
+    basis = settings.spec_digest(spec.name, plan.data_rev, *periods, str(champ_version))
     recorded = _recorded(registry, spec, trained, champ_version, basis)
     if recorded is not None:
         return recorded
@@ -55,18 +57,6 @@ def evaluate(settings: Settings, plan: TrainingPlan, trained: TrainedRun) -> Eva
     evaluation = _log_evaluation(registry, spec, plan, trained, scored, basis)
     log.info("gate %s: %s", "PASSED" if evaluation.passed else "FAILED", "; ".join(evaluation.reasons))
     return evaluation
-
-
-def judged_with(settings: Settings, spec: DatasetSpec, plan: TrainingPlan, champion: str | None) -> str:
-    """What a verdict depends on, as a digest (``gate.basis``): the spec file's content (the gate's
-    metric, margins and slices, the columns), the champion version, and the data: the version's
-    commit and the window's periods. The same basis, the same verdict."""
-    import hashlib
-
-    data = f"{plan.data_rev}\n{','.join(plan.train_periods)}\n{','.join(plan.holdout_periods)}\n{champion}\n"
-    digest = hashlib.sha256(data.encode())
-    digest.update(settings.spec_path(spec.name).read_bytes())
-    return digest.hexdigest()[:32]
 
 
 def _recorded(

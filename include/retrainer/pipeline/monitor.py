@@ -95,11 +95,7 @@ def _recorded(registry: Registry, mlflow_run: str | None) -> DriftCheck | None:
 def _basis(settings: Settings, spec: DatasetSpec, version: DataVersion, champion: str) -> str:
     """What a check's answer depends on: the data version's commit, the champion version and the
     spec file (its drift rules, columns and gate metric). The same basis, the same answer."""
-    import hashlib
-
-    digest = hashlib.sha256(f"{version.rev}\n{champion}\n".encode())
-    digest.update(settings.spec_path(spec.name).read_bytes())
-    return digest.hexdigest()[:32]
+    return settings.spec_digest(spec.name, version.rev, champion)
 
 
 def _same_check(registry: Registry, spec: DatasetSpec, basis: str) -> DriftCheck | None:

@@ -155,9 +155,7 @@ def _update(store: str, model: str, endpoint_url: str | None, change: Callable[[
     it was read), read again and retried when somebody wrote in between."""
     if not storage.is_s3(store):
         with _locked(store):
-            entry, text = _change(
-                parse_config(storage.read_text(storage.join(store, CONFIG_NAME)) or ""), store, model, change
-            )
+            entry, text = _change(read_config(store, endpoint_url), store, model, change)
             if text is not None:
                 write_config(store, text, endpoint_url)
             return entry
